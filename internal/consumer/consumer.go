@@ -1,0 +1,48 @@
+// Package consumer is the worker: it takes order messages from a queue,
+// persists them in batches in one transaction each, and acks only after the
+// commit.
+package consumer
+
+import (
+	"context"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// Delivery is one message as the worker sees it, whatever the queue.
+type Delivery struct {
+	MessageID   string
+	Orders      []order.Order // nil when the body could not be decoded
+	DecodeErr   error         // why Orders is nil
+	Redelivered bool
+	// Ack confirms the message is done. Reject(false) sends it to the
+	// dead-letter queue; Reject(true) puts it back for another try.
+	Ack    func() error
+	Reject func(requeue bool) error
+}
+
+// Source delivers messages until ctx is cancelled.
+type Source interface {
+	// Consume returns a channel of deliveries. The source reconnects on its
+	// own; the channel is closed once ctx is cancelled and the source has
+	// stopped taking new messages (in-flight ones can still be acked).
+	Consume(ctx context.Context) (<-chan Delivery, error)
+	// DeadLetter sends orders that can never be persisted to the dead-letter
+	// queue with a reason, and returns once the broker has them.
+	DeadLetter(ctx context.Context, orders []order.Order, reason string) error
+}
+
+// BatchResult says what happened to each order of a batch.
+type BatchResult struct {
+	Inserted  []string // order_no newly written
+	Duplicate []string // already in MySQL: done before, success
+	// Rejected would have made the sale hold more orders than its stock
+	// (or references an unknown sale); nothing was written for them.
+	Rejected []order.Order
+}
+
+// Store persists a batch in one transaction: insert the new orders, raise
+// sales.sold with the guarded UPDATE, commit.
+type Store interface {
+	PersistBatch(ctx context.Context, orders []order.Order) (BatchResult, error)
+}

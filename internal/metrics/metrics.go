@@ -1,0 +1,151 @@
+// Package metrics holds seckill's Prometheus collectors. Each binary builds
+// one Metrics on a registry it owns (never the global one), so tests can
+// build as many as they like.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Purchase results, the values of the result label.
+const (
+	ResultAccepted         = "accepted"
+	ResultSoldOut          = "sold_out"
+	ResultAlreadyPurchased = "already_purchased"
+	ResultRateLimited      = "rate_limited"
+	ResultNotActive        = "not_active"
+	ResultUnavailable      = "unavailable"
+	ResultError            = "error"
+)
+
+// Publish failure kinds, the values of the kind label.
+const (
+	PublishNack         = "nack"
+	PublishReturned     = "returned"
+	PublishTimeout      = "timeout"
+	PublishDisconnected = "disconnected"
+)
+
+// Metrics is every collector of the api and the worker. A binary registers
+// all of them; the ones it never touches simply stay at zero.
+type Metrics struct {
+	HTTPRequests *prometheus.CounterVec   // route, method, code class
+	HTTPDuration *prometheus.HistogramVec // route, method
+
+	Purchases       *prometheus.CounterVec // result
+	ReserveDuration *prometheus.HistogramVec
+	ReserveBatch    prometheus.Histogram
+
+	PublishDuration     prometheus.Histogram
+	ConfirmsOutstanding prometheus.Gauge
+	PublishFailures     *prometheus.CounterVec // kind
+	Compensations       *prometheus.CounterVec // outcome: released, noop, error
+	Unconfirmed         prometheus.Counter
+
+	WorkerDeliveries      prometheus.Counter
+	WorkerRedeliveries    prometheus.Counter
+	WorkerBatchSize       prometheus.Histogram
+	WorkerPersistDuration prometheus.Histogram
+	WorkerOrders          *prometheus.CounterVec // outcome: inserted, duplicate, oversell_rejected
+	WorkerDeadLettered    prometheus.Counter
+	WorkerRetries         prometheus.Counter
+
+	SaleRemaining      *prometheus.GaugeVec // sale_id
+	ReconcileGap       *prometheus.GaugeVec // sale_id
+	ReconcileInFlight  *prometheus.GaugeVec // sale_id
+	ReconcilePersisted *prometheus.GaugeVec // sale_id
+
+	CacheRequests *prometheus.CounterVec // result: hit, miss, error
+}
+
+var latencyBuckets = []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// New builds the collectors and registers them, with the Go runtime and
+// process collectors, on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_http_requests_total", Help: "HTTP requests by route template, method and status class.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "seckill_http_request_duration_seconds", Help: "HTTP request latency by route template.", Buckets: latencyBuckets,
+		}, []string{"route", "method"}),
+		Purchases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_purchases_total", Help: "Purchase attempts by result.",
+		}, []string{"result"}),
+		ReserveDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "seckill_stock_reserve_duration_seconds", Help: "Stock reservation latency by backend.", Buckets: latencyBuckets,
+		}, []string{"backend"}),
+		ReserveBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seckill_stock_reserve_batch_size", Help: "Reservations decided together in one backend call.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		PublishDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seckill_publish_confirm_duration_seconds", Help: "Time from publish to broker confirm.", Buckets: latencyBuckets,
+		}),
+		ConfirmsOutstanding: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seckill_publish_confirms_outstanding", Help: "Published messages waiting for a broker confirm.",
+		}),
+		PublishFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_publish_failures_total", Help: "Publishes that did not end in a confirm, by kind.",
+		}, []string{"kind"}),
+		Compensations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_compensations_total", Help: "Guarded stock releases, by outcome.",
+		}, []string{"outcome"}),
+		Unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_publish_unconfirmed_total", Help: "Publishes with an unknown outcome left for reconciliation.",
+		}),
+		WorkerDeliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_worker_deliveries_total", Help: "Messages received by the worker.",
+		}),
+		WorkerRedeliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_worker_redeliveries_total", Help: "Messages received with the redelivered flag.",
+		}),
+		WorkerBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seckill_worker_batch_size", Help: "Orders persisted per transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}),
+		WorkerPersistDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "seckill_worker_persist_duration_seconds", Help: "Latency of one batch transaction.", Buckets: latencyBuckets,
+		}),
+		WorkerOrders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_worker_orders_total", Help: "Orders handled by the worker, by outcome.",
+		}, []string{"outcome"}),
+		WorkerDeadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_worker_dead_lettered_total", Help: "Messages or orders sent to the dead-letter queue.",
+		}),
+		WorkerRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_worker_retries_total", Help: "Batch transactions retried after a deadlock or lock wait.",
+		}),
+		SaleRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_sale_remaining_units", Help: "Units left per sale, as last read from the stock backend.",
+		}, []string{"sale_id"}),
+		ReconcileGap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_reconcile_gap_units", Help: "total − (remaining + in flight + persisted) per sale; 0 when consistent.",
+		}, []string{"sale_id"}),
+		ReconcileInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_reconcile_in_flight_units", Help: "Reservations not yet in MySQL per sale.",
+		}, []string{"sale_id"}),
+		ReconcilePersisted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_reconcile_persisted_units", Help: "Orders in MySQL, not cancelled, per sale.",
+		}, []string{"sale_id"}),
+		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_cache_requests_total", Help: "Read-through cache lookups by result.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.Purchases, m.ReserveDuration, m.ReserveBatch,
+		m.PublishDuration, m.ConfirmsOutstanding, m.PublishFailures, m.Compensations, m.Unconfirmed,
+		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
+		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries,
+		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
+	)
+	return m
+}
+
+// Discard returns Metrics registered on a throwaway registry, for tests and
+// tools that do not serve them.
+func Discard() *Metrics { return New(prometheus.NewRegistry()) }

@@ -1,0 +1,72 @@
+// Package mq carries accepted orders from the api to the worker: a RabbitMQ
+// adapter (publisher confirms, quorum queue, dead letters) and an in-process
+// queue with the same semantics for the embedded mode.
+package mq
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// SchemaVersion is the version of the message body written by this code.
+const SchemaVersion = 1
+
+// Names of the topology. DESIGN §4 fixes them; tests use a prefix.
+const (
+	Exchange       = "seckill.orders"
+	RoutingCreated = "order.created"
+	PersistQueue   = "seckill.orders.persist"
+	DeadExchange   = "seckill.orders.dlx"
+	DeadQueue      = "seckill.orders.dead"
+)
+
+// Message is the JSON body of an order.created message. It may carry one
+// order or several accepted together; each carries its own order_no.
+type Message struct {
+	Schema    int            `json:"schema"`
+	MessageID string         `json:"message_id"`
+	Orders    []MessageOrder `json:"orders"`
+}
+
+// MessageOrder is one order inside a Message.
+type MessageOrder struct {
+	OrderNo    string    `json:"order_no"`
+	SaleID     int64     `json:"sale_id"`
+	UserID     int64     `json:"user_id"`
+	ReservedAt time.Time `json:"reserved_at"`
+}
+
+// Encode builds the body for orders under messageID.
+func Encode(messageID string, orders []order.Order) ([]byte, error) {
+	m := Message{Schema: SchemaVersion, MessageID: messageID, Orders: make([]MessageOrder, len(orders))}
+	for i, o := range orders {
+		m.Orders[i] = MessageOrder{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID, ReservedAt: o.CreatedAt.UTC()}
+	}
+	return json.Marshal(m)
+}
+
+// Decode parses a body. A body it cannot use is an error: the caller
+// dead-letters it rather than retrying forever.
+func Decode(body []byte) (Message, []order.Order, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return Message{}, nil, fmt.Errorf("decode message: %w", err)
+	}
+	if m.Schema != SchemaVersion {
+		return Message{}, nil, fmt.Errorf("decode message: unsupported schema %d", m.Schema)
+	}
+	if len(m.Orders) == 0 {
+		return Message{}, nil, fmt.Errorf("decode message %s: no orders", m.MessageID)
+	}
+	out := make([]order.Order, len(m.Orders))
+	for i, o := range m.Orders {
+		if o.OrderNo == "" || o.SaleID <= 0 || o.UserID <= 0 {
+			return Message{}, nil, fmt.Errorf("decode message %s: order %d incomplete", m.MessageID, i)
+		}
+		out[i] = order.Order{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID, Status: order.StatusCreated, CreatedAt: o.ReservedAt}
+	}
+	return m, out, nil
+}

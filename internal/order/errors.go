@@ -1,0 +1,40 @@
+package order
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Domain errors. Adapters wrap them with %w; the HTTP edge maps them to
+// status codes in one function with errors.Is / errors.As.
+var (
+	ErrSaleNotFound       = errors.New("sale not found")
+	ErrOrderNotFound      = errors.New("order not found")
+	ErrNotStarted         = errors.New("sale has not started")
+	ErrEnded              = errors.New("sale has ended")
+	ErrSoldOut            = errors.New("sold out")
+	ErrAlreadyPurchased   = errors.New("already purchased")
+	ErrNotPayable         = errors.New("order is not payable")
+	ErrInvalid            = errors.New("invalid request")
+	ErrRateLimited        = errors.New("rate limited")
+	ErrUnauthorized       = errors.New("unauthorized")
+	ErrUnavailable        = errors.New("service unavailable")
+	ErrStockNotLoaded     = errors.New("stock not loaded for sale")
+	ErrPublishFailed      = errors.New("publish definitely failed")
+	ErrPublishUnconfirmed = errors.New("publish outcome unknown")
+)
+
+// AlreadyPurchasedError carries the order number the user already holds.
+// It matches ErrAlreadyPurchased with errors.Is.
+type AlreadyPurchasedError struct {
+	OrderNo string
+}
+
+func (e *AlreadyPurchasedError) Error() string {
+	return fmt.Sprintf("already purchased: order %s", e.OrderNo)
+}
+
+// Is makes errors.Is(err, ErrAlreadyPurchased) true.
+func (e *AlreadyPurchasedError) Is(target error) bool { return target == ErrAlreadyPurchased }
+
+func invalid(msg string) error { return fmt.Errorf("%w: %s", ErrInvalid, msg) }

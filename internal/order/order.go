@@ -1,0 +1,118 @@
+package order
+
+import "time"
+
+// SaleStatus is what a client sees of a sale's life cycle.
+type SaleStatus string
+
+// Sale statuses, as exposed by GET /api/v1/sales/{id}.
+const (
+	SaleUpcoming SaleStatus = "upcoming"
+	SaleActive   SaleStatus = "active"
+	SaleSoldOut  SaleStatus = "sold_out"
+	SaleEnded    SaleStatus = "ended"
+)
+
+// Sale is a flash sale: TotalStock units sold between StartsAt and EndsAt.
+type Sale struct {
+	ID            int64
+	Name          string
+	PriceCents    int64
+	TotalStock    int64
+	Sold          int64 // orders persisted and not cancelled, as counted by MySQL
+	StartsAt      time.Time
+	EndsAt        time.Time
+	PaymentWindow time.Duration
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// StatusAt tells the sale's status at now given the live remaining stock.
+func (s Sale) StatusAt(now time.Time, remaining int64) SaleStatus {
+	switch {
+	case now.Before(s.StartsAt):
+		return SaleUpcoming
+	case !now.Before(s.EndsAt):
+		return SaleEnded
+	case remaining <= 0:
+		return SaleSoldOut
+	default:
+		return SaleActive
+	}
+}
+
+// NewSale is what an operator supplies to open a sale.
+type NewSale struct {
+	Name          string
+	PriceCents    int64
+	TotalStock    int64
+	StartsAt      time.Time
+	EndsAt        time.Time
+	PaymentWindow time.Duration
+}
+
+// Validate reports the first problem with a new sale, wrapped in ErrInvalid.
+func (n NewSale) Validate() error {
+	switch {
+	case n.Name == "":
+		return invalid("name is required")
+	case len(n.Name) > 200:
+		return invalid("name is longer than 200 bytes")
+	case n.PriceCents < 0:
+		return invalid("price_cents must not be negative")
+	case n.TotalStock <= 0:
+		return invalid("total_stock must be positive")
+	case n.StartsAt.IsZero() || n.EndsAt.IsZero():
+		return invalid("starts_at and ends_at are required")
+	case !n.EndsAt.After(n.StartsAt):
+		return invalid("ends_at must be after starts_at")
+	case n.PaymentWindow < 0:
+		return invalid("payment_window_seconds must not be negative")
+	}
+	return nil
+}
+
+// Status is an order's state as a client sees it.
+type Status string
+
+// Order statuses. Pending means reserved in the stock backend and handed to
+// the queue but not yet in MySQL; created means persisted.
+const (
+	StatusPending   Status = "pending"
+	StatusCreated   Status = "created"
+	StatusPaid      Status = "paid"
+	StatusCancelled Status = "cancelled"
+)
+
+// Order is one unit of one sale held by one user.
+type Order struct {
+	OrderNo   string
+	SaleID    int64
+	UserID    int64
+	Status    Status
+	CreatedAt time.Time
+}
+
+// Reconciliation is the per-sale invariant check of DESIGN §2.6:
+// TotalStock = Remaining + ReservedInFlight + Persisted.
+type Reconciliation struct {
+	SaleID           int64
+	TotalStock       int64
+	Remaining        int64
+	ReservedInFlight int64
+	Persisted        int64
+	Cancelled        int64
+	// StockLoaded is false when the stock backend holds no stock for the
+	// sale (evicted, restarted, never warmed); the sale then fails closed.
+	StockLoaded bool
+	// Orphans are orders in MySQL that the stock backend has no reservation
+	// for; any orphan makes the sale inconsistent.
+	Orphans    int64
+	Consistent bool
+}
+
+// Gap is TotalStock − (Remaining + ReservedInFlight + Persisted): zero when
+// the invariant holds, positive when units are missing, negative when oversold.
+func (r Reconciliation) Gap() int64 {
+	return r.TotalStock - (r.Remaining + r.ReservedInFlight + r.Persisted)
+}

@@ -1,0 +1,97 @@
+package order
+
+import (
+	"context"
+	"time"
+)
+
+// StockSale is what a stock backend needs to decide a reservation on its own:
+// the sale's window and its total, plus the orders MySQL already holds so
+// that a warm-up can rebuild buyers and reservations after a loss.
+type StockSale struct {
+	ID         int64
+	TotalStock int64
+	StartsAt   time.Time
+	EndsAt     time.Time
+	// Persisted are the orders MySQL holds for the sale (any status). A warm-up
+	// adds the ones the backend does not know: not-cancelled ones as held
+	// reservations with their buyer, cancelled ones as cancelled.
+	Persisted []Order
+}
+
+// ReservationState is the state of one reservation in the stock backend.
+type ReservationState string
+
+// Reservation states. A reservation moves RESERVED → CANCELLED at most once
+// and the unit goes back to stock only on that move.
+const (
+	Reserved  ReservationState = "RESERVED"
+	Cancelled ReservationState = "CANCELLED"
+)
+
+// Reservation is one unit held in the stock backend for one user.
+type Reservation struct {
+	OrderNo string
+	SaleID  int64
+	UserID  int64
+	State   ReservationState
+}
+
+// StockSnapshot is a backend's view of one sale, for reconciliation.
+type StockSnapshot struct {
+	Loaded    bool
+	Remaining int64
+	// Reservations maps order_no to its reservation, in any state.
+	Reservations map[string]Reservation
+}
+
+// Stock decides atomically whether a user gets a unit. Every method fails
+// closed: an error never means a unit was sold.
+//
+// Invariant kept by every implementation: remaining + |RESERVED| = total.
+type Stock interface {
+	// Warm loads the sale's window and rebuilds remaining stock as
+	// total − |RESERVED| after adding s.Persisted. It never guesses.
+	Warm(ctx context.Context, s StockSale) error
+	// Reserve takes one unit for r.UserID under r.OrderNo at now. Errors:
+	// ErrStockNotLoaded, ErrNotStarted, ErrEnded, ErrSoldOut,
+	// *AlreadyPurchasedError, ErrUnavailable (backend unreachable).
+	Reserve(ctx context.Context, r Reservation, now time.Time) error
+	// Release moves the reservation RESERVED → CANCELLED, returns the unit
+	// and frees the buyer; it reports whether this call made the move.
+	Release(ctx context.Context, saleID int64, orderNo string) (bool, error)
+	// Remaining is the live number of units left; ErrStockNotLoaded when the
+	// backend holds nothing for the sale.
+	Remaining(ctx context.Context, saleID int64) (int64, error)
+	// Lookup finds orderNo among the given sales' reservations.
+	// ErrOrderNotFound when none holds it.
+	Lookup(ctx context.Context, saleIDs []int64, orderNo string) (Reservation, error)
+	// Snapshot returns the backend's whole view of one sale.
+	Snapshot(ctx context.Context, saleID int64) (StockSnapshot, error)
+}
+
+// Publisher hands accepted orders to the queue. Publish returns nil only once
+// the broker has confirmed the message (routed, persisted).
+type Publisher interface {
+	// Publish errors: ErrPublishFailed (nack or unroutable: definitely not
+	// queued), ErrUnavailable (not sent: disconnected), ErrPublishUnconfirmed
+	// (sent, outcome unknown: never compensate blindly).
+	Publish(ctx context.Context, o Order) error
+	// Ready reports whether a publish can be attempted now.
+	Ready() bool
+}
+
+// Repository is the durable store as the API sees it.
+type Repository interface {
+	CreateSale(ctx context.Context, n NewSale) (Sale, error)
+	// Sale returns ErrSaleNotFound for an unknown id.
+	Sale(ctx context.Context, id int64) (Sale, error)
+	// OpenSales lists sales whose reservations may still be in flight: not
+	// ended before since.
+	OpenSales(ctx context.Context, since time.Time) ([]Sale, error)
+	// Order returns ErrOrderNotFound for an unknown order_no.
+	Order(ctx context.Context, orderNo string) (Order, error)
+	// SaleOrders lists every order of a sale, any status.
+	SaleOrders(ctx context.Context, saleID int64) ([]Order, error)
+	Ping(ctx context.Context) error
+}
