@@ -1,0 +1,56 @@
+# seckill — run `make help` for the targets.
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## run the whole system in one process (embedded mode)
+	$(GO) run ./cmd/api
+
+.PHONY: test
+test: ## run every test (servers on 127.0.0.1 are used when they answer)
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: test-services
+test-services: services ## run every test with all servers required
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: services
+services: ## install and start memcached/prometheus if missing; check redis, rabbitmq, mariadb
+	./scripts/services.sh ensure
+
+.PHONY: lint
+lint: ## golangci-lint v2 with the checked-in config
+	$(GO) tool golangci-lint run ./...
+
+.PHONY: fmt
+fmt: ## gofmt every file
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: build
+build: ## build api and worker into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: api
+api: ## run the api against the local servers
+	SECKILL_REDIS_URL=redis://127.0.0.1:6379/0 \
+	SECKILL_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
+	SECKILL_MYSQL_DSN='root@tcp(127.0.0.1:3306)/seckill?parseTime=true' \
+	SECKILL_JWT_SECRET=$${SECKILL_JWT_SECRET:-local-development-secret} \
+	$(GO) run ./cmd/api
+
+.PHONY: worker
+worker: ## run the worker against the local servers
+	SECKILL_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
+	SECKILL_MYSQL_DSN='root@tcp(127.0.0.1:3306)/seckill?parseTime=true' \
+	$(GO) run ./cmd/worker
+
+.PHONY: spike
+spike: ## fire a flash sale at a running api (see loadtest/cmd/spike -h)
+	$(GO) run ./loadtest/cmd/spike

@@ -1,0 +1,195 @@
+// Package config reads each binary's configuration from SECKILL_*
+// environment variables into one struct, and prints it with secrets masked.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Stock backends.
+const (
+	BackendRedis    = "redis"
+	BackendMemcache = "memcache"
+)
+
+// Backends are the addresses of the real servers. All empty means embedded.
+type Backends struct {
+	RedisURL string `env:"SECKILL_REDIS_URL"`
+	AMQPURL  string `env:"SECKILL_AMQP_URL"`
+	MySQLDSN string `env:"SECKILL_MYSQL_DSN"`
+}
+
+// Embedded reports whether none of the three servers is configured.
+func (b Backends) Embedded() bool { return b.RedisURL == "" && b.AMQPURL == "" && b.MySQLDSN == "" }
+
+// Check refuses a partial set: some servers configured and others not.
+func (b Backends) Check() error {
+	if b.Embedded() {
+		return nil
+	}
+	var missing []string
+	if b.RedisURL == "" {
+		missing = append(missing, "SECKILL_REDIS_URL")
+	}
+	if b.AMQPURL == "" {
+		missing = append(missing, "SECKILL_AMQP_URL")
+	}
+	if b.MySQLDSN == "" {
+		missing = append(missing, "SECKILL_MYSQL_DSN")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: %s not set: set all of SECKILL_REDIS_URL, SECKILL_AMQP_URL and SECKILL_MYSQL_DSN to use real servers, or none of them for the embedded mode", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// API is the configuration of cmd/api.
+type API struct {
+	Backends
+	HTTPAddr        string        `env:"SECKILL_HTTP_ADDR" envDefault:":8080"`
+	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
+	MemcacheServers string        `env:"SECKILL_MEMCACHE_SERVERS" envDefault:"127.0.0.1:11211"`
+	StockBackend    string        `env:"SECKILL_STOCK_BACKEND" envDefault:"redis"`
+	JWTSecret       string        `env:"SECKILL_JWT_SECRET"`
+	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN"`
+	UserRate        float64       `env:"SECKILL_RATE_USER_RPS" envDefault:"5"`
+	UserBurst       int           `env:"SECKILL_RATE_USER_BURST" envDefault:"10"`
+	IPRate          float64       `env:"SECKILL_RATE_IP_RPS" envDefault:"2000"`
+	IPBurst         int           `env:"SECKILL_RATE_IP_BURST" envDefault:"4000"`
+	BodyLimit       int64         `env:"SECKILL_BODY_LIMIT_BYTES" envDefault:"4096"`
+	ConfirmTimeout  time.Duration `env:"SECKILL_CONFIRM_TIMEOUT" envDefault:"5s"`
+	ConfirmWindow   int           `env:"SECKILL_CONFIRM_WINDOW" envDefault:"1024"`
+	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	// Embedded mode only.
+	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
+	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
+	LogLevel    string `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
+	WorkerBatch int    `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
+}
+
+// Worker is the configuration of cmd/worker.
+type Worker struct {
+	AMQPURL         string        `env:"SECKILL_AMQP_URL"`
+	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN"`
+	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`
+	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
+	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"20ms"`
+	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
+	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	LogLevel        string        `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
+}
+
+// LoadAPI reads and checks the api's configuration.
+func LoadAPI() (API, error) {
+	var c API
+	if err := env.Parse(&c); err != nil {
+		return API{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Backends.Check(); err != nil {
+		return API{}, err
+	}
+	switch {
+	case c.StockBackend != BackendRedis && c.StockBackend != BackendMemcache:
+		return API{}, fmt.Errorf("config: SECKILL_STOCK_BACKEND must be %q or %q, not %q", BackendRedis, BackendMemcache, c.StockBackend)
+	case !c.Embedded() && len(c.JWTSecret) < 16:
+		return API{}, errors.New("config: SECKILL_JWT_SECRET of at least 16 bytes is required outside the embedded mode")
+	case c.BodyLimit <= 0:
+		return API{}, errors.New("config: SECKILL_BODY_LIMIT_BYTES must be positive")
+	case c.ConfirmWindow <= 0:
+		return API{}, errors.New("config: SECKILL_CONFIRM_WINDOW must be positive")
+	case c.DemoStock <= 0:
+		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
+	}
+	return c, nil
+}
+
+// LoadWorker reads and checks the worker's configuration.
+func LoadWorker() (Worker, error) {
+	var c Worker
+	if err := env.Parse(&c); err != nil {
+		return Worker{}, fmt.Errorf("config: %w", err)
+	}
+	switch {
+	case c.AMQPURL == "" || c.MySQLDSN == "":
+		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
+	case c.BatchSize <= 0:
+		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = 2 * c.BatchSize
+	}
+	return c, nil
+}
+
+// LogValue masks secrets when the configuration is logged.
+func (c API) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr), slog.String("admin_addr", c.AdminAddr),
+		slog.Bool("embedded", c.Embedded()),
+		slog.String("redis_url", MaskURL(c.RedisURL)), slog.String("amqp_url", MaskURL(c.AMQPURL)),
+		slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
+		slog.String("stock_backend", c.StockBackend), slog.String("memcache_servers", c.MemcacheServers),
+		slog.String("jwt_secret", mask(c.JWTSecret)), slog.String("admin_token", mask(c.AdminToken)),
+		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
+		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
+		slog.Int64("body_limit_bytes", c.BodyLimit), slog.Duration("confirm_timeout", c.ConfirmTimeout),
+		slog.Int("confirm_window", c.ConfirmWindow),
+	)
+}
+
+// LogValue masks secrets when the configuration is logged.
+func (c Worker) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("admin_addr", c.AdminAddr),
+		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
+		slog.Int("batch_size", c.BatchSize), slog.Duration("linger", c.BatchWait), slog.Int("prefetch", c.Prefetch),
+	)
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "*****"
+}
+
+// MaskURL hides the password of a URL.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "*****")
+	}
+	return u.String()
+}
+
+// MaskDSN hides the password of a go-sql-driver DSN (user:pass@tcp(...)/db).
+func MaskDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	if at < 0 {
+		return dsn
+	}
+	cred := dsn[:at]
+	if i := strings.Index(cred, ":"); i >= 0 {
+		return cred[:i] + ":*****" + dsn[at:]
+	}
+	return dsn
+}
+
+// LevelFrom parses a log level name, defaulting to info.
+func LevelFrom(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

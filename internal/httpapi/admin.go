@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+)
+
+// SaleAdmin is the part of the domain the admin listener drives.
+type SaleAdmin interface {
+	CreateSale(ctx context.Context, n order.NewSale) (order.SaleView, error)
+	Warmup(ctx context.Context, id int64) (order.SaleView, error)
+	Reconcile(ctx context.Context, id int64) (order.Reconciliation, error)
+}
+
+// AdminConfig is what the api's admin listener needs.
+type AdminConfig struct {
+	Sales     SaleAdmin
+	Tokens    *Tokens
+	Token     string // optional bearer token for /admin and pprof
+	BodyLimit int64
+	Gatherer  prometheus.Gatherer
+	Log       *slog.Logger
+	Metrics   *metrics.Metrics
+	// OnChange is called after a sale is created or warmed, e.g. to drop a
+	// cached copy.
+	OnChange func(ctx context.Context, saleID int64)
+}
+
+type admin struct{ AdminConfig }
+
+// NewAdmin builds the api's admin listener: the admin API, /metrics,
+// /healthz and pprof.
+func NewAdmin(cfg AdminConfig) http.Handler {
+	h := &admin{cfg}
+	e := NewOps(cfg.Gatherer, cfg.Token, cfg.Log, cfg.Metrics)
+	v1 := e.Group("/admin/v1", bearer(cfg.Token))
+	v1.POST("/sales", h.createSale)
+	v1.POST("/sales/:id/warmup", h.warmup)
+	v1.GET("/sales/:id/reconcile", h.reconcile)
+	v1.POST("/tokens", h.mintToken)
+	return e
+}
+
+// NewOps builds the operations listener every binary has: /metrics,
+// /healthz and pprof (behind the admin token when one is set).
+func NewOps(g prometheus.Gatherer, token string, log *slog.Logger, m *metrics.Metrics) *gin.Engine {
+	e := newEngine(log, m)
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: false})))
+	dbg := e.Group("/debug/pprof", bearer(token))
+	dbg.GET("/", gin.WrapF(pprof.Index))
+	dbg.GET("/cmdline", gin.WrapF(pprof.Cmdline))
+	dbg.GET("/profile", gin.WrapF(pprof.Profile))
+	dbg.POST("/symbol", gin.WrapF(pprof.Symbol))
+	dbg.GET("/symbol", gin.WrapF(pprof.Symbol))
+	dbg.GET("/trace", gin.WrapF(pprof.Trace))
+	dbg.GET("/:name", func(c *gin.Context) { pprof.Handler(c.Param("name")).ServeHTTP(c.Writer, c.Request) })
+	return e
+}
+
+// bearer requires "Authorization: Bearer <token>" when token is set.
+func bearer(token string) gin.HandlerFunc {
+	want := []byte("Bearer " + token)
+	return func(c *gin.Context) {
+		if token == "" {
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(c.GetHeader("Authorization")), want) != 1 {
+			c.AbortWithStatusJSON(http.StatusUnauthorized,
+				ErrorBody{Error: ErrorDetail{Code: CodeUnauthorized, Message: "admin token required"}})
+		}
+	}
+}
+
+// NewSaleJSON is the body of POST /admin/v1/sales.
+type NewSaleJSON struct {
+	Name                 string    `json:"name"`
+	PriceCents           int64     `json:"price_cents"`
+	TotalStock           int64     `json:"total_stock"`
+	StartsAt             time.Time `json:"starts_at"`
+	EndsAt               time.Time `json:"ends_at"`
+	PaymentWindowSeconds int64     `json:"payment_window_seconds"`
+}
+
+func (h *admin) createSale(c *gin.Context) {
+	var in NewSaleJSON
+	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	v, err := h.Sales.CreateSale(c.Request.Context(), order.NewSale{
+		Name: in.Name, PriceCents: in.PriceCents, TotalStock: in.TotalStock,
+		StartsAt: in.StartsAt, EndsAt: in.EndsAt, PaymentWindow: time.Duration(in.PaymentWindowSeconds) * time.Second,
+	})
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	h.Log.InfoContext(c.Request.Context(), "sale created", "sale_id", v.ID, "total_stock", v.TotalStock,
+		"starts_at", v.StartsAt, "ends_at", v.EndsAt)
+	h.changed(c, v.ID)
+	c.JSON(http.StatusCreated, saleJSON(v))
+}
+
+func (h *admin) warmup(c *gin.Context) {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		writeError(c, h.Log, order.ErrSaleNotFound)
+		return
+	}
+	v, err := h.Sales.Warmup(c.Request.Context(), id)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	h.Log.InfoContext(c.Request.Context(), "sale stock warmed", "sale_id", id, "remaining", v.Remaining)
+	h.changed(c, v.ID)
+	c.JSON(http.StatusOK, saleJSON(v))
+}
+
+func (h *admin) changed(c *gin.Context, id int64) {
+	if h.OnChange != nil {
+		h.OnChange(c.Request.Context(), id)
+	}
+}
+
+// ReconcileJSON is the body of GET /admin/v1/sales/{id}/reconcile.
+type ReconcileJSON struct {
+	SaleID           int64 `json:"sale_id"`
+	TotalStock       int64 `json:"total_stock"`
+	Remaining        int64 `json:"remaining"`
+	ReservedInFlight int64 `json:"reserved_in_flight"`
+	Persisted        int64 `json:"persisted"`
+	Cancelled        int64 `json:"cancelled"`
+	Consistent       bool  `json:"consistent"`
+	StockLoaded      bool  `json:"stock_loaded"`
+	Orphans          int64 `json:"orphans"`
+	Gap              int64 `json:"gap"`
+}
+
+func (h *admin) reconcile(c *gin.Context) {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		writeError(c, h.Log, order.ErrSaleNotFound)
+		return
+	}
+	r, err := h.Sales.Reconcile(c.Request.Context(), id)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	label := strconv.FormatInt(id, 10)
+	h.Metrics.ReconcileGap.WithLabelValues(label).Set(float64(r.Gap()))
+	h.Metrics.ReconcileInFlight.WithLabelValues(label).Set(float64(r.ReservedInFlight))
+	h.Metrics.ReconcilePersisted.WithLabelValues(label).Set(float64(r.Persisted))
+	h.Metrics.SaleRemaining.WithLabelValues(label).Set(float64(r.Remaining))
+	if !r.Consistent {
+		h.Log.WarnContext(c.Request.Context(), "sale inconsistent", "sale_id", id, "gap", r.Gap(),
+			"stock_loaded", r.StockLoaded, "orphans", r.Orphans)
+	}
+	c.JSON(http.StatusOK, ReconcileJSON{
+		SaleID: r.SaleID, TotalStock: r.TotalStock, Remaining: r.Remaining, ReservedInFlight: r.ReservedInFlight,
+		Persisted: r.Persisted, Cancelled: r.Cancelled, Consistent: r.Consistent,
+		StockLoaded: r.StockLoaded, Orphans: r.Orphans, Gap: r.Gap(),
+	})
+}
+
+// TokenRequest is the body of POST /admin/v1/tokens.
+type TokenRequest struct {
+	UserID     int64 `json:"user_id"`
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+func (h *admin) mintToken(c *gin.Context) {
+	in := TokenRequest{TTLSeconds: 3600}
+	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	tok, err := h.Tokens.Mint(in.UserID, time.Duration(in.TTLSeconds)*time.Second)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"token": tok})
+}

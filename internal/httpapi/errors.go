@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+)
+
+// Error codes of DESIGN §3.
+const (
+	CodeInvalidRequest   = "invalid_request"
+	CodePayloadTooLarge  = "payload_too_large"
+	CodeUnauthorized     = "unauthorized"
+	CodeSaleNotFound     = "sale_not_found"
+	CodeOrderNotFound    = "order_not_found"
+	CodeNotStarted       = "sale_not_started"
+	CodeEnded            = "sale_ended"
+	CodeSoldOut          = "sold_out"
+	CodeAlreadyPurchased = "already_purchased"
+	CodeNotPayable       = "order_not_payable"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable"
+	CodeNotFound         = "not_found"
+	CodeInternal         = "internal"
+)
+
+// errPayloadTooLarge marks a body over the limit.
+var errPayloadTooLarge = errors.New("request body too large")
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+	// OrderNo repeats the held order number on 409 already_purchased.
+	OrderNo string `json:"order_no,omitempty"`
+}
+
+// ErrorDetail is the error object inside ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	OrderNo string `json:"order_no,omitempty"`
+}
+
+type mapped struct {
+	status int
+	code   string
+	result string // purchase result label
+	msg    string
+}
+
+// classify maps an error to its HTTP status, code and purchase result. It is
+// the only place that knows this mapping.
+func classify(err error) mapped {
+	switch {
+	case errors.Is(err, errPayloadTooLarge):
+		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultError, "request body too large"}
+	case errors.Is(err, order.ErrInvalid):
+		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultError, err.Error()}
+	case errors.Is(err, order.ErrUnauthorized):
+		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultError, err.Error()}
+	case errors.Is(err, order.ErrSaleNotFound):
+		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultError, "sale not found"}
+	case errors.Is(err, order.ErrOrderNotFound):
+		return mapped{http.StatusNotFound, CodeOrderNotFound, metrics.ResultError, "order not found"}
+	case errors.Is(err, order.ErrNotStarted):
+		return mapped{http.StatusForbidden, CodeNotStarted, metrics.ResultNotActive, "the sale has not started"}
+	case errors.Is(err, order.ErrEnded):
+		return mapped{http.StatusForbidden, CodeEnded, metrics.ResultNotActive, "the sale has ended"}
+	case errors.Is(err, order.ErrSoldOut):
+		return mapped{http.StatusConflict, CodeSoldOut, metrics.ResultSoldOut, "sold out"}
+	case errors.Is(err, order.ErrAlreadyPurchased):
+		return mapped{http.StatusConflict, CodeAlreadyPurchased, metrics.ResultAlreadyPurchased, "you already hold an order in this sale"}
+	case errors.Is(err, order.ErrNotPayable):
+		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid"}
+	case errors.Is(err, order.ErrRateLimited):
+		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests"}
+	case errors.Is(err, order.ErrUnavailable), errors.Is(err, order.ErrStockNotLoaded):
+		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "temporarily unavailable, try again"}
+	}
+	return mapped{http.StatusInternalServerError, CodeInternal, metrics.ResultError, "internal error"}
+}
+
+// writeError answers with the error body for err. Unknown errors are logged
+// and answered with a generic 500.
+func writeError(c *gin.Context, log *slog.Logger, err error) {
+	m := classify(err)
+	body := ErrorBody{Error: ErrorDetail{Code: m.code, Message: m.msg}}
+	var ap *order.AlreadyPurchasedError
+	if errors.As(err, &ap) {
+		body.Error.OrderNo = ap.OrderNo
+		body.OrderNo = ap.OrderNo
+	}
+	switch {
+	case m.status >= 500 && m.status != http.StatusServiceUnavailable:
+		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
+	case m.status == http.StatusServiceUnavailable:
+		log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err)
+	}
+	c.AbortWithStatusJSON(m.status, body)
+}
+
+// purchaseResult names the result label for a purchase that ended in err.
+func purchaseResult(err error) string {
+	if err == nil {
+		return metrics.ResultAccepted
+	}
+	return classify(err).result
+}
