@@ -136,7 +136,8 @@ func (s *Service) publishFailed(ctx context.Context, o Order, err error) error {
 // Order returns userID's order orderNo: created/paid/cancelled once in
 // MySQL, pending while only reserved. Another user's order is not found.
 func (s *Service) Order(ctx context.Context, userID int64, orderNo string) (Order, error) {
-	if _, err := uuid.Parse(orderNo); err != nil {
+	id, err := uuid.Parse(orderNo)
+	if err != nil {
 		return Order{}, ErrOrderNotFound
 	}
 	o, err := s.repo.Order(ctx, orderNo)
@@ -168,7 +169,9 @@ func (s *Service) Order(ctx context.Context, userID int64, orderNo string) (Orde
 	if r.State == Cancelled {
 		st = StatusCancelled
 	}
-	return Order{OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID, Status: st}, nil
+	// The reservation time is the order number's own: UUIDv7 carries it.
+	sec, nsec := id.Time().UnixTime()
+	return Order{OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID, Status: st, CreatedAt: time.Unix(sec, nsec)}, nil
 }
 
 // SaleView is a sale with its live remaining stock and status.
