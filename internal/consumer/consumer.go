@@ -39,6 +39,33 @@ type BatchResult struct {
 	// Rejected would have made the sale hold more orders than its stock
 	// (or references an unknown sale); nothing was written for them.
 	Rejected []order.Order
+	// Reasons maps the order_no of each rejected order to why it was
+	// rejected, one of the Reject… values; a rejected order missing from
+	// it counts as RejectOversell.
+	Reasons map[string]string
+}
+
+// Why a Store rejected an order: the values of BatchResult.Reasons. Each
+// is also the reason given to Source.DeadLetter.
+const (
+	// RejectOversell: the sale has no stock left in MySQL for the order.
+	RejectOversell = "oversell"
+	// RejectUnknownSale: the order names a sale MySQL does not hold.
+	RejectUnknownSale = "unknown_sale"
+	// RejectDuplicateBuyer: MySQL already holds another order of the same
+	// user for the same sale.
+	RejectDuplicateBuyer = "duplicate_buyer"
+	// RejectInvalid: the order cannot be stored as it is (an empty or
+	// over-long order_no, a non-positive id).
+	RejectInvalid = "invalid"
+)
+
+// Reason returns why orderNo was rejected.
+func (r BatchResult) Reason(orderNo string) string {
+	if why, ok := r.Reasons[orderNo]; ok {
+		return why
+	}
+	return RejectOversell
 }
 
 // Store persists a batch in one transaction: insert the new orders, raise

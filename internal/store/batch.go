@@ -1,0 +1,355 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/seckill/seckill/internal/consumer"
+	"github.com/seckill/seckill/internal/order"
+)
+
+// maxOrderNoLen is the width of orders.order_no (a UUID in text form).
+const maxOrderNoLen = 36
+
+// inChunk bounds the number of values in one IN (...) list.
+const inChunk = 500
+
+// errGuardMoved means the guarded UPDATE of sales.sold changed no row even
+// though the transaction holds the sale's row: something raised sold
+// outside the lock. The transaction is retried from the start.
+var errGuardMoved = errors.New("sales.sold moved under the row lock")
+
+type buyerKey struct{ saleID, userID int64 }
+
+// PersistBatch writes a batch of orders in one transaction and says what
+// became of each; see consumer.Store. Running the same batch again inserts
+// nothing and reports every order as Duplicate; sold is raised once.
+//
+// The transaction locks the batch's sales rows in id order first (SELECT …
+// FOR UPDATE on MySQL; SQLite transactions take the write lock at BEGIN),
+// so every later read sees all orders committed for those sales and two
+// batches of one sale never race on the unique keys. Then, in arrival order:
+// an order_no already stored is a Duplicate; an unknown sale, or a user who
+// already holds another order of the sale, is rejected; per sale the first
+// total_stock − sold orders are kept, sold is raised for them with
+// UPDATE … SET sold = sold + n WHERE id = ? AND sold + n <= total_stock, and
+// the rest are rejected as oversell. Deadlocks, lock wait timeouts and a
+// busy SQLite retry the whole transaction with a short jittered backoff.
+func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+	var (
+		batch   []order.Order
+		copies  []string
+		invalid []order.Order
+		seen    = make(map[string]bool, len(orders))
+	)
+	for _, o := range orders {
+		switch {
+		case o.OrderNo == "" || len(o.OrderNo) > maxOrderNoLen || o.SaleID <= 0 || o.UserID <= 0:
+			invalid = append(invalid, o)
+		case seen[o.OrderNo]:
+			copies = append(copies, o.OrderNo)
+		default:
+			seen[o.OrderNo] = true
+			batch = append(batch, o)
+		}
+	}
+
+	var res consumer.BatchResult
+	if len(batch) > 0 {
+		err := s.withRetry(ctx, func() error {
+			var err error
+			res, err = s.persistTx(ctx, batch)
+			return err
+		})
+		if err != nil {
+			return consumer.BatchResult{}, fmt.Errorf("persist batch of %d orders: %w", len(orders), err)
+		}
+	}
+	// A second copy of an order in the same batch is the same order: it is
+	// settled by whatever happened to the first.
+	res.Duplicate = append(res.Duplicate, copies...)
+	for _, o := range invalid {
+		s.log.ErrorContext(ctx, "order cannot be stored; rejecting",
+			"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo)
+		reject(&res, o, consumer.RejectInvalid)
+	}
+	return res, nil
+}
+
+func reject(res *consumer.BatchResult, o order.Order, why string) {
+	res.Rejected = append(res.Rejected, o)
+	if res.Reasons == nil {
+		res.Reasons = make(map[string]string)
+	}
+	res.Reasons[o.OrderNo] = why
+}
+
+// persistTx runs one attempt of PersistBatch's transaction over orders with
+// distinct, valid order numbers.
+func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.BatchResult, error) {
+	var res consumer.BatchResult
+	var opts *sql.TxOptions
+	if s.dialect == dialectMySQL {
+		// Read committed: once the sales rows are locked, plain reads see
+		// every order committed under those locks, and InnoDB takes no gap
+		// locks on the inserts.
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res = consumer.BatchResult{}
+
+		sales, err := s.lockSales(tx, batch)
+		if err != nil {
+			return err
+		}
+		stored, err := storedOrderNos(tx, batch)
+		if err != nil {
+			return err
+		}
+		buyers, err := storedBuyers(tx, batch, stored)
+		if err != nil {
+			return err
+		}
+
+		// Classify in arrival order.
+		perSale := make(map[int64][]order.Order)
+		for _, o := range batch {
+			key := buyerKey{o.SaleID, o.UserID}
+			if stored[o.OrderNo] {
+				res.Duplicate = append(res.Duplicate, o.OrderNo)
+				continue
+			}
+			if _, ok := sales[o.SaleID]; !ok {
+				s.log.ErrorContext(ctx, "order for an unknown sale; rejecting",
+					"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo)
+				reject(&res, o, consumer.RejectUnknownSale)
+				continue
+			}
+			if held, ok := buyers[key]; ok {
+				s.log.ErrorContext(ctx, "second order for one buyer of a sale; rejecting, the stock backend let a buyer through twice",
+					"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo, "held_order_no", held)
+				reject(&res, o, consumer.RejectDuplicateBuyer)
+				continue
+			}
+			buyers[key] = o.OrderNo
+			perSale[o.SaleID] = append(perSale[o.SaleID], o)
+		}
+
+		t := now()
+		var rows []orderRow
+		for _, id := range slices.Sorted(maps.Keys(perSale)) {
+			want := perSale[id]
+			sale := sales[id]
+			fit := int(max(sale.TotalStock-sale.Sold, 0))
+			keep := want[:min(len(want), fit)]
+			if len(keep) > 0 {
+				if err := raiseSold(tx, id, len(keep), t); err != nil {
+					return err
+				}
+			}
+			for _, o := range want[len(keep):] {
+				reject(&res, o, consumer.RejectOversell)
+			}
+			for _, o := range keep {
+				reserved := utc(o.CreatedAt)
+				if o.CreatedAt.IsZero() {
+					reserved = t
+				}
+				rows = append(rows, orderRow{
+					OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID,
+					Status:    string(order.StatusCreated),
+					CreatedAt: reserved, PersistedAt: t, UpdatedAt: t,
+				})
+			}
+		}
+		if len(rows) > 0 {
+			if err := tx.CreateInBatches(&rows, s.insertChunk).Error; err != nil {
+				return fmt.Errorf("insert orders: %w", err)
+			}
+		}
+		// Report inserts in arrival order.
+		inserted := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			inserted[r.OrderNo] = true
+		}
+		for _, o := range batch {
+			if inserted[o.OrderNo] {
+				res.Inserted = append(res.Inserted, o.OrderNo)
+			}
+		}
+		return nil
+	}, opts)
+	return res, err
+}
+
+// lockSales reads, and on MySQL locks in id order, the sales of the batch.
+func (s *Store) lockSales(tx *gorm.DB, batch []order.Order) (map[int64]saleRow, error) {
+	ids := make([]int64, 0, 4)
+	for _, o := range batch {
+		ids = append(ids, o.SaleID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+
+	out := make(map[int64]saleRow, len(ids))
+	for _, part := range chunk(ids, inChunk) {
+		q := tx.Model(&saleRow{}).Select("id", "total_stock", "sold").Where("id IN ?", part).Order("id")
+		if s.dialect == dialectMySQL {
+			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		}
+		var rows []saleRow
+		if err := q.Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("lock sales: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
+
+// storedOrderNos returns which order numbers of the batch are stored.
+func storedOrderNos(tx *gorm.DB, batch []order.Order) (map[string]bool, error) {
+	nos := make([]string, len(batch))
+	for i, o := range batch {
+		nos[i] = o.OrderNo
+	}
+	out := make(map[string]bool)
+	for _, part := range chunk(nos, inChunk) {
+		var found []string
+		if err := tx.Model(&orderRow{}).Where("order_no IN ?", part).Pluck("order_no", &found).Error; err != nil {
+			return nil, fmt.Errorf("find stored orders: %w", err)
+		}
+		for _, no := range found {
+			out[no] = true
+		}
+	}
+	return out, nil
+}
+
+// storedBuyers returns, for the buyers of the batch's new orders, the order
+// number each already holds in the same sale.
+func storedBuyers(tx *gorm.DB, batch []order.Order, stored map[string]bool) (map[buyerKey]string, error) {
+	users := make(map[int64][]int64)
+	for _, o := range batch {
+		if !stored[o.OrderNo] {
+			users[o.SaleID] = append(users[o.SaleID], o.UserID)
+		}
+	}
+	out := make(map[buyerKey]string)
+	for _, saleID := range slices.Sorted(maps.Keys(users)) {
+		for _, part := range chunk(users[saleID], inChunk) {
+			var rows []orderRow
+			err := tx.Model(&orderRow{}).Select("order_no", "sale_id", "user_id").
+				Where("sale_id = ? AND user_id IN ?", saleID, part).Find(&rows).Error
+			if err != nil {
+				return nil, fmt.Errorf("find stored buyers: %w", err)
+			}
+			for _, r := range rows {
+				out[buyerKey{r.SaleID, r.UserID}] = r.OrderNo
+			}
+		}
+	}
+	return out, nil
+}
+
+// raiseSold raises sales.sold by n with the guarded UPDATE of DESIGN §2.1.
+func raiseSold(tx *gorm.DB, saleID int64, n int, t time.Time) error {
+	r := tx.Model(&saleRow{}).
+		Where("id = ? AND sold + ? <= total_stock", saleID, n).
+		Updates(map[string]any{"sold": gorm.Expr("sold + ?", n), "updated_at": t})
+	if r.Error != nil {
+		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, r.Error)
+	}
+	if r.RowsAffected != 1 {
+		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, errGuardMoved)
+	}
+	return nil
+}
+
+// withRetry runs op until it succeeds, fails for a reason a retry cannot
+// cure, or has run maxTries times.
+func (s *Store) withRetry(ctx context.Context, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) {
+			return err
+		}
+		if attempt >= s.maxTries {
+			return fmt.Errorf("gave up after %d tries: %w", attempt, err)
+		}
+		if s.metrics != nil {
+			s.metrics.WorkerRetries.Inc()
+		}
+		// Exponential with full jitter, so colliding transactions spread out.
+		delay := s.retryBase<<(attempt-1)/2 + rand.N(s.retryBase<<(attempt-1))
+		s.log.WarnContext(ctx, "batch transaction hit a lock conflict; retrying",
+			"attempt", attempt, "delay", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("retry abandoned: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// MySQL and SQLite error codes that a new attempt of the same transaction
+// can get past.
+const (
+	mysqlDupEntry        = 1062
+	mysqlLockWaitTimeout = 1205
+	mysqlDeadlock        = 1213
+	sqliteBusy           = 5
+	sqliteLocked         = 6
+)
+
+// retryable tells lock conflicts (and a unique-key race, which a fresh
+// attempt turns into a Duplicate) from every other failure.
+func retryable(err error) bool {
+	if errors.Is(err, errGuardMoved) {
+		return true
+	}
+	var my *mysqldrv.MySQLError
+	if errors.As(err, &my) {
+		switch my.Number {
+		case mysqlDeadlock, mysqlLockWaitTimeout, mysqlDupEntry:
+			return true
+		}
+		return false
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff { // primary code of an extended one
+		case sqliteBusy, sqliteLocked:
+			return true
+		}
+	}
+	return false
+}
+
+func chunk[T any](xs []T, n int) [][]T {
+	var out [][]T
+	for len(xs) > n {
+		out = append(out, xs[:n])
+		xs = xs[n:]
+	}
+	if len(xs) > 0 {
+		out = append(out, xs)
+	}
+	return out
+}

@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migration is one step of the schema, with its DDL for each dialect.
+// Steps are append-only: a released step is never edited, a change is a
+// new step with the next version.
+type migration struct {
+	version int
+	name    string
+	mysql   []string
+	sqlite  []string
+}
+
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "sales and orders",
+		mysql: []string{
+			`CREATE TABLE IF NOT EXISTS sales (
+				id BIGINT NOT NULL AUTO_INCREMENT,
+				name VARCHAR(200) NOT NULL,
+				price_cents BIGINT NOT NULL,
+				total_stock BIGINT NOT NULL,
+				sold BIGINT NOT NULL DEFAULT 0,
+				starts_at DATETIME(6) NOT NULL,
+				ends_at DATETIME(6) NOT NULL,
+				payment_window_seconds BIGINT NOT NULL DEFAULT 0,
+				created_at DATETIME(6) NOT NULL,
+				updated_at DATETIME(6) NOT NULL,
+				PRIMARY KEY (id),
+				KEY idx_sales_ends_at (ends_at),
+				CONSTRAINT chk_sales_sold CHECK (sold >= 0 AND sold <= total_stock)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+			`CREATE TABLE IF NOT EXISTS orders (
+				id BIGINT NOT NULL AUTO_INCREMENT,
+				order_no CHAR(36) CHARACTER SET ascii NOT NULL,
+				sale_id BIGINT NOT NULL,
+				user_id BIGINT NOT NULL,
+				status VARCHAR(16) CHARACTER SET ascii NOT NULL,
+				created_at DATETIME(6) NOT NULL,
+				persisted_at DATETIME(6) NOT NULL,
+				paid_at DATETIME(6) NULL,
+				updated_at DATETIME(6) NOT NULL,
+				PRIMARY KEY (id),
+				UNIQUE KEY uk_orders_order_no (order_no),
+				UNIQUE KEY uk_orders_sale_user (sale_id, user_id),
+				KEY idx_orders_sale_status (sale_id, status),
+				CONSTRAINT fk_orders_sale FOREIGN KEY (sale_id) REFERENCES sales (id),
+				CONSTRAINT chk_orders_status CHECK (status IN ('created', 'paid', 'cancelled'))
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		},
+		sqlite: []string{
+			`CREATE TABLE IF NOT EXISTS sales (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				name TEXT NOT NULL,
+				price_cents INTEGER NOT NULL,
+				total_stock INTEGER NOT NULL,
+				sold INTEGER NOT NULL DEFAULT 0,
+				starts_at DATETIME NOT NULL,
+				ends_at DATETIME NOT NULL,
+				payment_window_seconds INTEGER NOT NULL DEFAULT 0,
+				created_at DATETIME NOT NULL,
+				updated_at DATETIME NOT NULL,
+				CONSTRAINT chk_sales_sold CHECK (sold >= 0 AND sold <= total_stock)
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_sales_ends_at ON sales (ends_at)`,
+			`CREATE TABLE IF NOT EXISTS orders (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				order_no TEXT NOT NULL,
+				sale_id INTEGER NOT NULL REFERENCES sales (id),
+				user_id INTEGER NOT NULL,
+				status TEXT NOT NULL,
+				created_at DATETIME NOT NULL,
+				persisted_at DATETIME NOT NULL,
+				paid_at DATETIME NULL,
+				updated_at DATETIME NOT NULL,
+				CONSTRAINT chk_orders_status CHECK (status IN ('created', 'paid', 'cancelled'))
+			)`,
+			`CREATE UNIQUE INDEX IF NOT EXISTS uk_orders_order_no ON orders (order_no)`,
+			`CREATE UNIQUE INDEX IF NOT EXISTS uk_orders_sale_user ON orders (sale_id, user_id)`,
+			`CREATE INDEX IF NOT EXISTS idx_orders_sale_status ON orders (sale_id, status)`,
+		},
+	},
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER NOT NULL PRIMARY KEY,
+	name VARCHAR(200) NOT NULL,
+	applied_at VARCHAR(40) NOT NULL
+)`
+
+// migrationLock names the MySQL advisory lock that serialises binaries
+// migrating the same database at once.
+const migrationLock = "seckill.schema_migrations"
+
+// migrate applies every migration the database has not recorded yet.
+func (s *Store) migrate(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+
+	if s.dialect == dialectMySQL {
+		// MySQL commits every DDL statement on its own, so a transaction
+		// cannot make a step atomic; an advisory lock keeps two binaries
+		// from running the same step at once.
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", migrationLock).Scan(&got); err != nil {
+			return fmt.Errorf("migrate: take lock: %w", err)
+		}
+		if !got.Valid || got.Int64 != 1 {
+			return errors.New("migrate: another process holds the migration lock")
+		}
+		defer func() {
+			// A fresh context: the lock must go even if ctx has ended.
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", migrationLock)
+		}()
+	}
+	if _, err := conn.ExecContext(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		if err := s.apply(ctx, conn, m); err != nil {
+			return fmt.Errorf("migrate: version %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// apply runs one migration unless it is recorded. On SQLite the check, the
+// DDL and the record share one transaction; on MySQL the caller holds the
+// advisory lock and the DDL is written to be re-runnable.
+func (s *Store) apply(ctx context.Context, conn *sql.Conn, m migration) error {
+	stmts := m.mysql
+	if s.dialect == dialectSQLite {
+		stmts = m.sqlite
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		m.version, m.name, now().Format("2006-01-02T15:04:05.000000Z")); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "schema migrated", "dialect", s.dialect.String(), "version", m.version, "name", m.name)
+	return nil
+}
+
+// SchemaVersion returns the highest migration version applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.db.WithContext(ctx).Raw("SELECT MAX(version) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}

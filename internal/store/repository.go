@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// saleRow is a row of the sales table.
+type saleRow struct {
+	ID                   int64 `gorm:"primaryKey"`
+	Name                 string
+	PriceCents           int64
+	TotalStock           int64
+	Sold                 int64
+	StartsAt             time.Time
+	EndsAt               time.Time
+	PaymentWindowSeconds int64
+	CreatedAt            time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt            time.Time `gorm:"autoUpdateTime:false"`
+}
+
+func (saleRow) TableName() string { return "sales" }
+
+func (r saleRow) sale() order.Sale {
+	return order.Sale{
+		ID:            r.ID,
+		Name:          r.Name,
+		PriceCents:    r.PriceCents,
+		TotalStock:    r.TotalStock,
+		Sold:          r.Sold,
+		StartsAt:      r.StartsAt.UTC(),
+		EndsAt:        r.EndsAt.UTC(),
+		PaymentWindow: time.Duration(r.PaymentWindowSeconds) * time.Second,
+		CreatedAt:     r.CreatedAt.UTC(),
+		UpdatedAt:     r.UpdatedAt.UTC(),
+	}
+}
+
+// orderRow is a row of the orders table. CreatedAt is the reservation time
+// carried by the message; PersistedAt is when the worker wrote the row.
+type orderRow struct {
+	ID          int64 `gorm:"primaryKey"`
+	OrderNo     string
+	SaleID      int64
+	UserID      int64
+	Status      string
+	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+	PersistedAt time.Time
+	PaidAt      *time.Time
+	UpdatedAt   time.Time `gorm:"autoUpdateTime:false"`
+}
+
+func (orderRow) TableName() string { return "orders" }
+
+func (r orderRow) order() (order.Order, error) {
+	st, err := parseStatus(r.Status)
+	if err != nil {
+		return order.Order{}, fmt.Errorf("order %s: %w", r.OrderNo, err)
+	}
+	return order.Order{
+		OrderNo:   r.OrderNo,
+		SaleID:    r.SaleID,
+		UserID:    r.UserID,
+		Status:    st,
+		CreatedAt: r.CreatedAt.UTC(),
+	}, nil
+}
+
+func parseStatus(s string) (order.Status, error) {
+	switch order.Status(s) {
+	case order.StatusCreated, order.StatusPaid, order.StatusCancelled:
+		return order.Status(s), nil
+	}
+	return "", fmt.Errorf("unknown order status %q", s)
+}
+
+// CreateSale stores a new sale with nothing sold.
+func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, error) {
+	if err := n.Validate(); err != nil {
+		return order.Sale{}, err
+	}
+	t := now()
+	row := saleRow{
+		Name:                 n.Name,
+		PriceCents:           n.PriceCents,
+		TotalStock:           n.TotalStock,
+		StartsAt:             utc(n.StartsAt),
+		EndsAt:               utc(n.EndsAt),
+		PaymentWindowSeconds: int64(n.PaymentWindow / time.Second),
+		CreatedAt:            t,
+		UpdatedAt:            t,
+	}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return order.Sale{}, fmt.Errorf("create sale: %w", err)
+	}
+	return row.sale(), nil
+}
+
+// Sale returns the sale id, or order.ErrSaleNotFound.
+func (s *Store) Sale(ctx context.Context, id int64) (order.Sale, error) {
+	var row saleRow
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return order.Sale{}, fmt.Errorf("sale %d: %w", id, order.ErrSaleNotFound)
+	case err != nil:
+		return order.Sale{}, fmt.Errorf("sale %d: %w", id, err)
+	}
+	return row.sale(), nil
+}
+
+// OpenSales lists the sales that end after since, by id.
+func (s *Store) OpenSales(ctx context.Context, since time.Time) ([]order.Sale, error) {
+	var rows []saleRow
+	if err := s.db.WithContext(ctx).Where("ends_at > ?", utc(since)).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("open sales: %w", err)
+	}
+	out := make([]order.Sale, len(rows))
+	for i, r := range rows {
+		out[i] = r.sale()
+	}
+	return out, nil
+}
+
+// Order returns the order orderNo, or order.ErrOrderNotFound.
+func (s *Store) Order(ctx context.Context, orderNo string) (order.Order, error) {
+	var row orderRow
+	err := s.db.WithContext(ctx).Where("order_no = ?", orderNo).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return order.Order{}, fmt.Errorf("order %s: %w", orderNo, order.ErrOrderNotFound)
+	case err != nil:
+		return order.Order{}, fmt.Errorf("order %s: %w", orderNo, err)
+	}
+	return row.order()
+}
+
+// SaleOrders lists every order of a sale, any status, in insertion order.
+func (s *Store) SaleOrders(ctx context.Context, saleID int64) ([]order.Order, error) {
+	var rows []orderRow
+	if err := s.db.WithContext(ctx).Where("sale_id = ?", saleID).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("orders of sale %d: %w", saleID, err)
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		o, err := r.order()
+		if err != nil {
+			return nil, fmt.Errorf("orders of sale %d: %w", saleID, err)
+		}
+		out[i] = o
+	}
+	return out, nil
+}
