@@ -1,0 +1,471 @@
+package stock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/stock/stocktest"
+)
+
+const memcachedAddr = "127.0.0.1:11211"
+
+var (
+	_ stocktest.Inspector = (*stock.Memcached)(nil)
+
+	mcStartsAt = time.Date(2031, 3, 14, 10, 0, 0, 0, time.UTC)
+	mcEndsAt   = mcStartsAt.Add(time.Hour)
+	mcDuring   = mcStartsAt.Add(time.Minute)
+)
+
+// requireMemcached skips tb when the memcached server of this machine does
+// not answer, or fails it when SECKILL_REQUIRE_SERVICES=1.
+func requireMemcached(tb testing.TB) {
+	tb.Helper()
+	client := memcache.New(memcachedAddr)
+	client.Timeout = 2 * time.Second
+	defer client.Close()
+	if err := client.Ping(); err != nil {
+		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
+			tb.Fatalf("memcached at %s is required (SECKILL_REQUIRE_SERVICES=1): %v", memcachedAddr, err)
+		}
+		tb.Skipf("memcached at %s unreachable, skipping (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", memcachedAddr, err)
+	}
+}
+
+// trackedMemcached is a Memcached that remembers the sales it warmed, the
+// only ones it can have written, so cleanup deletes exactly its keys.
+type trackedMemcached struct {
+	*stock.Memcached
+	mu    sync.Mutex
+	sales map[int64]bool
+}
+
+func (s *trackedMemcached) Warm(ctx context.Context, sale order.StockSale) error {
+	s.track(sale.ID)
+	return s.Memcached.Warm(ctx, sale)
+}
+
+func (s *trackedMemcached) track(saleID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sales[saleID] = true
+}
+
+// newMemcached returns a backend on the real server under a key prefix no
+// other test uses; cleanup deletes every sale it warmed or the test
+// tracked.
+func newMemcached(tb testing.TB, opts ...stock.Option) *trackedMemcached {
+	tb.Helper()
+	requireMemcached(tb)
+	prefix := "skmc-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	m, err := stock.NewMemcached(memcachedAddr, append([]stock.Option{stock.WithPrefix(prefix)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("NewMemcached: %v", err)
+	}
+	s := &trackedMemcached{Memcached: m, sales: map[int64]bool{}}
+	tb.Cleanup(func() {
+		defer m.Close()
+		client := memcache.New(memcachedAddr)
+		defer client.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for id := range s.sales {
+			if err := client.Delete(m.Key(id)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+				tb.Errorf("cleanup of %s: %v", m.Key(id), err)
+			}
+		}
+	})
+	return s
+}
+
+// rawClient is a plain client of the real server, for tests that look at
+// or damage the stored item.
+func rawClient(tb testing.TB) *memcache.Client {
+	tb.Helper()
+	c := memcache.New(memcachedAddr)
+	c.Timeout = 2 * time.Second
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func mcReservation(saleID, userID int64, orderNo string) order.Reservation {
+	return order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: order.Reserved}
+}
+
+func mcSale(id, total int64, persisted ...order.Order) order.StockSale {
+	return order.StockSale{ID: id, TotalStock: total, StartsAt: mcStartsAt, EndsAt: mcEndsAt, Persisted: persisted}
+}
+
+func mcWarm(tb testing.TB, s order.Stock, sale order.StockSale) {
+	tb.Helper()
+	if err := s.Warm(context.Background(), sale); err != nil {
+		tb.Fatalf("Warm(sale %d): %v", sale.ID, err)
+	}
+}
+
+func mcReserve(tb testing.TB, s order.Stock, saleID, userID int64, orderNo string) {
+	tb.Helper()
+	if err := s.Reserve(context.Background(), mcReservation(saleID, userID, orderNo), mcDuring); err != nil {
+		tb.Fatalf("Reserve(sale %d, user %d, %s): %v", saleID, userID, orderNo, err)
+	}
+}
+
+func mcDump(tb testing.TB, s *stock.Memcached, saleID int64) map[string]string {
+	tb.Helper()
+	d, err := s.Dump(context.Background(), saleID)
+	if err != nil {
+		tb.Fatalf("Dump(sale %d): %v", saleID, err)
+	}
+	return d
+}
+
+func TestMemcacheContract(t *testing.T) {
+	requireMemcached(t)
+	stocktest.Run(t, func(tb testing.TB) order.Stock { return newMemcached(tb) })
+}
+
+// TestMemcacheStateLayout reads the stored item: one key per sale, no
+// expiry, and a compact value whose decoded view matches Redis's naming.
+func TestMemcacheStateLayout(t *testing.T) {
+	s := newMemcached(t)
+	mcWarm(t, s, mcSale(42, 3))
+	no1, no2 := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	mcReserve(t, s, 42, 7, no1)
+	mcReserve(t, s, 42, 8, no2)
+	if ok, err := s.Release(t.Context(), 42, no2); !ok || err != nil {
+		t.Fatalf("Release = %v, %v", ok, err)
+	}
+
+	it, err := rawClient(t).Get(s.Key(42))
+	if err != nil {
+		t.Fatalf("Get(%s): %v", s.Key(42), err)
+	}
+	if !strings.HasSuffix(s.Key(42), ":{s42}:state") {
+		t.Errorf("key %q, want <prefix>:{s42}:state", s.Key(42))
+	}
+	// 38 bytes of header, then per reservation: kind, 16 bytes of UUID and
+	// a one-byte user id.
+	if want := 38 + 2*(1+16+1); len(it.Value) != want {
+		t.Errorf("value of %d bytes, want %d", len(it.Value), want)
+	}
+	want := map[string]string{
+		"stock":             "2",
+		"meta/starts_at_ms": fmt.Sprint(mcStartsAt.UnixMilli()),
+		"meta/ends_at_ms":   fmt.Sprint(mcEndsAt.UnixMilli()),
+		"meta/total":        "3",
+		"buyers/7":          no1,
+		"resv/" + no1:       "R:7",
+		"resv/" + no2:       "C:8",
+	}
+	if got := mcDump(t, s.Memcached, 42); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Dump = %v\nwant   %v", got, want)
+	}
+}
+
+// TestMemcacheFailsClosedOnLoss deletes the item of a loaded sale, as an
+// eviction or a restart would: nothing sells, nothing is recreated, and a
+// warm-up rebuilds the sale from the persisted orders alone.
+func TestMemcacheFailsClosedOnLoss(t *testing.T) {
+	s := newMemcached(t)
+	ctx := t.Context()
+	mcWarm(t, s, mcSale(1, 5))
+	mcReserve(t, s, 1, 1, "o-1")
+	mcReserve(t, s, 1, 2, "o-2")
+	raw := rawClient(t)
+	if err := raw.Delete(s.Key(1)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Reserve(ctx, mcReservation(1, 3, "o-3"), mcDuring); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("Reserve = %v, want ErrStockNotLoaded", err)
+	}
+	if _, err := s.Remaining(ctx, 1); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("Remaining = %v, want ErrStockNotLoaded", err)
+	}
+	if ok, err := s.Release(ctx, 1, "o-1"); ok || err != nil {
+		t.Fatalf("Release = %v, %v; want false, nil", ok, err)
+	}
+	snap, err := s.Snapshot(ctx, 1)
+	if err != nil || snap.Loaded || len(snap.Reservations) != 0 {
+		t.Fatalf("Snapshot = %+v, %v; want not loaded", snap, err)
+	}
+	if _, err := raw.Get(s.Key(1)); !errors.Is(err, memcache.ErrCacheMiss) {
+		t.Fatalf("item after failed calls: %v, want a miss", err)
+	}
+
+	// o-1 reached MySQL, o-2 was in flight and is lost with the item.
+	mcWarm(t, s, mcSale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 1, Status: order.StatusCreated}))
+	if rem, err := s.Remaining(ctx, 1); err != nil || rem != 4 {
+		t.Fatalf("Remaining after warm-up = %d, %v; want 4", rem, err)
+	}
+	var ap *order.AlreadyPurchasedError
+	if err := s.Reserve(ctx, mcReservation(1, 1, "o-again"), mcDuring); !errors.As(err, &ap) || ap.OrderNo != "o-1" {
+		t.Fatalf("Reserve of the persisted buyer = %v, want already purchased with o-1", err)
+	}
+}
+
+// TestMemcacheWarmLimits: a sale larger than one item can hold is refused
+// before anything is written; the largest one accepted fits in the real
+// server even with the longest user ids.
+func TestMemcacheWarmLimits(t *testing.T) {
+	s := newMemcached(t)
+	err := s.Warm(t.Context(), mcSale(1, stock.MemcachedMaxUnits+1))
+	if !errors.Is(err, order.ErrInvalid) || !strings.Contains(err.Error(), "maximum") {
+		t.Fatalf("Warm above the limit = %v, want ErrInvalid naming the maximum", err)
+	}
+	if _, err := rawClient(t).Get(s.Key(1)); !errors.Is(err, memcache.ErrCacheMiss) {
+		t.Fatalf("item after a refused warm-up: %v, want a miss", err)
+	}
+
+	orders := make([]order.Order, stock.MemcachedMaxUnits)
+	for i := range orders {
+		orders[i] = order.Order{OrderNo: uuid.Must(uuid.NewV7()).String(), SaleID: 2, UserID: 1<<62 + int64(i), Status: order.StatusCreated}
+	}
+	mcWarm(t, s, mcSale(2, stock.MemcachedMaxUnits, orders...))
+	snap, err := s.Snapshot(t.Context(), 2)
+	if err != nil || !snap.Loaded || snap.Remaining != 0 || len(snap.Reservations) != len(orders) {
+		t.Fatalf("Snapshot = loaded %v, remaining %d, %d reservations, %v; want all %d held",
+			snap.Loaded, snap.Remaining, len(snap.Reservations), err, len(orders))
+	}
+	if err := s.Reserve(t.Context(), mcReservation(2, 1, "o-late"), mcDuring); !errors.Is(err, order.ErrSoldOut) {
+		t.Fatalf("Reserve on the full sale = %v, want ErrSoldOut", err)
+	}
+}
+
+func TestMemcacheWarmConflict(t *testing.T) {
+	s := newMemcached(t)
+	mcWarm(t, s, mcSale(1, 5))
+	mcReserve(t, s, 1, 1, "o-1")
+	before := mcDump(t, s.Memcached, 1)
+
+	err := s.Warm(t.Context(), mcSale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 2, Status: order.StatusCreated}))
+	if !errors.Is(err, order.ErrInvalid) {
+		t.Fatalf("Warm with an order held by another user = %v, want ErrInvalid", err)
+	}
+	if after := mcDump(t, s.Memcached, 1); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("state changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+func TestMemcacheReserveBatch(t *testing.T) {
+	type want struct {
+		err     error
+		orderNo string // for already purchased
+	}
+	tests := []struct {
+		name      string
+		total     int64
+		batch     []order.Reservation
+		want      []want
+		remaining int64
+	}{
+		{
+			name:  "same user twice, stock runs out mid-batch",
+			total: 3,
+			batch: []order.Reservation{
+				mcReservation(1, 1, "a"), mcReservation(1, 2, "b"), mcReservation(1, 1, "c"),
+				mcReservation(1, 3, "d"), mcReservation(1, 4, "e"), mcReservation(1, 5, "f"),
+			},
+			want: []want{{}, {}, {err: order.ErrAlreadyPurchased, orderNo: "a"}, {}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut}},
+		},
+		{
+			name:      "order number twice",
+			total:     3,
+			batch:     []order.Reservation{mcReservation(1, 1, "a"), mcReservation(1, 2, "a")},
+			want:      []want{{}, {err: order.ErrInvalid}},
+			remaining: 2,
+		},
+		{
+			name:      "invalid members rejected alone",
+			total:     3,
+			batch:     []order.Reservation{mcReservation(2, 1, "other-sale"), mcReservation(1, 0, "no-user"), mcReservation(1, 1, ""), mcReservation(1, 2, "ok")},
+			want:      []want{{err: order.ErrInvalid}, {err: order.ErrInvalid}, {err: order.ErrInvalid}, {}},
+			remaining: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newMemcached(t)
+			mcWarm(t, s, mcSale(1, tt.total))
+			errs := s.ReserveBatch(t.Context(), 1, tt.batch, mcDuring)
+			for i, w := range tt.want {
+				switch {
+				case w.err == nil && errs[i] != nil:
+					t.Errorf("reservation %d: %v, want success", i, errs[i])
+				case w.err != nil && !errors.Is(errs[i], w.err):
+					t.Errorf("reservation %d: %v, want %v", i, errs[i], w.err)
+				case w.orderNo != "":
+					var ap *order.AlreadyPurchasedError
+					if !errors.As(errs[i], &ap) || ap.OrderNo != w.orderNo {
+						t.Errorf("reservation %d: %v, want already purchased with %s", i, errs[i], w.orderNo)
+					}
+				}
+			}
+			if rem, err := s.Remaining(t.Context(), 1); err != nil || rem != tt.remaining {
+				t.Fatalf("Remaining = %d, %v; want %d", rem, err, tt.remaining)
+			}
+		})
+	}
+}
+
+// TestMemcacheCorruptValue stores garbage under a sale's key: every call
+// fails closed and nothing overwrites what an operator has to look at.
+func TestMemcacheCorruptValue(t *testing.T) {
+	s := newMemcached(t)
+	s.track(1)
+	raw := rawClient(t)
+	garbage := []byte("not a sale")
+	if err := raw.Set(&memcache.Item{Key: s.Key(1), Value: garbage}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	_, releaseErr := s.Release(ctx, 1, "o-1")
+	_, remainingErr := s.Remaining(ctx, 1)
+	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
+	_, snapshotErr := s.Snapshot(ctx, 1)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"Reserve", s.Reserve(ctx, mcReservation(1, 1, "o-1"), mcDuring)},
+		{"Warm", s.Warm(ctx, mcSale(1, 5))},
+		{"Release", releaseErr},
+		{"Remaining", remainingErr},
+		{"Lookup", lookupErr},
+		{"Snapshot", snapshotErr},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, order.ErrUnavailable) {
+			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
+		}
+	}
+	it, err := raw.Get(s.Key(1))
+	if err != nil || string(it.Value) != string(garbage) {
+		t.Fatalf("item after the calls = %v, %v; want it untouched", it, err)
+	}
+}
+
+// TestMemcacheUnavailable points the backend at a port nobody listens on:
+// every method fails closed with ErrUnavailable.
+func TestMemcacheUnavailable(t *testing.T) {
+	s, err := stock.NewMemcached("127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	_, releaseErr := s.Release(ctx, 1, "o-1")
+	_, remainingErr := s.Remaining(ctx, 1)
+	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
+	_, snapshotErr := s.Snapshot(ctx, 1)
+	_, dumpErr := s.Dump(ctx, 1)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"Reserve", s.Reserve(ctx, mcReservation(1, 1, "o-1"), mcDuring)},
+		{"Warm", s.Warm(ctx, mcSale(1, 5))},
+		{"Release", releaseErr},
+		{"Remaining", remainingErr},
+		{"Lookup", lookupErr},
+		{"Snapshot", snapshotErr},
+		{"Dump", dumpErr},
+		{"Ping", s.Ping(ctx)},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, order.ErrUnavailable) {
+			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
+		}
+	}
+}
+
+func TestNewMemcachedRejects(t *testing.T) {
+	tests := []struct {
+		name, servers, prefix string
+	}{
+		{"no server", "", "sk"},
+		{"bad weight", "127.0.0.1:11211*0", "sk"},
+		{"empty prefix", "127.0.0.1:11211", ""},
+		{"space in prefix", "127.0.0.1:11211", "a b"},
+		{"control in prefix", "127.0.0.1:11211", "a\nb"},
+		{"long prefix", "127.0.0.1:11211", strings.Repeat("p", 201)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := stock.NewMemcached(tt.servers, stock.WithPrefix(tt.prefix)); err == nil {
+				_ = s.Close()
+				t.Fatalf("NewMemcached(%q, prefix %q) succeeded", tt.servers, tt.prefix)
+			}
+		})
+	}
+}
+
+func TestMemcacheMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newMemcached(t, stock.WithMetrics(metrics.New(reg)))
+	mcWarm(t, s, mcSale(1, 5))
+	for u := int64(1); u <= 3; u++ {
+		_ = s.Reserve(t.Context(), mcReservation(1, u, fmt.Sprint("o-", u)), mcDuring)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed uint64
+	for _, f := range families {
+		if f.GetName() != "seckill_stock_reserve_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != "memcache" {
+				t.Errorf("reserve duration labels %v, want backend=memcache", m.GetLabel())
+			}
+			observed += m.GetHistogram().GetSampleCount()
+		}
+	}
+	if observed != 3 {
+		t.Errorf("%d reserve durations observed, want 3", observed)
+	}
+}
+
+// TestMemcacheHotSaleContention runs many buyers on one sale with more
+// units than buyers: every one of them gets a unit despite the CAS races.
+func TestMemcacheHotSaleContention(t *testing.T) {
+	const buyers, each = 64, 5
+	s := newMemcached(t)
+	mcWarm(t, s, mcSale(1, buyers*each+10))
+	var wg sync.WaitGroup
+	errs := make([]error, buyers*each)
+	for g := range buyers {
+		wg.Go(func() {
+			for k := range each {
+				u := int64(g*each + k + 1)
+				errs[u-1] = s.Reserve(context.Background(), mcReservation(1, u, fmt.Sprint("o-", u)), mcDuring)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("buyer %d: %v", i+1, err)
+		}
+	}
+	if rem, err := s.Remaining(t.Context(), 1); err != nil || rem != 10 {
+		t.Fatalf("Remaining = %d, %v; want 10", rem, err)
+	}
+	st := s.CASStats()
+	t.Logf("CAS writes %d, conflicts %d", st.Writes, st.Conflicts)
+}
