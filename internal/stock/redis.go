@@ -1,0 +1,417 @@
+package stock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/scripts/lua"
+)
+
+var _ order.Stock = (*Redis)(nil)
+
+// The scripts, shared by every Redis: Run sends EVALSHA and falls back to
+// EVAL when the server does not know the script yet.
+var (
+	reserveScript = redis.NewScript(lua.Reserve)
+	releaseScript = redis.NewScript(lua.Release)
+	warmScript    = redis.NewScript(lua.Warm)
+)
+
+// Batch limits: the number of reservations per reserve.lua call and of
+// orders per warm.lua call. They bound the arguments of one script call
+// (Lua's unpack and the server's argument buffer), not the size of a batch
+// or a sale.
+var (
+	reserveChunk = 500
+	warmChunk    = 1000
+)
+
+// scanCount is the COUNT hint of the HSCAN that reads a sale's reservations.
+var scanCount int64 = 1000
+
+// snapshotAttempts bounds how often Snapshot re-reads a sale whose stock
+// moved while its reservations were being scanned.
+const snapshotAttempts = 3
+
+// Redis is the stock backend on Redis: every decision is one Lua script on
+// the sale's keys. It is safe for concurrent use.
+type Redis struct {
+	client  redis.UniversalClient
+	prefix  string
+	metrics *metrics.Metrics
+}
+
+// NewRedis returns a stock backend on client. The prefix (WithPrefix) must
+// not contain '{' or '}': the sale's hash tag has to be the first one in each
+// key. NewRedis panics on such a prefix.
+func NewRedis(client redis.UniversalClient, opts ...Option) *Redis {
+	c := newConfig(opts)
+	if c.prefix == "" || strings.ContainsAny(c.prefix, "{}") {
+		panic(fmt.Sprintf("stock: invalid key prefix %q: must be non-empty and free of '{' and '}'", c.prefix))
+	}
+	return &Redis{client: client, prefix: c.prefix, metrics: c.metrics}
+}
+
+// saleKeys are the keys of one sale, in the order the scripts take them.
+type saleKeys struct {
+	stock, buyers, resv, meta string
+}
+
+func (r *Redis) keys(saleID int64) saleKeys {
+	base := r.prefix + ":{s" + strconv.FormatInt(saleID, 10) + "}:"
+	return saleKeys{stock: base + "stock", buyers: base + "buyers", resv: base + "resv", meta: base + "meta"}
+}
+
+// Script statuses, as the Lua scripts reply them.
+const (
+	statusOK         = "OK"
+	statusNotLoaded  = "NOT_LOADED"
+	statusNotStarted = "NOT_STARTED"
+	statusEnded      = "ENDED"
+	statusSoldOut    = "SOLD_OUT"
+	statusDup        = "DUP"
+	statusOrderUsed  = "ORDER_USED"
+	statusConflict   = "CONFLICT"
+)
+
+// statusErr is the one place where a script's status becomes a domain error.
+// detail is the status's companion value (an order_no for DUP, ORDER_USED
+// and CONFLICT). An unknown status fails closed.
+func statusErr(status, detail string) error {
+	switch status {
+	case statusOK:
+		return nil
+	case statusNotLoaded:
+		return order.ErrStockNotLoaded
+	case statusNotStarted:
+		return order.ErrNotStarted
+	case statusEnded:
+		return order.ErrEnded
+	case statusSoldOut:
+		return order.ErrSoldOut
+	case statusDup:
+		return &order.AlreadyPurchasedError{OrderNo: detail}
+	case statusOrderUsed:
+		return fmt.Errorf("%w: order number %s is already known to the sale", order.ErrInvalid, detail)
+	case statusConflict:
+		return fmt.Errorf("%w: order %s belongs to another user in the stock backend", order.ErrInvalid, detail)
+	default:
+		return fmt.Errorf("%w: unknown stock script status %q", order.ErrUnavailable, status)
+	}
+}
+
+// backendErr reports a failed call to Redis: the outcome is unknown to the
+// caller, which fails closed.
+func backendErr(op string, saleID int64, err error) error {
+	return fmt.Errorf("stock: %s sale %d: %w: %w", op, saleID, order.ErrUnavailable, err)
+}
+
+// Warm loads the sale's window and rebuilds its stock as total − |RESERVED|
+// after adding s.Persisted: not-cancelled orders as reservations with their
+// buyer, cancelled ones as cancelled. Reservations in flight stay counted.
+// A large sale is sent in several script calls; only the last one writes the
+// window and the stock, so a sale that was not loaded stays unloaded until
+// the warm-up completes.
+func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
+	if s.ID <= 0 || s.TotalStock < 0 || !s.EndsAt.After(s.StartsAt) {
+		return fmt.Errorf("stock: warm sale %d: %w: want id > 0, total >= 0, ends after starts", s.ID, order.ErrInvalid)
+	}
+	for _, o := range s.Persisted {
+		if o.OrderNo == "" || o.UserID <= 0 || (o.SaleID != 0 && o.SaleID != s.ID) {
+			return fmt.Errorf("stock: warm sale %d: %w: persisted order %q of user %d, sale %d",
+				s.ID, order.ErrInvalid, o.OrderNo, o.UserID, o.SaleID)
+		}
+	}
+	k := r.keys(s.ID)
+	keys := []string{k.stock, k.buyers, k.resv, k.meta}
+	head := []any{s.TotalStock, s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli()}
+	rest := s.Persisted
+	for {
+		chunk := rest[:min(len(rest), warmChunk)]
+		rest = rest[len(chunk):]
+		finish := "0"
+		if len(rest) == 0 {
+			finish = "1"
+		}
+		args := make([]any, 0, len(head)+1+3*len(chunk))
+		args = append(args, head...)
+		args = append(args, finish)
+		for _, o := range chunk {
+			cancelled := "0"
+			if o.Status == order.StatusCancelled {
+				cancelled = "1"
+			}
+			args = append(args, o.OrderNo, o.UserID, cancelled)
+		}
+		reply, err := warmScript.Run(ctx, r.client, keys, args...).StringSlice()
+		if err != nil {
+			return backendErr("warm", s.ID, err)
+		}
+		if len(reply) != 2 {
+			return backendErr("warm", s.ID, fmt.Errorf("unexpected reply %q", reply))
+		}
+		if err := statusErr(reply[0], reply[1]); err != nil {
+			return fmt.Errorf("stock: warm sale %d: %w", s.ID, err)
+		}
+		if finish == "1" {
+			return nil
+		}
+	}
+}
+
+// Reserve takes one unit for res.UserID under res.OrderNo at now.
+func (r *Redis) Reserve(ctx context.Context, res order.Reservation, now time.Time) error {
+	return r.ReserveBatch(ctx, res.SaleID, []order.Reservation{res}, now)[0]
+}
+
+// ReserveBatch decides reservations of one sale together, in order, in as
+// few script calls as the batch limit allows. It returns one error per
+// reservation, nil for the reserved ones. A later reservation of the same
+// user sees the earlier one: the same user twice gets an
+// *order.AlreadyPurchasedError the second time.
+func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reservation, now time.Time) []error {
+	errs := make([]error, len(rs))
+	pending := make([]int, 0, len(rs)) // indexes of rs sent to the script
+	for i, res := range rs {
+		if res.SaleID != saleID || saleID <= 0 || res.UserID <= 0 || res.OrderNo == "" {
+			errs[i] = fmt.Errorf("stock: reserve sale %d: %w: reservation of user %d, sale %d, order %q",
+				saleID, order.ErrInvalid, res.UserID, res.SaleID, res.OrderNo)
+			continue
+		}
+		pending = append(pending, i)
+	}
+	if len(pending) == 0 {
+		return errs
+	}
+	start := time.Now()
+	k := r.keys(saleID)
+	keys := []string{k.stock, k.buyers, k.resv, k.meta}
+	for len(pending) > 0 {
+		chunk := pending[:min(len(pending), reserveChunk)]
+		pending = pending[len(chunk):]
+		args := make([]any, 0, 1+2*len(chunk))
+		args = append(args, now.UnixMilli())
+		for _, i := range chunk {
+			args = append(args, rs[i].UserID, rs[i].OrderNo)
+		}
+		reply, err := reserveScript.Run(ctx, r.client, keys, args...).StringSlice()
+		if err == nil && len(reply) != 2*len(chunk) {
+			err = fmt.Errorf("unexpected reply of %d values for %d reservations", len(reply), len(chunk))
+		}
+		for j, i := range chunk {
+			if err != nil {
+				errs[i] = backendErr("reserve", saleID, err)
+				continue
+			}
+			errs[i] = statusErr(reply[2*j], reply[2*j+1])
+		}
+		if r.metrics != nil {
+			r.metrics.ReserveBatch.Observe(float64(len(chunk)))
+		}
+	}
+	if r.metrics != nil {
+		r.metrics.ReserveDuration.WithLabelValues("redis").Observe(time.Since(start).Seconds())
+	}
+	return errs
+}
+
+// Release moves the reservation RESERVED → CANCELLED, returns the unit and
+// frees the buyer. It reports whether this call made the move; an unknown or
+// already cancelled order is (false, nil) and writes nothing. A held
+// reservation whose stock key is missing is order.ErrStockNotLoaded and
+// stays held: the next warm-up settles it.
+func (r *Redis) Release(ctx context.Context, saleID int64, orderNo string) (bool, error) {
+	k := r.keys(saleID)
+	reply, err := releaseScript.Run(ctx, r.client, []string{k.stock, k.buyers, k.resv}, orderNo).Result()
+	if err != nil {
+		return false, backendErr("release", saleID, err)
+	}
+	switch v := reply.(type) {
+	case int64:
+		return v == 1, nil
+	case string:
+		if err := statusErr(v, orderNo); err != nil {
+			return false, fmt.Errorf("stock: release sale %d order %s: %w", saleID, orderNo, err)
+		}
+	}
+	return false, backendErr("release", saleID, fmt.Errorf("unexpected reply %v", reply))
+}
+
+// Remaining is the live number of units left.
+func (r *Redis) Remaining(ctx context.Context, saleID int64) (int64, error) {
+	n, err := r.client.Get(ctx, r.keys(saleID).stock).Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, order.ErrStockNotLoaded
+	case err != nil:
+		return 0, backendErr("remaining", saleID, err)
+	}
+	return n, nil
+}
+
+// Lookup finds orderNo among the given sales' reservations with one
+// pipelined round trip. The first sale in saleIDs that holds it wins.
+func (r *Redis) Lookup(ctx context.Context, saleIDs []int64, orderNo string) (order.Reservation, error) {
+	if len(saleIDs) == 0 || orderNo == "" {
+		return order.Reservation{}, order.ErrOrderNotFound
+	}
+	cmds := make([]*redis.StringCmd, len(saleIDs))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range saleIDs {
+			cmds[i] = p.HGet(ctx, r.keys(id).resv, orderNo)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return order.Reservation{}, backendErr("lookup", saleIDs[0], err)
+	}
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return order.Reservation{}, backendErr("lookup", saleIDs[i], err)
+		}
+		res, err := parseReservation(saleIDs[i], orderNo, v)
+		if err != nil {
+			return order.Reservation{}, backendErr("lookup", saleIDs[i], err)
+		}
+		return res, nil
+	}
+	return order.Reservation{}, order.ErrOrderNotFound
+}
+
+// parseReservation reads a resv hash value, "R:<user_id>" or "C:<user_id>".
+func parseReservation(saleID int64, orderNo, v string) (order.Reservation, error) {
+	state, user, ok := strings.Cut(v, ":")
+	uid, err := strconv.ParseInt(user, 10, 64)
+	if !ok || err != nil || uid <= 0 {
+		return order.Reservation{}, fmt.Errorf("malformed reservation %s = %q", orderNo, v)
+	}
+	res := order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: uid}
+	switch state {
+	case "R":
+		res.State = order.Reserved
+	case "C":
+		res.State = order.Cancelled
+	default:
+		return order.Reservation{}, fmt.Errorf("malformed reservation %s = %q", orderNo, v)
+	}
+	return res, nil
+}
+
+// Snapshot returns the sale's remaining stock and every reservation. The
+// reservations are read with HSCAN, so a large sale never blocks the server;
+// when the stock moved during the scan the read is repeated, up to a few
+// times, so a quiet sale always gets a consistent view.
+func (r *Redis) Snapshot(ctx context.Context, saleID int64) (order.StockSnapshot, error) {
+	var snap order.StockSnapshot
+	for range snapshotAttempts {
+		before, err := r.loaded(ctx, saleID)
+		if err != nil {
+			return order.StockSnapshot{}, err
+		}
+		resv, err := r.scanReservations(ctx, saleID)
+		if err != nil {
+			return order.StockSnapshot{}, err
+		}
+		after, err := r.loaded(ctx, saleID)
+		if err != nil {
+			return order.StockSnapshot{}, err
+		}
+		snap = order.StockSnapshot{Loaded: after.loaded, Remaining: after.remaining, Reservations: resv}
+		if before == after {
+			break
+		}
+	}
+	return snap, nil
+}
+
+type loadState struct {
+	loaded    bool
+	remaining int64
+}
+
+// loaded reads whether the sale is loaded and its remaining stock.
+func (r *Redis) loaded(ctx context.Context, saleID int64) (loadState, error) {
+	k := r.keys(saleID)
+	var stock *redis.StringCmd
+	var meta *redis.IntCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		stock = p.Get(ctx, k.stock)
+		meta = p.Exists(ctx, k.meta)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return loadState{}, backendErr("snapshot", saleID, err)
+	}
+	n, err := stock.Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return loadState{}, nil
+	case err != nil:
+		return loadState{}, backendErr("snapshot", saleID, err)
+	}
+	return loadState{loaded: meta.Val() == 1, remaining: n}, nil
+}
+
+func (r *Redis) scanReservations(ctx context.Context, saleID int64) (map[string]order.Reservation, error) {
+	key := r.keys(saleID).resv
+	out := make(map[string]order.Reservation)
+	var cursor uint64
+	for {
+		kv, next, err := r.client.HScan(ctx, key, cursor, "", scanCount).Result()
+		if err != nil {
+			return nil, backendErr("snapshot", saleID, err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			res, err := parseReservation(saleID, kv[i], kv[i+1])
+			if err != nil {
+				return nil, backendErr("snapshot", saleID, err)
+			}
+			out[kv[i]] = res
+		}
+		if next == 0 {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+// Dump returns every raw key and value the backend holds for the sale, as
+// "stock", "meta/<field>", "buyers/<user_id>" and "resv/<order_no>". It
+// reads whole hashes at once and is meant for tests and debugging.
+func (r *Redis) Dump(ctx context.Context, saleID int64) (map[string]string, error) {
+	k := r.keys(saleID)
+	var stock *redis.StringCmd
+	hashes := map[string]*redis.MapStringStringCmd{}
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		stock = p.Get(ctx, k.stock)
+		hashes["meta"] = p.HGetAll(ctx, k.meta)
+		hashes["buyers"] = p.HGetAll(ctx, k.buyers)
+		hashes["resv"] = p.HGetAll(ctx, k.resv)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, backendErr("dump", saleID, err)
+	}
+	out := make(map[string]string)
+	if v, err := stock.Result(); err == nil {
+		out["stock"] = v
+	}
+	for name, cmd := range hashes {
+		for f, v := range cmd.Val() {
+			out[name+"/"+f] = v
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,454 @@
+package stock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/stock/stocktest"
+)
+
+const redisAddr = "127.0.0.1:6379"
+
+// realRedis returns a client of the Redis server on this machine and a key
+// prefix no other test uses; the keys under it are deleted in cleanup.
+// Without a server the test skips, or fails when SECKILL_REQUIRE_SERVICES=1.
+func realRedis(tb testing.TB) (*redis.Client, string) {
+	tb.Helper()
+	// A pool large enough for the start-gate test's burst, with a patient
+	// pool timeout: a slow shared machine must not turn into errors.
+	client := redis.NewClient(&redis.Options{Addr: redisAddr, PoolSize: 64, PoolTimeout: 30 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
+			tb.Fatalf("redis at %s is required (SECKILL_REQUIRE_SERVICES=1): %v", redisAddr, err)
+		}
+		tb.Skipf("redis at %s unreachable, skipping (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", redisAddr, err)
+	}
+	prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	tb.Cleanup(func() {
+		defer client.Close()
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
+		for iter.Next(ctx) {
+			if err := client.Unlink(ctx, iter.Val()).Err(); err != nil {
+				tb.Errorf("cleanup of %s: %v", iter.Val(), err)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			tb.Errorf("cleanup scan of %s: %v", prefix, err)
+		}
+	})
+	return client, prefix
+}
+
+// memRedis returns a client of a fresh in-process Redis.
+func memRedis(tb testing.TB) (*redis.Client, *miniredis.Miniredis) {
+	tb.Helper()
+	srv := miniredis.RunT(tb)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	tb.Cleanup(func() { _ = client.Close() })
+	return client, srv
+}
+
+// backends are the Redis servers every test here runs on.
+var backends = []struct {
+	name string
+	open func(tb testing.TB, opts ...stock.Option) *stock.Redis
+}{
+	{"redis", func(tb testing.TB, opts ...stock.Option) *stock.Redis {
+		tb.Helper()
+		client, prefix := realRedis(tb)
+		return stock.NewRedis(client, append([]stock.Option{stock.WithPrefix(prefix)}, opts...)...)
+	}},
+	{"miniredis", func(tb testing.TB, opts ...stock.Option) *stock.Redis {
+		tb.Helper()
+		client, _ := memRedis(tb)
+		return stock.NewRedis(client, opts...)
+	}},
+}
+
+func TestRedisContract(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			if b.name == "redis" {
+				realRedis(t) // skip the whole suite at once without a server
+			}
+			stocktest.Run(t, func(tb testing.TB) order.Stock { return b.open(tb) })
+		})
+	}
+}
+
+var (
+	startsAt = time.Date(2031, 3, 14, 10, 0, 0, 0, time.UTC)
+	endsAt   = startsAt.Add(time.Hour)
+	during   = startsAt.Add(time.Minute)
+)
+
+func reservation(saleID, userID int64, orderNo string) order.Reservation {
+	return order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: order.Reserved}
+}
+
+func warm(tb testing.TB, s *stock.Redis, saleID, total int64) {
+	tb.Helper()
+	err := s.Warm(context.Background(), order.StockSale{ID: saleID, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt})
+	if err != nil {
+		tb.Fatalf("Warm: %v", err)
+	}
+}
+
+func TestRedisReserveBatch(t *testing.T) {
+	// want per reservation: "" for success, else the error it must match.
+	type want struct {
+		err     error
+		orderNo string // for already purchased
+	}
+	tests := []struct {
+		name      string
+		total     int64
+		batch     []order.Reservation
+		want      []want
+		remaining int64
+	}{
+		{
+			name:  "same user twice, stock runs out mid-batch",
+			total: 3,
+			batch: []order.Reservation{
+				reservation(1, 1, "a"), reservation(1, 2, "b"), reservation(1, 1, "c"),
+				reservation(1, 3, "d"), reservation(1, 4, "e"), reservation(1, 4, "f"), reservation(1, 5, "g"),
+			},
+			want: []want{
+				{}, {}, {err: order.ErrAlreadyPurchased, orderNo: "a"},
+				{}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut},
+			},
+		},
+		{
+			name:      "order number twice",
+			total:     3,
+			batch:     []order.Reservation{reservation(1, 1, "a"), reservation(1, 2, "a")},
+			want:      []want{{}, {err: order.ErrInvalid}},
+			remaining: 2,
+		},
+		{
+			name:  "invalid members rejected alone",
+			total: 3,
+			batch: []order.Reservation{
+				reservation(2, 1, "other-sale"), reservation(1, 0, "no-user"), reservation(1, 1, ""), reservation(1, 2, "ok"),
+			},
+			want:      []want{{err: order.ErrInvalid}, {err: order.ErrInvalid}, {err: order.ErrInvalid}, {}},
+			remaining: 2,
+		},
+	}
+	for _, b := range backends {
+		for _, tt := range tests {
+			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
+				s := b.open(t)
+				warm(t, s, 1, tt.total)
+				errs := s.ReserveBatch(t.Context(), 1, tt.batch, during)
+				if len(errs) != len(tt.batch) {
+					t.Fatalf("%d errors for %d reservations", len(errs), len(tt.batch))
+				}
+				for i, w := range tt.want {
+					if !errors.Is(errs[i], w.err) || (w.err == nil) != (errs[i] == nil) {
+						t.Errorf("reservation %d (%+v): %v, want %v", i, tt.batch[i], errs[i], w.err)
+					}
+					var ap *order.AlreadyPurchasedError
+					if errors.As(errs[i], &ap) && ap.OrderNo != w.orderNo {
+						t.Errorf("reservation %d: already purchased with %q, want %q", i, ap.OrderNo, w.orderNo)
+					}
+				}
+				rem, err := s.Remaining(t.Context(), 1)
+				if err != nil || rem != tt.remaining {
+					t.Fatalf("Remaining = %d, %v; want %d", rem, err, tt.remaining)
+				}
+			})
+		}
+	}
+}
+
+// TestRedisReserveBatchChunks sends a batch larger than one script call
+// takes: the calls stay in order, so the later duplicate sees the earlier.
+func TestRedisReserveBatchChunks(t *testing.T) {
+	s := backends[1].open(t)
+	const n = 1200
+	warm(t, s, 1, n)
+	batch := make([]order.Reservation, 0, n+1)
+	for i := range n {
+		batch = append(batch, reservation(1, int64(i+1), fmt.Sprintf("o-%d", i)))
+	}
+	batch = append(batch, reservation(1, 1, "o-dup"))
+	errs := s.ReserveBatch(t.Context(), 1, batch, during)
+	for i, err := range errs[:n] {
+		if err != nil {
+			t.Fatalf("reservation %d: %v", i, err)
+		}
+	}
+	var ap *order.AlreadyPurchasedError
+	if !errors.As(errs[n], &ap) || ap.OrderNo != "o-0" {
+		t.Fatalf("last reservation: %v, want already purchased with o-0", errs[n])
+	}
+	if rem, err := s.Remaining(t.Context(), 1); err != nil || rem != 0 {
+		t.Fatalf("Remaining = %d, %v; want 0", rem, err)
+	}
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	client, srv := memRedis(t)
+	s := stock.NewRedis(client, stock.WithPrefix("shop"))
+	warm(t, s, 42, 2)
+	if err := s.Reserve(t.Context(), reservation(42, 7, "o-1"), during); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"shop:{s42}:stock":  "string",
+		"shop:{s42}:buyers": "hash",
+		"shop:{s42}:resv":   "hash",
+		"shop:{s42}:meta":   "hash",
+	}
+	keys := srv.Keys()
+	if len(keys) != len(want) {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+	for _, k := range keys {
+		if want[k] != srv.Type(k) {
+			t.Errorf("key %s of type %s, want %q", k, srv.Type(k), want[k])
+		}
+	}
+	if got, _ := srv.Get("shop:{s42}:stock"); got != "1" {
+		t.Errorf("stock = %q, want 1", got)
+	}
+	if got := srv.HGet("shop:{s42}:buyers", "7"); got != "o-1" {
+		t.Errorf("buyers[7] = %q, want o-1", got)
+	}
+	if got := srv.HGet("shop:{s42}:resv", "o-1"); got != "R:7" {
+		t.Errorf("resv[o-1] = %q, want R:7", got)
+	}
+	meta := map[string]string{
+		"starts_at_ms": fmt.Sprint(startsAt.UnixMilli()),
+		"ends_at_ms":   fmt.Sprint(endsAt.UnixMilli()),
+		"total":        "2",
+	}
+	for f, v := range meta {
+		if got := srv.HGet("shop:{s42}:meta", f); got != v {
+			t.Errorf("meta[%s] = %q, want %q", f, got, v)
+		}
+	}
+}
+
+// TestRedisFailsClosedOnPartialLoss removes one key of a loaded sale: every
+// decision that needs it refuses and writes nothing.
+func TestRedisFailsClosedOnPartialLoss(t *testing.T) {
+	for _, lost := range []string{"stock", "meta"} {
+		t.Run(lost, func(t *testing.T) {
+			client, srv := memRedis(t)
+			s := stock.NewRedis(client)
+			warm(t, s, 1, 5)
+			if err := s.Reserve(t.Context(), reservation(1, 1, "o-1"), during); err != nil {
+				t.Fatal(err)
+			}
+			srv.Del("sk:{s1}:" + lost)
+			before, err := s.Dump(t.Context(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Reserve(t.Context(), reservation(1, 2, "o-2"), during); !errors.Is(err, order.ErrStockNotLoaded) {
+				t.Fatalf("Reserve = %v, want ErrStockNotLoaded", err)
+			}
+			released, err := s.Release(t.Context(), 1, "o-1")
+			if lost == "stock" && (released || !errors.Is(err, order.ErrStockNotLoaded)) {
+				t.Fatalf("Release without a stock key = %v, %v; want false, ErrStockNotLoaded", released, err)
+			}
+			if lost == "stock" {
+				after, err := s.Dump(t.Context(), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(after) != fmt.Sprint(before) {
+					t.Fatalf("state changed:\nbefore %v\nafter  %v", before, after)
+				}
+			}
+			// A warm-up recomputes the sale from what it can see.
+			warm(t, s, 1, 5)
+			if rem, err := s.Remaining(t.Context(), 1); err != nil || rem != 4 && lost == "stock" {
+				t.Fatalf("Remaining after warm-up = %d, %v", rem, err)
+			}
+		})
+	}
+}
+
+func TestRedisWarmConflict(t *testing.T) {
+	client, _ := memRedis(t)
+	s := stock.NewRedis(client)
+	warm(t, s, 1, 5)
+	if err := s.Reserve(t.Context(), reservation(1, 1, "o-1"), during); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Dump(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Warm(t.Context(), order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt,
+		Persisted: []order.Order{
+			{OrderNo: "o-9", SaleID: 1, UserID: 9, Status: order.StatusCreated},
+			{OrderNo: "o-1", SaleID: 1, UserID: 2, Status: order.StatusCreated},
+		}})
+	if !errors.Is(err, order.ErrInvalid) {
+		t.Fatalf("Warm with an order held by another user = %v, want ErrInvalid", err)
+	}
+	after, err := s.Dump(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a refused warm-up wrote:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+func TestRedisWarmInvalid(t *testing.T) {
+	client, srv := memRedis(t)
+	s := stock.NewRedis(client)
+	tests := []struct {
+		name string
+		sale order.StockSale
+	}{
+		{"no id", order.StockSale{TotalStock: 1, StartsAt: startsAt, EndsAt: endsAt}},
+		{"negative total", order.StockSale{ID: 1, TotalStock: -1, StartsAt: startsAt, EndsAt: endsAt}},
+		{"empty window", order.StockSale{ID: 1, TotalStock: 1, StartsAt: endsAt, EndsAt: startsAt}},
+		{"order of another sale", order.StockSale{ID: 1, TotalStock: 1, StartsAt: startsAt, EndsAt: endsAt,
+			Persisted: []order.Order{{OrderNo: "o", SaleID: 2, UserID: 1}}}},
+		{"order without user", order.StockSale{ID: 1, TotalStock: 1, StartsAt: startsAt, EndsAt: endsAt,
+			Persisted: []order.Order{{OrderNo: "o", SaleID: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Warm(t.Context(), tt.sale); !errors.Is(err, order.ErrInvalid) {
+				t.Fatalf("Warm = %v, want ErrInvalid", err)
+			}
+			if keys := srv.Keys(); len(keys) != 0 {
+				t.Fatalf("keys written: %v", keys)
+			}
+		})
+	}
+}
+
+// TestRedisUnavailable stops the server: every method fails closed with
+// ErrUnavailable.
+func TestRedisUnavailable(t *testing.T) {
+	srv := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	s := stock.NewRedis(client)
+	warm(t, s, 1, 5)
+	srv.Close()
+	ctx := t.Context()
+
+	_, releaseErr := s.Release(ctx, 1, "o-1")
+	_, remainingErr := s.Remaining(ctx, 1)
+	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
+	_, snapshotErr := s.Snapshot(ctx, 1)
+	_, dumpErr := s.Dump(ctx, 1)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"Reserve", s.Reserve(ctx, reservation(1, 1, "o-1"), during)},
+		{"ReserveBatch", s.ReserveBatch(ctx, 1, []order.Reservation{reservation(1, 1, "o-1")}, during)[0]},
+		{"Warm", s.Warm(ctx, order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt})},
+		{"Release", releaseErr},
+		{"Remaining", remainingErr},
+		{"Lookup", lookupErr},
+		{"Snapshot", snapshotErr},
+		{"Dump", dumpErr},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, order.ErrUnavailable) {
+			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
+		}
+	}
+}
+
+// TestRedisScriptCacheFlushed runs the scripts after the server forgot
+// them: EVALSHA misses and the script is sent again.
+func TestRedisScriptCacheFlushed(t *testing.T) {
+	client, _ := memRedis(t)
+	s := stock.NewRedis(client)
+	warm(t, s, 1, 5)
+	if err := client.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(t.Context(), reservation(1, 1, "o-1"), during); err != nil {
+		t.Fatalf("Reserve after SCRIPT FLUSH: %v", err)
+	}
+	if err := client.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Release(t.Context(), 1, "o-1"); !ok || err != nil {
+		t.Fatalf("Release after SCRIPT FLUSH = %v, %v", ok, err)
+	}
+}
+
+func TestRedisMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	s := backends[1].open(t, stock.WithMetrics(m))
+	warm(t, s, 1, 5)
+	for u := int64(1); u <= 3; u++ {
+		_ = s.Reserve(t.Context(), reservation(1, u, fmt.Sprint("o-", u)), during)
+	}
+	s.ReserveBatch(t.Context(), 1, []order.Reservation{reservation(1, 8, "o-8"), reservation(1, 9, "o-9")}, during)
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed, batches uint64
+	var batched float64
+	for _, f := range families {
+		switch f.GetName() {
+		case "seckill_stock_reserve_duration_seconds":
+			for _, m := range f.GetMetric() {
+				if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "backend" || m.GetLabel()[0].GetValue() != "redis" {
+					t.Errorf("reserve duration labels %v, want backend=redis only", m.GetLabel())
+				}
+				observed += m.GetHistogram().GetSampleCount()
+			}
+		case "seckill_stock_reserve_batch_size":
+			h := f.GetMetric()[0].GetHistogram()
+			batches, batched = h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	if observed != 4 {
+		t.Errorf("%d reserve durations observed, want one per call (4)", observed)
+	}
+	if batches != 4 || batched != 5 {
+		t.Errorf("%d batches of %v reservations observed, want 4 of 5", batches, batched)
+	}
+}
+
+func TestNewRedisRejectsTaggedPrefix(t *testing.T) {
+	client, _ := memRedis(t)
+	for _, p := range []string{"", "a{b", "a}b"} {
+		t.Run(fmt.Sprintf("%q", p), func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("NewRedis accepted prefix %q", p)
+				}
+			}()
+			stock.NewRedis(client, stock.WithPrefix(p))
+		})
+	}
+}

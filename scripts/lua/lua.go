@@ -1,0 +1,23 @@
+// Package lua holds the Redis Lua scripts of the stock backend. Each script
+// is a .lua file in this directory, embedded at build time, so the same
+// source runs on a Redis server and on the in-process Redis of the embedded
+// mode. The key and argument layout of each script is documented at its top.
+package lua
+
+import _ "embed" // the scripts are embedded
+
+// Reserve decides one or more reservations of one sale atomically.
+//
+//go:embed reserve.lua
+var Reserve string
+
+// Release moves a reservation RESERVED → CANCELLED and returns its unit once.
+//
+//go:embed release.lua
+var Release string
+
+// Warm loads a sale's window and rebuilds its stock and buyers from the
+// persisted orders and the reservations in flight.
+//
+//go:embed warm.lua
+var Warm string

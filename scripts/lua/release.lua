@@ -1,0 +1,30 @@
+-- release.lua is the one guarded compensation: it moves a reservation
+-- RESERVED -> CANCELLED and gives its unit back only on that move.
+--
+-- KEYS[1]  stock   string: units remaining
+-- KEYS[2]  buyers  hash: user_id -> order_no
+-- KEYS[3]  resv    hash: order_no -> "R:<user_id>" | "C:<user_id>"
+-- ARGV[1]  order_no
+--
+-- Reply: 1 when this call made the move; 0 when there was nothing to move
+-- (unknown order, already cancelled), writing nothing; NOT_LOADED when the
+-- reservation is held but the stock key is missing, writing nothing (a
+-- warm-up recomputes the stock from the reservations). Never creates a key.
+
+local state = redis.call('HGET', KEYS[3], ARGV[1])
+if not state or string.sub(state, 1, 2) ~= 'R:' then
+  return 0
+end
+local raw = redis.call('GET', KEYS[1])
+if not raw or not string.match(raw, '^%-?%d+$') then
+  return 'NOT_LOADED'
+end
+local user = string.sub(state, 3)
+local holder = redis.call('HGET', KEYS[2], user)
+
+redis.call('HSET', KEYS[3], ARGV[1], 'C:' .. user)
+redis.call('INCR', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('HDEL', KEYS[2], user)
+end
+return 1
