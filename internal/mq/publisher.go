@@ -197,6 +197,10 @@ func (s *pubSession) close() {
 // If the returns channel is closed (channel shutdown), this goroutine drains
 // it to the end before exiting, so a waiter that finds listenerDone closed
 // can also trust its mark.
+//
+// The library gives up a notification that a listener leaves unreceived for
+// seconds; this goroutine only takes a mutex for a map update between
+// receives, and the channel is buffered, so a return is never given up.
 func (s *pubSession) listen() {
 	defer close(s.listenerDone)
 	for {

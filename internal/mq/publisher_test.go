@@ -3,6 +3,8 @@ package mq
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -252,6 +254,46 @@ func TestPublisherUnroutable(t *testing.T) {
 	})
 }
 
+// TestPublisherNack makes the broker refuse messages (a reject-publish
+// length limit set by policy) and expects a definite failure, told apart
+// from a channel that closed.
+func TestPublisherNack(t *testing.T) {
+	b := newBroker(t)
+	ctl, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		t.Skip("rabbitmqctl not on PATH; cannot set a policy to provoke nacks")
+	}
+	m := metrics.Discard()
+	p := dialTestPublisher(t, b, WithMetrics(m))
+	policy := "test-nack-" + b.topo.Queue
+	out, err := exec.Command(ctl, "set_policy", "--apply-to", "queues", policy,
+		"^"+regexp.QuoteMeta(b.topo.Queue)+"$", `{"max-length":0,"overflow":"reject-publish"}`).CombinedOutput()
+	if err != nil {
+		t.Skipf("rabbitmqctl set_policy: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(ctl, "clear_policy", policy).CombinedOutput(); err != nil {
+			t.Logf("clear policy: %v: %s", err, out)
+		}
+	})
+
+	// The policy reaches the queue asynchronously; publish until it bites.
+	var last error
+	waitFor(t, "a nack", func() bool {
+		last = p.Publish(context.Background(), newOrder(t))
+		return last != nil
+	})
+	if !errors.Is(last, order.ErrPublishFailed) {
+		t.Fatalf("publish into a full queue: got %v, want ErrPublishFailed", last)
+	}
+	if got := failures(t, m, metrics.PublishNack); got != 1 {
+		t.Fatalf("nack failures: %v, want 1", got)
+	}
+	if !p.Ready() {
+		t.Fatal("a nack must not take the publisher down")
+	}
+}
+
 func TestPublisherReconnect(t *testing.T) {
 	b := newBroker(t)
 	m := metrics.Discard()
@@ -346,6 +388,56 @@ func TestPublisherKilledInFlight(t *testing.T) {
 		}
 	}
 	t.Logf("confirmed %d, unsent %d, unknown %d", confirmed, unsent, unknown)
+}
+
+func TestPublisherCloseWaitsForConfirms(t *testing.T) {
+	b := newBroker(t)
+	p := dialTestPublisher(t, b)
+	var (
+		mu       sync.Mutex
+		outcomes = map[string]error{}
+		wg       sync.WaitGroup
+		count    atomic.Int64
+		closed   = make(chan error, 1)
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				o := newOrder(t)
+				err := p.Publish(context.Background(), o)
+				mu.Lock()
+				outcomes[o.OrderNo] = err
+				mu.Unlock()
+				if count.Add(1) == 100 {
+					go func() { closed <- p.Close(context.Background()) }()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	mustNoErr(t, <-closed, "close")
+	// Close waited for every confirm: no outcome is unknown, and every
+	// confirmed order is in the queue.
+	confirmed := map[string]bool{}
+	for no, err := range outcomes {
+		switch {
+		case err == nil:
+			confirmed[no] = true
+		case errors.Is(err, order.ErrUnavailable):
+		default:
+			t.Fatalf("publish %s during close: %v", no, err)
+		}
+	}
+	for _, d := range b.drain(b.topo.Queue, len(confirmed)) {
+		if !confirmed[d.MessageId] {
+			t.Fatalf("unexpected message %s", d.MessageId)
+		}
+	}
+	if n := b.depth(b.topo.Queue); n != 0 {
+		t.Fatalf("%d unexpected messages", n)
+	}
 }
 
 func TestPublisherClose(t *testing.T) {

@@ -280,7 +280,10 @@ func (s *Source) pump(ctx context.Context, sess *srcSession, deliveries <-chan a
 // cancel-ok, or when the channel closes.
 func (s *Source) cancelConsumer(sess *srcSession, deliveries <-chan amqp.Delivery) {
 	if err := sess.ch.Cancel(s.cfg.consumerTag, false); err != nil {
-		s.log.Warn("amqp cancel consumer", "err", err)
+		// Closing the connection is what guarantees deliveries ends; the
+		// broker requeues everything unacked.
+		s.log.Warn("amqp cancel consumer failed; closing the connection", "err", err)
+		sess.link.close()
 	}
 	for d := range deliveries {
 		_ = d.Reject(true)
