@@ -238,6 +238,7 @@ func TestPublisherUnroutable(t *testing.T) {
 		if got := failures(t, m, metrics.PublishReturned) - before; got != float64(len(returned)) {
 			t.Fatalf("returned failures counted %v, want %d", got, len(returned))
 		}
+		t.Logf("%d returned publishes attributed among %d", len(returned), len(returned)+len(confirmed))
 		for _, d := range b.drain(b.topo.Queue, len(confirmed)) {
 			if returned[d.MessageId] {
 				t.Fatalf("message %s reported returned but is in the queue", d.MessageId)
@@ -250,7 +251,6 @@ func TestPublisherUnroutable(t *testing.T) {
 		if n := b.depth(b.topo.Queue); n != 0 {
 			t.Fatalf("%d extra messages in the queue", n)
 		}
-		t.Logf("%d returned publishes attributed among %d", len(returned), len(returned)+len(confirmed))
 	})
 }
 
