@@ -1,0 +1,641 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/seckill/seckill/internal/consumer"
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/store"
+	"github.com/seckill/seckill/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSource is an in-test Source: the test hands it deliveries one at a
+// time and it records how each was settled and what was dead-lettered.
+type fakeSource struct {
+	in         chan handoff
+	consumeErr error
+
+	mu       sync.Mutex
+	settled  map[string][]string // delivery tag → "ack", "reject", "requeue"
+	dead     []deadLetter
+	deadErrs int // how many DeadLetter calls still fail
+}
+
+type handoff struct {
+	d     consumer.Delivery
+	taken chan bool
+}
+
+type deadLetter struct {
+	orders []order.Order
+	reason string
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{in: make(chan handoff), settled: map[string][]string{}}
+}
+
+func (f *fakeSource) Consume(ctx context.Context) (<-chan consumer.Delivery, error) {
+	if f.consumeErr != nil {
+		return nil, f.consumeErr
+	}
+	out := make(chan consumer.Delivery)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case h := <-f.in:
+				select {
+				case out <- h.d:
+					h.taken <- true
+				case <-ctx.Done():
+					h.taken <- false
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (f *fakeSource) DeadLetter(_ context.Context, orders []order.Order, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.deadErrs > 0 {
+		f.deadErrs--
+		return errors.New("broker unreachable")
+	}
+	f.dead = append(f.dead, deadLetter{slices.Clone(orders), reason})
+	return nil
+}
+
+// delivery builds a delivery whose settlement is recorded under tag.
+func (f *fakeSource) delivery(tag string, redelivered bool, orders ...order.Order) consumer.Delivery {
+	record := func(what string) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.settled[tag] = append(f.settled[tag], what)
+		return nil
+	}
+	return consumer.Delivery{
+		MessageID:   tag,
+		Orders:      orders,
+		Redelivered: redelivered,
+		Ack:         func() error { return record("ack") },
+		Reject: func(requeue bool) error {
+			if requeue {
+				return record("requeue")
+			}
+			return record("reject")
+		},
+	}
+}
+
+// deliver hands d to the worker and reports whether the worker took it
+// (false once the source has stopped).
+func (f *fakeSource) deliver(tb testing.TB, d consumer.Delivery) bool {
+	tb.Helper()
+	return <-f.deliverAsync(tb, d)
+}
+
+// deliverAsync returns once the source holds d; the channel then tells
+// whether the worker took it.
+func (f *fakeSource) deliverAsync(tb testing.TB, d consumer.Delivery) <-chan bool {
+	tb.Helper()
+	h := handoff{d: d, taken: make(chan bool, 1)}
+	select {
+	case f.in <- h:
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("delivery %s: nobody is consuming", d.MessageID)
+	}
+	return h.taken
+}
+
+func (f *fakeSource) settlement(tag string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.settled[tag])
+}
+
+func (f *fakeSource) deadLetters() []deadLetter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.dead)
+}
+
+// eventually waits for cond; it bounds the wait so a broken worker fails
+// the test instead of hanging it.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for range 10_000 {
+		if cond() {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	tb.Fatalf("timed out waiting for %s", what)
+}
+
+// running is a worker started by start; stop cancels it and returns Run's
+// error.
+type running struct {
+	cancel context.CancelFunc
+	errc   chan error
+}
+
+func start(tb testing.TB, w *consumer.Worker) *running {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, errc: make(chan error, 1)}
+	go func() { r.errc <- w.Run(ctx) }()
+	tb.Cleanup(func() { _ = r.stop() })
+	return r
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	err, ok := <-r.errc
+	if !ok {
+		return nil
+	}
+	close(r.errc)
+	return err
+}
+
+func newSale(tb testing.TB, s *store.Store, stock int64) order.Sale {
+	tb.Helper()
+	now := time.Now().UTC()
+	sale, err := s.CreateSale(context.Background(), order.NewSale{
+		Name: "phone", PriceCents: 100, TotalStock: stock,
+		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour),
+	})
+	if err != nil {
+		tb.Fatalf("create sale: %v", err)
+	}
+	return sale
+}
+
+func newOrder(tb testing.TB, saleID, userID int64) order.Order {
+	tb.Helper()
+	no, err := order.NewOrderNo()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return order.Order{OrderNo: no, SaleID: saleID, UserID: userID, Status: order.StatusCreated, CreatedAt: time.Now().UTC()}
+}
+
+func rows(tb testing.TB, s *store.Store, saleID int64) []order.Order {
+	tb.Helper()
+	got, err := s.SaleOrders(context.Background(), saleID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
+func sold(tb testing.TB, s *store.Store, saleID int64) int64 {
+	tb.Helper()
+	sale, err := s.Sale(context.Background(), saleID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sale.Sold
+}
+
+func value(tb testing.TB, c prometheus.Metric) float64 {
+	tb.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		tb.Fatal(err)
+	}
+	if h := m.GetHistogram(); h != nil {
+		return float64(h.GetSampleCount())
+	}
+	return m.GetCounter().GetValue()
+}
+
+func wantSettled(tb testing.TB, f *fakeSource, tag string, want ...string) {
+	tb.Helper()
+	if got := f.settlement(tag); !slices.Equal(got, want) {
+		tb.Errorf("delivery %s settled %v, want %v", tag, got, want)
+	}
+}
+
+func TestRedeliveredMessageIsStoredOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		// sameBatch delivers both copies before the batch is persisted.
+		sameBatch bool
+	}{
+		{"separate batches", false},
+		{"same batch", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				sale := newSale(t, s, 10)
+				src := newFakeSource()
+				m := metrics.Discard()
+				wait := time.Millisecond
+				if tt.sameBatch {
+					wait = time.Hour
+				}
+				r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchWait(wait), consumer.WithMetrics(m)))
+
+				o := newOrder(t, sale.ID, 1)
+				src.deliver(t, src.delivery("first", false, o))
+				if !tt.sameBatch {
+					eventually(t, "the first delivery to be acked", func() bool { return len(src.settlement("first")) > 0 })
+				}
+				src.deliver(t, src.delivery("again", true, o))
+				if err := r.stop(); err != nil {
+					t.Fatalf("run: %v", err)
+				}
+
+				wantSettled(t, src, "first", "ack")
+				wantSettled(t, src, "again", "ack")
+				if got := rows(t, s, sale.ID); len(got) != 1 || got[0].OrderNo != o.OrderNo {
+					t.Errorf("rows = %v, want only %s", got, o.OrderNo)
+				}
+				if got := sold(t, s, sale.ID); got != 1 {
+					t.Errorf("sold = %d, want 1", got)
+				}
+				for _, c := range []struct {
+					name string
+					m    prometheus.Metric
+					want float64
+				}{
+					{"deliveries", m.WorkerDeliveries, 2},
+					{"redeliveries", m.WorkerRedeliveries, 1},
+					{"inserted", m.WorkerOrders.WithLabelValues("inserted"), 1},
+					{"duplicate", m.WorkerOrders.WithLabelValues("duplicate"), 1},
+					{"dead-lettered", m.WorkerDeadLettered, 0},
+				} {
+					if got := value(t, c.m); got != c.want {
+						t.Errorf("%s = %v, want %v", c.name, got, c.want)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestOversellIsDeadLettered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		sale := newSale(t, s, 3)
+		src := newFakeSource()
+		m := metrics.Discard()
+		r := start(t, consumer.New(src, s, storetest.Logger(t),
+			consumer.WithBatchSize(100), consumer.WithBatchWait(time.Hour), consumer.WithMetrics(m)))
+
+		o := make([]order.Order, 6)
+		for i := range o {
+			o[i] = newOrder(t, sale.ID, int64(i+1))
+		}
+		// One message carries two orders.
+		src.deliver(t, src.delivery("m1", false, o[0]))
+		src.deliver(t, src.delivery("m2", false, o[1], o[2]))
+		src.deliver(t, src.delivery("m3", false, o[3]))
+		src.deliver(t, src.delivery("m4", false, o[4], o[5]))
+		if err := r.stop(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+
+		for _, tag := range []string{"m1", "m2", "m3", "m4"} {
+			wantSettled(t, src, tag, "ack")
+		}
+		dead := src.deadLetters()
+		if len(dead) != 1 || dead[0].reason != consumer.RejectOversell {
+			t.Fatalf("dead letters = %+v, want one call with reason %q", dead, consumer.RejectOversell)
+		}
+		var got []string
+		for _, d := range dead[0].orders {
+			got = append(got, d.OrderNo)
+		}
+		if want := []string{o[3].OrderNo, o[4].OrderNo, o[5].OrderNo}; !slices.Equal(got, want) {
+			t.Errorf("dead-lettered %v, want the last three %v", got, want)
+		}
+		if n := len(rows(t, s, sale.ID)); n != 3 {
+			t.Errorf("rows = %d, want 3", n)
+		}
+		if got := sold(t, s, sale.ID); got != 3 {
+			t.Errorf("sold = %d, want 3", got)
+		}
+		if got := value(t, m.WorkerOrders.WithLabelValues("oversell_rejected")); got != 3 {
+			t.Errorf("oversell_rejected = %v, want 3", got)
+		}
+		if got := value(t, m.WorkerDeadLettered); got != 3 {
+			t.Errorf("dead-lettered = %v, want 3", got)
+		}
+	})
+}
+
+func TestUndecodableMessageIsRejectedWithoutRequeue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		sale := newSale(t, s, 5)
+		src := newFakeSource()
+		m := metrics.Discard()
+		r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchWait(time.Hour), consumer.WithMetrics(m)))
+
+		bad := src.delivery("bad", false)
+		bad.DecodeErr = errors.New("decode message: unexpected end of JSON input")
+		src.deliver(t, bad)
+		src.deliver(t, src.delivery("empty", false))
+		src.deliver(t, src.delivery("good", false, newOrder(t, sale.ID, 1)))
+		if err := r.stop(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+
+		wantSettled(t, src, "bad", "reject")
+		wantSettled(t, src, "empty", "reject")
+		wantSettled(t, src, "good", "ack")
+		if n := len(rows(t, s, sale.ID)); n != 1 {
+			t.Errorf("rows = %d, want 1", n)
+		}
+		if got := value(t, m.WorkerDeadLettered); got != 2 {
+			t.Errorf("dead-lettered = %v, want 2", got)
+		}
+	})
+}
+
+// gatedStore holds PersistBatch until the test opens the gate.
+type gatedStore struct {
+	consumer.Store
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+	g.entered <- struct{}{}
+	<-g.gate
+	return g.Store.PersistBatch(ctx, orders)
+}
+
+// TestShutdownFinishesInFlightBatch cancels the worker while a batch is in
+// its transaction and a further message waits: the batch commits and is
+// acked, the waiting message is never taken.
+func TestShutdownFinishesInFlightBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		sale := newSale(t, s, 10)
+		src := newFakeSource()
+		g := &gatedStore{Store: s, entered: make(chan struct{}), gate: make(chan struct{})}
+		r := start(t, consumer.New(src, g, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour)))
+
+		o1, o2, o3 := newOrder(t, sale.ID, 1), newOrder(t, sale.ID, 2), newOrder(t, sale.ID, 3)
+		src.deliver(t, src.delivery("d1", false, o1))
+		src.deliver(t, src.delivery("d2", false, o2))
+		<-g.entered // the batch of two is in PersistBatch
+
+		taken := src.deliverAsync(t, src.delivery("d3", false, o3))
+		stopped := make(chan error, 1)
+		go func() { stopped <- r.stop() }()
+		if <-taken {
+			t.Fatal("the worker took a delivery while its batch was in flight")
+		}
+		close(g.gate)
+		if err := <-stopped; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+
+		wantSettled(t, src, "d1", "ack")
+		wantSettled(t, src, "d2", "ack")
+		wantSettled(t, src, "d3")
+		got := rows(t, s, sale.ID)
+		var nos []string
+		for _, o := range got {
+			nos = append(nos, o.OrderNo)
+		}
+		if want := []string{o1.OrderNo, o2.OrderNo}; !slices.Equal(nos, want) {
+			t.Errorf("rows = %v, want %v", nos, want)
+		}
+	})
+}
+
+// TestShutdownPersistsGatheredBatch cancels the worker while a batch is
+// still lingering for more deliveries: it is persisted and acked at once.
+func TestShutdownPersistsGatheredBatch(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 10)
+	src := newFakeSource()
+	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchWait(time.Hour)))
+	src.deliver(t, src.delivery("d1", false, newOrder(t, sale.ID, 1)))
+	src.deliver(t, src.delivery("d2", false, newOrder(t, sale.ID, 2)))
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	wantSettled(t, src, "d1", "ack")
+	wantSettled(t, src, "d2", "ack")
+	if got := sold(t, s, sale.ID); got != 2 {
+		t.Errorf("sold = %d, want 2", got)
+	}
+}
+
+// flakyStore fails the first failures calls of PersistBatch and records the
+// size of every batch.
+type flakyStore struct {
+	consumer.Store
+	mu       sync.Mutex
+	failures int
+	sizes    []int
+}
+
+func (f *flakyStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+	f.mu.Lock()
+	f.sizes = append(f.sizes, len(orders))
+	fail := f.failures > 0
+	if fail {
+		f.failures--
+	}
+	f.mu.Unlock()
+	if fail {
+		return consumer.BatchResult{}, errors.New("dial tcp 127.0.0.1:3306: connection refused")
+	}
+	return f.Store.PersistBatch(ctx, orders)
+}
+
+func (f *flakyStore) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sizes)
+}
+
+func TestPersistFailureRequeues(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 10)
+	src := newFakeSource()
+	fs := &flakyStore{Store: s, failures: 1}
+	r := start(t, consumer.New(src, fs, storetest.Logger(t),
+		consumer.WithBatchWait(0), consumer.WithRequeueBackoff(time.Millisecond, time.Millisecond)))
+
+	o := newOrder(t, sale.ID, 1)
+	src.deliver(t, src.delivery("try1", false, o))
+	eventually(t, "the failed batch to be requeued", func() bool { return len(src.settlement("try1")) > 0 })
+	// The broker redelivers it.
+	src.deliver(t, src.delivery("try2", true, o))
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+
+	wantSettled(t, src, "try1", "requeue")
+	wantSettled(t, src, "try2", "ack")
+	if n := len(rows(t, s, sale.ID)); n != 1 {
+		t.Errorf("rows = %d, want 1", n)
+	}
+}
+
+func TestDeadLetterFailureRequeuesOnlyAffectedMessages(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 1)
+	src := newFakeSource()
+	src.deadErrs = 1
+	r := start(t, consumer.New(src, s, storetest.Logger(t),
+		consumer.WithBatchSize(10), consumer.WithBatchWait(time.Hour), consumer.WithRequeueBackoff(0, 0)))
+
+	kept, over := newOrder(t, sale.ID, 1), newOrder(t, sale.ID, 2)
+	src.deliver(t, src.delivery("kept", false, kept))
+	src.deliver(t, src.delivery("over", false, over))
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	wantSettled(t, src, "kept", "ack")
+	wantSettled(t, src, "over", "requeue")
+
+	// The redelivery dead-letters it and is acked.
+	r = start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchWait(time.Hour)))
+	src.deliver(t, src.delivery("over-again", true, over))
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	wantSettled(t, src, "over-again", "ack")
+	if dead := src.deadLetters(); len(dead) != 1 || dead[0].orders[0].OrderNo != over.OrderNo {
+		t.Errorf("dead letters = %+v, want %s once", dead, over.OrderNo)
+	}
+	if got := sold(t, s, sale.ID); got != 1 {
+		t.Errorf("sold = %d, want 1", got)
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 100)
+	src := newFakeSource()
+	fs := &flakyStore{Store: s}
+	m := metrics.Discard()
+	r := start(t, consumer.New(src, fs, storetest.Logger(t),
+		consumer.WithBatchSize(4), consumer.WithBatchWait(time.Hour), consumer.WithMetrics(m)))
+
+	for i := range 10 {
+		src.deliver(t, src.delivery(fmt.Sprint(i), false, newOrder(t, sale.ID, int64(i+1))))
+	}
+	// Two full batches went at once; the last two wait for the linger or
+	// the shutdown.
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got, want := fs.batchSizes(), []int{4, 4, 2}; !slices.Equal(got, want) {
+		t.Errorf("batch sizes = %v, want %v", got, want)
+	}
+	if got := value(t, m.WorkerBatchSize); got != 3 {
+		t.Errorf("batch size observations = %v, want 3", got)
+	}
+	if got := value(t, m.WorkerPersistDuration); got != 3 {
+		t.Errorf("persist duration observations = %v, want 3", got)
+	}
+	if got := sold(t, s, sale.ID); got != 10 {
+		t.Errorf("sold = %d, want 10", got)
+	}
+}
+
+func TestLingerFlushesPartialBatch(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 100)
+	src := newFakeSource()
+	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchSize(100), consumer.WithBatchWait(time.Millisecond)))
+	src.deliver(t, src.delivery("d1", false, newOrder(t, sale.ID, 1)))
+	eventually(t, "the lingering batch to be persisted", func() bool { return len(src.settlement("d1")) > 0 })
+	wantSettled(t, src, "d1", "ack")
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// closingSource closes its channel on its own while ctx is live.
+type closingSource struct{ fakeSource }
+
+func (c *closingSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
+	ch := make(chan consumer.Delivery)
+	close(ch)
+	return ch, nil
+}
+
+func TestRunErrors(t *testing.T) {
+	s := storetest.SQLite(t)
+	failing := newFakeSource()
+	failing.consumeErr = errors.New("not connected")
+	tests := []struct {
+		name string
+		src  consumer.Source
+		want error
+	}{
+		{"consume fails", failing, failing.consumeErr},
+		{"channel closes under a live context", &closingSource{}, order.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := consumer.New(tt.src, s, storetest.Logger(t)).Run(ctx)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("run: err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNilMetrics(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 1)
+	src := newFakeSource()
+	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithMetrics(nil), consumer.WithBatchWait(time.Hour)))
+	bad := src.delivery("bad", true)
+	bad.DecodeErr = errors.New("garbage")
+	src.deliver(t, bad)
+	src.deliver(t, src.delivery("a", true, newOrder(t, sale.ID, 1)))
+	src.deliver(t, src.delivery("b", false, newOrder(t, sale.ID, 2)))
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	wantSettled(t, src, "a", "ack")
+	wantSettled(t, src, "b", "ack")
+}
+
+// stuckSource never closes its channel.
+type stuckSource struct{ fakeSource }
+
+func (s *stuckSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
+	return make(chan consumer.Delivery), nil
+}
+
+func TestRunGivesUpOnASourceThatNeverCloses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := consumer.New(&stuckSource{}, storetest.SQLite(t), storetest.Logger(t), consumer.WithDrainTimeout(time.Millisecond)).Run(ctx)
+	if err == nil {
+		t.Fatal("run: want an error when the source never closes its channel")
+	}
+}
