@@ -1,12 +1,17 @@
 package stock_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -468,4 +473,177 @@ func TestMemcacheHotSaleContention(t *testing.T) {
 	}
 	st := s.CASStats()
 	t.Logf("CAS writes %d, conflicts %d", st.Writes, st.Conflicts)
+}
+
+// Faults a lossyProxy injects into the next cas command.
+const (
+	passCAS      int32 = iota
+	loseCASReply       // forward the cas, wait for the server's answer, drop it and the connection
+	dropCAS            // drop the cas and the connection without forwarding it
+)
+
+// lossyProxy stands between a client and the real memcached and forwards
+// one command at a time, so that it can lose exactly one cas request or
+// its reply.
+type lossyProxy struct {
+	ln     net.Listener
+	fault  atomic.Int32
+	faults atomic.Int32 // faults injected
+	wg     sync.WaitGroup
+}
+
+func newLossyProxy(tb testing.TB) *lossyProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &lossyProxy{ln: ln}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() { p.serve(c) })
+		}
+	})
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *lossyProxy) serve(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", memcachedAddr)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	cr, sr := bufio.NewReader(client), bufio.NewReader(server)
+	for {
+		line, err := cr.ReadString('\n')
+		if err != nil {
+			return
+		}
+		req := []byte(line)
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			return
+		}
+		storage := f[0] == "cas" || f[0] == "add" || f[0] == "set"
+		if storage {
+			n, err := strconv.Atoi(f[4])
+			if err != nil {
+				return
+			}
+			data := make([]byte, n+2)
+			if _, err := io.ReadFull(cr, data); err != nil {
+				return
+			}
+			req = append(req, data...)
+		}
+		fault := passCAS
+		if f[0] == "cas" {
+			fault = p.fault.Swap(passCAS)
+		}
+		if fault == dropCAS {
+			p.faults.Add(1)
+			return
+		}
+		if _, err := server.Write(req); err != nil {
+			return
+		}
+		reply, err := readReply(sr, f[0])
+		if err != nil {
+			return
+		}
+		if fault == loseCASReply {
+			p.faults.Add(1)
+			return
+		}
+		if _, err := client.Write(reply); err != nil {
+			return
+		}
+	}
+}
+
+// readReply reads one whole answer to a command of the text protocol.
+func readReply(r *bufio.Reader, cmd string) ([]byte, error) {
+	var out []byte
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line...)
+		if cmd != "get" && cmd != "gets" {
+			return out, nil
+		}
+		if line == "END\r\n" {
+			return out, nil
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "VALUE" {
+			return out, nil // an error line
+		}
+		n, err := strconv.Atoi(f[3])
+		if err != nil {
+			return nil, err
+		}
+		data := make([]byte, n+2)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, err
+		}
+		out = append(out, data...)
+	}
+}
+
+// TestMemcacheReserveInDoubt loses a reservation's cas or its answer: the
+// outcome the caller gets always matches what the item holds.
+func TestMemcacheReserveInDoubt(t *testing.T) {
+	tests := []struct {
+		name     string
+		fault    int32
+		reserved bool
+	}{
+		{"answer lost after the write", loseCASReply, true},
+		{"request lost before the write", dropCAS, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			direct := newMemcached(t)
+			proxy := newLossyProxy(t)
+			s, err := stock.NewMemcached(proxy.ln.Addr().String(), stock.WithPrefix(strings.TrimSuffix(direct.Key(0), ":{s0}:state")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			mcWarm(t, direct, mcSale(1, 3))
+			mcReserve(t, direct, 1, 1, "o-1")
+			before := mcDump(t, direct.Memcached, 1)
+
+			proxy.fault.Store(tt.fault)
+			err = s.Reserve(t.Context(), mcReservation(1, 2, "o-2"), mcDuring)
+			if proxy.faults.Load() != 1 {
+				t.Fatalf("%d faults injected, want 1", proxy.faults.Load())
+			}
+			rem, remErr := direct.Remaining(t.Context(), 1)
+			res, lookupErr := direct.Lookup(t.Context(), []int64{1}, "o-2")
+			if tt.reserved {
+				if err != nil || remErr != nil || rem != 1 || lookupErr != nil || res.State != order.Reserved || res.UserID != 2 {
+					t.Fatalf("Reserve = %v; remaining %d, %v; lookup %+v, %v; want success, held", err, rem, remErr, res, lookupErr)
+				}
+				return
+			}
+			if !errors.Is(err, order.ErrUnavailable) || !strings.Contains(err.Error(), "settled: not reserved") {
+				t.Fatalf("Reserve = %v, want ErrUnavailable once settled as not reserved", err)
+			}
+			if after := mcDump(t, direct.Memcached, 1); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Fatalf("state changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
 }

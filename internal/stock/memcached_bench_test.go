@@ -1,0 +1,136 @@
+package stock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+)
+
+// benchSaleUnits is the stock of each hot sale. When one sells out the
+// callers move on to a fresh one, so a benchmark of any length measures
+// reservations, never sold-out answers.
+const benchSaleUnits = 10000
+
+// benchBackend opens one stock backend for a benchmark and reports its CAS
+// counts (zero for a backend without CAS).
+type benchBackend struct {
+	name string
+	open func(b *testing.B) (order.Stock, func() stock.CASStats)
+}
+
+var benchBackends = []benchBackend{
+	{"redis-lua", func(b *testing.B) (order.Stock, func() stock.CASStats) {
+		client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", PoolSize: 128, PoolTimeout: 30 * time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := client.Ping(ctx).Err(); err != nil {
+			_ = client.Close()
+			if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
+				b.Fatalf("redis is required (SECKILL_REQUIRE_SERVICES=1): %v", err)
+			}
+			b.Skipf("redis at 127.0.0.1:6379 unreachable, skipping: %v", err)
+		}
+		prefix := "skbench-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		b.Cleanup(func() {
+			defer client.Close()
+			ctx := context.Background()
+			iter := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
+			for iter.Next(ctx) {
+				_ = client.Unlink(ctx, iter.Val()).Err()
+			}
+		})
+		return stock.NewRedis(client, stock.WithPrefix(prefix)), func() stock.CASStats { return stock.CASStats{} }
+	}},
+	{"memcache-cas", func(b *testing.B) (order.Stock, func() stock.CASStats) {
+		s := newMemcached(b)
+		return s, s.CASStats
+	}},
+}
+
+// hotSale is the sale every caller reserves on, replaced by a fresh one
+// when it sells out.
+type hotSale struct {
+	s   order.Stock
+	mu  sync.Mutex
+	cur atomic.Int64
+}
+
+func (h *hotSale) current() int64 { return h.cur.Load() }
+
+// advance warms the next sale unless another caller already replaced
+// soldOut.
+func (h *hotSale) advance(tb testing.TB, soldOut int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cur.Load() != soldOut {
+		return
+	}
+	now := time.Now()
+	next := soldOut + 1
+	err := h.s.Warm(context.Background(), order.StockSale{ID: next, TotalStock: benchSaleUnits, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(24 * time.Hour)})
+	if err != nil {
+		tb.Fatalf("warm sale %d: %v", next, err)
+	}
+	h.cur.Store(next)
+}
+
+// BenchmarkReserveHotSale reserves units of one hot sale for distinct
+// users from 1, 8 and 64 concurrent callers, on Redis (one Lua script per
+// reservation) and on memcached (gets + cas). It reports throughput in
+// ops/s; for memcached also the share of cas writes that lost a race
+// (conflicts/cas) and the reservations that gave up (unavailable/op).
+func BenchmarkReserveHotSale(b *testing.B) {
+	for _, be := range benchBackends {
+		for _, callers := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("%s/callers=%d", be.name, callers), func(b *testing.B) {
+				s, stats := be.open(b)
+				hot := &hotSale{s: s}
+				hot.advance(b, 0)
+				base := stats()
+				var next, users, unavailable atomic.Int64
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range callers {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							for {
+								id := hot.current()
+								no, _ := order.NewOrderNo()
+								err := s.Reserve(context.Background(), order.Reservation{OrderNo: no, SaleID: id, UserID: users.Add(1), State: order.Reserved}, time.Now())
+								if errors.Is(err, order.ErrSoldOut) {
+									hot.advance(b, id)
+									continue
+								}
+								if err != nil {
+									unavailable.Add(1)
+								}
+								break
+							}
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+				if st := stats(); st.Writes > base.Writes {
+					b.ReportMetric(float64(st.Conflicts-base.Conflicts)/float64(st.Writes-base.Writes), "conflicts/cas")
+					b.ReportMetric(float64(unavailable.Load())/float64(b.N), "unavailable/op")
+				}
+			})
+		}
+	}
+}
