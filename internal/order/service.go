@@ -70,6 +70,11 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 	if !s.pub.Ready() {
 		return Order{}, fmt.Errorf("%w: queue not connected", ErrUnavailable)
 	}
+	// From here on the request's cancellation must not cut a decision in
+	// half: a reservation whose reply is lost, or a publish whose confirm
+	// nobody waits for, would leave a unit held for nobody. The backends'
+	// own timeouts bound the work instead.
+	ctx = context.WithoutCancel(ctx)
 	orderNo, err := NewOrderNo()
 	if err != nil {
 		return Order{}, err

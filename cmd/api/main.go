@@ -1,0 +1,62 @@
+// Command api is seckill's HTTP front: purchases, order status, sale reads
+// and health on the public listener; sales, tokens, reconciliation, metrics
+// and pprof on the admin listener. With none of SECKILL_REDIS_URL,
+// SECKILL_AMQP_URL and SECKILL_MYSQL_DSN set it runs the whole system in one
+// process (embedded mode).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/app"
+	"github.com/seckill/seckill/internal/config"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(context.Background(), log); err != nil {
+		log.Error("fatal", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := config.LoadAPI()
+	if err != nil {
+		return err
+	}
+	if cfg.Embedded() {
+		log = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
+	} else {
+		log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
+	}
+	gin.SetMode(gin.ReleaseMode)
+	log.Info("starting seckill api", "config", cfg)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{})
+	if err != nil {
+		return err
+	}
+	bound, err := app.Bind(a.Listeners()...)
+	if err != nil {
+		_ = a.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	if cfg.Embedded() {
+		if err := app.Announce(ctx, a, bound, log); err != nil {
+			_ = a.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("embedded demo: %w", err)
+		}
+	}
+	return a.Run(ctx, bound)
+}

@@ -1,0 +1,44 @@
+// Command worker persists accepted orders: it consumes the quorum queue
+// seckill.orders.persist, writes batches of orders to MySQL in one
+// transaction each, and acks only after the commit.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/app"
+	"github.com/seckill/seckill/internal/config"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(context.Background(), log); err != nil {
+		log.Error("fatal", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := config.LoadWorker()
+	if err != nil {
+		return err
+	}
+	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
+	gin.SetMode(gin.ReleaseMode)
+	log.Info("starting seckill worker", "config", cfg)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	w, err := app.NewWorker(ctx, cfg, log, app.Overrides{})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}

@@ -1,0 +1,228 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/httpapi"
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/store"
+)
+
+// Overrides let tests isolate one run from another on shared servers.
+type Overrides struct {
+	Topology    *mq.Topology // queue and exchange names
+	StockPrefix string       // key prefix in Redis / memcached
+}
+
+// API is a running api process minus its sockets: the service, both
+// handlers, and everything that must be closed, in order.
+type API struct {
+	Config   config.API
+	Service  *order.Service
+	Public   http.Handler
+	Admin    http.Handler
+	Tokens   *httpapi.Tokens
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry
+	Stock    order.Stock
+	Repo     order.Repository
+
+	log     *slog.Logger
+	closers []namedCloser
+	// background runs alongside the listeners (the embedded worker).
+	background []func(ctx context.Context) error
+}
+
+type namedCloser struct {
+	name  string
+	close func(ctx context.Context) error
+}
+
+func (a *API) onClose(name string, f func(ctx context.Context) error) {
+	a.closers = append(a.closers, namedCloser{name, f})
+}
+
+// Close releases every backend, last opened first.
+func (a *API) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		c := a.closers[i]
+		if err := c.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+		}
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// NewAPI opens the backends of cfg (real servers, or embedded ones when none
+// is configured) and builds the api. On error everything opened is closed.
+func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides) (_ *API, err error) {
+	reg := prometheus.NewRegistry()
+	a := &API{Config: cfg, log: log, Registry: reg, Metrics: metrics.New(reg)}
+	defer func() {
+		if err != nil {
+			_ = a.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("jwt secret: %w", err)
+		}
+	}
+	a.Tokens = httpapi.NewTokens(secret)
+
+	var pub order.Publisher
+	var checks []httpapi.Check
+	if cfg.Embedded() {
+		pub, checks, err = a.openEmbedded(ctx, ov)
+	} else {
+		pub, checks, err = a.openReal(ctx, ov)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Service = order.NewService(a.Stock, pub, a.Repo, log,
+		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }))
+	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
+		Orders:    a.Service,
+		Sales:     a.Service,
+		Tokens:    a.Tokens,
+		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<20),
+		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<16),
+		BodyLimit: cfg.BodyLimit,
+		Checks:    checks,
+		Log:       log,
+		Metrics:   a.Metrics,
+	})
+	a.Admin = httpapi.NewAdmin(httpapi.AdminConfig{
+		Sales:     a.Service,
+		Tokens:    a.Tokens,
+		Token:     cfg.AdminToken,
+		BodyLimit: cfg.BodyLimit,
+		Gatherer:  reg,
+		Log:       log,
+		Metrics:   a.Metrics,
+	})
+	return a, nil
+}
+
+// openReal connects to Redis (or memcached), RabbitMQ and MySQL.
+func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []httpapi.Check, error) {
+	cfg := a.Config
+	if err := EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
+		return nil, nil, err
+	}
+	st, err := store.OpenMySQL(ctx, cfg.MySQLDSN, a.log, store.WithMetrics(a.Metrics))
+	if err != nil {
+		return nil, nil, err
+	}
+	a.onClose("mysql", func(context.Context) error { return st.Close() })
+	a.Repo = st
+
+	rdb, err := OpenRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.onClose("redis", func(context.Context) error { return rdb.Close() })
+	checks := []httpapi.Check{
+		{Name: "mysql", Ping: st.Ping},
+		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}
+	if err := a.openStock(rdb, ov); err != nil {
+		return nil, nil, err
+	}
+
+	opts := []mq.Option{
+		mq.WithMetrics(a.Metrics), mq.WithWindow(cfg.ConfirmWindow),
+		mq.WithConfirmTimeout(cfg.ConfirmTimeout), mq.WithConnectionName("seckill-api"),
+	}
+	if ov.Topology != nil {
+		opts = append(opts, mq.WithTopology(*ov.Topology))
+	}
+	pub, err := mq.DialPublisher(ctx, cfg.AMQPURL, a.log, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Closed first on shutdown (after the listeners drained): flush confirms.
+	a.onClose("rabbitmq publisher", pub.Close)
+	checks = append(checks, httpapi.Check{Name: "rabbitmq", Ping: func(context.Context) error {
+		if !pub.Ready() {
+			return errors.New("not connected")
+		}
+		return nil
+	}})
+	return pub, checks, nil
+}
+
+// openStock picks the stock backend.
+func (a *API) openStock(rdb redis.UniversalClient, ov Overrides) error {
+	sopts := []stock.Option{stock.WithMetrics(a.Metrics)}
+	if ov.StockPrefix != "" {
+		sopts = append(sopts, stock.WithPrefix(ov.StockPrefix))
+	}
+	switch a.Config.StockBackend {
+	case config.BackendMemcache:
+		mc, err := stock.NewMemcached(a.Config.MemcacheServers, sopts...)
+		if err != nil {
+			return fmt.Errorf("memcached stock: %w", err)
+		}
+		a.onClose("memcached stock", func(context.Context) error { return mc.Close() })
+		a.Stock = mc
+	default:
+		a.Stock = stock.NewRedis(rdb, sopts...)
+	}
+	return nil
+}
+
+// Run serves the public and admin listeners (and the embedded worker) until
+// ctx ends, then shuts down in order: stop accepting, drain requests, flush
+// publisher confirms, close clients.
+func (a *API) Run(ctx context.Context, bound []*Bound) error {
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(a.background))
+	for _, f := range a.background {
+		go func() { errc <- f(bctx) }()
+	}
+	err := Serve(ctx, a.log, a.Config.ShutdownTimeout, bound...)
+	cancel()
+	for range a.background {
+		err = errors.Join(err, <-errc)
+	}
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+	defer ccancel()
+	return errors.Join(err, a.Close(cctx))
+}
+
+// Listeners returns the api's two listeners as configured.
+func (a *API) Listeners() []Listener {
+	return []Listener{
+		{Name: "public", Addr: a.Config.HTTPAddr, Handler: a.Public},
+		{Name: "admin", Addr: a.Config.AdminAddr, Handler: a.Admin},
+	}
+}
+
+// DemoSale creates the embedded mode's demo sale: active from now for a day.
+func (a *API) DemoSale(ctx context.Context) (order.SaleView, error) {
+	now := time.Now().UTC().Truncate(time.Second)
+	return a.Service.CreateSale(ctx, order.NewSale{
+		Name: "seckill demo", PriceCents: 999, TotalStock: a.Config.DemoStock,
+		StartsAt: now.Add(-time.Second), EndsAt: now.Add(24 * time.Hour), PaymentWindow: 15 * time.Minute,
+	})
+}

@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/consumer"
+	"github.com/seckill/seckill/internal/httpapi"
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/store"
+)
+
+// Worker is a running worker process minus its admin socket.
+type Worker struct {
+	Config   config.Worker
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry
+	Admin    *Bound
+
+	log    *slog.Logger
+	source *mq.Source
+	store  *store.Store
+	loop   *consumer.Worker
+}
+
+// NewWorker connects to RabbitMQ and MySQL and binds the admin listener.
+func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Overrides) (_ *Worker, err error) {
+	reg := prometheus.NewRegistry()
+	w := &Worker{Config: cfg, log: log, Registry: reg, Metrics: metrics.New(reg)}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	if err := EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
+		return nil, err
+	}
+	w.store, err = store.OpenMySQL(ctx, cfg.MySQLDSN, log, store.WithMetrics(w.Metrics))
+	if err != nil {
+		return nil, err
+	}
+	opts := []mq.Option{mq.WithMetrics(w.Metrics), mq.WithPrefetch(cfg.Prefetch), mq.WithConnectionName("seckill-worker")}
+	if ov.Topology != nil {
+		opts = append(opts, mq.WithTopology(*ov.Topology))
+	}
+	w.source, err = mq.DialSource(ctx, cfg.AMQPURL, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	w.loop = consumer.New(w.source, w.store, log,
+		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
+	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, "", log, w.Metrics)})
+	if err != nil {
+		return nil, err
+	}
+	w.Admin = bound[0]
+	return w, nil
+}
+
+// Run consumes until ctx ends. Shutdown order: cancel the consumer, finish
+// and ack the in-flight batch, close the channel and connection, then the
+// database, then the admin listener.
+func (w *Worker) Run(ctx context.Context) error {
+	sctx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- Serve(sctx, w.log, w.Config.ShutdownTimeout, w.Admin) }()
+
+	err := w.loop.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("consumer: %w", err)
+	}
+	w.close()
+	stopAdmin()
+	return errors.Join(err, <-served)
+}
+
+func (w *Worker) close() {
+	if w.source != nil {
+		if err := w.source.Close(); err != nil {
+			w.log.Warn("close rabbitmq source", "err", err)
+		}
+		w.source = nil
+	}
+	if w.store != nil {
+		if err := w.store.Close(); err != nil {
+			w.log.Warn("close mysql", "err", err)
+		}
+		w.store = nil
+	}
+}
