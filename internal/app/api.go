@@ -194,20 +194,31 @@ func (a *API) openStock(rdb redis.UniversalClient, ov Overrides) error {
 // ctx ends, then shuts down in order: stop accepting, drain requests, flush
 // publisher confirms, close clients.
 func (a *API) Run(ctx context.Context, bound []*Bound) error {
+	stopBackground := a.StartBackground(ctx)
+	err := Serve(ctx, a.log, a.Config.ShutdownTimeout, bound...)
+	err = errors.Join(err, stopBackground())
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+	defer ccancel()
+	return errors.Join(err, a.Close(cctx))
+}
+
+// StartBackground starts what runs beside the listeners (the embedded
+// worker) and returns a function that stops it and waits.
+func (a *API) StartBackground(ctx context.Context) (stop func() error) {
 	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	errc := make(chan error, len(a.background))
 	for _, f := range a.background {
 		go func() { errc <- f(bctx) }()
 	}
-	err := Serve(ctx, a.log, a.Config.ShutdownTimeout, bound...)
-	cancel()
-	for range a.background {
-		err = errors.Join(err, <-errc)
+	return func() error {
+		cancel()
+		var err error
+		for range a.background {
+			err = errors.Join(err, <-errc)
+		}
+		a.background = nil
+		return err
 	}
-	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
-	defer ccancel()
-	return errors.Join(err, a.Close(cctx))
 }
 
 // Listeners returns the api's two listeners as configured.
