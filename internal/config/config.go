@@ -139,7 +139,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("jwt_secret", mask(c.JWTSecret)), slog.String("admin_token", mask(c.AdminToken)),
 		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
 		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
-		slog.Int64("body_limit_bytes", c.BodyLimit), slog.Duration("confirm_timeout", c.ConfirmTimeout),
+		slog.Int64("body_limit_bytes", c.BodyLimit), slog.String("confirm_timeout", c.ConfirmTimeout.String()),
 		slog.Int("confirm_window", c.ConfirmWindow),
 	)
 }
@@ -149,7 +149,7 @@ func (c Worker) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("admin_addr", c.AdminAddr),
 		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
-		slog.Int("batch_size", c.BatchSize), slog.Duration("linger", c.BatchWait), slog.Int("prefetch", c.Prefetch),
+		slog.Int("batch_size", c.BatchSize), slog.String("linger", c.BatchWait.String()), slog.Int("prefetch", c.Prefetch),
 	)
 }
 
@@ -163,13 +163,10 @@ func mask(s string) string {
 // MaskURL hides the password of a URL.
 func MaskURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "*****")
-	}
-	return u.String()
+	return u.Redacted()
 }
 
 // MaskDSN hides the password of a go-sql-driver DSN (user:pass@tcp(...)/db).
