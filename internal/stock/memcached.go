@@ -33,6 +33,15 @@ package stock
 // times has watched k other writes succeed: a sale of N units makes at most
 // N+1 attempts of any reservation before it reads sold out.
 //
+// # Combining
+//
+// Within one process the concurrent Reserve calls of a sale queue behind
+// the CAS in flight, and the next one decides the whole queue in one CAS
+// (group commit): the process's callers never race each other, a hot sale
+// costs one read and one write of its value per batch instead of per
+// caller, and conflicts remain only between processes. Decisions are made
+// in arrival order, each at its caller's now, exactly as one by one.
+//
 // # Failure cases
 //
 //   - A crash of the caller between gets and cas: nothing was written.
@@ -81,6 +90,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +139,8 @@ type Memcached struct {
 	prefix     string
 	metrics    *metrics.Metrics
 	maxValue   int
+
+	combiners sync.Map // sale id → *combiner
 
 	writes    atomic.Uint64
 	conflicts atomic.Uint64
@@ -345,24 +357,132 @@ func (m *Memcached) Warm(ctx context.Context, s order.StockSale) error {
 }
 
 // Reserve takes one unit for res.UserID under res.OrderNo at now.
+//
+// Concurrent reservations of one sale in this process are combined: while
+// one CAS of the sale is in flight the next callers queue, and the first of
+// them decides the whole queue (up to combineMax) in the next CAS, in
+// arrival order, each at its own now. Callers of one process therefore
+// never race each other's CAS, only other processes'. A caller that has
+// queued waits for its decision even when ctx ends: once queued, its
+// reservation may be decided at any moment.
 func (m *Memcached) Reserve(ctx context.Context, res order.Reservation, now time.Time) error {
-	return m.ReserveBatch(ctx, res.SaleID, []order.Reservation{res}, now)[0]
+	if err := validReservation(res.SaleID, res); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return unavailable("reserve", res.SaleID, err)
+	}
+	c := m.combinerOf(res.SaleID)
+	p := &queued{res: res, nowMs: now.UnixMilli(), done: make(chan error, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	lead := !c.leading
+	c.leading = true
+	c.mu.Unlock()
+	if lead {
+		m.leadOnce(ctx, c)
+	}
+	for {
+		err := <-p.done
+		if err != errYourTurn {
+			return err
+		}
+		m.leadOnce(ctx, c)
+	}
+}
+
+// combineMax bounds the reservations one combined CAS decides.
+var combineMax = 256
+
+// errYourTurn tells a queued caller to decide the queue.
+var errYourTurn = errors.New("lead the next batch")
+
+// combiner is the queue of one sale's reservations waiting for a CAS.
+type combiner struct {
+	saleID  int64
+	mu      sync.Mutex
+	queue   []*queued
+	leading bool // a caller is deciding or about to decide the queue
+}
+
+type queued struct {
+	res   order.Reservation
+	nowMs int64
+	done  chan error // the decision, or errYourTurn
+}
+
+func (m *Memcached) combinerOf(saleID int64) *combiner {
+	if c, ok := m.combiners.Load(saleID); ok {
+		return c.(*combiner)
+	}
+	c, _ := m.combiners.LoadOrStore(saleID, &combiner{saleID: saleID})
+	return c.(*combiner)
+}
+
+// leadOnce decides the head of the queue in one CAS loop, delivers the
+// decisions, and hands the lead to the next queued caller, if any.
+func (m *Memcached) leadOnce(ctx context.Context, c *combiner) {
+	c.mu.Lock()
+	n := min(len(c.queue), combineMax)
+	batch := make([]*queued, n)
+	copy(batch, c.queue)
+	c.queue = append(c.queue[:0:0], c.queue[n:]...)
+	c.mu.Unlock()
+
+	rs := make([]order.Reservation, n)
+	nows := make([]int64, n)
+	for i, p := range batch {
+		rs[i], nows[i] = p.res, p.nowMs
+	}
+	// The batch decides for every caller in it: it runs to its end even
+	// when the leader's own request is cancelled.
+	errs := m.reserve(context.WithoutCancel(ctx), c.saleID, rs, nows)
+	for i, p := range batch {
+		p.done <- errs[i]
+	}
+
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.leading = false
+	} else {
+		c.queue[0].done <- errYourTurn
+	}
+	c.mu.Unlock()
 }
 
 // ReserveBatch decides reservations of one sale together, in order, in one
 // CAS: a later reservation of the same user sees the earlier one. It
-// returns one error per reservation, nil for the reserved ones.
+// returns one error per reservation, nil for the reserved ones. A batch is
+// not combined with concurrent Reserve calls.
 func (m *Memcached) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reservation, now time.Time) []error {
+	nows := make([]int64, len(rs))
+	for i := range nows {
+		nows[i] = now.UnixMilli()
+	}
+	return m.reserve(ctx, saleID, rs, nows)
+}
+
+func validReservation(saleID int64, res order.Reservation) error {
+	if res.SaleID != saleID || saleID <= 0 || res.UserID <= 0 || res.OrderNo == "" || len(res.OrderNo) > maxOrderNoLen {
+		return fmt.Errorf("stock: reserve sale %d: %w: reservation of user %d, sale %d, order %q",
+			saleID, order.ErrInvalid, res.UserID, res.SaleID, res.OrderNo)
+	}
+	return nil
+}
+
+// reserve decides rs, each at its own time in nows, in one CAS loop.
+func (m *Memcached) reserve(ctx context.Context, saleID int64, rs []order.Reservation, nows []int64) []error {
 	errs := make([]error, len(rs))
 	valid := make([]order.Reservation, 0, len(rs))
+	validNows := make([]int64, 0, len(rs))
 	at := make([]int, 0, len(rs)) // index in rs of each valid reservation
 	for i, res := range rs {
-		if res.SaleID != saleID || saleID <= 0 || res.UserID <= 0 || res.OrderNo == "" || len(res.OrderNo) > maxOrderNoLen {
-			errs[i] = fmt.Errorf("stock: reserve sale %d: %w: reservation of user %d, sale %d, order %q",
-				saleID, order.ErrInvalid, res.UserID, res.SaleID, res.OrderNo)
+		if err := validReservation(saleID, res); err != nil {
+			errs[i] = err
 			continue
 		}
 		valid = append(valid, res)
+		validNows = append(validNows, nows[i])
 		at = append(at, i)
 	}
 	if len(valid) == 0 {
@@ -374,7 +494,7 @@ func (m *Memcached) ReserveBatch(ctx context.Context, saleID int64, rs []order.R
 		if cur == nil {
 			return nil, order.ErrStockNotLoaded
 		}
-		next, d, err := decideReserve(cur, valid, now.UnixMilli(), m.maxValue)
+		next, d, err := decideReserve(cur, valid, validNows, m.maxValue)
 		decided = d
 		return next, err
 	})
@@ -756,61 +876,94 @@ func scanState(v []byte, fn func(record)) (stateHeader, error) {
 	return h, nil
 }
 
-// decideReserve decides rs, in order, on the value v at nowMs. It returns
-// the value to write (nil when none was granted) and one outcome per
-// reservation, or an error for all of them. The checks and their order are
-// reserve.lua's: window, then per reservation buyer, order number, stock.
-func decideReserve(v []byte, rs []order.Reservation, nowMs int64, maxValue int) ([]byte, []error, error) {
+// decideReserve decides rs, in order, on the value v, rs[i] at nows[i]
+// (unix milliseconds). It returns the value to write (nil when none was
+// granted) and one outcome per reservation, or an error for all of them.
+// The checks and their order are reserve.lua's: window, then buyer, order
+// number, stock.
+func decideReserve(v []byte, rs []order.Reservation, nows []int64, maxValue int) ([]byte, []error, error) {
 	h, err := readHeader(v)
 	if err != nil {
 		return nil, nil, err
 	}
-	switch {
-	case nowMs < h.starts:
-		return nil, nil, order.ErrNotStarted
-	case nowMs >= h.ends:
-		return nil, nil, order.ErrEnded
+	out := make([]error, len(rs))
+	open := 0
+	for i := range rs {
+		switch {
+		case nows[i] < h.starts:
+			out[i] = order.ErrNotStarted
+		case nows[i] >= h.ends:
+			out[i] = order.ErrEnded
+		default:
+			open++
+		}
 	}
+	if open == 0 {
+		if _, err := scanState(v, nil); err != nil {
+			return nil, nil, err
+		}
+		return nil, out, nil
+	}
+
+	// What the stored records say about the users and order numbers of rs.
+	users := make(map[int64]string, len(rs)) // user of rs → order_no held ("" for none)
+	uuids := map[[16]byte]bool{}             // order numbers of rs, by stored form
+	strs := map[string]bool{}
 	keys := make([]orderKey, len(rs))
-	holders := make(map[int64]string, len(rs)) // user → order_no held, for the users of rs
-	used := make([]bool, len(rs))
 	for i, res := range rs {
+		users[res.UserID] = ""
 		keys[i] = keyOf(res.OrderNo)
+		if keys[i].uuid {
+			uuids[keys[i].id] = false
+		} else {
+			strs[keys[i].str] = false
+		}
 	}
 	if _, err := scanState(v, func(r record) {
-		for i := range rs {
-			if r.kind&recBuyer != 0 && r.user == rs[i].UserID {
-				holders[r.user] = r.orderNo()
+		if r.kind&recBuyer != 0 {
+			if _, ok := users[r.user]; ok {
+				users[r.user] = r.orderNo()
 			}
-			if keys[i].matches(r) {
-				used[i] = true
+		}
+		if r.kind&recUUID != 0 {
+			if _, ok := uuids[[16]byte(r.no)]; ok {
+				uuids[[16]byte(r.no)] = true
 			}
+		} else if _, ok := strs[string(r.no)]; ok {
+			strs[string(r.no)] = true
 		}
 	}); err != nil {
 		return nil, nil, err
 	}
 
-	out := make([]error, len(rs))
 	var next []byte
-	granted := map[string]bool{}
 	for i, res := range rs {
+		if out[i] != nil {
+			continue
+		}
+		k := keys[i]
+		used := (k.uuid && uuids[k.id]) || (!k.uuid && strs[k.str])
 		switch {
-		case holders[res.UserID] != "":
-			out[i] = &order.AlreadyPurchasedError{OrderNo: holders[res.UserID]}
-		case used[i] || granted[res.OrderNo]:
+		case users[res.UserID] != "":
+			out[i] = &order.AlreadyPurchasedError{OrderNo: users[res.UserID]}
+		case used:
 			out[i] = fmt.Errorf("%w: order number %s is already known to the sale", order.ErrInvalid, res.OrderNo)
 		case h.remaining <= 0:
 			out[i] = order.ErrSoldOut
 		default:
 			if next == nil {
-				next = make([]byte, len(v), len(v)+len(rs)*maxUUIDRecordLen)
+				next = make([]byte, len(v), len(v)+open*maxUUIDRecordLen)
 				copy(next, v)
 			}
-			next = appendRecord(next, recReserved|recBuyer, keys[i], res.UserID)
+			next = appendRecord(next, recReserved|recBuyer, k, res.UserID)
 			h.remaining--
 			h.count++
-			holders[res.UserID] = res.OrderNo
-			granted[res.OrderNo] = true
+			users[res.UserID] = res.OrderNo
+			if k.uuid {
+				uuids[k.id] = true
+			} else {
+				strs[k.str] = true
+			}
 		}
 	}
 	if next == nil {

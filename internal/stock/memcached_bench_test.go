@@ -23,15 +23,16 @@ import (
 // reservations, never sold-out answers.
 const benchSaleUnits = 10000
 
-// benchBackend opens one stock backend for a benchmark and reports its CAS
-// counts (zero for a backend without CAS).
+// benchBackend opens the replicas of one stock backend for a benchmark
+// (API processes sharing one server) and reports their summed CAS counts
+// (zero for a backend without CAS).
 type benchBackend struct {
 	name string
-	open func(b *testing.B) (order.Stock, func() stock.CASStats)
+	open func(b *testing.B) ([]order.Stock, func() stock.CASStats)
 }
 
 var benchBackends = []benchBackend{
-	{"redis-lua", func(b *testing.B) (order.Stock, func() stock.CASStats) {
+	{"redis-lua", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
 		client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", PoolSize: 128, PoolTimeout: 30 * time.Second})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -51,11 +52,36 @@ var benchBackends = []benchBackend{
 				_ = client.Unlink(ctx, iter.Val()).Err()
 			}
 		})
-		return stock.NewRedis(client, stock.WithPrefix(prefix)), func() stock.CASStats { return stock.CASStats{} }
+		return []order.Stock{stock.NewRedis(client, stock.WithPrefix(prefix))}, func() stock.CASStats { return stock.CASStats{} }
 	}},
-	{"memcache-cas", func(b *testing.B) (order.Stock, func() stock.CASStats) {
+	{"memcache-cas", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
 		s := newMemcached(b)
-		return s, s.CASStats
+		return []order.Stock{s}, s.CASStats
+	}},
+	{"memcache-cas-4procs", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
+		first := newMemcached(b)
+		replicas := []*stock.Memcached{first.Memcached}
+		for range 3 {
+			r, err := stock.NewMemcached(memcachedAddr, stock.WithPrefix(mcPrefix(first.Memcached)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = r.Close() })
+			replicas = append(replicas, r)
+		}
+		out := []order.Stock{first}
+		for _, r := range replicas[1:] {
+			out = append(out, r)
+		}
+		return out, func() stock.CASStats {
+			var sum stock.CASStats
+			for _, r := range replicas {
+				st := r.CASStats()
+				sum.Writes += st.Writes
+				sum.Conflicts += st.Conflicts
+			}
+			return sum
+		}
 	}},
 }
 
@@ -88,22 +114,26 @@ func (h *hotSale) advance(tb testing.TB, soldOut int64) {
 
 // BenchmarkReserveHotSale reserves units of one hot sale for distinct
 // users from 1, 8 and 64 concurrent callers, on Redis (one Lua script per
-// reservation) and on memcached (gets + cas). It reports throughput in
-// ops/s; for memcached also the share of cas writes that lost a race
-// (conflicts/cas) and the reservations that gave up (unavailable/op).
+// reservation) and on memcached (gets + cas): from one process, whose
+// concurrent reservations share CAS writes, and from four processes
+// (backends with their own clients) that race each other's CAS. It reports
+// throughput in ops/s; for memcached also the share of cas writes that lost
+// a race (conflicts/cas) and the reservations that gave up
+// (unavailable/op).
 func BenchmarkReserveHotSale(b *testing.B) {
 	for _, be := range benchBackends {
 		for _, callers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", be.name, callers), func(b *testing.B) {
-				s, stats := be.open(b)
-				hot := &hotSale{s: s}
+				replicas, stats := be.open(b)
+				hot := &hotSale{s: replicas[0]}
 				hot.advance(b, 0)
 				base := stats()
 				var next, users, unavailable atomic.Int64
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
-				for range callers {
+				for c := range callers {
+					s := replicas[c%len(replicas)]
 					wg.Go(func() {
 						for next.Add(1) <= int64(b.N) {
 							for {

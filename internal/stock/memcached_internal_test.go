@@ -66,7 +66,7 @@ func TestMaxUUIDRecordLen(t *testing.T) {
 
 func TestScanStateRejectsCorruptValues(t *testing.T) {
 	good := mustState(t, testSale(3))
-	next, _, err := decideReserve(good, []order.Reservation{{OrderNo: "o-1", SaleID: 1, UserID: 7}}, testSale(3).StartsAt.UnixMilli(), MemcachedMaxValueBytes)
+	next, _, err := decideReserve(good, []order.Reservation{{OrderNo: "o-1", SaleID: 1, UserID: 7}}, []int64{testSale(3).StartsAt.UnixMilli()}, MemcachedMaxValueBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +106,11 @@ func TestDecideReserveFull(t *testing.T) {
 	s := testSale(10)
 	v := mustState(t, s)
 	now := s.StartsAt.UnixMilli()
-	next, out, err := decideReserve(v, []order.Reservation{{OrderNo: "o-1", SaleID: 1, UserID: 1}}, now, len(v)+6)
+	next, out, err := decideReserve(v, []order.Reservation{{OrderNo: "o-1", SaleID: 1, UserID: 1}}, []int64{now}, len(v)+6)
 	if next == nil || err != nil || out[0] != nil {
 		t.Fatalf("first reservation = %v, %v, %v", next, out, err)
 	}
-	next, _, err = decideReserve(next, []order.Reservation{{OrderNo: "o-2", SaleID: 1, UserID: 2}}, now, len(v)+6)
+	next, _, err = decideReserve(next, []order.Reservation{{OrderNo: "o-2", SaleID: 1, UserID: 2}}, []int64{now}, len(v)+6)
 	if next != nil || !errors.Is(err, order.ErrUnavailable) {
 		t.Fatalf("reservation past the limit = %v, %v; want nothing and ErrUnavailable", next, err)
 	}
@@ -122,7 +122,7 @@ func TestDecideReleaseInPlace(t *testing.T) {
 	s := testSale(2)
 	now := s.StartsAt.UnixMilli()
 	no := uuid.NewString()
-	v, _, err := decideReserve(mustState(t, s), []order.Reservation{{OrderNo: no, SaleID: 1, UserID: 9}}, now, MemcachedMaxValueBytes)
+	v, _, err := decideReserve(mustState(t, s), []order.Reservation{{OrderNo: no, SaleID: 1, UserID: 9}}, []int64{now}, MemcachedMaxValueBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +140,29 @@ func TestDecideReleaseInPlace(t *testing.T) {
 	}
 	if again, moved, err := decideRelease(next, no); again != nil || moved || err != nil {
 		t.Fatalf("second decideRelease = %v, %v, %v; want nothing", again, moved, err)
+	}
+}
+
+// TestDecideReserveOwnTimes: a combined batch decides each reservation at
+// its own time, in order.
+func TestDecideReserveOwnTimes(t *testing.T) {
+	s := testSale(1)
+	starts, ends := s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli()
+	rs := []order.Reservation{
+		{OrderNo: "early", SaleID: 1, UserID: 1},
+		{OrderNo: "ok", SaleID: 1, UserID: 2},
+		{OrderNo: "late", SaleID: 1, UserID: 3},
+		{OrderNo: "dup", SaleID: 1, UserID: 2},
+		{OrderNo: "none-left", SaleID: 1, UserID: 4},
+	}
+	next, out, err := decideReserve(mustState(t, s), rs, []int64{starts - 1, starts, ends, starts + 1, starts + 2}, MemcachedMaxValueBytes)
+	if err != nil || next == nil {
+		t.Fatalf("decideReserve = %v, %v", next, err)
+	}
+	want := []error{order.ErrNotStarted, nil, order.ErrEnded, order.ErrAlreadyPurchased, order.ErrSoldOut}
+	for i, w := range want {
+		if (w == nil) != (out[i] == nil) || !errors.Is(out[i], w) {
+			t.Errorf("%s: %v, want %v", rs[i].OrderNo, out[i], w)
+		}
 	}
 }

@@ -106,6 +106,9 @@ func rawClient(tb testing.TB) *memcache.Client {
 	return c
 }
 
+// mcPrefix is the key prefix s was made with.
+func mcPrefix(s *stock.Memcached) string { return strings.TrimSuffix(s.Key(0), ":{s0}:state") }
+
 func mcReservation(saleID, userID int64, orderNo string) order.Reservation {
 	return order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: order.Reserved}
 }
@@ -616,7 +619,7 @@ func TestMemcacheReserveInDoubt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			direct := newMemcached(t)
 			proxy := newLossyProxy(t)
-			s, err := stock.NewMemcached(proxy.ln.Addr().String(), stock.WithPrefix(strings.TrimSuffix(direct.Key(0), ":{s0}:state")))
+			s, err := stock.NewMemcached(proxy.ln.Addr().String(), stock.WithPrefix(mcPrefix(direct.Memcached)))
 			if err != nil {
 				t.Fatal(err)
 			}
