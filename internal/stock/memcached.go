@@ -681,20 +681,23 @@ func (m *Memcached) Snapshot(ctx context.Context, saleID int64) (order.StockSnap
 
 // Dump returns the sale's decoded state in the naming of Redis.Dump:
 // "stock", "meta/<field>", "buyers/<user_id>" and "resv/<order_no>"
-// ("R:<user_id>" or "C:<user_id>"); an empty map for a missing item. It is
-// meant for tests and debugging.
+// ("R:<user_id>" or "C:<user_id>"), plus "item/cas", the item's CAS id,
+// which any write changes; an empty map for a missing item. It is meant
+// for tests and debugging.
 func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable("dump", saleID, err)
 	}
-	v, err := m.get("dump", saleID)
+	it, err := m.client.Get(m.Key(saleID))
 	switch {
-	case err != nil:
-		return nil, err
-	case v == nil:
+	case errors.Is(err, memcache.ErrCacheMiss):
 		return map[string]string{}, nil
+	case err != nil:
+		return nil, unavailable("dump", saleID, err)
 	}
-	out := make(map[string]string)
+	v := it.Value
+	// The CAS id changes with every write, even one of identical bytes.
+	out := map[string]string{"item/cas": strconv.FormatUint(it.CasID, 10)}
 	h, err := scanState(v, func(r record) {
 		no, user := r.orderNo(), strconv.FormatInt(r.user, 10)
 		state := "C:"
