@@ -72,7 +72,7 @@ func Serve(ctx context.Context, log *slog.Logger, timeout time.Duration, bs ...*
 	case <-ctx.Done():
 	case first = <-errc:
 	}
-	log.Info("shutting down listeners", "drain_timeout", timeout)
+	log.Info("shutting down listeners", "drain_timeout", timeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	for _, b := range bs {
