@@ -90,7 +90,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,7 +139,7 @@ type Memcached struct {
 	metrics    *metrics.Metrics
 	maxValue   int
 
-	combiners sync.Map // sale id → *combiner
+	combined combiners
 
 	writes    atomic.Uint64
 	conflicts atomic.Uint64
@@ -174,7 +173,15 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	if c.prefix == "" || len(c.prefix) > 200 || strings.IndexFunc(c.prefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, fmt.Errorf("stock: invalid memcached key prefix %q: want 1 to 200 bytes without spaces or control characters", c.prefix)
 	}
-	return &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes}, nil
+	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes}
+	m.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
+		ms := make([]int64, len(nows))
+		for i, t := range nows {
+			ms[i] = t.UnixMilli()
+		}
+		return m.reserve(ctx, saleID, rs, ms)
+	}
+	return m, nil
 }
 
 // Close closes the connections of a client NewMemcached made.
@@ -360,7 +367,7 @@ func (m *Memcached) Warm(ctx context.Context, s order.StockSale) error {
 //
 // Concurrent reservations of one sale in this process are combined: while
 // one CAS of the sale is in flight the next callers queue, and the first of
-// them decides the whole queue (up to combineMax) in the next CAS, in
+// them decides the whole queue (up to combineLimit) in the next CAS, in
 // arrival order, each at its own now. Callers of one process therefore
 // never race each other's CAS, only other processes'. A caller that has
 // queued waits for its decision even when ctx ends: once queued, its
@@ -372,82 +379,7 @@ func (m *Memcached) Reserve(ctx context.Context, res order.Reservation, now time
 	if err := ctx.Err(); err != nil {
 		return unavailable("reserve", res.SaleID, err)
 	}
-	c := m.combinerOf(res.SaleID)
-	p := &queued{res: res, nowMs: now.UnixMilli(), done: make(chan error, 1)}
-	c.mu.Lock()
-	c.queue = append(c.queue, p)
-	lead := !c.leading
-	c.leading = true
-	c.mu.Unlock()
-	if lead {
-		m.leadOnce(ctx, c)
-	}
-	for {
-		err := <-p.done
-		if err != errYourTurn {
-			return err
-		}
-		m.leadOnce(ctx, c)
-	}
-}
-
-// combineMax bounds the reservations one combined CAS decides.
-var combineMax = 256
-
-// errYourTurn tells a queued caller to decide the queue.
-var errYourTurn = errors.New("lead the next batch")
-
-// combiner is the queue of one sale's reservations waiting for a CAS.
-type combiner struct {
-	saleID  int64
-	mu      sync.Mutex
-	queue   []*queued
-	leading bool // a caller is deciding or about to decide the queue
-}
-
-type queued struct {
-	res   order.Reservation
-	nowMs int64
-	done  chan error // the decision, or errYourTurn
-}
-
-func (m *Memcached) combinerOf(saleID int64) *combiner {
-	if c, ok := m.combiners.Load(saleID); ok {
-		return c.(*combiner)
-	}
-	c, _ := m.combiners.LoadOrStore(saleID, &combiner{saleID: saleID})
-	return c.(*combiner)
-}
-
-// leadOnce decides the head of the queue in one CAS loop, delivers the
-// decisions, and hands the lead to the next queued caller, if any.
-func (m *Memcached) leadOnce(ctx context.Context, c *combiner) {
-	c.mu.Lock()
-	n := min(len(c.queue), combineMax)
-	batch := make([]*queued, n)
-	copy(batch, c.queue)
-	c.queue = append(c.queue[:0:0], c.queue[n:]...)
-	c.mu.Unlock()
-
-	rs := make([]order.Reservation, n)
-	nows := make([]int64, n)
-	for i, p := range batch {
-		rs[i], nows[i] = p.res, p.nowMs
-	}
-	// The batch decides for every caller in it: it runs to its end even
-	// when the leader's own request is cancelled.
-	errs := m.reserve(context.WithoutCancel(ctx), c.saleID, rs, nows)
-	for i, p := range batch {
-		p.done <- errs[i]
-	}
-
-	c.mu.Lock()
-	if len(c.queue) == 0 {
-		c.leading = false
-	} else {
-		c.queue[0].done <- errYourTurn
-	}
-	c.mu.Unlock()
+	return m.combined.reserve(ctx, res, now)
 }
 
 // ReserveBatch decides reservations of one sale together, in order, in one

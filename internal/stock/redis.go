@@ -44,9 +44,10 @@ const snapshotAttempts = 3
 // Redis is the stock backend on Redis: every decision is one Lua script on
 // the sale's keys. It is safe for concurrent use.
 type Redis struct {
-	client  redis.UniversalClient
-	prefix  string
-	metrics *metrics.Metrics
+	client   redis.UniversalClient
+	prefix   string
+	metrics  *metrics.Metrics
+	combined combiners
 }
 
 // NewRedis returns a stock backend on client. The prefix (WithPrefix) must
@@ -57,7 +58,19 @@ func NewRedis(client redis.UniversalClient, opts ...Option) *Redis {
 	if c.prefix == "" || strings.ContainsAny(c.prefix, "{}") {
 		panic(fmt.Sprintf("stock: invalid key prefix %q: must be non-empty and free of '{' and '}'", c.prefix))
 	}
-	return &Redis{client: client, prefix: c.prefix, metrics: c.metrics}
+	r := &Redis{client: client, prefix: c.prefix, metrics: c.metrics}
+	r.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
+		// One script call judges the window at one time: the latest of the
+		// batch, which is when the decision is being made.
+		var now time.Time
+		for _, t := range nows {
+			if t.After(now) {
+				now = t
+			}
+		}
+		return r.ReserveBatch(ctx, saleID, rs, now)
+	}
+	return r
 }
 
 // saleKeys are the keys of one sale, in the order the scripts take them.
@@ -168,8 +181,17 @@ func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
 }
 
 // Reserve takes one unit for res.UserID under res.OrderNo at now.
+//
+// Concurrent reservations of one sale in this process are combined: while
+// one script call of the sale is in flight the next callers queue, and the
+// first of them decides the whole queue in the next call, in arrival order
+// and at the latest of their times. The script decides each reservation
+// exactly as it would alone.
 func (r *Redis) Reserve(ctx context.Context, res order.Reservation, now time.Time) error {
-	return r.ReserveBatch(ctx, res.SaleID, []order.Reservation{res}, now)[0]
+	if err := ctx.Err(); err != nil {
+		return backendErr("reserve", res.SaleID, err)
+	}
+	return r.combined.reserve(ctx, res, now)
 }
 
 // ReserveBatch decides reservations of one sale together, in order, in as
