@@ -112,6 +112,7 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 		UserRate:  1000, UserBurst: 1000, IPRate: 0,
 		BodyLimit: 4096, ConfirmTimeout: 5 * time.Second, ConfirmWindow: 1024,
 		ShutdownTimeout: 10 * time.Second, DemoStock: 10, WorkerBatch: 64,
+		PublishBatch: 64, PublishInFlight: 4,
 	}
 	if kind != "embedded" {
 		s.dsn = mysqlRoot + "seckill_" + name + "?parseTime=true"

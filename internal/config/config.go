@@ -66,6 +66,8 @@ type API struct {
 	BodyLimit       int64         `env:"SECKILL_BODY_LIMIT_BYTES" envDefault:"4096"`
 	ConfirmTimeout  time.Duration `env:"SECKILL_CONFIRM_TIMEOUT" envDefault:"5s"`
 	ConfirmWindow   int           `env:"SECKILL_CONFIRM_WINDOW" envDefault:"1024"`
+	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
+	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"8"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
@@ -104,6 +106,8 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_BODY_LIMIT_BYTES must be positive")
 	case c.ConfirmWindow <= 0:
 		return API{}, errors.New("config: SECKILL_CONFIRM_WINDOW must be positive")
+	case c.PublishBatch <= 0 || c.PublishInFlight <= 0:
+		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH and SECKILL_PUBLISH_INFLIGHT must be positive")
 	case c.DemoStock <= 0:
 		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
 	}
@@ -141,6 +145,7 @@ func (c API) LogValue() slog.Value {
 		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
 		slog.Int64("body_limit_bytes", c.BodyLimit), slog.String("confirm_timeout", c.ConfirmTimeout.String()),
 		slog.Int("confirm_window", c.ConfirmWindow),
+		slog.Int("publish_batch", c.PublishBatch), slog.Int("publish_inflight", c.PublishInFlight),
 	)
 }
 
