@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/app"
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/httpapi"
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
+
+const testSecret = "spike-test-secret-0123456789"
+
+// embedded is an api in embedded mode with its worker running and a demo
+// sale open, served on two test listeners.
+type embedded struct {
+	public, admin string
+	saleID        int64
+}
+
+func newEmbedded(tb testing.TB, stock int64, adminToken string) embedded {
+	tb.Helper()
+	ctx := context.Background()
+	cfg := config.API{
+		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		StockBackend: config.BackendRedis, JWTSecret: testSecret, AdminToken: adminToken,
+		UserRate: 1000, UserBurst: 1000, IPRate: 0,
+		BodyLimit: 4096, ConfirmTimeout: 5 * time.Second, ConfirmWindow: 1024,
+		ShutdownTimeout: 10 * time.Second, DemoStock: stock, WorkerBatch: 64,
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{})
+	if err != nil {
+		tb.Fatalf("NewAPI: %v", err)
+	}
+	stopWorker := a.StartBackground(ctx)
+	pub := httptest.NewServer(a.Public)
+	adm := httptest.NewServer(a.Admin)
+	tb.Cleanup(func() {
+		pub.Close()
+		adm.Close()
+		if err := stopWorker(); err != nil {
+			tb.Errorf("worker stop: %v", err)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := a.Close(cctx); err != nil {
+			tb.Errorf("api close: %v", err)
+		}
+	})
+	sale, err := a.DemoSale(ctx)
+	if err != nil {
+		tb.Fatalf("DemoSale: %v", err)
+	}
+	return embedded{public: pub.URL, admin: adm.URL, saleID: sale.ID}
+}
+
+// runSpike runs the command with args, clear of the caller's environment,
+// and returns its error, the decoded JSON summary and the text it printed.
+func runSpike(tb testing.TB, args ...string) (error, report, string) {
+	tb.Helper()
+	tb.Setenv("SECKILL_JWT_SECRET", "")
+	tb.Setenv("SECKILL_ADMIN_TOKEN", "")
+	path := filepath.Join(tb.TempDir(), "summary.json")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append(args, "-json", path), &stdout, &stderr)
+	tb.Logf("spike %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), stdout.String(), stderr.String())
+	var rep report
+	if raw, rerr := os.ReadFile(path); rerr == nil {
+		if jerr := json.Unmarshal(raw, &rep); jerr != nil {
+			tb.Fatalf("summary JSON: %v", jerr)
+		}
+	}
+	return err, rep, stdout.String()
+}
+
+func failedNames(r report) []string {
+	var out []string
+	for _, c := range load.Failed(r.Invariants) {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// TestSpikeSellsOutTheEmbeddedAPI fires 2,000 users at a sale of 200 units
+// on the embedded mode: exactly 200 win, the rest are told sold_out, and
+// every accepted order is persisted once the queue drains.
+func TestSpikeSellsOutTheEmbeddedAPI(t *testing.T) {
+	e := newEmbedded(t, 200, "")
+	err, rep, text := runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
+		"-users", "2000", "-user-base", "1000", "-concurrency", "64", "-secret", testSecret,
+		"-duration", "2m", "-drain-timeout", "2m")
+	if err != nil {
+		t.Fatalf("run: %v (exit %d)", err, exitCode(err, io.Discard))
+	}
+	c := rep.Counts
+	if c.Accepted != 200 || c.SoldOut != 1800 || rep.Requests != 2000 || c.Total() != 2000 {
+		t.Errorf("counts %+v over %d requests; want 200 accepted, 1800 sold_out of 2000", c, rep.Requests)
+	}
+	if !rep.OK || !rep.Drained || len(rep.Invariants) != 5 || len(failedNames(rep)) != 0 {
+		t.Errorf("ok %t drained %t invariants %+v", rep.OK, rep.Drained, rep.Invariants)
+	}
+	if a := rep.After; a == nil || a.Persisted != 200 || a.Remaining != 0 || a.ReservedInFlight != 0 || !a.Consistent {
+		t.Errorf("reconcile after: %+v", a)
+	}
+	if rep.SoldOutAfterMS == nil || rep.LatencyMS.P50 <= 0 || rep.LatencyMS.Max < rep.LatencyMS.P99 {
+		t.Errorf("sold out after %v, latency %+v", rep.SoldOutAfterMS, rep.LatencyMS)
+	}
+	for _, want := range []string{`202 accepted +200\n`, `409 sold_out +1800\n`,
+		`persisted = accepted\? +yes`, `result: every invariant holds`} {
+		if !regexp.MustCompile(want).MatchString(text) {
+			t.Errorf("summary does not match %q", want)
+		}
+	}
+}
+
+// TestSpikeFetchesTokensFromTheAdminAPI runs without a secret, so tokens
+// come from POST /admin/v1/tokens behind the admin token; a second run with
+// fresh users against the sold-out sale sells nothing and still passes.
+func TestSpikeFetchesTokensFromTheAdminAPI(t *testing.T) {
+	e := newEmbedded(t, 50, "admin-secret-token")
+	args := []string{"-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
+		"-admin-token", "admin-secret-token", "-users", "300", "-concurrency", "16"}
+
+	err, rep, _ := runSpike(t, append(args, "-user-base", "1")...)
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if rep.Tokens != "from POST /admin/v1/tokens" || rep.Counts.Accepted != 50 || rep.Counts.SoldOut != 250 {
+		t.Errorf("first run: tokens %q, counts %+v", rep.Tokens, rep.Counts)
+	}
+
+	err, rep, _ = runSpike(t, append(args, "-user-base", "1001")...)
+	if err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if rep.Sale.RemainingAtStart != 0 || rep.Before.Persisted != 50 || rep.Counts.Accepted != 0 ||
+		rep.Counts.SoldOut != 300 || rep.After == nil || rep.After.Persisted != 50 {
+		t.Errorf("rerun: %+v", rep)
+	}
+
+	err, _, _ = runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
+		"-users", "10")
+	if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without the admin token: exit %d, err %v; want 2 and a 401", code, err)
+	}
+}
+
+// fakeAPI is an api that can be told to break an invariant.
+type fakeAPI struct {
+	stock    int64
+	oversell bool          // accept past the stock
+	lose     int64         // accepted orders never persisted
+	fail     int64         // the fail-th purchase answers 503 (0: none)
+	delay    time.Duration // before each purchase answer
+
+	mu       sync.Mutex
+	accepted int64
+	n        atomic.Int64
+}
+
+func (f *fakeAPI) handler() http.Handler {
+	mux := http.NewServeMux()
+	send := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /api/v1/sales/1", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		send(w, http.StatusOK, httpapi.SaleJSON{ID: 1, Name: "fake", TotalStock: f.stock,
+			Remaining: max(f.stock-f.accepted, 0), Status: "active"})
+	})
+	mux.HandleFunc("GET /admin/v1/sales/1/reconcile", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		persisted := max(f.accepted-f.lose, 0)
+		remaining := f.stock - f.accepted
+		send(w, http.StatusOK, httpapi.ReconcileJSON{SaleID: 1, TotalStock: f.stock, Remaining: remaining,
+			Persisted: persisted, Consistent: remaining+persisted == f.stock, StockLoaded: true})
+	})
+	mux.HandleFunc("POST /api/v1/sales/1/orders", func(w http.ResponseWriter, r *http.Request) {
+		n := f.n.Add(1)
+		time.Sleep(f.delay)
+		if n == f.fail {
+			send(w, http.StatusServiceUnavailable, httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: "unavailable"}})
+			return
+		}
+		f.mu.Lock()
+		ok := f.oversell || f.accepted < f.stock
+		if ok {
+			f.accepted++
+		}
+		f.mu.Unlock()
+		if ok {
+			send(w, http.StatusAccepted, map[string]string{"order_no": "o" + strconv.FormatInt(n, 10), "status": "pending"})
+			return
+		}
+		send(w, http.StatusConflict, httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: "sold_out"}})
+	})
+	return mux
+}
+
+// TestSpikeCatchesBrokenInvariants points the command at fake apis that
+// oversell, lose orders or fail, and checks it exits 1 naming each failure.
+func TestSpikeCatchesBrokenInvariants(t *testing.T) {
+	tests := []struct {
+		name   string
+		api    *fakeAPI
+		failed []string
+	}{
+		{"healthy", &fakeAPI{stock: 10}, nil},
+		{"oversell", &fakeAPI{stock: 10, oversell: true}, []string{"no oversell"}},
+		{"lost order", &fakeAPI{stock: 10, lose: 1}, []string{"every accepted order persisted", "reconcile consistent"}},
+		{"a 503", &fakeAPI{stock: 10, fail: 3}, []string{"no 5xx or transport error"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.api.handler())
+			defer srv.Close()
+			err, rep, _ := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "40", "-concurrency", "8",
+				"-secret", "any", "-drain-timeout", "1s")
+			if got := failedNames(rep); strings.Join(got, ",") != strings.Join(tt.failed, ",") {
+				t.Errorf("failed %q, want %q", got, tt.failed)
+			}
+			want := 0
+			if tt.failed != nil {
+				want = 1
+				var ie *load.InvariantError
+				if !errors.As(err, &ie) || len(ie.Failed) != len(tt.failed) {
+					t.Errorf("error %v, want an InvariantError with %d failures", err, len(tt.failed))
+				}
+			}
+			if code := exitCode(err, io.Discard); code != want || rep.OK != (want == 0) {
+				t.Errorf("exit %d ok %t, want exit %d", code, rep.OK, want)
+			}
+		})
+	}
+}
+
+// TestSpikeStopsAtTheDurationBound fires at a slow api with a short bound:
+// the users not yet sent are reported, the run still checks its invariants.
+func TestSpikeStopsAtTheDurationBound(t *testing.T) {
+	f := &fakeAPI{stock: 1000, delay: 20 * time.Millisecond}
+	srv := httptest.NewServer(f.handler())
+	defer srv.Close()
+	err, rep, text := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "1000", "-concurrency", "2",
+		"-secret", "any", "-duration", "200ms")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rep.NotSent == 0 || rep.Requests+rep.NotSent != 1000 || rep.Counts.Total() != rep.Requests ||
+		rep.Counts.Accepted != f.accepted {
+		t.Errorf("requests %d, not sent %d, counts %+v, fake accepted %d", rep.Requests, rep.NotSent, rep.Counts, f.accepted)
+	}
+	if !strings.Contains(text, "-duration bound passed") {
+		t.Errorf("summary does not say the bound stopped the run")
+	}
+}
+
+func TestSpikeUnreachableAPIIsAUsageError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	err, _, _ = runSpike(t, "-target", addr, "-admin", addr, "-users", "10")
+	if code := exitCode(err, io.Discard); code != 2 {
+		t.Errorf("unreachable api: exit %d (%v), want 2", code, err)
+	}
+	err, _, _ = runSpike(t, "-users", "-3")
+	if code := exitCode(err, io.Discard); code != 2 {
+		t.Errorf("bad flag: exit %d (%v), want 2", code, err)
+	}
+}
+
+// TestSpikeInterrupted cancels a run while it fires, as SIGINT does: the
+// requests in flight finish, the rest are not sent, the summary is printed
+// without waiting for the drain, and the run fails (exit 1).
+func TestSpikeInterrupted(t *testing.T) {
+	t.Setenv("SECKILL_JWT_SECRET", "")
+	t.Setenv("SECKILL_ADMIN_TOKEN", "")
+	f := &fakeAPI{stock: 1000, delay: 20 * time.Millisecond}
+	srv := httptest.NewServer(f.handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var stdout bytes.Buffer
+	err := run(ctx, []string{"-target", srv.URL, "-admin", srv.URL, "-users", "1000", "-concurrency", "2",
+		"-secret", "any"}, &stdout, io.Discard)
+	t.Logf("stdout:\n%s", stdout.String())
+	if code := exitCode(err, io.Discard); code != 1 || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("exit %d, err %v; want 1 and interrupted", code, err)
+	}
+	rep := stdout.String()
+	if !strings.Contains(rep, "reconcile (interrupted") || !regexp.MustCompile(`transport errors +0\n`).MatchString(rep) {
+		t.Errorf("summary does not say it was interrupted, or counts abandoned requests as transport errors")
+	}
+}
