@@ -97,8 +97,11 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	if err != nil {
 		return nil, err
 	}
-	a.Service = order.NewService(a.Stock, pub, a.Repo, log,
+	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log,
 		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }))
+	initAPISeries(a.Metrics, cfg.StockBackend)
+	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
+	a.background = append(a.background, gauges.run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
 		Orders:    a.Service,
 		Sales:     a.Service,

@@ -53,7 +53,8 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
-	w.loop = consumer.New(w.source, w.store, log,
+	initWorkerSeries(w.Metrics)
+	w.loop = consumer.New(w.source, lastBatchStore{Store: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
 	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, "", log, w.Metrics)})
 	if err != nil {
@@ -71,6 +72,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- Serve(sctx, w.log, w.Config.ShutdownTimeout, w.Admin) }()
 
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probed := w.watchQueues(probeCtx)
 	err := w.loop.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -78,6 +81,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("consumer: %w", err)
 	}
+	stopProbe()
+	probed()
 	w.close()
 	stopAdmin()
 	return errors.Join(err, <-served)

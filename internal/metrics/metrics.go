@@ -57,6 +57,10 @@ type Metrics struct {
 	ReconcilePersisted *prometheus.GaugeVec // sale_id
 
 	CacheRequests *prometheus.CounterVec // result: hit, miss, error
+
+	QueueMessages   *prometheus.GaugeVec // queue, role: persist, dead
+	QueueConsumers  *prometheus.GaugeVec // queue, role
+	WorkerLastBatch prometheus.Gauge
 }
 
 var latencyBuckets = []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
@@ -133,6 +137,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seckill_cache_requests_total", Help: "Read-through cache lookups by result.",
 		}, []string{"result"}),
+		QueueMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_queue_messages_ready", Help: "Messages ready for delivery in a queue, as last reported by the broker.",
+		}, []string{"queue", "role"}),
+		QueueConsumers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_queue_consumers", Help: "Consumers of a queue, as last reported by the broker.",
+		}, []string{"queue", "role"}),
+		WorkerLastBatch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seckill_worker_last_batch_timestamp_seconds", Help: "Unix time of the worker's last committed batch; 0 before the first.",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -142,6 +155,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
 		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries,
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
+		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,
 	)
 	return m
 }

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/consumer"
+	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/order"
+)
+
+// releaseStock answers Release with fixed results; the rest of order.Stock
+// is never called.
+type releaseStock struct {
+	order.Stock
+	released bool
+	err      error
+}
+
+func (s releaseStock) Release(context.Context, int64, string) (bool, error) { return s.released, s.err }
+
+func TestCountReleases(t *testing.T) {
+	m := metrics.Discard()
+	initAPISeries(m, config.BackendRedis)
+	for _, tc := range []struct {
+		stock   releaseStock
+		outcome string
+	}{
+		{releaseStock{released: true}, compensationReleased},
+		{releaseStock{released: false}, compensationNoop},
+		{releaseStock{err: errors.New("redis down")}, compensationError},
+		{releaseStock{released: true}, compensationReleased},
+	} {
+		s := countReleases(tc.stock, m)
+		got, err := s.Release(context.Background(), 1, "o-1")
+		if got != tc.stock.released || !errors.Is(err, tc.stock.err) {
+			t.Fatalf("Release = %v, %v; want the wrapped stock's %v, %v", got, err, tc.stock.released, tc.stock.err)
+		}
+	}
+	for outcome, want := range map[string]float64{compensationReleased: 2, compensationNoop: 1, compensationError: 1} {
+		if got := value(t, m.Compensations.WithLabelValues(outcome)); got != want {
+			t.Errorf("compensations{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
+type batchStore struct{ err error }
+
+func (s batchStore) PersistBatch(context.Context, []order.Order) (consumer.BatchResult, error) {
+	return consumer.BatchResult{}, s.err
+}
+
+func TestLastBatchStore(t *testing.T) {
+	m := metrics.Discard()
+	failing := lastBatchStore{Store: batchStore{err: errors.New("deadlock")}, m: m}
+	if _, err := failing.PersistBatch(context.Background(), nil); err == nil {
+		t.Fatal("the wrapped store's error was lost")
+	}
+	if got := value(t, m.WorkerLastBatch); got != 0 {
+		t.Fatalf("a failed batch set the last-batch time to %v", got)
+	}
+	before := float64(time.Now().Unix())
+	ok := lastBatchStore{Store: batchStore{}, m: m}
+	if _, err := ok.PersistBatch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, m.WorkerLastBatch); got < before {
+		t.Fatalf("last-batch time %v is before the batch (%v)", got, before)
+	}
+}
+
+// TestSaleGauges runs the refresher's step against the embedded backends:
+// an open sale gets its gauges, a sale long over does not, and the series
+// of a sale that left the window are dropped.
+func TestSaleGauges(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := NewAPI(ctx, config.API{
+		JWTSecret: "observe-test-secret-0123456789", BodyLimit: 4096, ConfirmWindow: 16,
+		ShutdownTimeout: 5 * time.Second, DemoStock: 10, WorkerBatch: 16,
+	}, log, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+
+	now := time.Now().UTC()
+	open, err := a.Service.CreateSale(ctx, order.NewSale{Name: "open", TotalStock: 7, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := a.Service.CreateSale(ctx, order.NewSale{Name: "old", TotalStock: 3, StartsAt: now.Add(-3 * time.Hour), EndsAt: now.Add(-2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Service.Place(ctx, open.ID, 42); err != nil {
+		t.Fatal(err)
+	}
+
+	g := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log, shown: map[int64]bool{old.ID: true}}
+	setSaleGauges(a.Metrics, order.Reconciliation{SaleID: old.ID, TotalStock: 3, Remaining: 3})
+	g.refresh(ctx)
+
+	label := func(id int64) string { return strconv.FormatInt(id, 10) }
+	if got := value(t, a.Metrics.SaleRemaining.WithLabelValues(label(open.ID))); got != 6 {
+		t.Errorf("remaining of the open sale = %v, want 6", got)
+	}
+	// The embedded worker is not running: the order is reserved, in flight.
+	if got := value(t, a.Metrics.ReconcileInFlight.WithLabelValues(label(open.ID))); got != 1 {
+		t.Errorf("in flight = %v, want 1", got)
+	}
+	if got := value(t, a.Metrics.ReconcileGap.WithLabelValues(label(open.ID))); got != 0 {
+		t.Errorf("gap = %v, want 0", got)
+	}
+	if n := series(a.Metrics.SaleRemaining); n != 1 {
+		t.Errorf("%d remaining series, want only the open sale's (the old one's must be dropped)", n)
+	}
+	if n := series(a.Metrics.ReconcileGap); n != 1 {
+		t.Errorf("%d gap series, want 1", n)
+	}
+}
+
+// value reads one counter or gauge.
+func value(tb testing.TB, m prometheus.Metric) float64 {
+	tb.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		tb.Fatal(err)
+	}
+	if c := d.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return d.GetGauge().GetValue()
+}
+
+// series counts the series a collector exports.
+func series(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
+}

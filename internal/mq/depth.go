@@ -1,0 +1,61 @@
+package mq
+
+import (
+	"context"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// Queue roles, the values of QueueDepth.Role.
+const (
+	RolePersist = "persist"
+	RoleDead    = "dead"
+)
+
+// QueueDepth is what the broker reports about one queue.
+type QueueDepth struct {
+	Queue string
+	Role  string // RolePersist or RoleDead
+	// Messages are ready for delivery; deliveries a consumer holds unacked
+	// are not counted.
+	Messages  int
+	Consumers int
+}
+
+// Depths asks the broker how many messages wait in the persist queue and
+// the dead-letter queue of the source's topology. Each question goes on a
+// short-lived channel of the source's connection with a passive declare,
+// which changes nothing and, should a queue be missing, closes only that
+// channel; the consuming channel is never touched.
+func (s *Source) Depths(ctx context.Context) ([]QueueDepth, error) {
+	sess := s.current()
+	if sess == nil {
+		return nil, fmt.Errorf("%w: not connected to the broker", order.ErrUnavailable)
+	}
+	t := s.cfg.topology
+	out := make([]QueueDepth, 0, 2)
+	for _, q := range []QueueDepth{{Queue: t.Queue, Role: RolePersist}, {Queue: t.DeadQueue, Role: RoleDead}} {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		got, err := passiveDeclare(sess.conn, q.Queue)
+		if err != nil {
+			return out, fmt.Errorf("%w: inspect queue %s: %w", order.ErrUnavailable, q.Queue, err)
+		}
+		q.Messages, q.Consumers = got.Messages, got.Consumers
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+func passiveDeclare(conn *amqp.Connection, name string) (amqp.Queue, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return amqp.Queue{}, err
+	}
+	defer func() { _ = ch.Close() }()
+	return ch.QueueDeclarePassive(name, true, false, false, false, nil)
+}
