@@ -54,3 +54,20 @@ worker: ## run the worker against the local servers
 .PHONY: spike
 spike: ## fire a flash sale at a running api (see loadtest/cmd/spike -h)
 	$(GO) run ./loadtest/cmd/spike
+
+PROMTOOL ?= promtool
+RULES    := deploy/prometheus/rules
+
+.PHONY: rules
+rules: ## promtool: check the Prometheus config and rules, run the rules' unit tests
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(PROMTOOL) check rules $(RULES)/recording.yml $(RULES)/alerts.yml
+	$(PROMTOOL) test rules $(RULES)/*_test.yml
+
+.PHONY: prove-dashboard
+prove-dashboard: ## real api+worker+Prometheus: every Grafana panel must return data
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -run 'TestDashboard|TestPromtool' -v ./deploy/
+
+.PHONY: compose-up
+compose-up: ## docker compose: the whole system with Prometheus and Grafana (see docker-compose.yml)
+	docker compose up -d --build
