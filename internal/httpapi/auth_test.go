@@ -78,23 +78,25 @@ func TestMintRejectsBadInput(t *testing.T) {
 func TestLimiter(t *testing.T) {
 	l := NewLimiter(1, 2, 16)
 	now := time.Now()
+	l.now = func() time.Time { return now }
 	for i := range 2 {
-		if ok, _ := l.Allow("u", now); !ok {
+		if ok, _ := l.Allow("u"); !ok {
 			t.Fatalf("request %d within burst refused", i)
 		}
 	}
-	ok, wait := l.Allow("u", now)
+	ok, wait := l.Allow("u")
 	if ok || wait <= 0 || retryAfter(wait) != 1 {
 		t.Fatalf("third request: ok=%v wait=%v, want refused with ~1s", ok, wait)
 	}
-	if ok, _ := l.Allow("other", now); !ok {
+	if ok, _ := l.Allow("other"); !ok {
 		t.Fatal("another key shares the bucket")
 	}
-	if ok, _ := l.Allow("u", now.Add(1100*time.Millisecond)); !ok {
+	now = now.Add(1100 * time.Millisecond)
+	if ok, _ := l.Allow("u"); !ok {
 		t.Fatal("bucket did not refill")
 	}
 	var none *Limiter = NewLimiter(0, 0, 1)
-	if ok, _ := none.Allow("u", now); !ok {
+	if ok, _ := none.Allow("u"); !ok {
 		t.Fatal("a disabled limiter refused")
 	}
 }

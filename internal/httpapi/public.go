@@ -161,10 +161,9 @@ func (h *public) tryPurchase(c *gin.Context) error {
 
 // limit applies the per-user then the per-IP bucket and sets Retry-After.
 func (h *public) limit(c *gin.Context, userID int64) error {
-	now := time.Now()
-	ok, wait := h.UserLimit.Allow(strconv.FormatInt(userID, 10), now)
+	ok, wait := h.UserLimit.Allow(strconv.FormatInt(userID, 10))
 	if ok {
-		ok, wait = h.IPLimit.Allow(c.ClientIP(), now)
+		ok, wait = h.IPLimit.Allow(c.ClientIP())
 	}
 	if ok {
 		return nil

@@ -13,6 +13,7 @@ import (
 // most recently seen keys. A key pushed out of the LRU simply starts again
 // with a full bucket, which errs on the lenient side for idle keys only.
 type Limiter struct {
+	now   func() time.Time
 	rps   rate.Limit
 	burst int
 	mu    sync.Mutex // serialises get-or-create so one key never gets two buckets
@@ -31,12 +32,13 @@ func NewLimiter(rps float64, burst, keys int) *Limiter {
 	if err != nil {
 		panic(err) // keys <= 0: a programming error
 	}
-	return &Limiter{rps: rate.Limit(rps), burst: burst, cache: c}
+	return &Limiter{now: time.Now, rps: rate.Limit(rps), burst: burst, cache: c}
 }
 
-// Allow takes a token for key at now. When none is left it returns false and
-// how long until one is.
-func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+// Allow takes a token for key. When none is left it returns false and how
+// long until one is. The time is read right before the bucket is asked, so
+// that concurrent callers hand it times in nearly the order it serves them.
+func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -49,6 +51,7 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 		}
 		l.mu.Unlock()
 	}
+	now := l.now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Second

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,10 +18,10 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	// soldOut is the local per-sale sold-out flag: once the stock backend
+	// flags are the local per-sale sold-out flags: once the stock backend
 	// has said "sold out" for a sale, later requests skip it until a unit
-	// comes back through this service.
-	soldOut sync.Map // int64 → struct{}
+	// comes back.
+	flags soldOutFlags
 
 	// Unconfirmed counts publishes whose outcome was unknown; their
 	// reservations stay held until reconciliation settles them.
@@ -35,6 +34,10 @@ type Option func(*Service)
 // WithClock sets the clock, for tests.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
+// WithSoldOutBus shares sold-out flags with other instances. Their
+// announcements reach this one through Service.Announced.
+func WithSoldOutBus(b SoldOutBus) Option { return func(s *Service) { s.flags.bus = b } }
+
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
 	return func(s *Service) { s.onUnconfirmed = f }
@@ -43,9 +46,11 @@ func WithUnconfirmedHook(f func(o Order, err error)) Option {
 // NewService builds a Service over its adapters.
 func NewService(stock Stock, pub Publisher, repo Repository, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{stock: stock, pub: pub, repo: repo, log: log, now: time.Now}
+	s.flags = soldOutFlags{stock: stock, log: log, maxBuyers: 1 << 20}
 	for _, o := range opts {
 		o(s)
 	}
+	s.flags.now = s.now
 	return s
 }
 
@@ -64,7 +69,10 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 	if saleID <= 0 || userID <= 0 {
 		return Order{}, ErrInvalid
 	}
-	if _, out := s.soldOut.Load(saleID); out {
+	if held, out := s.flags.check(saleID, userID); out {
+		if held != "" {
+			return Order{}, &AlreadyPurchasedError{OrderNo: held}
+		}
 		return Order{}, ErrSoldOut
 	}
 	if !s.pub.Ready() {
@@ -84,7 +92,7 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 	if err := s.stock.Reserve(ctx, r, now); err != nil {
 		switch {
 		case errors.Is(err, ErrSoldOut):
-			s.soldOut.Store(saleID, struct{}{})
+			s.flags.soldOut(ctx, saleID, true)
 			return Order{}, err
 		case errors.Is(err, ErrStockNotLoaded):
 			return Order{}, s.notLoaded(ctx, saleID, err)
@@ -131,7 +139,7 @@ func (s *Service) publishFailed(ctx context.Context, o Order, err error) error {
 		s.log.ErrorContext(ctx, "release after failed publish failed; reconciliation will settle it",
 			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", rerr)
 	} else if released {
-		s.soldOut.Delete(o.SaleID)
+		s.flags.available(rctx, o.SaleID, true)
 	}
 	s.log.WarnContext(ctx, "publish failed; reservation released",
 		"sale_id", o.SaleID, "order_no", o.OrderNo, "released", released, "err", err)
@@ -244,7 +252,7 @@ func (s *Service) warm(ctx context.Context, sale Sale) error {
 	if err != nil {
 		return fmt.Errorf("warm sale %d: %w", sale.ID, err)
 	}
-	s.soldOut.Delete(sale.ID)
+	s.flags.available(ctx, sale.ID, true)
 	return nil
 }
 

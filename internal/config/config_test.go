@@ -1,0 +1,73 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestLoadAPIBackends(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		embed   bool
+	}{
+		{name: "none: embedded", env: map[string]string{}, embed: true},
+		{name: "all three", env: map[string]string{
+			"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0", "SECKILL_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+			"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill", "SECKILL_JWT_SECRET": "0123456789abcdef",
+		}},
+		{name: "only redis", env: map[string]string{"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0"},
+			wantErr: "SECKILL_AMQP_URL, SECKILL_MYSQL_DSN not set"},
+		{name: "redis and amqp", env: map[string]string{"SECKILL_REDIS_URL": "redis://x", "SECKILL_AMQP_URL": "amqp://x"},
+			wantErr: "SECKILL_MYSQL_DSN not set"},
+		{name: "real servers need a secret", env: map[string]string{
+			"SECKILL_REDIS_URL": "redis://x", "SECKILL_AMQP_URL": "amqp://x", "SECKILL_MYSQL_DSN": "root@tcp(x)/db",
+		}, wantErr: "SECKILL_JWT_SECRET"},
+		{name: "unknown backend", env: map[string]string{"SECKILL_STOCK_BACKEND": "etcd"}, wantErr: "SECKILL_STOCK_BACKEND"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_STOCK_BACKEND", "SECKILL_RATE_IP_RPS"} {
+				t.Setenv(k, tt.env[k])
+			}
+			c, err := LoadAPI()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadAPI() err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Embedded() != tt.embed {
+				t.Fatalf("Embedded() = %v, want %v", c.Embedded(), tt.embed)
+			}
+		})
+	}
+}
+
+func TestEmbeddedIPLimit(t *testing.T) {
+	for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_RATE_IP_RPS"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)
+	}
+	c, err := LoadAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IPRate != 0 {
+		t.Fatalf("embedded without SECKILL_RATE_IP_RPS: IPRate = %v, want 0 (off)", c.IPRate)
+	}
+}
+
+func TestMask(t *testing.T) {
+	if got := MaskURL("amqp://guest:secret@127.0.0.1:5672/"); strings.Contains(got, "secret") {
+		t.Fatalf("MaskURL leaked the password: %s", got)
+	}
+	if got := MaskDSN("root:secret@tcp(127.0.0.1:3306)/seckill"); got != "root:*****@tcp(127.0.0.1:3306)/seckill" {
+		t.Fatalf("MaskDSN = %s", got)
+	}
+}
