@@ -43,7 +43,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{})
+	a, err := app.NewAPI(ctx, cfg, log, app.OverridesFrom(cfg.Names))
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	w, err := app.NewWorker(ctx, cfg, log, app.Overrides{})
+	w, err := app.NewWorker(ctx, cfg, log, app.OverridesFrom(cfg.Names))
 	if err != nil {
 		return err
 	}

@@ -51,9 +51,19 @@ func (b Backends) Check() error {
 	return nil
 }
 
+// Names keep several deployments (or test runs) apart on shared servers.
+type Names struct {
+	// StockPrefix starts every stock key (Redis, memcached) and the
+	// sold-out channel.
+	StockPrefix string `env:"SECKILL_STOCK_PREFIX" envDefault:"sk"`
+	// QueuePrefix, when set, is put before every exchange and queue name.
+	QueuePrefix string `env:"SECKILL_QUEUE_PREFIX"`
+}
+
 // API is the configuration of cmd/api.
 type API struct {
 	Backends
+	Names
 	HTTPAddr        string        `env:"SECKILL_HTTP_ADDR" envDefault:":8080"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	MemcacheServers string        `env:"SECKILL_MEMCACHE_SERVERS" envDefault:"127.0.0.1:11211"`
@@ -79,6 +89,7 @@ type API struct {
 
 // Worker is the configuration of cmd/worker.
 type Worker struct {
+	Names
 	AMQPURL         string        `env:"SECKILL_AMQP_URL"`
 	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`

@@ -1,0 +1,16 @@
+package app
+
+import (
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/mq"
+)
+
+// OverridesFrom turns the configured name prefixes into Overrides.
+func OverridesFrom(n config.Names) Overrides {
+	ov := Overrides{StockPrefix: n.StockPrefix}
+	if n.QueuePrefix != "" {
+		t := mq.DefaultTopology().WithPrefix(n.QueuePrefix)
+		ov.Topology = &t
+	}
+	return ov
+}
