@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/internal/cache"
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/metrics"
@@ -40,8 +42,10 @@ type API struct {
 	Stock    order.Stock
 	Repo     order.Repository
 
-	log     *slog.Logger
-	closers []namedCloser
+	log       *slog.Logger
+	saleCache *cache.Sales
+	bus       *stock.RedisBus
+	closers   []namedCloser
 	// background runs alongside the listeners (the embedded worker).
 	background []func(ctx context.Context) error
 }
@@ -97,14 +101,20 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	if err != nil {
 		return nil, err
 	}
+	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
+		// Orders accepted together travel in one message: one confirm per
+		// batch instead of per order.
+		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch)
+	}
 	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log,
-		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }))
+		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }),
+		order.WithSoldOutBus(a.bus))
 	initAPISeries(a.Metrics, cfg.StockBackend)
 	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
 	a.background = append(a.background, gauges.run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
 		Orders:    a.Service,
-		Sales:     a.Service,
+		Sales:     a.saleReader(),
 		Tokens:    a.Tokens,
 		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<20),
 		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<16),
@@ -121,8 +131,29 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Gatherer:  reg,
 		Log:       log,
 		Metrics:   a.Metrics,
+		OnChange:  a.invalidateSale,
 	})
 	return a, nil
+}
+
+// saleReader serves GET /api/v1/sales/{id}: through the memcached
+// read-through cache when the api runs on real servers, straight from the
+// service in the embedded mode.
+func (a *API) saleReader() httpapi.SaleReader {
+	if a.saleCache != nil {
+		return a.saleCache
+	}
+	return a.Service
+}
+
+// invalidateSale drops the cached copy of a sale that just changed.
+func (a *API) invalidateSale(ctx context.Context, id int64) {
+	if a.saleCache == nil {
+		return
+	}
+	if err := a.saleCache.Invalidate(ctx, id); err != nil {
+		a.log.WarnContext(ctx, "sale cache invalidation failed; the entry expires on its own", "sale_id", id, "err", err)
+	}
 }
 
 // openReal connects to Redis (or memcached), RabbitMQ and MySQL.
@@ -150,6 +181,18 @@ func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []ht
 	if err := a.openStock(rdb, ov); err != nil {
 		return nil, nil, err
 	}
+	mc, err := stock.ParseRing(cfg.MemcacheServers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SECKILL_MEMCACHE_SERVERS: %w", err)
+	}
+	mcc := memcache.NewFromSelector(mc)
+	mcc.Timeout = 200 * time.Millisecond
+	copts := []cache.Option{cache.WithMetrics(a.Metrics)}
+	if ov.StockPrefix != "" {
+		copts = append(copts, cache.WithPrefix(ov.StockPrefix+":cache"))
+	}
+	a.saleCache = cache.NewSales(mcc, st, a.Stock, a.log, copts...)
+	a.onClose("memcached cache", func(context.Context) error { return mcc.Close() })
 
 	opts := []mq.Option{
 		mq.WithMetrics(a.Metrics), mq.WithWindow(cfg.ConfirmWindow),
@@ -179,6 +222,14 @@ func (a *API) openStock(rdb redis.UniversalClient, ov Overrides) error {
 	if ov.StockPrefix != "" {
 		sopts = append(sopts, stock.WithPrefix(ov.StockPrefix))
 	}
+	prefix := ov.StockPrefix
+	if prefix == "" {
+		prefix = stock.DefaultPrefix
+	}
+	a.bus = stock.NewRedisBus(rdb, prefix, a.log)
+	a.background = append(a.background, func(ctx context.Context) error {
+		return a.bus.Run(ctx, a.Service.Announced)
+	})
 	switch a.Config.StockBackend {
 	case config.BackendMemcache:
 		mc, err := stock.NewMemcached(a.Config.MemcacheServers, sopts...)
