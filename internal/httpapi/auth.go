@@ -8,21 +8,37 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/seckill/seckill/internal/order"
 )
 
 // Tokens mints and verifies user tokens: HS256 only, exp required, sub the
 // decimal user id.
+//
+// Verified tokens are remembered (by their exact text, until their exp) so a
+// client that sends the same token again — a buyer retrying, a crowd
+// hammering a sold-out sale — costs a map lookup instead of a signature
+// check and a JSON decode.
 type Tokens struct {
-	secret []byte
-	parser *jwt.Parser
-	now    func() time.Time
+	secret   []byte
+	parser   *jwt.Parser
+	now      func() time.Time
+	verified *lru.Cache[string, verifiedToken]
+}
+
+type verifiedToken struct {
+	user    int64
+	expires time.Time
 }
 
 // NewTokens builds a Tokens over an HS256 secret.
 func NewTokens(secret []byte) *Tokens {
-	t := &Tokens{secret: secret, now: time.Now}
+	cache, err := lru.New[string, verifiedToken](1 << 16)
+	if err != nil {
+		panic(err) // a positive constant size cannot fail
+	}
+	t := &Tokens{secret: secret, now: time.Now, verified: cache}
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -60,6 +76,9 @@ func (t *Tokens) UserFromHeader(h string) (int64, error) {
 	if !ok || raw == "" {
 		return 0, fmt.Errorf("%w: missing bearer token", order.ErrUnauthorized)
 	}
+	if v, ok := t.verified.Get(raw); ok && t.now().Before(v.expires) {
+		return v.user, nil
+	}
 	var claims jwt.RegisteredClaims
 	_, err := t.parser.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return t.secret, nil })
 	if err != nil {
@@ -73,5 +92,6 @@ func (t *Tokens) UserFromHeader(h string) (int64, error) {
 	if err != nil || id <= 0 {
 		return 0, fmt.Errorf("%w: sub must be a positive decimal user id", order.ErrUnauthorized)
 	}
+	t.verified.Add(raw, verifiedToken{user: id, expires: claims.ExpiresAt.Time})
 	return id, nil
 }

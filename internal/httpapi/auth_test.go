@@ -100,3 +100,32 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("a disabled limiter refused")
 	}
 }
+
+func TestTokensRememberedUntilExpiry(t *testing.T) {
+	tok := NewTokens(testSecret)
+	now := time.Now()
+	tok.now = func() time.Time { return now }
+	s, err := tok.Mint(9, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // verified, then remembered
+		if user, err := tok.UserFromHeader("Bearer " + s); err != nil || user != 9 {
+			t.Fatalf("UserFromHeader = %d, %v", user, err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := tok.UserFromHeader("Bearer " + s); !errors.Is(err, order.ErrUnauthorized) {
+		t.Fatalf("a remembered token past its exp: %v, want unauthorized", err)
+	}
+	// A token differing in one signature character is not the remembered one.
+	now = now.Add(-2 * time.Minute)
+	i := len(s) - 10
+	flipped := byte('A')
+	if s[i] == 'A' {
+		flipped = 'B'
+	}
+	if _, err := tok.UserFromHeader("Bearer " + s[:i] + string(flipped) + s[i+1:]); !errors.Is(err, order.ErrUnauthorized) {
+		t.Fatalf("a tampered token was accepted: %v", err)
+	}
+}

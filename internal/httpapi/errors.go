@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -51,6 +53,7 @@ type mapped struct {
 	code   string
 	result string // purchase result label
 	msg    string
+	fixed  bool // msg never varies with the error
 }
 
 // classify maps an error to its HTTP status, code and purchase result. It is
@@ -58,32 +61,48 @@ type mapped struct {
 func classify(err error) mapped {
 	switch {
 	case errors.Is(err, errPayloadTooLarge):
-		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultError, "request body too large"}
+		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultError, "request body too large", true}
 	case errors.Is(err, order.ErrInvalid):
-		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultError, err.Error()}
+		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultError, err.Error(), false}
 	case errors.Is(err, order.ErrUnauthorized):
-		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultError, err.Error()}
+		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultError, err.Error(), false}
 	case errors.Is(err, order.ErrSaleNotFound):
-		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultError, "sale not found"}
+		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultError, "sale not found", true}
 	case errors.Is(err, order.ErrOrderNotFound):
-		return mapped{http.StatusNotFound, CodeOrderNotFound, metrics.ResultError, "order not found"}
+		return mapped{http.StatusNotFound, CodeOrderNotFound, metrics.ResultError, "order not found", true}
 	case errors.Is(err, order.ErrNotStarted):
-		return mapped{http.StatusForbidden, CodeNotStarted, metrics.ResultNotActive, "the sale has not started"}
+		return mapped{http.StatusForbidden, CodeNotStarted, metrics.ResultNotActive, "the sale has not started", true}
 	case errors.Is(err, order.ErrEnded):
-		return mapped{http.StatusForbidden, CodeEnded, metrics.ResultNotActive, "the sale has ended"}
+		return mapped{http.StatusForbidden, CodeEnded, metrics.ResultNotActive, "the sale has ended", true}
 	case errors.Is(err, order.ErrSoldOut):
-		return mapped{http.StatusConflict, CodeSoldOut, metrics.ResultSoldOut, "sold out"}
+		return mapped{http.StatusConflict, CodeSoldOut, metrics.ResultSoldOut, "sold out", true}
 	case errors.Is(err, order.ErrAlreadyPurchased):
-		return mapped{http.StatusConflict, CodeAlreadyPurchased, metrics.ResultAlreadyPurchased, "you already hold an order in this sale"}
+		return mapped{http.StatusConflict, CodeAlreadyPurchased, metrics.ResultAlreadyPurchased, "you already hold an order in this sale", false}
 	case errors.Is(err, order.ErrNotPayable):
-		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid"}
+		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid", true}
 	case errors.Is(err, order.ErrRateLimited):
-		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests"}
+		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests", true}
 	case errors.Is(err, order.ErrUnavailable), errors.Is(err, order.ErrStockNotLoaded):
-		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "temporarily unavailable, try again"}
+		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "temporarily unavailable, try again", true}
 	}
-	return mapped{http.StatusInternalServerError, CodeInternal, metrics.ResultError, "internal error"}
+	return mapped{http.StatusInternalServerError, CodeInternal, metrics.ResultError, "internal error", true}
 }
+
+// fixedBodies are the encoded bodies of errors whose message never varies,
+// built once: a crowd hammering a sold-out sale gets its 409s without an
+// encoder run per request.
+var fixedBodies sync.Map // code → []byte
+
+func fixedBody(m mapped) []byte {
+	if b, ok := fixedBodies.Load(m.code); ok {
+		return b.([]byte)
+	}
+	b, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: m.code, Message: m.msg}})
+	fixedBodies.Store(m.code, b)
+	return b
+}
+
+const jsonType = "application/json; charset=utf-8"
 
 // writeError answers with the error body for err. Unknown errors are logged
 // and answered with a generic 500.
@@ -100,6 +119,11 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 	case m.status == http.StatusServiceUnavailable:
 		log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err)
+	}
+	if m.fixed {
+		c.Abort()
+		c.Data(m.status, jsonType, fixedBody(m))
+		return
 	}
 	c.AbortWithStatusJSON(m.status, body)
 }
