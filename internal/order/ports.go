@@ -68,6 +68,10 @@ type Stock interface {
 	Lookup(ctx context.Context, saleIDs []int64, orderNo string) (Reservation, error)
 	// Snapshot returns the backend's whole view of one sale.
 	Snapshot(ctx context.Context, saleID int64) (StockSnapshot, error)
+	// Forget removes everything the backend holds for a sale. It is used
+	// only for a sale MySQL has just created: whatever the backend holds
+	// under that id belongs to an earlier database and must not be merged.
+	Forget(ctx context.Context, saleID int64) error
 }
 
 // Publisher hands accepted orders to the queue. Publish returns nil only once

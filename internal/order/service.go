@@ -221,6 +221,13 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err != nil {
 		return SaleView{}, err
 	}
+	if snap, err := s.stock.Snapshot(ctx, sale.ID); err == nil && (snap.Loaded || len(snap.Reservations) > 0) {
+		s.log.WarnContext(ctx, "the stock backend held state for a sale id MySQL just created (left from an earlier database); discarding it",
+			"sale_id", sale.ID, "reservations", len(snap.Reservations))
+		if err := s.stock.Forget(ctx, sale.ID); err != nil {
+			return SaleView{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
 	if err := s.warm(ctx, sale); err != nil {
 		return SaleView{}, err
 	}

@@ -1051,3 +1051,11 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	}
 	return next, nil
 }
+
+// Forget deletes the sale's item.
+func (m *Memcached) Forget(_ context.Context, saleID int64) error {
+	if err := m.client.Delete(m.Key(saleID)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+		return unavailable("forget", saleID, err)
+	}
+	return nil
+}

@@ -437,3 +437,13 @@ func (r *Redis) Dump(ctx context.Context, saleID int64) (map[string]string, erro
 	}
 	return out, nil
 }
+
+// Forget deletes every key of the sale.
+func (r *Redis) Forget(ctx context.Context, saleID int64) error {
+	k := r.keys(saleID)
+	// The keys share a slot, so one DEL works on a cluster too.
+	if err := r.client.Del(ctx, k.stock, k.buyers, k.resv, k.meta).Err(); err != nil {
+		return backendErr("forget", saleID, err)
+	}
+	return nil
+}

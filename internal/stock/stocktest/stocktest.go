@@ -52,6 +52,7 @@ func Run(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t.Run("Warm", func(t *testing.T) { testWarm(t, newStock) })
 	t.Run("Lookup", func(t *testing.T) { testLookup(t, newStock(t)) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, newStock) })
+	t.Run("Forget", func(t *testing.T) { testForget(t, newStock(t)) })
 }
 
 func testReserveSuccess(t *testing.T, s order.Stock) {
@@ -431,6 +432,38 @@ func testWarm(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 		assertAlreadyPurchased(t, s.Reserve(t.Context(), reservation(1, n, "o-again"), during), fmt.Sprintf("p-%d", n-1))
 		assertConsistent(t, s, 1, n+10)
 	})
+}
+
+func testForget(t *testing.T, s order.Stock) {
+	ctx := t.Context()
+	warm(t, s, 1, 3)
+	warm(t, s, 2, 3)
+	mustReserve(t, s, 1, 7, "o-7")
+	mustReserve(t, s, 2, 8, "o-8")
+	if err := s.Forget(ctx, 1); err != nil {
+		t.Fatalf("Forget: %v", err)
+	}
+	if _, err := s.Remaining(ctx, 1); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("Remaining after Forget: %v, want ErrStockNotLoaded", err)
+	}
+	if snap := mustSnapshot(t, s, 1); snap.Loaded || len(snap.Reservations) != 0 {
+		t.Fatalf("Snapshot after Forget = %+v, want nothing", snap)
+	}
+	if err := s.Reserve(ctx, reservation(1, 9, "o-9"), during); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("Reserve after Forget: %v, want fail closed", err)
+	}
+	// Warmed again, the sale starts from nothing; the other sale is untouched.
+	warm(t, s, 1, 3)
+	mustReserve(t, s, 1, 7, "o-7b")
+	if got := mustRemaining(t, s, 1); got != 2 {
+		t.Fatalf("remaining after re-warm = %d, want 2", got)
+	}
+	if got := mustRemaining(t, s, 2); got != 2 {
+		t.Fatalf("another sale lost stock: remaining %d, want 2", got)
+	}
+	if err := s.Forget(ctx, 99); err != nil {
+		t.Fatalf("Forget of an unknown sale: %v, want nil", err)
+	}
 }
 
 func testLookup(t *testing.T, s order.Stock) {
