@@ -20,23 +20,27 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	if err := run(context.Background(), log); err != nil {
+	level := new(slog.LevelVar)
+	opts := &slog.HandlerOptions{Level: level}
+	// The embedded mode is read by a person in a terminal; real deployments
+	// feed a log pipeline.
+	var h slog.Handler = slog.NewJSONHandler(os.Stdout, opts)
+	if config.EmbeddedFromEnv() {
+		h = slog.NewTextHandler(os.Stdout, opts)
+	}
+	log := slog.New(h)
+	if err := run(context.Background(), log, level); err != nil {
 		log.Error("fatal", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
 	cfg, err := config.LoadAPI()
 	if err != nil {
 		return err
 	}
-	if cfg.Embedded() {
-		log = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
-	} else {
-		log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
-	}
+	level.Set(config.LevelFrom(cfg.LogLevel))
 	gin.SetMode(gin.ReleaseMode)
 	log.Info("starting seckill api", "config", cfg)
 

@@ -17,19 +17,20 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	if err := run(context.Background(), log); err != nil {
+	level := new(slog.LevelVar)
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	if err := run(context.Background(), log, level); err != nil {
 		log.Error("fatal", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
 	cfg, err := config.LoadWorker()
 	if err != nil {
 		return err
 	}
-	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: config.LevelFrom(cfg.LogLevel)}))
+	level.Set(config.LevelFrom(cfg.LogLevel))
 	gin.SetMode(gin.ReleaseMode)
 	log.Info("starting seckill worker", "config", cfg)
 

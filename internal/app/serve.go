@@ -32,8 +32,9 @@ type Bound struct {
 // are reported before anything starts serving.
 func Bind(ls ...Listener) ([]*Bound, error) {
 	out := make([]*Bound, 0, len(ls))
+	var lc net.ListenConfig
 	for _, l := range ls {
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := lc.Listen(context.Background(), "tcp", l.Addr)
 		if err != nil {
 			for _, b := range out {
 				_ = b.ln.Close()

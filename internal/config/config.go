@@ -100,13 +100,19 @@ type Worker struct {
 	LogLevel        string        `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
 }
 
+// EmbeddedFromEnv reports whether none of the three servers is set in the
+// environment, before the rest of the configuration is read.
+func EmbeddedFromEnv() bool {
+	return os.Getenv("SECKILL_REDIS_URL") == "" && os.Getenv("SECKILL_AMQP_URL") == "" && os.Getenv("SECKILL_MYSQL_DSN") == ""
+}
+
 // LoadAPI reads and checks the api's configuration.
 func LoadAPI() (API, error) {
 	var c API
 	if err := env.Parse(&c); err != nil {
 		return API{}, fmt.Errorf("config: %w", err)
 	}
-	if err := c.Backends.Check(); err != nil {
+	if err := c.Check(); err != nil {
 		return API{}, err
 	}
 	if _, set := os.LookupEnv("SECKILL_RATE_IP_RPS"); c.Embedded() && !set {

@@ -95,7 +95,7 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.Allow("u"); !ok {
 		t.Fatal("bucket did not refill")
 	}
-	var none *Limiter = NewLimiter(0, 0, 1)
+	none := NewLimiter(0, 0, 1)
 	if ok, _ := none.Allow("u"); !ok {
 		t.Fatal("a disabled limiter refused")
 	}

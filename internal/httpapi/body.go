@@ -20,7 +20,7 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%w: reading body: %v", order.ErrInvalid, err)
+		return fmt.Errorf("%w: reading body: %w", order.ErrInvalid, err)
 	}
 	if int64(len(body)) > limit {
 		return errPayloadTooLarge
@@ -34,7 +34,7 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("%w: %v", order.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: unexpected data after the JSON object", order.ErrInvalid)

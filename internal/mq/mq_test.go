@@ -2,7 +2,6 @@ package mq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -230,13 +229,4 @@ func mustNoErr(tb testing.TB, err error, what string) {
 	if err != nil {
 		tb.Fatalf("%s: %v", what, err)
 	}
-}
-
-func isOneOf(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

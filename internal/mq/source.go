@@ -146,7 +146,7 @@ func (s *Source) supervise(sess *srcSession) {
 		}
 		s.setSession(nil)
 		close(sess.dead)
-		sess.link.close()
+		sess.close()
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -243,7 +243,7 @@ func (s *Source) consume(ctx context.Context, out chan<- consumer.Delivery, done
 		}
 		// Whatever ended the consumer, a new connection re-declares the
 		// topology and starts over.
-		sess.link.close()
+		sess.close()
 		select {
 		case <-sess.dead:
 		case <-ctx.Done():
@@ -283,7 +283,7 @@ func (s *Source) cancelConsumer(sess *srcSession, deliveries <-chan amqp.Deliver
 		// Closing the connection is what guarantees deliveries ends; the
 		// broker requeues everything unacked.
 		s.log.Warn("amqp cancel consumer failed; closing the connection", "err", err)
-		sess.link.close()
+		sess.close()
 	}
 	for d := range deliveries {
 		_ = d.Reject(true)

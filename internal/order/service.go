@@ -113,7 +113,7 @@ func (s *Service) notLoaded(ctx context.Context, saleID int64, cause error) erro
 		if errors.Is(err, ErrSaleNotFound) {
 			return ErrSaleNotFound
 		}
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.log.ErrorContext(ctx, "stock not loaded for an existing sale; failing closed", "sale_id", saleID)
 	return fmt.Errorf("%w: %w", ErrUnavailable, cause)

@@ -61,17 +61,17 @@ func newInstances(t *testing.T, n int) (*miniredis.Miniredis, []instance) {
 }
 
 // quietPlace places and reports whether the stock backend was left alone.
-func quietPlace(mr *miniredis.Miniredis, svc *order.Service, sale, user int64) (error, bool) {
+func quietPlace(mr *miniredis.Miniredis, svc *order.Service, sale, user int64) (quiet bool, err error) {
 	before := mr.CommandCount()
-	_, err := svc.Place(context.Background(), sale, user)
-	return err, mr.CommandCount() == before
+	_, err = svc.Place(context.Background(), sale, user)
+	return mr.CommandCount() == before, err
 }
 
 // waitQuiet waits until a sold-out answer no longer touches the backend.
 func waitQuiet(t *testing.T, mr *miniredis.Miniredis, svc *order.Service, sale, user int64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		err, quiet := quietPlace(mr, svc, sale, user)
+		quiet, err := quietPlace(mr, svc, sale, user)
 		if !errors.Is(err, order.ErrSoldOut) {
 			t.Fatalf("place: %v, want sold out", err)
 		}
@@ -112,7 +112,7 @@ func TestSoldOutFlag(t *testing.T) {
 	waitQuiet(t, mr, b, sale.ID, 5)
 
 	// A buyer asking again still hears already_purchased with the order.
-	err, quiet := quietPlace(mr, b, sale.ID, 1)
+	quiet, err := quietPlace(mr, b, sale.ID, 1)
 	var ap *order.AlreadyPurchasedError
 	if !errors.As(err, &ap) || ap.OrderNo != first.OrderNo || !quiet {
 		t.Fatalf("buyer again: %v (quiet %v), want already purchased %s without the backend", err, quiet, first.OrderNo)
@@ -123,7 +123,7 @@ func TestSoldOutFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		err, quiet := quietPlace(mr, b, sale.ID, 6)
+		quiet, err := quietPlace(mr, b, sale.ID, 6)
 		if !quiet {
 			if !errors.Is(err, order.ErrSoldOut) {
 				t.Fatalf("after the warm-up: %v, want sold out from the backend", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,7 +52,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "how long to wait for reserved_in_flight to reach 0")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the summary as JSON to this `path`")
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
 		return o, &usageError{err}

@@ -187,10 +187,9 @@ func (r *report) writeText(w io.Writer) {
 	}
 
 	fmt.Fprintln(w)
-	switch {
-	case r.After == nil:
+	if r.After == nil {
 		fmt.Fprintf(w, "reconcile: unreadable: %s\n", r.AfterError)
-	default:
+	} else {
 		a := r.After
 		switch {
 		case r.Interrupted:

@@ -84,7 +84,7 @@ func newEmbedded(tb testing.TB, stock int64, adminToken string) embedded {
 
 // runSpike runs the command with args, clear of the caller's environment,
 // and returns its error, the decoded JSON summary and the text it printed.
-func runSpike(tb testing.TB, args ...string) (error, report, string) {
+func runSpike(tb testing.TB, args ...string) (report, string, error) {
 	tb.Helper()
 	tb.Setenv("SECKILL_JWT_SECRET", "")
 	tb.Setenv("SECKILL_ADMIN_TOKEN", "")
@@ -98,7 +98,7 @@ func runSpike(tb testing.TB, args ...string) (error, report, string) {
 			tb.Fatalf("summary JSON: %v", jerr)
 		}
 	}
-	return err, rep, stdout.String()
+	return rep, stdout.String(), err
 }
 
 func failedNames(r report) []string {
@@ -114,7 +114,7 @@ func failedNames(r report) []string {
 // every accepted order is persisted once the queue drains.
 func TestSpikeSellsOutTheEmbeddedAPI(t *testing.T) {
 	e := newEmbedded(t, 200, "")
-	err, rep, text := runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
+	rep, text, err := runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
 		"-users", "2000", "-user-base", "1000", "-concurrency", "64", "-secret", testSecret,
 		"-duration", "2m", "-drain-timeout", "2m")
 	if err != nil {
@@ -149,7 +149,7 @@ func TestSpikeFetchesTokensFromTheAdminAPI(t *testing.T) {
 	args := []string{"-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
 		"-admin-token", "admin-secret-token", "-users", "300", "-concurrency", "16"}
 
-	err, rep, _ := runSpike(t, append(args, "-user-base", "1")...)
+	rep, _, err := runSpike(t, append(args, "-user-base", "1")...)
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestSpikeFetchesTokensFromTheAdminAPI(t *testing.T) {
 		t.Errorf("first run: tokens %q, counts %+v", rep.Tokens, rep.Counts)
 	}
 
-	err, rep, _ = runSpike(t, append(args, "-user-base", "1001")...)
+	rep, _, err = runSpike(t, append(args, "-user-base", "1001")...)
 	if err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestSpikeFetchesTokensFromTheAdminAPI(t *testing.T) {
 		t.Errorf("rerun: %+v", rep)
 	}
 
-	err, _, _ = runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
+	_, _, err = runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
 		"-users", "10")
 	if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(err.Error(), "401") {
 		t.Errorf("without the admin token: exit %d, err %v; want 2 and a 401", code, err)
@@ -246,7 +246,7 @@ func TestSpikeCatchesBrokenInvariants(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.api.handler())
 			defer srv.Close()
-			err, rep, _ := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "40", "-concurrency", "8",
+			rep, _, err := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "40", "-concurrency", "8",
 				"-secret", "any", "-drain-timeout", "1s")
 			if got := failedNames(rep); strings.Join(got, ",") != strings.Join(tt.failed, ",") {
 				t.Errorf("failed %q, want %q", got, tt.failed)
@@ -272,7 +272,7 @@ func TestSpikeStopsAtTheDurationBound(t *testing.T) {
 	f := &fakeAPI{stock: 1000, delay: 20 * time.Millisecond}
 	srv := httptest.NewServer(f.handler())
 	defer srv.Close()
-	err, rep, text := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "1000", "-concurrency", "2",
+	rep, text, err := runSpike(t, "-target", srv.URL, "-admin", srv.URL, "-users", "1000", "-concurrency", "2",
 		"-secret", "any", "-duration", "200ms")
 	if err != nil {
 		t.Fatalf("run: %v", err)
@@ -293,11 +293,11 @@ func TestSpikeUnreachableAPIIsAUsageError(t *testing.T) {
 	}
 	addr := "http://" + ln.Addr().String()
 	_ = ln.Close()
-	err, _, _ = runSpike(t, "-target", addr, "-admin", addr, "-users", "10")
+	_, _, err = runSpike(t, "-target", addr, "-admin", addr, "-users", "10")
 	if code := exitCode(err, io.Discard); code != 2 {
 		t.Errorf("unreachable api: exit %d (%v), want 2", code, err)
 	}
-	err, _, _ = runSpike(t, "-users", "-3")
+	_, _, err = runSpike(t, "-users", "-3")
 	if code := exitCode(err, io.Discard); code != 2 {
 		t.Errorf("bad flag: exit %d (%v), want 2", code, err)
 	}
