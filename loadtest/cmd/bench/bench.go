@@ -1,0 +1,790 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+const (
+	readyTimeout   = 90 * time.Second
+	requestTimeout = 30 * time.Second
+	stopGrace      = 20 * time.Second
+	sampleEvery    = time.Second
+	countEvery     = 20 * time.Millisecond // MySQL polling while the contended orders land
+	profileSeconds = 5
+)
+
+// run is the whole command: parse args, start the processes, measure,
+// report, clean up. Its error maps to the exit status (see exitCode).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.serveHello != "" {
+		return serveHello(ctx, o.serveHello)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The first signal ends the run and its cleanup follows; the next one
+	// has its default effect.
+	context.AfterFunc(ctx, stop)
+	b := &bench{o: o, out: stdout, log: stderr}
+	return b.run(ctx)
+}
+
+// bench is one run.
+type bench struct {
+	o   options
+	out io.Writer // the table
+	log io.Writer // progress
+
+	dir         string // output directory
+	stockPrefix string
+	queuePrefix string
+	secret      []byte
+	cfg         config.API    // the api's configuration as the bench starts it
+	wcfg        config.Worker // the worker's
+
+	hello, api, worker *proc
+	helloURL           string
+	client             *load.Client // admin calls and setup purchases
+	ops                *http.Client // /metrics, pprof
+	apiWatch, wWatch   watched
+	workerAdmin        string
+
+	mu  sync.Mutex // guards rep's checks, notes and profiles
+	rep report
+}
+
+func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.log, "bench: "+format+"\n", args...) }
+
+func (b *bench) run(ctx context.Context) (err error) {
+	o := b.o
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	b.dir = o.out
+	if b.dir == "" {
+		b.dir = filepath.Join(root, "loadtest", "results", now.Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	b.rep.Machine = readMachine(ctx, root, now)
+	b.logf("output in %s", b.dir)
+
+	tmp, err := os.MkdirTemp("", "seckill-bench-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	b.logf("building cmd/api and cmd/worker")
+	apiBin, workerBin, err := buildBinaries(ctx, root, tmp, b.log)
+	if err != nil {
+		return err
+	}
+
+	// Names of this run on the shared servers.
+	b.stockPrefix = "skbench" + strconv.FormatInt(now.UnixNano(), 36)
+	b.queuePrefix = b.stockPrefix + "."
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	b.secret = []byte(hex.EncodeToString(secret))
+
+	if err := recreateDB(ctx, o.mysqlServer, o.mysqlDB); err != nil {
+		return err
+	}
+	defer b.cleanup()
+
+	addrs, err := freeAddrs(ctx, 4)
+	if err != nil {
+		return err
+	}
+	helloAddr, publicAddr, adminAddr, workerAdmin := addrs[0], addrs[1], addrs[2], addrs[3]
+	apiEnv := []string{
+		"SECKILL_REDIS_URL=" + o.redisURL,
+		"SECKILL_AMQP_URL=" + o.amqpURL,
+		"SECKILL_MYSQL_DSN=" + apiDSN(o.mysqlServer, o.mysqlDB),
+		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
+		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
+		"SECKILL_JWT_SECRET=" + string(b.secret),
+		"SECKILL_ADMIN_TOKEN=",
+		"SECKILL_RATE_IP_RPS=0",
+		"SECKILL_RATE_USER_RPS=1000000",
+		"SECKILL_RATE_USER_BURST=1000000",
+		"SECKILL_HTTP_ADDR=" + publicAddr,
+		"SECKILL_ADMIN_ADDR=" + adminAddr,
+		"SECKILL_LOG_LEVEL=warn",
+	}
+	workerEnv := []string{
+		"SECKILL_AMQP_URL=" + o.amqpURL,
+		"SECKILL_MYSQL_DSN=" + apiDSN(o.mysqlServer, o.mysqlDB),
+		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
+		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
+		"SECKILL_ADMIN_ADDR=" + workerAdmin,
+		"SECKILL_LOG_LEVEL=warn",
+	}
+	// Tunables the engineer set in the environment (SECKILL_PUBLISH_BATCH,
+	// SECKILL_WORKER_BATCH, …) pass through; read them as the binaries will.
+	if b.cfg, b.wcfg, err = childConfigs(apiEnv, workerEnv); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("own executable: %w", err)
+	}
+	b.logf("starting hello-world %s, api %s (admin %s), worker (admin %s)", helloAddr, publicAddr, adminAddr, workerAdmin)
+	if b.hello, err = startProc("hello", self, []string{"-serve-hello", helloAddr}, nil, filepath.Join(b.dir, "hello.log")); err != nil {
+		return err
+	}
+	if b.api, err = startProc("api", apiBin, nil, apiEnv, filepath.Join(b.dir, "api.log")); err != nil {
+		return err
+	}
+	if b.worker, err = startProc("worker", workerBin, nil, workerEnv, filepath.Join(b.dir, "worker.log")); err != nil {
+		return err
+	}
+
+	b.ops = &http.Client{Timeout: 30 * time.Second}
+	defer b.ops.CloseIdleConnections()
+	admin := load.NewHTTPClient(4, requestTimeout)
+	defer admin.CloseIdleConnections()
+	b.client = &load.Client{HTTP: admin, Public: "http://" + publicAddr, Admin: "http://" + adminAddr}
+	b.helloURL = "http://" + helloAddr + "/hello"
+	b.workerAdmin = "http://" + workerAdmin
+	b.apiWatch = watched{pid: b.api.pid(), metrics: b.client.Admin + "/metrics"}
+	b.wWatch = watched{pid: b.worker.pid(), metrics: b.workerAdmin + "/metrics"}
+
+	if err := waitHTTP(ctx, b.hello, readyTimeout, expectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, b.api, readyTimeout, expectStatus(b.ops, http.MethodGet, b.client.Public+"/readyz", http.StatusOK)); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, b.worker, readyTimeout, expectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK)); err != nil {
+		return err
+	}
+	b.rep.Settings = settings{
+		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
+		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight,
+		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch,
+		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
+	}
+
+	runErr := b.measure(ctx)
+	b.finish(runErr)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", errors.Join(runErr, ctx.Err()))
+	}
+	if werr := b.write(); werr != nil {
+		return errors.Join(runErr, werr)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed := load.Failed(b.rep.Invariants); len(failed) > 0 {
+		return &load.InvariantError{Failed: failed}
+	}
+	return nil
+}
+
+// childConfigs reads the api's and the worker's configuration from the
+// environment they will get.
+func childConfigs(apiEnv, workerEnv []string) (config.API, config.Worker, error) {
+	envOf := func(extra []string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range append(os.Environ(), extra...) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	var a config.API
+	if err := env.ParseWithOptions(&a, env.Options{Environment: envOf(apiEnv)}); err != nil {
+		return a, config.Worker{}, fmt.Errorf("api configuration: %w", err)
+	}
+	var w config.Worker
+	if err := env.ParseWithOptions(&w, env.Options{Environment: envOf(workerEnv)}); err != nil {
+		return a, w, fmt.Errorf("worker configuration: %w", err)
+	}
+	if w.Prefetch <= 0 {
+		w.Prefetch = 2 * w.BatchSize // as config.LoadWorker does
+	}
+	return a, w, nil
+}
+
+// measure runs the phases in order. The report holds whatever was measured
+// when it returns an error.
+func (b *bench) measure(ctx context.Context) error {
+	hello, err := b.helloPhase(ctx)
+	if err != nil {
+		return err
+	}
+	tokens, err := b.mintTokens(ctx, hello.RPS)
+	if err != nil {
+		return err
+	}
+	if err := b.contendedPhase(ctx, tokens); err != nil {
+		return err
+	}
+	if err := b.soldOutPhase(ctx, tokens); err != nil {
+		return err
+	}
+	return b.ceilingPhase(ctx)
+}
+
+// finish derives the ratios and holds the figures against the targets.
+func (b *bench) finish(runErr error) {
+	if e := b.rep.EndToEnd; e != nil {
+		e.Ratio = ratio(e.PersistedPerSec, e.CeilingPerSec)
+	}
+	b.rep.setRatios()
+	b.rep.evaluateTargets()
+	if runErr != nil {
+		b.addCheck("run completed", false, "%v", runErr)
+	}
+	b.rep.OK = len(load.Failed(b.rep.Invariants)) == 0
+}
+
+// loop runs a closed loop of the configured shape with shot, sampling the
+// api and the worker from its start until stopSampling is called.
+func (b *bench) loop(ctx context.Context, shot load.Shot, onMeasure func()) (load.LoopResult, *sampler) {
+	cl := load.ClosedLoop{
+		Workers: b.o.connections, Warmup: b.o.warmup, Duration: b.o.duration,
+		Timeout: requestTimeout, Shot: shot, OnMeasure: onMeasure,
+	}
+	start := time.Now()
+	s := startSampler(ctx, b.ops, start, sampleEvery, b.apiWatch, b.wWatch)
+	res := cl.Run(ctx)
+	// The sampler's clock and the loop's start within microseconds.
+	return res, s
+}
+
+// phaseOf summarises a closed loop as a phase. The window ends early when
+// the tokens ran out.
+func (b *bench) phaseOf(name, target, expect string, want load.Outcome, res load.LoopResult, samples []sample) (phase, bool) {
+	from, to := b.o.warmup, b.o.warmup+b.o.duration
+	short := false
+	if res.Exhausted > 0 && res.Exhausted < to {
+		to, short = max(res.Exhausted, from), true
+	}
+	st := load.Measure(res.Records, from, to, want)
+	var all load.Counters
+	for _, r := range res.Records {
+		all.Add(r.Outcome)
+	}
+	ph := phase{
+		Name: name, Target: target, Expect: expect,
+		Requests: st.Requests, RPS: st.RPS, Latency: latencyOf(st.Latency), Errors: st.Errors,
+		Counts: st.Counts, Total: all.Snapshot(), Window: (to - from).Seconds(),
+		Timeline: timelineOf(load.PerSecond(res.Records, from, to, want)),
+		API:      usageOf(samples, to, func(s sample) usage { return s.API }),
+		Worker:   usageOf(samples, to, func(s sample) usage { return s.Worker }),
+	}
+	return ph, short
+}
+
+// helloPhase measures the baseline.
+func (b *bench) helloPhase(ctx context.Context) (phase, error) {
+	b.logf("phase hello-world: %d connections, %s + %s", b.o.connections, b.o.warmup, b.o.duration)
+	// The same Authorization header as a purchase, so requests are the same size.
+	tok, err := load.Signer{Secret: b.secret, TTL: time.Hour}.Token(ctx, 1)
+	if err != nil {
+		return phase{}, err
+	}
+	shot := func(ctx context.Context, _ int, c *http.Client) (load.Reply, bool) {
+		return load.PostBearer(ctx, c, b.helloURL, tok), true
+	}
+	res, s := b.loop(ctx, shot, nil)
+	samples, serr := s.finish()
+	if ctx.Err() != nil {
+		return phase{}, ctx.Err()
+	}
+	ph, _ := b.phaseOf(phaseHello, "gin, POST /hello", "202", load.Accepted, res, samples)
+	b.rep.Phases = append(b.rep.Phases, ph)
+	b.addCheck("hello-world: no errors", ph.Total.Accepted == ph.Total.Total(), "%s", countsDetail(ph.Total))
+	b.logf("  %s req/s, p50 %s, p99 %s", fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99))
+	if ph.RPS <= 0 {
+		return ph, errors.New("hello-world answered nothing")
+	}
+	return ph, serr
+}
+
+// mintTokens signs one token per user for the purchase phases: enough for
+// every request at the hello-world rate, times the margin.
+func (b *bench) mintTokens(ctx context.Context, helloRPS float64) ([]string, error) {
+	o := b.o
+	n := int(math.Ceil(helloRPS * (o.warmup + o.duration).Seconds() * o.tokenMargin))
+	n = min(max(n, int(o.soldOutStock)+1+o.connections*10), o.maxTokens)
+	t0 := time.Now()
+	b.logf("minting %s user tokens (hello-world req/s × %s × %g)", fmtInt(float64(n)), o.warmup+o.duration, o.tokenMargin)
+	toks, err := load.PrepareTokens(ctx, load.Signer{Secret: b.secret, TTL: 2 * time.Hour}, 1, n, max(2, b.rep.Machine.CPUs))
+	if err != nil {
+		return nil, fmt.Errorf("mint tokens: %w", err)
+	}
+	b.rep.Settings.Tokens = len(toks)
+	b.logf("  %s tokens in %s", fmtInt(float64(len(toks))), time.Since(t0).Round(time.Millisecond))
+	return toks, nil
+}
+
+// tokenShot hands each request the next token, user after user, to POST
+// url; it reports no more once every token was used.
+func tokenShot(url string, tokens []string, next *atomic.Int64) load.Shot {
+	return func(ctx context.Context, _ int, c *http.Client) (load.Reply, bool) {
+		i := next.Add(1) - 1
+		if i >= int64(len(tokens)) {
+			return load.Reply{}, false
+		}
+		return load.PostBearer(ctx, c, url, tokens[i]), true
+	}
+}
+
+func (b *bench) newSale(ctx context.Context, name string, stock int64) (load.Sale, error) {
+	now := time.Now().UTC()
+	s, err := b.client.CreateSale(ctx, load.NewSale{
+		Name: name, PriceCents: 100, TotalStock: stock,
+		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(2 * time.Hour), PaymentWindowSeconds: 900,
+	})
+	if err != nil {
+		return s, fmt.Errorf("create sale %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// contendedPhase: every request a distinct user buying one unit of a sale
+// larger than the phase; then the wait for MySQL.
+func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
+	o := b.o
+	sale, err := b.newSale(ctx, "bench contended", o.stock)
+	if err != nil {
+		return err
+	}
+	before, err := b.client.Reconcile(ctx, sale.ID)
+	if err != nil {
+		return err
+	}
+	confirmsBefore, err := b.apiCounter(ctx, seriesConfirms)
+	if err != nil {
+		return err
+	}
+	b.logf("phase contended: sale %d of %s units, distinct users", sale.ID, fmtInt(float64(o.stock)))
+	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
+	var next atomic.Int64
+	var profiles sync.WaitGroup
+	if o.profile {
+		b.note("CPU profiles of the api and the worker were taken during the contended phase's measured window; " +
+			"the profiler's own cost is in that phase's figures")
+	}
+	onMeasure := func() {
+		if o.profile {
+			profiles.Go(func() { b.profile(ctx, "api", b.client.Admin) })
+			profiles.Go(func() { b.profile(ctx, "worker", b.workerAdmin) })
+		}
+	}
+	res, s := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
+	loopEnd := time.Since(res.Start)
+	profiles.Wait()
+	if ctx.Err() != nil {
+		_, _ = s.finish()
+		return ctx.Err()
+	}
+	ph, short := b.phaseOf(phaseContended, "distinct users", "202", load.Accepted, res, nil)
+	if short {
+		b.note("the contended phase ran out of tokens after %s of its %s window: its req/s covers %s; raise -token-margin",
+			fmtSeconds(ph.Window), o.duration, fmtSeconds(ph.Window))
+	}
+	b.logf("  %s req/s, p50 %s, p99 %s; waiting for %s orders to reach MySQL",
+		fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99), fmtInt(float64(ph.Total.Accepted)))
+
+	// End to end: first request → the last accepted order's row.
+	e := &endToEnd{Accepted: ph.Total.Accepted}
+	persisted, lastRow, drained, cerr := b.waitRows(ctx, sale.ID, ph.Total.Accepted, res.Start)
+	e.Persisted = persisted
+	if drained {
+		e.LastRowSeconds = lastRow.Seconds()
+		e.PersistedPerSec = ratio(float64(e.Accepted), e.LastRowSeconds)
+	}
+	samples, serr := s.finish()
+	ph.API = usageOf(samples, loopEnd, func(s sample) usage { return s.API })
+	ph.Worker = usageOf(samples, loopEnd, func(s sample) usage { return s.Worker })
+	e.Timeline = flowTimeline(res.Records, samples)
+	if confirmsAfter, err := b.apiCounter(ctx, seriesConfirms); err == nil {
+		e.Messages = int64(confirmsAfter - confirmsBefore)
+		e.OrdersPerMessage = ratio(float64(e.Accepted), float64(e.Messages))
+	}
+	b.rep.Phases = append(b.rep.Phases, ph)
+	b.rep.EndToEnd = e
+	if drained {
+		b.logf("  last row after %s: %s orders persisted/s; %.1f orders per confirmed message",
+			fmtSeconds(e.LastRowSeconds), fmtInt(e.PersistedPerSec), e.OrdersPerMessage)
+	}
+
+	b.saleChecks(ctx, "contended", sale.ID, o.stock, before, ph.Total, load.Accepted)
+	if !drained {
+		b.addCheck("contended: every accepted order in MySQL", false,
+			"%d rows of %d accepted after %s", persisted, e.Accepted, o.drainTimeout)
+	}
+	if ph.Total.SoldOut > 0 {
+		b.note("the contended sale sold out (%d × 409 sold_out): raise -stock above the requests of the phase", ph.Total.SoldOut)
+	}
+	return errors.Join(cerr, serr)
+}
+
+// waitRows polls the sale's rows in MySQL until there are want of them and
+// returns the count, when (since start) it was first seen complete, and
+// whether it was.
+func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Time) (int64, time.Duration, bool, error) {
+	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer oc.close()
+	deadline := time.Now().Add(b.o.drainTimeout)
+	var n int64
+	for {
+		n, err = oc.count(ctx, saleID)
+		at := time.Since(start)
+		if err != nil {
+			return n, 0, false, err
+		}
+		if n >= want {
+			return n, at, true, nil
+		}
+		if time.Now().After(deadline) {
+			return n, 0, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, 0, false, ctx.Err()
+		case <-time.After(countEvery):
+		}
+	}
+}
+
+// flowTimeline is accepted and persisted orders per second since the first
+// request: 202s from the records, inserts from the worker's samples.
+func flowTimeline(recs []load.Record, samples []sample) []flowPoint {
+	var end time.Duration
+	for _, r := range recs {
+		end = max(end, r.At)
+	}
+	if len(samples) > 0 {
+		end = max(end, samples[len(samples)-1].At)
+	}
+	if end <= 0 {
+		return nil
+	}
+	buckets := load.PerSecond(recs, 0, end, load.Accepted)
+	out := make([]flowPoint, len(buckets))
+	for i, bk := range buckets {
+		out[i] = flowPoint{T: bk.Start.Seconds(), Width: bk.Width.Seconds(), AcceptedPerS: float64(bk.Requests-bk.Errors) / bk.Width.Seconds()}
+	}
+	// Inserts between consecutive samples, as a rate in the second the
+	// interval starts in.
+	for i := 1; i < len(samples); i++ {
+		dt := (samples[i].At - samples[i-1].At).Seconds()
+		k := int(samples[i-1].At / time.Second)
+		if dt <= 0 || k >= len(out) {
+			continue
+		}
+		v := (samples[i].Inserted - samples[i-1].Inserted) / dt
+		out[k].PersistPerS = &v
+	}
+	return out
+}
+
+// saleChecks reads the sale's reconciliation after its queue drained and
+// adds its invariants under the label.
+func (b *bench) saleChecks(ctx context.Context, label string, saleID, remainingAtStart int64, before load.Reconcile,
+	counts load.Counts, want load.Outcome) {
+	after, drained, err := b.client.WaitDrained(ctx, saleID, b.o.drainTimeout, 100*time.Millisecond)
+	facts := load.Facts{RemainingAtStart: remainingAtStart, Before: before, Counts: counts, After: after, AfterErr: err, Drained: drained}
+	for _, c := range load.Checks(facts) {
+		b.addCheck(label+": "+c.Name, c.OK, "%s", c.Detail)
+	}
+	var unexpected int64
+	switch want {
+	case load.Accepted:
+		unexpected = counts.Total() - counts.Accepted
+	case load.SoldOut:
+		unexpected = counts.Total() - counts.SoldOut - counts.Accepted // the buy-out's 202s are expected
+	}
+	b.addCheck(label+": every reply as expected", unexpected == 0, "%d unexpected: %s", unexpected, countsDetail(counts))
+}
+
+// soldOutPhase buys a small sale out, then hammers it with distinct users.
+func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
+	o := b.o
+	sale, err := b.newSale(ctx, "bench sold-out", o.soldOutStock)
+	if err != nil {
+		return err
+	}
+	before, err := b.client.Reconcile(ctx, sale.ID)
+	if err != nil {
+		return err
+	}
+	b.logf("phase sold-out: sale %d bought out by %d users, then distinct users", sale.ID, o.soldOutStock)
+	var setup load.Counters
+	// Users 1..stock buy it out; the next one is told sold_out by the stock
+	// backend, which raises the local sold-out flag.
+	for i := range int(o.soldOutStock) + 1 {
+		r := b.client.Purchase(ctx, sale.ID, tokens[i])
+		setup.Add(r.Outcome())
+	}
+	if got := setup.Snapshot(); got.Accepted != o.soldOutStock || got.SoldOut != 1 {
+		b.addCheck("sold-out: buy-out", false, "%d units, replies %s", o.soldOutStock, countsDetail(got))
+		return fmt.Errorf("buying out the sold-out sale: %s", countsDetail(got))
+	}
+	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
+	var next atomic.Int64
+	next.Store(o.soldOutStock + 1)
+	res, s := b.loop(ctx, tokenShot(url, tokens, &next), nil)
+	samples, serr := s.finish()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	ph, short := b.phaseOf(phaseSoldOut, "distinct users", "409 sold_out",
+		load.SoldOut, res, samples)
+	if short {
+		b.note("the sold-out phase ran out of tokens after %s of its %s window: its req/s covers %s; raise -token-margin",
+			fmtSeconds(ph.Window), o.duration, fmtSeconds(ph.Window))
+	}
+	b.rep.Phases = append(b.rep.Phases, ph)
+	b.logf("  %s req/s, p50 %s, p99 %s", fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99))
+	all := ph.Total
+	su := setup.Snapshot()
+	all.Accepted += su.Accepted
+	all.SoldOut += su.SoldOut
+	b.saleChecks(ctx, "sold-out", sale.ID, o.soldOutStock, before, all, load.SoldOut)
+	return serr
+}
+
+// ceilingPhase measures the raw confirmed publish: shaped as the api
+// publishes (its average orders per message, its messages in flight) and,
+// for reference, one order per message with one publisher per connection.
+func (b *bench) ceilingPhase(ctx context.Context) error {
+	o := b.o
+	e := b.rep.EndToEnd
+	batch, inFlight := 1, o.connections
+	if e != nil && e.OrdersPerMessage > 0 {
+		batch = max(1, int(math.Round(e.OrdersPerMessage)))
+	}
+	if b.cfg.PublishBatch > 1 {
+		// The api's coalescer: at most PublishInFlight messages await a
+		// confirm at once.
+		inFlight = b.cfg.PublishInFlight
+	}
+	shapes := []struct{ batch, inFlight int }{{batch, inFlight}}
+	if batch != 1 || inFlight != o.connections {
+		shapes = append(shapes, struct{ batch, inFlight int }{1, o.connections})
+	}
+	top := newCeilingTopology(b.queuePrefix)
+	for i, sh := range shapes {
+		b.logf("raw confirmed publish: %d order(s)/message × %d in flight, %s + %s", sh.batch, sh.inFlight, o.warmup, o.duration)
+		cl := ceilingLoad{URL: o.amqpURL, Topology: top, Batch: sh.batch, InFlight: sh.inFlight,
+			Warmup: o.warmup, Duration: o.duration, SaleID: 1}
+		res, err := cl.run(ctx)
+		if err != nil {
+			b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), false, "%v", err)
+			return err
+		}
+		from, to := o.warmup, o.warmup+o.duration
+		st := load.Measure(res.Records, from, to, load.Accepted)
+		c := ceilingResult{
+			Batch: sh.batch, InFlight: sh.inFlight, Messages: st.Counts.Accepted,
+			MessagesPerS: float64(st.Counts.Accepted) / o.duration.Seconds(),
+			ConfirmP50MS: ms(st.Latency.P50), ConfirmP99MS: ms(st.Latency.P99), Errors: st.Errors,
+			MessageBytes: messageSize(sh.batch), ComparedToAPI: i == 0,
+			Timeline: timelineOf(load.PerSecond(res.Records, from, to, load.Accepted)),
+			Latency:  latencyOf(st.Latency),
+		}
+		c.OrdersPerS = c.MessagesPerS * float64(sh.batch)
+		b.rep.Ceilings = append(b.rep.Ceilings, c)
+		var all load.Counters
+		for _, r := range res.Records {
+			all.Add(r.Outcome)
+		}
+		tot := all.Snapshot()
+		b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), tot.Accepted == tot.Total(),
+			"%d confirmed, %d nacked, %d failed", tot.Accepted, tot.ServerError, tot.TransportError)
+		b.logf("  %s msg/s = %s orders/s, confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS),
+			fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
+		if i == 0 && e != nil {
+			e.CeilingBatch, e.CeilingPerSec = sh.batch, c.OrdersPerS
+		}
+		// Empty the scratch queue between runs so each starts alike.
+		if err := deleteAMQP(o.amqpURL, []string{top.Queue}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profile saves a CPU profile of the binary whose admin listener is at
+// admin, taken now, to <dir>/<name>-contended.cpu.pprof.
+func (b *bench) profile(ctx context.Context, name, admin string) {
+	secs := min(profileSeconds, max(1, int(b.o.duration/time.Second)))
+	url := admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		b.note("%s profile: %v", name, err)
+		return
+	}
+	res, err := b.ops.Do(req)
+	if err != nil {
+		b.note("%s profile: %v", name, err)
+		return
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", url, res.StatusCode, bytes.TrimSpace(body))
+	}
+	if err != nil {
+		b.note("%s profile: %v", name, err)
+		return
+	}
+	path := filepath.Join(b.dir, name+"-contended.cpu.pprof")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		b.note("%s profile: %v", name, err)
+		return
+	}
+	b.mu.Lock()
+	b.rep.Profiles = append(b.rep.Profiles, path)
+	b.mu.Unlock()
+}
+
+// apiCounter reads one series from the api's /metrics.
+func (b *bench) apiCounter(ctx context.Context, series string) (float64, error) {
+	s, err := scrape(ctx, b.ops, b.apiWatch.metrics)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := metricValue(s, series)
+	if !ok {
+		return 0, fmt.Errorf("api /metrics has no %s", series)
+	}
+	return v, nil
+}
+
+func (b *bench) addCheck(name string, ok bool, format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rep.Invariants = append(b.rep.Invariants, load.Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (b *bench) note(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf(format, args...))
+}
+
+// countsDetail lists the non-zero counts, e.g. "202 ×100, 409 sold_out ×3".
+func countsDetail(c load.Counts) string {
+	var parts []string
+	for _, x := range []struct {
+		name string
+		n    int64
+	}{
+		{"202", c.Accepted}, {"409 sold_out", c.SoldOut}, {"409 already_purchased", c.AlreadyPurchased},
+		{"429", c.RateLimited}, {"other 4xx", c.OtherClient}, {"5xx", c.ServerError},
+		{"transport error", c.TransportError}, {"other status", c.OtherStatus},
+	} {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s ×%d", x.name, x.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// write prints the table and writes bench.json, bench.md and bench.html.
+func (b *bench) write() error {
+	var md bytes.Buffer
+	b.rep.writeMarkdown(&md)
+	fmt.Fprintln(b.out)
+	_, _ = b.out.Write(md.Bytes())
+	var js, page bytes.Buffer
+	if err := b.rep.writeJSON(&js); err != nil {
+		return err
+	}
+	if err := b.rep.writeHTML(&page); err != nil {
+		return fmt.Errorf("render bench.html: %w", err)
+	}
+	for name, data := range map[string][]byte{"bench.md": md.Bytes(), "bench.json": js.Bytes(), "bench.html": page.Bytes()} {
+		if err := os.WriteFile(filepath.Join(b.dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	fmt.Fprintf(b.out, "\nwritten: %s/{bench.md,bench.json,bench.html}\n", b.dir)
+	for _, p := range b.rep.Profiles {
+		fmt.Fprintf(b.out, "profile: %s (go tool pprof %s)\n", p, p)
+	}
+	return nil
+}
+
+// cleanup stops the processes and removes the run's keys, queues,
+// exchanges and (unless -keep-db) database. It runs on every exit.
+func (b *bench) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, p := range []*proc{b.hello, b.api, b.worker} {
+		if p != nil {
+			p.stop(stopGrace)
+		}
+	}
+	if n, err := deleteRedisKeys(ctx, b.o.redisURL, b.stockPrefix); err != nil {
+		b.logf("cleanup: %v", err)
+	} else {
+		b.logf("cleanup: deleted %d Redis keys %s:*", n, b.stockPrefix)
+	}
+	t := runTopology(b.queuePrefix)
+	c := newCeilingTopology(b.queuePrefix)
+	if err := deleteAMQP(b.o.amqpURL, []string{t.Queue, t.DeadQueue, c.Queue}, []string{t.Exchange, t.DeadExchange, c.Exchange}); err != nil {
+		b.logf("cleanup: %v", err)
+	} else {
+		b.logf("cleanup: deleted queues and exchanges %s*", b.queuePrefix)
+	}
+	if !b.o.keepDB {
+		if err := dropDB(ctx, b.o.mysqlServer, b.o.mysqlDB); err != nil {
+			b.logf("cleanup: %v", err)
+		}
+	}
+}
+
+// messageSize is the body size of a message of n orders as mq.Encode
+// writes it.
+func messageSize(n int) int {
+	return len(sampleMessage(n))
+}

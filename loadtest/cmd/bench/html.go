@@ -1,0 +1,293 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// series is one line of a chart.
+type series struct {
+	Name  string
+	Color string
+	Y     []float64
+}
+
+// Chart geometry, in SVG user units.
+const (
+	chartW, chartH                       = 640, 230
+	padLeft, padRight, padTop, padBottom = 64, 24, 44, 36
+)
+
+// textStyle are the attributes of the charts' small text.
+const textStyle = `font-family="sans-serif" font-size="11" fill="#555"`
+
+// lineChart draws the series over x as an inline SVG line chart with an x
+// axis from 0 to xMax seconds, a y axis from 0 to a round maximum, a legend
+// and the title. Points whose y is NaN are skipped. Styles are attributes,
+// so the SVG stands alone.
+func lineChart(title, unit string, x []float64, xMax float64, ss []series) template.HTML {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`,
+		chartW, chartH, chartW, chartH, html.EscapeString(title))
+	fmt.Fprintf(&b, `<text x="%d" y="16" font-family="sans-serif" font-size="12" font-weight="600" fill="#222">%s</text>`,
+		padLeft, html.EscapeString(title))
+	top := 0.0
+	for _, s := range ss {
+		for _, v := range s.Y {
+			if !math.IsNaN(v) {
+				top = max(top, v)
+			}
+		}
+	}
+	top = niceCeil(top)
+	xMin := 0.0
+	if xMax <= xMin {
+		xMax = 1
+	}
+	plotW, plotH := float64(chartW-padLeft-padRight), float64(chartH-padTop-padBottom)
+	px := func(v float64) float64 { return float64(padLeft) + (v-xMin)/(xMax-xMin)*plotW }
+	py := func(v float64) float64 { return float64(padTop) + plotH - v/top*plotH }
+
+	// Grid and y labels: five lines from 0 to top.
+	for i := 0; i <= 4; i++ {
+		v := top * float64(i) / 4
+		y := py(v)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>`, padLeft, y, chartW-padRight, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" %s text-anchor="end">%s</text>`, padLeft-6, y+4, textStyle, html.EscapeString(axisLabel(v, unit)))
+	}
+	// X labels: at most ten, in seconds.
+	step := max(1, int(math.Ceil((xMax-xMin)/10)))
+	for v := math.Ceil(xMin); v <= xMax+1e-9; v += float64(step) {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" %s text-anchor="middle">%ss</text>`, px(v), chartH-padBottom+16, textStyle,
+			strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	// Lines.
+	for _, s := range ss {
+		var pts []string
+		for i, v := range s.Y {
+			if i >= len(x) || math.IsNaN(v) {
+				continue
+			}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x[i]), py(v)))
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`,
+			html.EscapeString(s.Color), strings.Join(pts, " "), html.EscapeString(s.Name))
+		if len(pts) == 1 {
+			fmt.Fprintf(&b, `<circle r="3" fill="%s" cx="%s" cy="%s"/>`, html.EscapeString(s.Color),
+				strings.Split(pts[0], ",")[0], strings.Split(pts[0], ",")[1])
+		}
+	}
+	// Legend, under the title on the right.
+	lx := chartW - padRight
+	for i := len(ss) - 1; i >= 0; i-- {
+		s := ss[i]
+		lx -= 14 + 7*len([]rune(s.Name))
+		fmt.Fprintf(&b, `<rect x="%d" y="22" width="10" height="10" fill="%s"/><text x="%d" y="31" %s>%s</text>`,
+			lx, html.EscapeString(s.Color), lx+13, textStyle, html.EscapeString(s.Name))
+		lx -= 10
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // built from escaped text and numbers only
+}
+
+// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten (1 for v ≤ 0).
+func niceCeil(v float64) float64 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if v <= m*p*(1+1e-9) {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// axisLabel shows a y value: thousands as k, milliseconds with their unit.
+func axisLabel(v float64, unit string) string {
+	switch {
+	case unit == "ms":
+		return strconv.FormatFloat(v, 'g', 3, 64) + " ms"
+	case v >= 1000:
+		return strconv.FormatFloat(v/1000, 'g', 3, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// Colors of the charts' lines.
+const (
+	colorRPS   = "#1f77b4"
+	colorP50   = "#2ca02c"
+	colorP99   = "#d62728"
+	colorFlow  = "#9467bd"
+	colorError = "#ff7f0e"
+)
+
+// chartBlock is one titled pair of charts on the page.
+type chartBlock struct {
+	Title  string
+	Note   string
+	Charts []template.HTML
+}
+
+// charts builds the page's charts: throughput and latency per second for
+// every phase and ceiling run, accepted and persisted per second end to end.
+func (r *report) charts() []chartBlock {
+	var out []chartBlock
+	for _, ph := range r.Phases {
+		x, xMax, rps, p50, p99, errs := timelineSeries(ph.Timeline)
+		tput := []series{{Name: "req/s", Color: colorRPS, Y: rps}}
+		if hasNonZero(errs) {
+			tput = append(tput, series{Name: "errors/s", Color: colorError, Y: errs})
+		}
+		out = append(out, chartBlock{
+			Title: ph.Name,
+			Note:  fmt.Sprintf("%s → %s; %s req/s, %s of hello-world; p50 %s, p99 %s", ph.Target, ph.Expect, fmtInt(ph.RPS), fmtPct(ph.Ratio), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99)),
+			Charts: []template.HTML{
+				lineChart(ph.Name+": throughput per second", "", x, xMax, tput),
+				lineChart(ph.Name+": latency per second", "ms", x, xMax, []series{
+					{Name: "p50", Color: colorP50, Y: p50}, {Name: "p99", Color: colorP99, Y: p99},
+				}),
+			},
+		})
+	}
+	if e := r.EndToEnd; e != nil && len(e.Timeline) > 0 {
+		x := make([]float64, len(e.Timeline))
+		acc := make([]float64, len(e.Timeline))
+		per := make([]float64, len(e.Timeline))
+		xMax := 0.0
+		for i, f := range e.Timeline {
+			x[i], acc[i], per[i] = f.T+f.Width/2, f.AcceptedPerS, math.NaN()
+			if f.PersistPerS != nil {
+				per[i] = *f.PersistPerS
+			}
+			xMax = f.T + f.Width
+		}
+		out = append(out, chartBlock{
+			Title: "end to end",
+			Note: fmt.Sprintf("contended sale from its first request: %s orders persisted/s (%s of the raw ceiling at %d order(s)/message)",
+				fmtInt(e.PersistedPerSec), fmtPct(e.Ratio), e.CeilingBatch),
+			Charts: []template.HTML{lineChart("orders per second since the first request", "", x, xMax, []series{
+				{Name: "accepted (202)", Color: colorRPS, Y: acc}, {Name: "persisted (worker inserts)", Color: colorFlow, Y: per},
+			})},
+		})
+	}
+	for _, c := range r.Ceilings {
+		x, xMax, rps, p50, p99, _ := timelineSeries(c.Timeline)
+		name := fmt.Sprintf("raw confirmed publish, %d order(s)/message × %d in flight", c.Batch, c.InFlight)
+		out = append(out, chartBlock{
+			Title: name,
+			Note:  fmt.Sprintf("%s msg/s = %s orders/s; confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS), fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS)),
+			Charts: []template.HTML{
+				lineChart("confirmed messages per second", "", x, xMax, []series{{Name: "msg/s", Color: colorRPS, Y: rps}}),
+				lineChart("publish → confirm latency per second", "ms", x, xMax, []series{
+					{Name: "p50", Color: colorP50, Y: p50}, {Name: "p99", Color: colorP99, Y: p99},
+				}),
+			},
+		})
+	}
+	return out
+}
+
+// timelineSeries splits a timeline into x (the middle of each second), the
+// end of the last second, and its series. A second without a reply has no
+// latency (NaN).
+func timelineSeries(tl []second) (x []float64, xMax float64, rps, p50, p99, errs []float64) {
+	for _, s := range tl {
+		x = append(x, s.T+s.Width/2)
+		xMax = s.T + s.Width
+		rps = append(rps, s.RPS)
+		errs = append(errs, float64(s.Errors))
+		if s.RPS == 0 {
+			p50, p99 = append(p50, math.NaN()), append(p99, math.NaN())
+			continue
+		}
+		p50, p99 = append(p50, s.P50MS), append(p99, s.P99MS)
+	}
+	return x, xMax, rps, p50, p99, errs
+}
+
+func hasNonZero(v []float64) bool {
+	for _, x := range v {
+		if x != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"int": fmtInt, "pct": fmtPct, "ms": fmtMS, "secs": fmtSeconds,
+	"i64": func(n int64) string { return fmtInt(float64(n)) },
+	"f1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"mb":  func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " MB" },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>seckill benchmark {{.R.Machine.Date}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1340px}
+table{border-collapse:collapse;margin:10px 0 18px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+.met{color:#1a7f37}.miss{color:#b42318;font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #e3e3e3}
+.note{color:#555}
+</style></head><body>
+<h1>seckill benchmark</h1>
+<p>{{.R.Machine}}</p>
+<p>Closed loop: {{.R.Settings.Connections}} connections, each with its own keep-alive connection sending back to back;
+{{secs .R.Settings.WarmupSeconds}} warm-up + {{secs .R.Settings.DurationSeconds}} measured per phase.
+api: SECKILL_PUBLISH_BATCH={{.R.Settings.PublishBatch}}, SECKILL_PUBLISH_INFLIGHT={{.R.Settings.PublishInFlight}};
+worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch}}.</p>
+
+<h2>Throughput and latency</h2>
+<table><tr><th>phase</th><th>target → expected</th><th>req/s</th><th>ratio to hello-world</th><th>p50</th><th>p99</th><th>errors</th></tr>
+{{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{.Target}} → {{.Expect}}</td><td class="n">{{int .RPS}}</td><td class="n">{{pct .Ratio}}</td><td class="n">{{ms .Latency.P50}}</td><td class="n">{{ms .Latency.P99}}</td><td class="n">{{.Errors}}</td></tr>
+{{end}}</table>
+
+{{with .R.EndToEnd}}<h2>End to end</h2>
+<table><tr><th>contended sale</th><th>value</th></tr>
+<tr><td>orders accepted (202, warm-up included)</td><td class="n">{{i64 .Accepted}}</td></tr>
+<tr><td>first request → last row in MySQL</td><td class="n">{{secs .LastRowSeconds}}</td></tr>
+<tr><td><b>orders persisted/s</b></td><td class="n"><b>{{int .PersistedPerSec}}</b></td></tr>
+<tr><td>api orders per confirmed message</td><td class="n">{{f1 .OrdersPerMessage}} ({{i64 .Messages}} messages)</td></tr>
+{{range $.R.Ceilings}}<tr><td>raw confirmed-publish ceiling, {{.Batch}} order(s)/message × {{.InFlight}} in flight{{if .ComparedToAPI}} <b>(compared)</b>{{end}}</td><td class="n">{{int .OrdersPerS}} orders/s ({{int .MessagesPerS}} msg/s, {{.MessageBytes}} B/msg)</td></tr>
+{{end}}<tr><td><b>orders persisted/s ÷ ceiling</b></td><td class="n"><b>{{pct .Ratio}}</b></td></tr>
+</table>{{end}}
+
+<h2>Targets</h2>
+<table><tr><th>target</th><th>value</th><th>goal</th><th>met</th></tr>
+{{range .R.Targets}}<tr><td>{{.Name}}</td><td class="n">{{.ValueText}}</td><td class="n">{{.GoalText}}</td><td class="{{if .Met}}met{{else}}miss{{end}}">{{.MetText}}</td></tr>
+{{end}}</table>
+
+<h2>Memory and goroutines</h2>
+<table><tr><th>process</th><th>phase</th><th>RSS</th><th>peak RSS (VmHWM)</th><th>goroutines</th><th>peak goroutines</th></tr>
+{{range .R.Phases}}{{$p := .}}{{with .API}}<tr><td>api</td><td>{{$p.Name}}</td><td class="n">{{mb .RSSMB}}</td><td class="n">{{mb .PeakRSSMB}}</td><td class="n">{{.Goroutines}}</td><td class="n">{{.PeakGoroutines}}</td></tr>
+{{end}}{{with .Worker}}<tr><td>worker</td><td>{{$p.Name}}</td><td class="n">{{mb .RSSMB}}</td><td class="n">{{mb .PeakRSSMB}}</td><td class="n">{{.Goroutines}}</td><td class="n">{{.PeakGoroutines}}</td></tr>
+{{end}}{{end}}</table>
+
+<h2>Invariants</h2>
+<table><tr><th>check</th><th>held</th><th>detail</th></tr>
+{{range .R.Invariants}}<tr><td>{{.Name}}</td><td class="{{if .OK}}met{{else}}miss{{end}}">{{if .OK}}yes{{else}}NO{{end}}</td><td>{{.Detail}}</td></tr>
+{{end}}</table>
+{{range .R.Notes}}<p class="note">Note: {{.}}</p>
+{{end}}
+<h2>Per second</h2>
+{{range .Blocks}}<h3>{{.Title}}</h3><p class="note">{{.Note}}</p><div class="charts">{{range .Charts}}{{.}}{{end}}</div>
+{{end}}</body></html>
+`))
+
+// writeHTML renders the report as a self-contained page.
+func (r *report) writeHTML(w io.Writer) error {
+	return pageTemplate.Execute(w, struct {
+		R      *report
+		Blocks []chartBlock
+	}{r, r.charts()})
+}

@@ -1,0 +1,54 @@
+// Command bench measures seckill on the local servers against a baseline
+// taken in the same run. It builds cmd/api and cmd/worker, starts them as
+// separate processes against the local Redis, RabbitMQ and MySQL (a
+// database, key prefix and queue prefix of its own), starts a gin
+// hello-world server as a third process, and drives the same closed-loop
+// load at each in turn:
+//
+//   - hello: POST /hello on the hello-world server, the baseline;
+//   - contended: purchases of one large sale, every request a distinct
+//     user, so each is a real reservation and a confirmed publish (202);
+//   - sold-out: purchases of a sale already bought out (409 sold_out);
+//
+// then measures orders persisted per second from the first purchase to the
+// last row in MySQL, and, in the same run, a raw confirmed-publish ceiling
+// of the broker. It prints a table of ratios to the baseline and writes
+// bench.json, bench.md and bench.html (charts per second) to its output
+// directory.
+//
+// Exit status: 0 when the run completed without errors, 5xx or a broken
+// invariant (targets not met are reported, not failed); 1 when the run
+// failed; 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode reports err on stderr and maps it to the exit status.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "bench:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a bad command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+// report is the result of a run: written as bench.json, rendered as
+// bench.md (also printed) and bench.html.
+type report struct {
+	Machine    machine         `json:"machine"`
+	Settings   settings        `json:"settings"`
+	Phases     []phase         `json:"phases"`
+	EndToEnd   *endToEnd       `json:"end_to_end,omitempty"`
+	Ceilings   []ceilingResult `json:"ceilings,omitempty"`
+	Targets    []target        `json:"targets"`
+	Invariants []load.Check    `json:"invariants"`
+	Profiles   []string        `json:"profiles,omitempty"`
+	Notes      []string        `json:"notes,omitempty"`
+	OK         bool            `json:"ok"`
+}
+
+// settings are the knobs the numbers depend on.
+type settings struct {
+	Connections     int     `json:"connections"`
+	WarmupSeconds   float64 `json:"warmup_seconds"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Tokens          int     `json:"tokens_minted"`
+	PublishBatch    int     `json:"api_publish_batch"`
+	PublishInFlight int     `json:"api_publish_inflight"`
+	WorkerBatch     int     `json:"worker_batch"`
+	WorkerPrefetch  int     `json:"worker_prefetch"`
+	ContendedStock  int64   `json:"contended_stock"`
+	SoldOutStock    int64   `json:"soldout_stock"`
+}
+
+// Phase names.
+const (
+	phaseHello     = "hello-world"
+	phaseContended = "contended"
+	phaseSoldOut   = "sold-out"
+)
+
+// phase is one closed-loop load at one target.
+type phase struct {
+	Name     string      `json:"name"`
+	Target   string      `json:"target"`
+	Expect   string      `json:"expect"`
+	Requests int64       `json:"requests"` // complete inside the measured window
+	RPS      float64     `json:"rps"`
+	Ratio    float64     `json:"ratio_to_hello"` // RPS ÷ the hello-world RPS of the run
+	Latency  latencyMS   `json:"latency_ms"`
+	Errors   int64       `json:"errors"` // replies in the window other than Expect
+	Counts   load.Counts `json:"counts"` // replies in the window by outcome
+	// Total counts every reply of the phase, warm-up and the requests
+	// finishing after the window included.
+	Total    load.Counts `json:"counts_all"`
+	Window   float64     `json:"window_seconds"` // measured seconds; shorter than the duration when tokens ran out
+	API      *procUsage  `json:"api,omitempty"`
+	Worker   *procUsage  `json:"worker,omitempty"`
+	Timeline []second    `json:"timeline"`
+}
+
+// latencyMS are percentiles in milliseconds.
+type latencyMS struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func latencyOf(l load.Latency) latencyMS {
+	return latencyMS{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max), Mean: ms(l.Mean)}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// second is one second of a measured window.
+type second struct {
+	T      float64 `json:"t"`     // start, seconds since the window's start
+	Width  float64 `json:"width"` // seconds: 1, less for a last partial second
+	RPS    float64 `json:"rps"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	Errors int64   `json:"errors"`
+}
+
+func timelineOf(bs []load.Bucket) []second {
+	out := make([]second, len(bs))
+	for i, b := range bs {
+		out[i] = second{T: b.Start.Seconds(), Width: b.Width.Seconds(), RPS: b.RPS, P50MS: ms(b.P50), P99MS: ms(b.P99), Errors: b.Errors}
+	}
+	return out
+}
+
+// procUsage is a binary's memory and goroutines over a phase.
+type procUsage struct {
+	RSSMB          float64 `json:"rss_mb"`      // VmRSS at the last sample under load
+	PeakRSSMB      float64 `json:"peak_rss_mb"` // VmHWM: the highest RSS since the process started
+	Goroutines     int     `json:"goroutines"`  // at the last sample under load
+	PeakGoroutines int     `json:"peak_goroutines"`
+}
+
+// usageOf summarises the samples taken until the load ended (at end, since
+// the phase's start); pick chooses the binary.
+func usageOf(samples []sample, end time.Duration, pick func(sample) usage) *procUsage {
+	var u procUsage
+	found := false
+	for _, s := range samples {
+		if s.At > end && found {
+			break
+		}
+		x := pick(s)
+		u.RSSMB = kbToMB(x.Mem.RSSKB)
+		u.PeakRSSMB = kbToMB(x.Mem.HWMKB)
+		u.Goroutines = x.Goroutines
+		u.PeakGoroutines = max(u.PeakGoroutines, x.Goroutines)
+		found = true
+	}
+	if !found {
+		return nil
+	}
+	return &u
+}
+
+func kbToMB(kb int64) float64 { return float64(kb) / 1024 }
+
+// endToEnd is the contended phase seen from MySQL.
+type endToEnd struct {
+	Accepted        int64   `json:"accepted"`          // 202s of the contended phase, warm-up included
+	Persisted       int64   `json:"persisted"`         // rows of the sale in MySQL at the end of the wait
+	LastRowSeconds  float64 `json:"last_row_seconds"`  // first request → the count reached Accepted
+	PersistedPerSec float64 `json:"persisted_per_sec"` // Accepted ÷ LastRowSeconds
+	// OrdersPerMessage is the api's average: 202s ÷ confirmed messages.
+	OrdersPerMessage float64     `json:"api_orders_per_message"`
+	Messages         int64       `json:"api_messages_confirmed"`
+	CeilingBatch     int         `json:"ceiling_batch"`          // orders per message of the ceiling compared with
+	CeilingPerSec    float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
+	Ratio            float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
+	Timeline         []flowPoint `json:"timeline"`
+}
+
+// flowPoint is one second of the contended phase and its drain.
+type flowPoint struct {
+	T            float64  `json:"t"`     // seconds since the first request
+	Width        float64  `json:"width"` // seconds: 1, less for a last partial second
+	AcceptedPerS float64  `json:"accepted_per_s"`
+	PersistPerS  *float64 `json:"persisted_per_s,omitempty"` // worker inserts, from its /metrics; nil: no sample
+}
+
+// ceilingResult is one run of the raw confirmed publisher.
+type ceilingResult struct {
+	Batch         int       `json:"batch"`    // orders per message
+	InFlight      int       `json:"inflight"` // publishers, each waiting for its own confirm
+	Messages      int64     `json:"messages"` // confirmed inside the window
+	MessagesPerS  float64   `json:"messages_per_sec"`
+	OrdersPerS    float64   `json:"orders_per_sec"`
+	ConfirmP50MS  float64   `json:"confirm_p50_ms"`
+	ConfirmP99MS  float64   `json:"confirm_p99_ms"`
+	Errors        int64     `json:"errors"` // nacks, returns, failures
+	MessageBytes  int       `json:"message_bytes"`
+	ComparedToAPI bool      `json:"compared_to_api"` // the api-shaped one the ratio uses
+	Timeline      []second  `json:"timeline"`
+	Latency       latencyMS `json:"latency_ms"`
+}
+
+// target is a goal a figure is held against; reported, never failed.
+type target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Goal   float64 `json:"goal"`
+	Unit   string  `json:"unit"`    // "%" (Value and Goal are ratios) or "ms"
+	AtMost bool    `json:"at_most"` // met when Value ≤ Goal; else when Value ≥ Goal
+	Met    bool    `json:"met"`
+	Known  bool    `json:"known"` // false when the figure could not be measured
+}
+
+// ratio is a ÷ b, or 0 when b is not positive.
+func ratio(a, b float64) float64 {
+	if b <= 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return 0
+	}
+	return a / b
+}
+
+// phaseByName returns the phase named, or nil.
+func (r *report) phaseByName(name string) *phase {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// setRatios fills each phase's ratio to the hello-world phase.
+func (r *report) setRatios() {
+	h := r.phaseByName(phaseHello)
+	for i := range r.Phases {
+		if h != nil {
+			r.Phases[i].Ratio = ratio(r.Phases[i].RPS, h.RPS)
+		}
+	}
+}
+
+// Goals of issue 6, held against the figures of the same run.
+const (
+	goalContended = 0.60 // contended req/s ÷ hello req/s
+	goalSoldOut   = 0.90 // sold-out req/s ÷ hello req/s
+	goalPersisted = 0.85 // orders persisted/s ÷ raw confirmed-publish ceiling
+	goalP99MS     = 10.0 // contended p99 at 64 connections
+)
+
+// evaluateTargets holds the run's figures against the goals.
+func (r *report) evaluateTargets() {
+	mk := func(name string, value, goal float64, unit string, atMost, known bool) target {
+		t := target{Name: name, Value: value, Goal: goal, Unit: unit, AtMost: atMost, Known: known}
+		if known {
+			t.Met = value >= goal
+			if atMost {
+				t.Met = value <= goal
+			}
+		}
+		return t
+	}
+	c, s := r.phaseByName(phaseContended), r.phaseByName(phaseSoldOut)
+	var ts []target
+	ts = append(ts, mk("contended req/s ÷ hello-world req/s", ratioOf(c), goalContended, "%", false, c != nil && c.Requests > 0))
+	ts = append(ts, mk("sold-out req/s ÷ hello-world req/s", ratioOf(s), goalSoldOut, "%", false, s != nil && s.Requests > 0))
+	e := r.EndToEnd
+	ts = append(ts, mk("orders persisted/s ÷ raw confirmed-publish ceiling", func() float64 {
+		if e == nil {
+			return 0
+		}
+		return e.Ratio
+	}(), goalPersisted, "%", false, e != nil && e.CeilingPerSec > 0 && e.PersistedPerSec > 0))
+	p99 := 0.0
+	if c != nil {
+		p99 = c.Latency.P99
+	}
+	ts = append(ts, mk(fmt.Sprintf("contended p99 at %d connections (goal set at 64)", r.Settings.Connections),
+		p99, goalP99MS, "ms", true, c != nil && c.Requests > 0))
+	r.Targets = ts
+}
+
+func ratioOf(p *phase) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.Ratio
+}
+
+// writeJSON writes the report as indented JSON.
+func (r *report) writeJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writeMarkdown renders the report as Markdown tables.
+func (r *report) writeMarkdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	s := r.Settings
+	p("# seckill benchmark\n\n")
+	p("%s\n\n", r.Machine)
+	p("Closed loop: %d connections, each with its own keep-alive connection sending back to back; "+
+		"%s warm-up + %s measured per phase. api: SECKILL_PUBLISH_BATCH=%d, SECKILL_PUBLISH_INFLIGHT=%d; "+
+		"worker: batch %d, prefetch %d.\n\n",
+		s.Connections, fmtSeconds(s.WarmupSeconds), fmtSeconds(s.DurationSeconds), s.PublishBatch, s.PublishInFlight,
+		s.WorkerBatch, s.WorkerPrefetch)
+
+	p("| phase | req/s | ratio to hello-world | p50 | p99 | errors |\n")
+	p("|---|---:|---:|---:|---:|---:|\n")
+	for _, ph := range r.Phases {
+		p("| %s (%s → %s) | %s | %s | %s | %s | %d |\n", ph.Name, ph.Target, ph.Expect, fmtInt(ph.RPS),
+			fmtPct(ph.Ratio), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99), ph.Errors)
+	}
+	p("\n")
+
+	if e := r.EndToEnd; e != nil {
+		p("| end to end (contended sale) | value |\n|---|---:|\n")
+		p("| orders accepted (202, warm-up included) | %s |\n", fmtInt(float64(e.Accepted)))
+		p("| first request → last row in MySQL | %s |\n", fmtSeconds(e.LastRowSeconds))
+		p("| **orders persisted/s** | **%s** |\n", fmtInt(e.PersistedPerSec))
+		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
+		for _, c := range r.Ceilings {
+			mark := ""
+			if c.ComparedToAPI {
+				mark = " **(compared)**"
+			}
+			p("| raw confirmed-publish ceiling, %d order(s)/message × %d in flight%s | %s orders/s (%s msg/s, %d B/msg, confirm p50 %s p99 %s) |\n",
+				c.Batch, c.InFlight, mark, fmtInt(c.OrdersPerS), fmtInt(c.MessagesPerS), c.MessageBytes,
+				fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
+		}
+		p("| **orders persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(e.Ratio))
+	}
+
+	p("| process | phase | RSS | peak RSS (VmHWM) | goroutines (peak) |\n|---|---|---:|---:|---:|\n")
+	for _, ph := range r.Phases {
+		for _, pu := range []struct {
+			name string
+			u    *procUsage
+		}{{"api", ph.API}, {"worker", ph.Worker}} {
+			if pu.u == nil {
+				continue
+			}
+			p("| %s | %s | %.0f MB | %.0f MB | %d (%d) |\n", pu.name, ph.Name, pu.u.RSSMB, pu.u.PeakRSSMB,
+				pu.u.Goroutines, pu.u.PeakGoroutines)
+		}
+	}
+	p("\n")
+
+	p("| target | value | goal | met |\n|---|---:|---:|---|\n")
+	for _, t := range r.Targets {
+		p("| %s | %s | %s | %s |\n", t.Name, t.ValueText(), t.GoalText(), t.MetText())
+	}
+	p("\n")
+
+	failed := load.Failed(r.Invariants)
+	if len(failed) == 0 {
+		p("Invariants: all %d hold (no errors or 5xx, no oversell, every accepted order persisted, reconciliation consistent).\n", len(r.Invariants))
+	} else {
+		p("Invariants FAILED:\n\n")
+		for _, c := range failed {
+			p("- %s: %s\n", c.Name, c.Detail)
+		}
+	}
+	for _, n := range r.Notes {
+		p("\nNote: %s\n", n)
+	}
+}
+
+// ValueText shows the value in its unit.
+func (t target) ValueText() string {
+	switch {
+	case !t.Known:
+		return "n/a"
+	case t.Unit == "%":
+		return fmtPct(t.Value)
+	}
+	return fmtMS(t.Value)
+}
+
+// GoalText shows the goal with its direction.
+func (t target) GoalText() string {
+	op := "≥"
+	if t.AtMost {
+		op = "≤"
+	}
+	if t.Unit == "%" {
+		return op + " " + fmtPct(t.Goal)
+	}
+	return op + " " + fmtMS(t.Goal)
+}
+
+// MetText says whether the goal was met.
+func (t target) MetText() string {
+	switch {
+	case !t.Known:
+		return "not measured"
+	case t.Met:
+		return "met"
+	}
+	return "**not met**"
+}
+
+// fmtInt rounds v and groups its digits by thousands: 12345.6 → "12,346".
+func fmtInt(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	n := int64(math.Round(v))
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// fmtPct shows a ratio as a percentage with one decimal: 0.6 → "60.0%".
+func fmtPct(r float64) string { return strconv.FormatFloat(r*100, 'f', 1, 64) + "%" }
+
+// fmtMS shows milliseconds with three significant digits at most.
+func fmtMS(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " ms"
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
+}
+
+// fmtSeconds shows seconds with two decimals at most: 12.3456 → "12.35 s".
+func fmtSeconds(s float64) string {
+	return strconv.FormatFloat(math.Round(s*100)/100, 'f', -1, 64) + " s"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+func TestRatio(t *testing.T) {
+	tests := []struct{ a, b, want float64 }{
+		{30, 60, 0.5}, {0, 10, 0}, {10, 0, 0}, {10, -1, 0},
+	}
+	for _, tt := range tests {
+		if got := ratio(tt.a, tt.b); got != tt.want {
+			t.Errorf("ratio(%g, %g) = %g, want %g", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	ints := map[float64]string{0: "0", 999.4: "999", 999.5: "1,000", 1234567: "1,234,567", -4321: "-4,321", 100000: "100,000"}
+	for v, want := range ints {
+		if got := fmtInt(v); got != want {
+			t.Errorf("fmtInt(%g) = %q, want %q", v, got, want)
+		}
+	}
+	if got := fmtPct(0.6); got != "60.0%" {
+		t.Errorf("fmtPct(0.6) = %q", got)
+	}
+	mss := map[float64]string{0.123: "0.12 ms", 9.876: "9.88 ms", 12.34: "12.3 ms", 123.4: "123 ms"}
+	for v, want := range mss {
+		if got := fmtMS(v); got != want {
+			t.Errorf("fmtMS(%g) = %q, want %q", v, got, want)
+		}
+	}
+	if got := fmtSeconds(12.3456); got != "12.35 s" {
+		t.Errorf("fmtSeconds = %q", got)
+	}
+}
+
+// sampleReport is a run whose figures meet two targets out of four.
+func sampleReport() *report {
+	r := &report{
+		Machine:  machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", OS: "linux/amd64", Date: "2026-11-26T00:00:00Z"},
+		Settings: settings{Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, PublishBatch: 64, PublishInFlight: 8, WorkerBatch: 128, WorkerPrefetch: 256},
+		Phases: []phase{
+			{Name: phaseHello, Target: "gin, POST /hello", Expect: "202", Requests: 200000, RPS: 20000, Latency: latencyMS{P50: 2.5, P99: 9}},
+			{Name: phaseContended, Target: "distinct users", Expect: "202", Requests: 50000, RPS: 5000, Latency: latencyMS{P50: 11, P99: 42.31}, Errors: 0,
+				API: &procUsage{RSSMB: 60, PeakRSSMB: 70, Goroutines: 90, PeakGoroutines: 130}},
+			{Name: phaseSoldOut, Target: "distinct users", Expect: "409 sold_out", Requests: 190000, RPS: 19000, Latency: latencyMS{P50: 2.6, P99: 9.5}, Errors: 3},
+		},
+		EndToEnd: &endToEnd{Accepted: 60000, LastRowSeconds: 12.5, PersistedPerSec: 4800, OrdersPerMessage: 7.9, Messages: 7595,
+			CeilingBatch: 8, CeilingPerSec: 5000},
+		Ceilings: []ceilingResult{
+			{Batch: 8, InFlight: 8, MessagesPerS: 625, OrdersPerS: 5000, ComparedToAPI: true, MessageBytes: 1000},
+			{Batch: 1, InFlight: 64, MessagesPerS: 3000, OrdersPerS: 3000, MessageBytes: 200},
+		},
+		Invariants: []load.Check{{Name: "contended: no oversell", OK: true, Detail: "ok"}},
+	}
+	r.EndToEnd.Ratio = ratio(r.EndToEnd.PersistedPerSec, r.EndToEnd.CeilingPerSec)
+	r.setRatios()
+	r.evaluateTargets()
+	return r
+}
+
+func TestRatiosAndTargets(t *testing.T) {
+	r := sampleReport()
+	for name, want := range map[string]float64{phaseHello: 1, phaseContended: 0.25, phaseSoldOut: 0.95} {
+		if got := r.phaseByName(name).Ratio; got != want {
+			t.Errorf("%s ratio %g, want %g", name, got, want)
+		}
+	}
+	want := []struct {
+		value float64
+		met   bool
+	}{{0.25, false}, {0.95, true}, {0.96, true}, {42.31, false}}
+	if len(r.Targets) != len(want) {
+		t.Fatalf("%d targets, want %d", len(r.Targets), len(want))
+	}
+	for i, w := range want {
+		tg := r.Targets[i]
+		if tg.Value != w.value || tg.Met != w.met || !tg.Known {
+			t.Errorf("target %q = %g met %t known %t; want %g met %t", tg.Name, tg.Value, tg.Met, tg.Known, w.value, w.met)
+		}
+	}
+	// The p99 goal is an upper bound: exactly on it is met.
+	r.Phases[1].Latency.P99 = goalP99MS
+	r.evaluateTargets()
+	if !r.Targets[3].Met {
+		t.Error("p99 equal to the goal not met")
+	}
+	// Nothing measured: targets are unknown, never met.
+	empty := &report{}
+	empty.evaluateTargets()
+	for _, tg := range empty.Targets {
+		if tg.Known || tg.Met || tg.MetText() != "not measured" || tg.ValueText() != "n/a" {
+			t.Errorf("empty report target %+v", tg)
+		}
+	}
+}
+
+func TestMarkdownTable(t *testing.T) {
+	var b bytes.Buffer
+	sampleReport().writeMarkdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"AMD EPYC · nproc 2 · go1.26.8",
+		"| phase | req/s | ratio to hello-world | p50 | p99 | errors |",
+		"| hello-world (gin, POST /hello → 202) | 20,000 | 100.0% | 2.50 ms | 9.00 ms | 0 |",
+		"| contended (distinct users → 202) | 5,000 | 25.0% | 11.0 ms | 42.3 ms | 0 |",
+		"| sold-out (distinct users → 409 sold_out) | 19,000 | 95.0% | 2.60 ms | 9.50 ms | 3 |",
+		"| **orders persisted/s** | **4,800** |",
+		"8 order(s)/message × 8 in flight **(compared)** | 5,000 orders/s",
+		"| **orders persisted/s ÷ ceiling** | **96.0%** |",
+		"| api | contended | 60 MB | 70 MB | 90 (130) |",
+		"| contended req/s ÷ hello-world req/s | 25.0% | ≥ 60.0% | **not met** |",
+		"| sold-out req/s ÷ hello-world req/s | 95.0% | ≥ 90.0% | met |",
+		"| contended p99 at 64 connections (goal set at 64) | 42.3 ms | ≤ 10.0 ms | **not met** |",
+		"Invariants: all 1 hold",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Every table row has as many cells as its header.
+	var cols int
+	for line := range strings.Lines(md) {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			cols = 0
+			continue
+		}
+		n := strings.Count(line, "|")
+		if cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row %q has %d bars, its header %d", line, n, cols)
+		}
+	}
+}
+
+func TestMarkdownListsFailures(t *testing.T) {
+	r := sampleReport()
+	r.Invariants = append(r.Invariants, load.Check{Name: "contended: every accepted order persisted", Detail: "persisted 9, expected 10"})
+	r.Notes = []string{"tokens ran out"}
+	var b bytes.Buffer
+	r.writeMarkdown(&b)
+	for _, want := range []string{"Invariants FAILED", "- contended: every accepted order persisted: persisted 9, expected 10", "Note: tokens ran out"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleReport().writeJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"machine", "settings", "phases", "end_to_end", "ceilings", "targets", "invariants"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("bench.json lacks %q", k)
+		}
+	}
+}
+
+func TestFlowTimeline(t *testing.T) {
+	msec := time.Millisecond
+	recs := []load.Record{
+		{At: 100 * msec, Outcome: load.Accepted}, {At: 900 * msec, Outcome: load.Accepted},
+		{At: 1500 * msec, Outcome: load.Accepted}, {At: 1600 * msec, Outcome: load.SoldOut},
+	}
+	samples := []sample{
+		{At: 0, Inserted: 0}, {At: time.Second, Inserted: 1}, {At: 2 * time.Second, Inserted: 3}, {At: 3 * time.Second, Inserted: 3},
+	}
+	f := flowTimeline(recs, samples)
+	if len(f) != 3 {
+		t.Fatalf("%d points, want 3 (through the last sample)", len(f))
+	}
+	wantAcc := []float64{2, 1, 0}
+	wantPer := []float64{1, 2, 0}
+	for i := range f {
+		if f[i].AcceptedPerS != wantAcc[i] || f[i].PersistPerS == nil || *f[i].PersistPerS != wantPer[i] {
+			t.Errorf("second %d: accepted %g persisted %v; want %g and %g", i, f[i].AcceptedPerS, f[i].PersistPerS, wantAcc[i], wantPer[i])
+		}
+	}
+	if flowTimeline(nil, nil) != nil {
+		t.Error("no records, no samples: want no timeline")
+	}
+}
+
+func TestCountsDetail(t *testing.T) {
+	if got := countsDetail(load.Counts{Accepted: 3, ServerError: 1}); got != "202 ×3, 5xx ×1" {
+		t.Errorf("countsDetail = %q", got)
+	}
+	if got := countsDetail(load.Counts{}); got != "none" {
+		t.Errorf("countsDetail(empty) = %q", got)
+	}
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memInfo is a process's memory as /proc/<pid>/status shows it.
+type memInfo struct {
+	RSSKB int64 // VmRSS: resident now
+	HWMKB int64 // VmHWM: the highest resident size so far
+}
+
+// parseStatus reads VmRSS and VmHWM (in kB) from the text of
+// /proc/<pid>/status.
+func parseStatus(text string) (memInfo, error) {
+	var m memInfo
+	var seen int
+	for line := range strings.Lines(text) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return memInfo{}, fmt.Errorf("status: unexpected %s line %q", key, strings.TrimSpace(line))
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return memInfo{}, fmt.Errorf("status: %s: %w", key, err)
+		}
+		if key == "VmRSS" {
+			m.RSSKB = v
+		} else {
+			m.HWMKB = v
+		}
+		seen++
+	}
+	if seen != 2 {
+		return memInfo{}, fmt.Errorf("status: VmRSS or VmHWM missing (is it a kernel thread or a zombie?)")
+	}
+	return m, nil
+}
+
+// readMem reads the memory of process pid.
+func readMem(pid int) (memInfo, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return memInfo{}, err
+	}
+	return parseStatus(string(b))
+}
+
+// metricValue finds series (a metric name with its labels exactly as the
+// Prometheus text format prints them, e.g. `go_goroutines` or
+// `seckill_worker_orders_total{outcome="inserted"}`) in a scrape and
+// returns its value.
+func metricValue(scrape, series string) (float64, bool) {
+	for line := range strings.Lines(scrape) {
+		rest, ok := strings.CutPrefix(line, series)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, false
+		}
+		return v, true
+	}
+	return 0, false
+}
+
+// scrape reads a /metrics page.
+func scrape(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d", url, res.StatusCode)
+	}
+	return string(b), nil
+}
+
+// Series the bench reads from the binaries' /metrics.
+const (
+	seriesGoroutines = "go_goroutines"
+	seriesInserted   = `seckill_worker_orders_total{outcome="inserted"}`
+	seriesConfirms   = "seckill_publish_confirm_duration_seconds_count"
+)
+
+// watched is a binary whose memory and goroutines are sampled.
+type watched struct {
+	pid     int
+	metrics string // URL of its /metrics
+}
+
+// usage is one observation of a binary.
+type usage struct {
+	Mem        memInfo
+	Goroutines int
+	Scrape     string // the whole /metrics page
+}
+
+// observe reads w's memory and /metrics.
+func observe(ctx context.Context, c *http.Client, w watched) (usage, error) {
+	m, err := readMem(w.pid)
+	if err != nil {
+		return usage{}, err
+	}
+	s, err := scrape(ctx, c, w.metrics)
+	if err != nil {
+		return usage{}, err
+	}
+	g, ok := metricValue(s, seriesGoroutines)
+	if !ok {
+		return usage{}, fmt.Errorf("%s: no %s", w.metrics, seriesGoroutines)
+	}
+	return usage{Mem: m, Goroutines: int(g), Scrape: s}, nil
+}
+
+// sample is the api and the worker at one moment of a phase.
+type sample struct {
+	At       time.Duration // since the phase's start
+	API      usage
+	Worker   usage
+	Inserted float64 // the worker's orders inserted so far
+}
+
+// sampler observes the api and the worker every interval until stopped.
+type sampler struct {
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	samples []sample
+	err     error
+}
+
+func startSampler(ctx context.Context, c *http.Client, start time.Time, every time.Duration, api, worker watched) *sampler {
+	s := &sampler{stop: make(chan struct{})}
+	s.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			s.take(ctx, c, start, api, worker)
+			select {
+			case <-s.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return s
+}
+
+func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api, worker watched) {
+	at := time.Since(start)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	a, aerr := observe(ctx, c, api)
+	w, werr := observe(ctx, c, worker)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if aerr != nil || werr != nil {
+		if s.err == nil {
+			s.err = fmt.Errorf("sample api/worker: %w", firstErr(aerr, werr))
+		}
+		return
+	}
+	ins, _ := metricValue(w.Scrape, seriesInserted)
+	// Keep only what the report needs of the pages.
+	a.Scrape, w.Scrape = "", ""
+	s.samples = append(s.samples, sample{At: at, API: a, Worker: w, Inserted: ins})
+}
+
+// finish stops the sampler and returns what it saw.
+func (s *sampler) finish() ([]sample, error) {
+	close(s.stop)
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.samples, s.err
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
