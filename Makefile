@@ -55,6 +55,12 @@ worker: ## run the worker against the local servers
 spike: ## fire a flash sale at a running api (see loadtest/cmd/spike -h)
 	$(GO) run ./loadtest/cmd/spike
 
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench: ## benchmark api+worker on the local servers against a hello-world baseline (BENCHFLAGS=-profile, see loadtest/cmd/bench -h)
+	$(GO) run ./loadtest/cmd/bench $(BENCHFLAGS)
+
 PROMTOOL ?= promtool
 RULES    := deploy/prometheus/rules
 
