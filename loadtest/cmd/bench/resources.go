@@ -153,7 +153,8 @@ type sampler struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	samples []sample
-	err     error
+	failed  int   // samples that could not be taken
+	err     error // the first reason
 }
 
 func startSampler(ctx context.Context, c *http.Client, start time.Time, every time.Duration, api, worker watched) *sampler {
@@ -184,6 +185,7 @@ func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if aerr != nil || werr != nil {
+		s.failed++
 		if s.err == nil {
 			s.err = fmt.Errorf("sample api/worker: %w", firstErr(aerr, werr))
 		}
@@ -195,13 +197,17 @@ func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api
 	s.samples = append(s.samples, sample{At: at, API: a, Worker: w, Inserted: ins})
 }
 
-// finish stops the sampler and returns what it saw.
+// finish stops the sampler and returns what it saw, and an error telling
+// how many samples failed and why the first did.
 func (s *sampler) finish() ([]sample, error) {
 	close(s.stop)
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.samples, s.err
+	if s.err != nil {
+		return s.samples, fmt.Errorf("%d of %d samples failed, the first: %w", s.failed, s.failed+len(s.samples), s.err)
+	}
+	return s.samples, nil
 }
 
 func firstErr(errs ...error) error {

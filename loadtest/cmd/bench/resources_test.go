@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -114,5 +117,36 @@ func TestCPUModel(t *testing.T) {
 	m := machine{CPUs: 2, CPUModel: "X", GoVersion: "go1.26", OS: "linux/amd64", Date: "2026-01-01T00:00:00Z", Commit: "abc"}
 	if s := m.String(); !strings.Contains(s, "nproc 2") || !strings.Contains(s, "commit abc") {
 		t.Errorf("machine line %q", s)
+	}
+}
+
+func TestSamplerReadsMemoryAndMetrics(t *testing.T) {
+	if _, err := readMem(os.Getpid()); err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(metricsFixture))
+	}))
+	defer srv.Close()
+	me := watched{pid: os.Getpid(), metrics: srv.URL + "/metrics"}
+	s := startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, me, me)
+	samples, err := s.finish() // the first sample is taken at the start
+	if err != nil || len(samples) != 1 {
+		t.Fatalf("finish = %d samples, %v; want one, no error", len(samples), err)
+	}
+	got := samples[0]
+	if got.API.Goroutines != 42 || got.Worker.Mem.RSSKB <= 0 || got.Inserted != 1234000 || got.API.Scrape != "" {
+		t.Errorf("sample %+v", got)
+	}
+
+	broken := watched{pid: os.Getpid(), metrics: srv.URL + "/nothing"}
+	s = startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, me, broken)
+	samples, err = s.finish()
+	if len(samples) != 0 || err == nil || !strings.Contains(err.Error(), "1 of 1 samples failed") {
+		t.Errorf("broken worker metrics: %d samples, %v", len(samples), err)
 	}
 }
