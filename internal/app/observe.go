@@ -116,6 +116,14 @@ func initWorkerSeries(m *metrics.Metrics) {
 // saleGauges keeps the per-sale gauges current: every interval it
 // reconciles each sale that has not been over for longer than
 // saleGaugeWindow and drops the series of sales that left the window.
+//
+// A full reconciliation reads every order and every reservation of a sale,
+// which is cheap for a small sale and heavy for a big one in full swing. So
+// a sale above fullReconcileUnits gets the counts-only view each tick
+// (remaining from the stock backend, persisted from sales.sold, in flight
+// as the difference) and a full reconciliation — which alone can see a gap
+// or an orphan — once it has been quiet for a tick, at most every
+// fullReconcileEvery.
 type saleGauges struct {
 	service *order.Service
 	repo    order.Repository
@@ -123,7 +131,18 @@ type saleGauges struct {
 	log     *slog.Logger
 	shown   map[int64]bool
 	failing bool
+	seen    map[int64]saleSeen
 }
+
+type saleSeen struct {
+	remaining int64
+	full      time.Time
+}
+
+const (
+	fullReconcileUnits = 10_000
+	fullReconcileEvery = time.Minute
+)
 
 func (g *saleGauges) run(ctx context.Context) error {
 	t := time.NewTicker(saleGaugeInterval)
@@ -148,17 +167,20 @@ func (g *saleGauges) refresh(ctx context.Context) {
 	}
 	seen := make(map[int64]bool, len(sales))
 	var firstErr error
+	if g.seen == nil {
+		g.seen = map[int64]saleSeen{}
+	}
 	for _, s := range sales {
 		seen[s.ID] = true
-		r, err := g.service.Reconcile(ctx, s.ID)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-				g.failed(ctx, s.ID, err)
-			}
-			continue
+		if err := g.refreshSale(ctx, s); err != nil && firstErr == nil {
+			firstErr = err
+			g.failed(ctx, s.ID, err)
 		}
-		setSaleGauges(g.m, r)
+	}
+	for id := range g.seen {
+		if !seen[id] {
+			delete(g.seen, id)
+		}
 	}
 	for id := range g.shown {
 		if !seen[id] {
@@ -170,6 +192,34 @@ func (g *saleGauges) refresh(ctx context.Context) {
 		g.failing = false
 		g.log.InfoContext(ctx, "sale gauges refreshed again", "sales", len(sales))
 	}
+}
+
+func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
+	prev, known := g.seen[s.ID]
+	v, err := g.service.Sale(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	quiet := known && prev.remaining == v.Remaining
+	now := time.Now()
+	if v.TotalStock <= fullReconcileUnits || (quiet && now.Sub(prev.full) >= fullReconcileEvery) {
+		r, err := g.service.Reconcile(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		setSaleGauges(g.m, r)
+		g.seen[s.ID] = saleSeen{remaining: r.Remaining, full: now}
+		return nil
+	}
+	label := strconv.FormatInt(s.ID, 10)
+	g.m.SaleRemaining.WithLabelValues(label).Set(float64(v.Remaining))
+	g.m.ReconcilePersisted.WithLabelValues(label).Set(float64(v.Sold))
+	g.m.ReconcileInFlight.WithLabelValues(label).Set(float64(v.TotalStock - v.Remaining - v.Sold))
+	if !known {
+		g.m.ReconcileGap.WithLabelValues(label).Set(0) // until the first full reconciliation
+	}
+	g.seen[s.ID] = saleSeen{remaining: v.Remaining, full: prev.full}
+	return nil
 }
 
 // failed logs the first failure of a run of them; a cancelled ctx is

@@ -78,7 +78,7 @@ type API struct {
 	ConfirmTimeout  time.Duration `env:"SECKILL_CONFIRM_TIMEOUT" envDefault:"5s"`
 	ConfirmWindow   int           `env:"SECKILL_CONFIRM_WINDOW" envDefault:"1024"`
 	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
-	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"8"`
+	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"2"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`

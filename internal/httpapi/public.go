@@ -21,6 +21,9 @@ import (
 
 // Purchaser is the part of the domain the public listener drives.
 type Purchaser interface {
+	// Settled answers a purchase without the backends when it can (a sale
+	// known to be sold out); nil means Place must decide.
+	Settled(saleID, userID int64) error
 	Place(ctx context.Context, saleID, userID int64) (order.Order, error)
 	Order(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 }
@@ -144,11 +147,16 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.limit(c, userID); err != nil {
-		return err
-	}
 	var body struct{}
 	if err := decodeStrict(c.Request, h.BodyLimit, &body, true); err != nil {
+		return err
+	}
+	// A sold-out answer touches no backend, so it spends no rate-limit
+	// token: the crowd after the sell-out is answered at the edge.
+	if err := h.Orders.Settled(saleID, userID); err != nil {
+		return err
+	}
+	if err := h.limit(c, userID); err != nil {
 		return err
 	}
 	o, err := h.Orders.Place(c.Request.Context(), saleID, userID)

@@ -63,17 +63,29 @@ func NewOrderNo() (string, error) {
 	return id.String(), nil
 }
 
+// Settled answers from the local sold-out flag alone: ErrSoldOut, or an
+// *AlreadyPurchasedError for a buyer, when this instance knows the sale is
+// sold out; nil when the stock backend has to decide. It costs no backend
+// call, so the HTTP edge asks it before spending a rate-limit token.
+func (s *Service) Settled(saleID, userID int64) error {
+	held, out := s.flags.check(saleID, userID)
+	switch {
+	case !out:
+		return nil
+	case held != "":
+		return &AlreadyPurchasedError{OrderNo: held}
+	}
+	return ErrSoldOut
+}
+
 // Place decides whether userID gets a unit of saleID and, if so, hands the
 // order to the queue. A nil error means the broker confirmed the order.
 func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error) {
 	if saleID <= 0 || userID <= 0 {
 		return Order{}, ErrInvalid
 	}
-	if held, out := s.flags.check(saleID, userID); out {
-		if held != "" {
-			return Order{}, &AlreadyPurchasedError{OrderNo: held}
-		}
-		return Order{}, ErrSoldOut
+	if err := s.Settled(saleID, userID); err != nil {
+		return Order{}, err
 	}
 	if !s.pub.Ready() {
 		return Order{}, fmt.Errorf("%w: queue not connected", ErrUnavailable)
