@@ -78,7 +78,7 @@ func TestChildConfigsReadTheTunables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.PublishBatch != 16 || a.PublishInFlight != 8 || a.LogLevel != "warn" {
+	if a.PublishBatch != 16 || a.PublishInFlight != 2 || a.LogLevel != "warn" {
 		t.Errorf("api config %+v", a)
 	}
 	// The bench's own setting wins over the environment; prefetch follows the batch.

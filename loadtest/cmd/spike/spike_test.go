@@ -124,7 +124,7 @@ func TestSpikeSellsOutTheEmbeddedAPI(t *testing.T) {
 	if c.Accepted != 200 || c.SoldOut != 1800 || rep.Requests != 2000 || c.Total() != 2000 {
 		t.Errorf("counts %+v over %d requests; want 200 accepted, 1800 sold_out of 2000", c, rep.Requests)
 	}
-	if !rep.OK || !rep.Drained || len(rep.Invariants) != 5 || len(failedNames(rep)) != 0 {
+	if !rep.OK || !rep.Drained || len(rep.Invariants) != 6 || len(failedNames(rep)) != 0 {
 		t.Errorf("ok %t drained %t invariants %+v", rep.OK, rep.Drained, rep.Invariants)
 	}
 	if a := rep.After; a == nil || a.Persisted != 200 || a.Remaining != 0 || a.ReservedInFlight != 0 || !a.Consistent {

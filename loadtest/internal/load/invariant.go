@@ -29,6 +29,8 @@ type Check struct {
 //     cancelled during the run are added back);
 //   - the reconciliation is consistent;
 //   - no 5xx and no transport error;
+//   - every answer one a flash sale gives: 202, 409 or 429 (a 401, 403 or
+//     404 means the run was aimed wrong and proved nothing);
 //   - the queue drained within the timeout.
 func Checks(f Facts) []Check {
 	c := f.Counts
@@ -60,6 +62,9 @@ func Checks(f Facts) []Check {
 
 	add("no 5xx or transport error", c.ServerError == 0 && c.TransportError == 0,
 		"%d 5xx, %d transport errors", c.ServerError, c.TransportError)
+
+	add("only sale answers", c.OtherClient == 0 && c.OtherStatus == 0,
+		"%d other 4xx, %d other statuses", c.OtherClient, c.OtherStatus)
 
 	switch {
 	case f.Drained:

@@ -55,17 +55,20 @@ func TestChecks(t *testing.T) {
 		{"reconcile unreadable", func(f *load.Facts) {
 			f.Drained, f.After, f.AfterErr = false, load.Reconcile{}, errors.New("connection refused")
 		}, []string{"every accepted order persisted", "reconcile consistent", "queue drained"}},
-		{"rate limits and 4xx are no failure", func(f *load.Facts) {
-			f.Counts.RateLimited, f.Counts.OtherClient = 50, 7
+		{"rate limits are no failure", func(f *load.Facts) {
+			f.Counts.RateLimited = 50
 		}, nil},
+		{"a 401 means the run proved nothing", func(f *load.Facts) {
+			f.Counts.OtherClient = 7
+		}, []string{"only sale answers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := good()
 			tt.edit(&f)
 			checks := load.Checks(f)
-			if len(checks) != 5 {
-				t.Fatalf("got %d checks, want 5", len(checks))
+			if len(checks) != 6 {
+				t.Fatalf("got %d checks, want 6", len(checks))
 			}
 			var failed []string
 			for _, c := range load.Failed(checks) {
