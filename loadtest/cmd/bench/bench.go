@@ -37,7 +37,7 @@ const (
 )
 
 // run is the whole command: parse args, start the processes, measure,
-// report, clean up. Its error maps to the exit status (see exitCode).
+// report, clean up. Its error maps to the exit status (see load.ExitCode).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

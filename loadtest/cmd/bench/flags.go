@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/seckill/seckill/loadtest/internal/load"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -80,13 +82,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
-		return o, &usageError{err}
+		return o, &load.UsageError{Err: err}
 	}
 	if o.serveHello != "" {
 		return o, nil
 	}
 	if err := o.check(fs.Args()); err != nil {
-		return o, &usageError{err}
+		return o, &load.UsageError{Err: err}
 	}
 	return o, nil
 }

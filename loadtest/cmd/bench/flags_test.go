@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/seckill/seckill/loadtest/internal/load"
+
 	"bytes"
 	"errors"
 	"flag"
@@ -29,7 +31,7 @@ func TestFlagErrors(t *testing.T) {
 		{"-redis", "::"}, {"extra"}, {"-nope"}, {"-max-tokens", "5"},
 	} {
 		_, err := parseFlags(args, &bytes.Buffer{})
-		var ue *usageError
+		var ue *load.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("%q: error %v, want a usage error", args, err)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/seckill/seckill/loadtest/internal/load"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -55,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
-		return o, &usageError{err}
+		return o, &load.UsageError{Err: err}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -71,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now
 		o.userBase = now.UnixMicro()
 	}
 	if err := o.check(fs.Args()); err != nil {
-		return o, &usageError{err}
+		return o, &load.UsageError{Err: err}
 	}
 	return o, nil
 }

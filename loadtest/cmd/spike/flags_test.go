@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/seckill/seckill/loadtest/internal/load"
+
 	"errors"
 	"flag"
 	"io"
@@ -70,7 +72,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, args := range bad {
 		_, err := parseFlags(args, io.Discard, noenv, now)
-		var ue *usageError
+		var ue *load.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("%q: error %v, want a usage error", args, err)
 		}
@@ -88,8 +90,8 @@ func TestExitCode(t *testing.T) {
 		{errors.New("invariants failed"), 1},
 	}
 	for _, tt := range tests {
-		if got := exitCode(tt.err, io.Discard); got != tt.want {
-			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		if got := load.ExitCode("spike", tt.err, io.Discard); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
 		}
 	}
 }

@@ -24,7 +24,7 @@ const (
 )
 
 // run is the whole command: parse args, fire, report. Its error maps to the
-// exit status (see exitCode).
+// exit status (see load.ExitCode).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr, os.Getenv, time.Now())
 	if errors.Is(err, flag.ErrHelp) {
@@ -148,7 +148,7 @@ func notStarted(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted before the start: %w", err)
 	}
-	return &usageError{err}
+	return &load.UsageError{Err: err}
 }
 
 // hint suggests a fix for the errors a newcomer meets first.

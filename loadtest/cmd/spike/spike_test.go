@@ -118,7 +118,7 @@ func TestSpikeSellsOutTheEmbeddedAPI(t *testing.T) {
 		"-users", "2000", "-user-base", "1000", "-concurrency", "64", "-secret", testSecret,
 		"-duration", "2m", "-drain-timeout", "2m")
 	if err != nil {
-		t.Fatalf("run: %v (exit %d)", err, exitCode(err, io.Discard))
+		t.Fatalf("run: %v (exit %d)", err, load.ExitCode("spike", err, io.Discard))
 	}
 	c := rep.Counts
 	if c.Accepted != 200 || c.SoldOut != 1800 || rep.Requests != 2000 || c.Total() != 2000 {
@@ -168,7 +168,7 @@ func TestSpikeFetchesTokensFromTheAdminAPI(t *testing.T) {
 
 	_, _, err = runSpike(t, "-target", e.public, "-admin", e.admin, "-sale", strconv.FormatInt(e.saleID, 10),
 		"-users", "10")
-	if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(err.Error(), "401") {
+	if code := load.ExitCode("spike", err, io.Discard); code != 2 || !strings.Contains(err.Error(), "401") {
 		t.Errorf("without the admin token: exit %d, err %v; want 2 and a 401", code, err)
 	}
 }
@@ -259,7 +259,7 @@ func TestSpikeCatchesBrokenInvariants(t *testing.T) {
 					t.Errorf("error %v, want an InvariantError with %d failures", err, len(tt.failed))
 				}
 			}
-			if code := exitCode(err, io.Discard); code != want || rep.OK != (want == 0) {
+			if code := load.ExitCode("spike", err, io.Discard); code != want || rep.OK != (want == 0) {
 				t.Errorf("exit %d ok %t, want exit %d", code, rep.OK, want)
 			}
 		})
@@ -294,11 +294,11 @@ func TestSpikeUnreachableAPIIsAUsageError(t *testing.T) {
 	addr := "http://" + ln.Addr().String()
 	_ = ln.Close()
 	_, _, err = runSpike(t, "-target", addr, "-admin", addr, "-users", "10")
-	if code := exitCode(err, io.Discard); code != 2 {
+	if code := load.ExitCode("spike", err, io.Discard); code != 2 {
 		t.Errorf("unreachable api: exit %d (%v), want 2", code, err)
 	}
 	_, _, err = runSpike(t, "-users", "-3")
-	if code := exitCode(err, io.Discard); code != 2 {
+	if code := load.ExitCode("spike", err, io.Discard); code != 2 {
 		t.Errorf("bad flag: exit %d (%v), want 2", code, err)
 	}
 }
@@ -318,7 +318,7 @@ func TestSpikeInterrupted(t *testing.T) {
 	err := run(ctx, []string{"-target", srv.URL, "-admin", srv.URL, "-users", "1000", "-concurrency", "2",
 		"-secret", "any"}, &stdout, io.Discard)
 	t.Logf("stdout:\n%s", stdout.String())
-	if code := exitCode(err, io.Discard); code != 1 || !strings.Contains(err.Error(), "interrupted") {
+	if code := load.ExitCode("spike", err, io.Discard); code != 1 || !strings.Contains(err.Error(), "interrupted") {
 		t.Errorf("exit %d, err %v; want 1 and interrupted", code, err)
 	}
 	rep := stdout.String()
