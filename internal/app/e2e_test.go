@@ -350,3 +350,79 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("remaining = %d, want 6: a limited request took stock", rem)
 	}
 }
+
+// TestRedeliveredOrderStoredOnce: on the real broker, the worker receives
+// one order twice — the broker redelivers a message a consumer died holding,
+// and a duplicate copy of it was published as well. MySQL holds one row and
+// every copy is acked: nothing is left in the queue.
+func TestRedeliveredOrderStoredOnce(t *testing.T) {
+	s := newSystem(t, "redis")
+	sale := s.createSale(t, 5, 0)
+	r := s.buy(t, sale, s.token(t, 51))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("purchase: %d %s", r.status, r.raw)
+	}
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := s.topology
+	// A consumer takes the message and dies without an ack...
+	d, ok, err := ch.Get(top.Queue, false)
+	if err != nil || !ok {
+		t.Fatalf("get: ok=%v err=%v", ok, err)
+	}
+	// ...after a second copy of it reached the queue.
+	if err := ch.Publish(top.Exchange, top.RoutingKey, false, false, amqp.Publishing{
+		ContentType: d.ContentType, DeliveryMode: amqp.Persistent, MessageId: d.MessageId, Body: d.Body,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s.startWorker()
+	rec := s.drained(t, sale)
+	orders, err := s.api.Repo.SaleOrders(context.Background(), sale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orders) != 1 || orders[0].OrderNo != r.str("order_no") || rec.Persisted != 1 || !rec.Consistent {
+		t.Fatalf("after two deliveries of one order: %d rows %+v, reconcile %+v", len(orders), orders, rec)
+	}
+	// Wait until the worker has taken both copies off the queue, stop it the
+	// way a shutdown does, then look: a copy it took but did not ack would
+	// be back in the queue.
+	depth := func() int {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		q, err := ch.QueueDeclarePassive(top.Queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Messages
+	}
+	for deadline := time.Now().Add(30 * time.Second); depth() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never took the second copy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stopWorker()
+	if n := depth(); n != 0 {
+		t.Fatalf("%d messages back in the queue after the worker stopped: a delivery was not acked", n)
+	}
+	sl, err := s.api.Repo.Sale(context.Background(), sale)
+	if err != nil || sl.Sold != 1 {
+		t.Fatalf("sales.sold = %d, %v; want 1", sl.Sold, err)
+	}
+}

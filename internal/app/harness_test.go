@@ -77,6 +77,7 @@ type system struct {
 	topology mq.Topology
 	dsn      string
 	startW   func()
+	stopW    func()
 }
 
 func randomName(tb testing.TB) string {
@@ -154,6 +155,14 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 		go func() { done <- w.Run(wctx) }()
 		stopWorker = func() error { cancel(); return <-done }
 	}
+	s.stopW = func() {
+		if stopWorker != nil {
+			if err := stopWorker(); err != nil {
+				tb.Errorf("worker stop: %v", err)
+			}
+			stopWorker = nil
+		}
+	}
 	tb.Cleanup(func() {
 		s.public.Close()
 		s.admin.Close()
@@ -175,6 +184,9 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 }
 
 func (s *system) startWorker() { s.startW() }
+
+// stopWorker stops the worker (if running) the way a shutdown does.
+func (s *system) stopWorker() { s.stopW() }
 
 // dropServerState removes the run's keys, queues, exchanges and database.
 func (s *system) dropServerState(tb testing.TB, name string) {
