@@ -136,12 +136,17 @@ type saleGauges struct {
 
 type saleSeen struct {
 	remaining int64
-	full      time.Time
+	full      time.Time // last full reconciliation
+	// fullAt are the remaining and sold counts that full reconciliation saw:
+	// a quiet sale whose counts have not moved since needs no other.
+	fullAt [2]int64
 }
 
 const (
 	fullReconcileUnits = 10_000
 	fullReconcileEvery = time.Minute
+	// fullReconcileIdle re-checks even a sale whose counts never moved.
+	fullReconcileIdle = 15 * time.Minute
 )
 
 func (g *saleGauges) run(ctx context.Context) error {
@@ -201,14 +206,16 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 		return err
 	}
 	quiet := known && prev.remaining == v.Remaining
+	moved := !known || prev.fullAt != [2]int64{v.Remaining, v.Sold}
 	now := time.Now()
-	if v.TotalStock <= fullReconcileUnits || (quiet && now.Sub(prev.full) >= fullReconcileEvery) {
+	since := now.Sub(prev.full)
+	if v.TotalStock <= fullReconcileUnits || (quiet && moved && since >= fullReconcileEvery) || since >= fullReconcileIdle {
 		r, err := g.service.Reconcile(ctx, s.ID)
 		if err != nil {
 			return err
 		}
 		setSaleGauges(g.m, r)
-		g.seen[s.ID] = saleSeen{remaining: r.Remaining, full: now}
+		g.seen[s.ID] = saleSeen{remaining: r.Remaining, full: now, fullAt: [2]int64{v.Remaining, v.Sold}}
 		return nil
 	}
 	label := strconv.FormatInt(s.ID, 10)
@@ -218,7 +225,7 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 	if !known {
 		g.m.ReconcileGap.WithLabelValues(label).Set(0) // until the first full reconciliation
 	}
-	g.seen[s.ID] = saleSeen{remaining: v.Remaining, full: prev.full}
+	g.seen[s.ID] = saleSeen{remaining: v.Remaining, full: prev.full, fullAt: prev.fullAt}
 	return nil
 }
 
