@@ -116,8 +116,10 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Orders:    a.Service,
 		Sales:     a.saleReader(),
 		Tokens:    a.Tokens,
-		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<20),
-		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<16),
+		// The buckets of the most recent clients only: a client hammering
+		// stays among them, and every bucket kept is heap the GC scans.
+		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
+		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<14),
 		BodyLimit: cfg.BodyLimit,
 		Checks:    checks,
 		Log:       log,

@@ -34,7 +34,9 @@ type verifiedToken struct {
 
 // NewTokens builds a Tokens over an HS256 secret.
 func NewTokens(secret []byte) *Tokens {
-	cache, err := lru.New[string, verifiedToken](1 << 16)
+	// Big enough for the clients retrying right now, small enough that the
+	// GC does not spend its time marking tokens nobody sends again.
+	cache, err := lru.New[string, verifiedToken](1 << 13)
 	if err != nil {
 		panic(err) // a positive constant size cannot fail
 	}
