@@ -113,9 +113,9 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
 	a.background = append(a.background, gauges.run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
-		Orders:    a.Service,
-		Sales:     a.saleReader(),
-		Tokens:    a.Tokens,
+		Orders: a.Service,
+		Sales:  a.saleReader(),
+		Tokens: a.Tokens,
 		// The buckets of the most recent clients only: a client hammering
 		// stays among them, and every bucket kept is heap the GC scans.
 		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
