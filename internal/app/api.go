@@ -183,6 +183,10 @@ func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []ht
 	if err := a.openStock(rdb, ov); err != nil {
 		return nil, nil, err
 	}
+	if p, ok := a.Stock.(interface{ Ping(context.Context) error }); ok {
+		// The memcached stock backend decides purchases: not ready without it.
+		checks = append(checks, httpapi.Check{Name: "memcached", Ping: p.Ping})
+	}
 	mc, err := stock.ParseRing(cfg.MemcacheServers)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SECKILL_MEMCACHE_SERVERS: %w", err)

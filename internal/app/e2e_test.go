@@ -426,3 +426,20 @@ func TestRedeliveredOrderStoredOnce(t *testing.T) {
 		t.Fatalf("sales.sold = %d, %v; want 1", sl.Sold, err)
 	}
 }
+
+// TestHealth: liveness always, readiness once every backend answers.
+func TestHealth(t *testing.T) {
+	forEachKind(t, func(t *testing.T, s *system) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if r := do(t, "GET", s.public.URL+path, "", nil); r.status != http.StatusOK || r.str("status") != "ok" {
+				t.Fatalf("%s: %d %s", path, r.status, r.raw)
+			}
+		}
+		if r := do(t, "GET", s.admin.URL+"/metrics", "", nil); r.status != http.StatusOK || !strings.Contains(string(r.raw), "seckill_purchases_total") {
+			t.Fatalf("/metrics on the admin listener: %d", r.status)
+		}
+		if r := do(t, "GET", s.public.URL+"/metrics", "", nil); r.status != http.StatusNotFound {
+			t.Fatalf("/metrics on the public listener: %d, want 404", r.status)
+		}
+	})
+}
