@@ -443,3 +443,43 @@ func TestHealth(t *testing.T) {
 		}
 	})
 }
+
+// TestLostStockFailsClosed: when the stock backend loses a sale (evicted,
+// restarted), purchases are 503 and sell nothing, reconcile says so, and a
+// warm-up rebuilds the stock from MySQL's orders.
+func TestLostStockFailsClosed(t *testing.T) {
+	forEachKind(t, func(t *testing.T, s *system) {
+		s.startWorker()
+		sale := s.createSale(t, 5, 0)
+		first := s.buy(t, sale, s.token(t, 61))
+		if first.status != http.StatusAccepted {
+			t.Fatalf("purchase: %d %s", first.status, first.raw)
+		}
+		s.drained(t, sale)
+		if err := s.api.Stock.Forget(context.Background(), sale); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.buy(t, sale, s.token(t, 62)); r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
+			t.Fatalf("purchase with the stock lost: %d %s, want 503 unavailable", r.status, r.raw)
+		}
+		if rec := s.reconcile(t, sale); rec.StockLoaded || rec.Consistent || rec.Persisted != 1 {
+			t.Fatalf("reconcile with the stock lost: %+v, want not loaded, not consistent", rec)
+		}
+		w := do(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/warmup", s.admin.URL, sale), "", nil)
+		if w.status != http.StatusOK || w.num("remaining") != 4 {
+			t.Fatalf("warmup: %d %s, want 200 with 4 remaining", w.status, w.raw)
+		}
+		// The persisted buyer is a buyer again; a new one gets a unit.
+		again := s.buy(t, sale, s.token(t, 61))
+		e, _ := again.body["error"].(map[string]any)
+		if again.status != http.StatusConflict || e["order_no"] != first.str("order_no") {
+			t.Fatalf("persisted buyer after warmup: %d %s", again.status, again.raw)
+		}
+		if r := s.buy(t, sale, s.token(t, 62)); r.status != http.StatusAccepted {
+			t.Fatalf("purchase after warmup: %d %s", r.status, r.raw)
+		}
+		if rec := s.drained(t, sale); !rec.Consistent || rec.Persisted != 2 || rec.Remaining != 3 {
+			t.Fatalf("reconcile after warmup: %+v", rec)
+		}
+	})
+}
