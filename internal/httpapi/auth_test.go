@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,31 +104,131 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-func TestTokensRememberedUntilExpiry(t *testing.T) {
+// libraryUser is what golang-jwt alone decides about raw.
+func libraryUser(tok *Tokens, raw string) (int64, bool) {
+	var claims jwt.RegisteredClaims
+	if _, err := tok.parser.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return tok.secret, nil }); err != nil {
+		return 0, false
+	}
+	id, err := parseSubject(claims.Subject)
+	return id, err == nil
+}
+
+func TestFastPathTakesMintedTokens(t *testing.T) {
 	tok := NewTokens(testSecret)
-	now := time.Now()
-	tok.now = func() time.Time { return now }
 	s, err := tok.Mint(9, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // verified, then remembered
-		if user, err := tok.UserFromHeader("Bearer " + s); err != nil || user != 9 {
-			t.Fatalf("UserFromHeader = %d, %v", user, err)
+	if user, ok := tok.fastVerify(s); !ok || user != 9 {
+		t.Fatalf("fastVerify(minted) = %d, %v; a minted token must not need the library", user, ok)
+	}
+	// MapClaims tokens signed by the library have the same header.
+	m := sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "7", "exp": time.Now().Add(time.Hour).Unix()})
+	if user, ok := tok.fastVerify(m); !ok || user != 7 {
+		t.Fatalf("fastVerify(library-signed) = %d, %v", user, ok)
+	}
+}
+
+// TestFastPathNeverAcceptsWhatTheLibraryRejects: the fast path may decline
+// anything, but what it accepts the library accepts, for the same user.
+func TestFastPathNeverAcceptsWhatTheLibraryRejects(t *testing.T) {
+	tok := NewTokens(testSecret)
+	now := time.Now()
+	tok.now = func() time.Time { return now }
+	hour := now.Add(time.Hour).Unix()
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	valid := sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": hour})
+	parts := strings.Split(valid, ".")
+	signWith := func(header, payload string) string {
+		signed := header + "." + payload
+		sig, err := jwt.SigningMethodHS256.Sign(signed, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	resign := func(payload string) string { return signWith(parts[0], enc(payload)) }
+	tokens := map[string]string{
+		"valid":             valid,
+		"expired":           sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": now.Add(-time.Hour).Unix()}),
+		"in the leeway":     sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": now.Add(-2 * time.Second).Unix()}),
+		"nbf ahead":         sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": hour, "nbf": now.Add(time.Hour).Unix()}),
+		"nbf past":          sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": hour, "nbf": now.Add(-time.Hour).Unix()}),
+		"no exp":            sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42"}),
+		"no sub":            sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": hour}),
+		"numeric sub":       resign(`{"sub":42,"exp":` + strconv.FormatInt(hour, 10) + `}`),
+		"quoted exp":        resign(`{"sub":"42","exp":"` + strconv.FormatInt(hour, 10) + `"}`),
+		"fractional exp":    resign(`{"sub":"42","exp":` + strconv.FormatInt(hour, 10) + `.5}`),
+		"payload not JSON":  resign(`{"sub":"42",`),
+		"negative sub":      resign(`{"sub":"-4","exp":` + strconv.FormatInt(hour, 10) + `}`),
+		"wrong secret":      sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-some-length!!"), jwt.MapClaims{"sub": "42", "exp": hour}),
+		"alg none":          sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "42", "exp": hour}),
+		"HS512":             sign(t, jwt.SigningMethodHS512, testSecret, jwt.MapClaims{"sub": "42", "exp": hour}),
+		"other header":      signWith(enc(`{"typ":"JWT","alg":"HS256"}`), parts[1]),
+		"four segments":     valid + ".x",
+		"signature missing": parts[0] + "." + parts[1] + ".",
+		"padded signature":  valid + "=",
+	}
+	// Every single-character change of the valid token.
+	for i := range len(valid) {
+		for _, c := range []byte{'A', 'B', '_', '-', '.'} {
+			if valid[i] != c {
+				tokens[fmt.Sprintf("byte %d → %c", i, c)] = valid[:i] + string(c) + valid[i+1:]
+			}
 		}
 	}
-	now = now.Add(2 * time.Minute)
-	if _, err := tok.UserFromHeader("Bearer " + s); !errors.Is(err, order.ErrUnauthorized) {
-		t.Fatalf("a remembered token past its exp: %v, want unauthorized", err)
+	accepted := 0
+	for name, raw := range tokens {
+		fast, ok := tok.fastVerify(raw)
+		if !ok {
+			continue
+		}
+		accepted++
+		lib, libOK := libraryUser(tok, raw)
+		if !libOK || lib != fast {
+			t.Errorf("%s: fast path accepted user %d, library says %d, %v", name, fast, lib, libOK)
+		}
 	}
-	// A token differing in one signature character is not the remembered one.
-	now = now.Add(-2 * time.Minute)
-	i := len(s) - 10
-	flipped := byte('A')
-	if s[i] == 'A' {
-		flipped = 'B'
+	// The fast path must take the plainly valid ones, or this test proves nothing.
+	for _, name := range []string{"valid", "nbf past", "fractional exp"} {
+		if _, ok := tok.fastVerify(tokens[name]); !ok {
+			t.Errorf("%s: declined by the fast path", name)
+		}
 	}
-	if _, err := tok.UserFromHeader("Bearer " + s[:i] + string(flipped) + s[i+1:]); !errors.Is(err, order.ErrUnauthorized) {
-		t.Fatalf("a tampered token was accepted: %v", err)
+	for _, name := range []string{"expired", "in the leeway", "nbf ahead", "no exp", "no sub", "numeric sub", "quoted exp", "negative sub", "wrong secret", "alg none", "HS512", "other header"} {
+		if _, ok := tok.fastVerify(tokens[name]); ok {
+			t.Errorf("%s: accepted by the fast path", name)
+		}
+	}
+	// The library still decides what the fast path declines.
+	if user, err := tok.UserFromHeader("Bearer " + tokens["in the leeway"]); err != nil || user != 42 {
+		t.Errorf("a token inside the library's leeway: %d, %v; want 42", user, err)
+	}
+	if user, err := tok.UserFromHeader("Bearer " + tokens["other header"]); err != nil || user != 42 {
+		t.Errorf("a valid token with its header fields in another order: %d, %v; want 42", user, err)
+	}
+	t.Logf("%d tokens, %d accepted by the fast path", len(tokens), accepted)
+}
+
+// BenchmarkUserFromHeader verifies tokens of distinct users, each seen once,
+// as a crowd of new buyers sends them.
+func BenchmarkUserFromHeader(b *testing.B) {
+	tok := NewTokens(testSecret)
+	headers := make([]string, 1<<14)
+	for i := range headers {
+		s, err := tok.Mint(int64(i+1), time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		headers[i] = "Bearer " + s
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := tok.UserFromHeader(headers[i%len(headers)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

@@ -18,6 +18,9 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 	if r.ContentLength > limit {
 		return errPayloadTooLarge
 	}
+	if r.ContentLength == 0 { // known empty: nothing to read (a chunked body has -1)
+		return emptyBody(allowEmpty)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%w: reading body: %w", order.ErrInvalid, err)
@@ -26,10 +29,7 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 		return errPayloadTooLarge
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		if allowEmpty {
-			return nil
-		}
-		return fmt.Errorf("%w: a JSON body is required", order.ErrInvalid)
+		return emptyBody(allowEmpty)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -40,4 +40,12 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 		return fmt.Errorf("%w: unexpected data after the JSON object", order.ErrInvalid)
 	}
 	return nil
+}
+
+// emptyBody is the answer to a body with nothing in it.
+func emptyBody(allowed bool) error {
+	if allowed {
+		return nil
+	}
+	return fmt.Errorf("%w: a JSON body is required", order.ErrInvalid)
 }
