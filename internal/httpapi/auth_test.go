@@ -140,6 +140,10 @@ func TestFastPathNeverAcceptsWhatTheLibraryRejects(t *testing.T) {
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	valid := sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "exp": hour})
 	parts := strings.Split(valid, ".")
+	minted, err := tok.Mint(42, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	signWith := func(header, payload string) string {
 		signed := header + "." + payload
 		sig, err := jwt.SigningMethodHS256.Sign(signed, testSecret)
@@ -169,6 +173,14 @@ func TestFastPathNeverAcceptsWhatTheLibraryRejects(t *testing.T) {
 		"four segments":     valid + ".x",
 		"signature missing": parts[0] + "." + parts[1] + ".",
 		"padded signature":  valid + "=",
+		"minted":            minted,
+		"minted, expired":   resign(`{"sub":"42","exp":` + strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) + `,"iat":1}`),
+		"minted, sub 0":     resign(`{"sub":"0","exp":` + strconv.FormatInt(hour, 10) + `,"iat":1}`),
+		"minted, sub empty": resign(`{"sub":"","exp":` + strconv.FormatInt(hour, 10) + `,"iat":1}`),
+		"minted, huge sub":  resign(`{"sub":"99999999999999999999","exp":` + strconv.FormatInt(hour, 10) + `,"iat":1}`),
+		"minted, huge exp":  resign(`{"sub":"42","exp":99999999999999999999,"iat":1}`),
+		"minted, no iat":    resign(`{"sub":"42","exp":` + strconv.FormatInt(hour, 10) + `,"iat":}`),
+		"minted, spaces":    resign(`{"sub":"42","exp": ` + strconv.FormatInt(hour, 10) + `,"iat":1}`),
 	}
 	// Every single-character change of the valid token.
 	for i := range len(valid) {
@@ -191,12 +203,12 @@ func TestFastPathNeverAcceptsWhatTheLibraryRejects(t *testing.T) {
 		}
 	}
 	// The fast path must take the plainly valid ones, or this test proves nothing.
-	for _, name := range []string{"valid", "nbf past", "fractional exp"} {
+	for _, name := range []string{"valid", "nbf past", "fractional exp", "minted", "minted, spaces"} {
 		if _, ok := tok.fastVerify(tokens[name]); !ok {
 			t.Errorf("%s: declined by the fast path", name)
 		}
 	}
-	for _, name := range []string{"expired", "in the leeway", "nbf ahead", "no exp", "no sub", "numeric sub", "quoted exp", "negative sub", "wrong secret", "alg none", "HS512", "other header"} {
+	for _, name := range []string{"expired", "in the leeway", "nbf ahead", "no exp", "no sub", "numeric sub", "quoted exp", "negative sub", "wrong secret", "alg none", "HS512", "other header", "minted, expired", "minted, sub 0", "minted, sub empty", "minted, huge sub", "minted, no iat"} {
 		if _, ok := tok.fastVerify(tokens[name]); ok {
 			t.Errorf("%s: accepted by the fast path", name)
 		}
