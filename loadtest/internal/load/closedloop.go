@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -56,9 +57,7 @@ func PostBearer(ctx context.Context, c *http.Client, url, token string) Reply {
 	if res.StatusCode < 300 {
 		_, err = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
 	} else {
-		var raw []byte
-		raw, err = io.ReadAll(io.LimitReader(res.Body, maxBody))
-		rep.Code = errorCode(raw)
+		rep.Code, err = readCode(res.Body)
 	}
 	rep.Latency = time.Since(start)
 	if err != nil {
@@ -169,3 +168,25 @@ func (l ClosedLoop) Run(ctx context.Context) LoopResult {
 	res.Exhausted, _ = exhausted.Get()
 	return res
 }
+
+// readCode reads a whole error body of at most maxBody bytes and returns its
+// error code; a body as small as the api's is read into a pooled buffer.
+func readCode(r io.Reader) (string, error) {
+	bp, _ := smallBodies.Get().(*[]byte)
+	defer smallBodies.Put(bp)
+	buf := *bp
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return errorCode(buf[:n]), nil
+	case err != nil:
+		return "", err
+	}
+	rest, err := io.ReadAll(io.LimitReader(r, maxBody-int64(n)))
+	if err != nil {
+		return "", err
+	}
+	return errorCode(append(append([]byte(nil), buf[:n]...), rest...)), nil
+}
+
+var smallBodies = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
