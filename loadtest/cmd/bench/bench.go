@@ -77,6 +77,8 @@ type bench struct {
 	ops                *http.Client // /metrics, pprof
 	apiWatch, wWatch   watched
 	workerAdmin        string
+	hz                 float64     // clock ticks per second of /proc's CPU times
+	servers            []procGroup // the local servers' processes, by command
 
 	mu  sync.Mutex // guards rep's checks, notes and profiles
 	rep report
@@ -192,6 +194,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := waitHTTP(ctx, b.worker, readyTimeout, expectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK)); err != nil {
 		return err
 	}
+	b.findServers()
 	b.rep.Settings = settings{
 		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
 		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight,
@@ -279,17 +282,81 @@ func (b *bench) finish(runErr error) {
 }
 
 // loop runs a closed loop of the configured shape with shot, sampling the
-// api and the worker from its start until stopSampling is called.
-func (b *bench) loop(ctx context.Context, shot load.Shot, onMeasure func()) (load.LoopResult, *sampler) {
+// api and the worker from its start until stopSampling is called, and
+// reading the CPU time of every process over its measured window.
+func (b *bench) loop(ctx context.Context, shot load.Shot, onMeasure func()) (load.LoopResult, *sampler, *cpuMeter) {
+	m := newCPUMeter(b.phaseGroups(), b.hz)
 	cl := load.ClosedLoop{
 		Workers: b.o.connections, Warmup: b.o.warmup, Duration: b.o.duration,
-		Timeout: requestTimeout, Shot: shot, OnMeasure: onMeasure,
+		Timeout: requestTimeout, Shot: endOnExhaustion(shot, m), OnMeasure: onMeasure,
 	}
 	start := time.Now()
 	s := startSampler(ctx, b.ops, start, sampleEvery, b.apiWatch, b.wWatch)
+	m.arm(b.o.warmup, b.o.duration)
 	res := cl.Run(ctx)
-	// The sampler's clock and the loop's start within microseconds.
-	return res, s
+	m.end()
+	// The sampler's clock, the meter's and the loop's start within
+	// microseconds.
+	return res, s, m
+}
+
+// endOnExhaustion ends m's window when shot first has nothing left to
+// send, where the phase's measured window ends too.
+func endOnExhaustion(shot load.Shot, m *cpuMeter) load.Shot {
+	return func(ctx context.Context, w int, c *http.Client) (load.Reply, bool) {
+		r, more := shot(ctx, w, c)
+		if !more {
+			m.end()
+		}
+		return r, more
+	}
+}
+
+// findServers finds the local servers' processes whose CPU is reported.
+func (b *bench) findServers() {
+	b.hz = clockTicks()
+	comms, err := readComms("/proc")
+	if err != nil {
+		b.note("the local servers' CPU is not reported: %v", err)
+		return
+	}
+	b.servers = serverGroups(comms)
+}
+
+// phaseGroups are the processes whose CPU a phase reports: the bench, its
+// children and the local servers.
+func (b *bench) phaseGroups() []procGroup {
+	gs := []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}
+	for _, p := range []*proc{b.hello, b.api, b.worker} {
+		gs = append(gs, procGroup{Name: p.name, Pids: []int{p.pid()}})
+	}
+	return append(gs, b.servers...)
+}
+
+// ceilingGroups are the processes whose CPU a raw publish run reports: the
+// bench, which publishes, and RabbitMQ.
+func (b *bench) ceilingGroups() []procGroup {
+	gs := []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}
+	for _, g := range b.servers {
+		if g.Name == "beam.smp" {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// cpuOf is the CPU of m's window per unit of work complete in it (units
+// replies or orders, as per says); nil, with a note, when it could not be
+// read.
+func (b *bench) cpuOf(label string, m *cpuMeter, units int64, per string) *cpuUsage {
+	w, err := m.window()
+	if err != nil {
+		b.note("%s: CPU per %s not measured: %v", label, per, err)
+		return nil
+	}
+	u := usageOfWindow(w, units, per)
+	b.logf("  CPU: machine busy %s, %s per %s", fmtPct(u.BusyFraction), fmtMicros(u.Machine.MicrosPerUnit, u.Units), per)
+	return &u
 }
 
 // phaseOf summarises a closed loop as a phase. The window ends early when
@@ -327,15 +394,16 @@ func (b *bench) helloPhase(ctx context.Context) (phase, error) {
 	shot := func(ctx context.Context, _ int, c *http.Client) (load.Reply, bool) {
 		return load.PostBearer(ctx, c, b.helloURL, tok), true
 	}
-	res, s := b.loop(ctx, shot, nil)
+	res, s, m := b.loop(ctx, shot, nil)
 	samples, serr := s.finish()
 	if ctx.Err() != nil {
 		return phase{}, ctx.Err()
 	}
 	ph, _ := b.phaseOf(phaseHello, "gin, POST /hello", "202", load.Accepted, res, samples)
-	b.rep.Phases = append(b.rep.Phases, ph)
 	b.addCheck("hello-world: no errors", ph.Total.Accepted == ph.Total.Total(), "%s", countsDetail(ph.Total))
 	b.logf("  %s req/s, p50 %s, p99 %s", fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99))
+	ph.CPU = b.cpuOf(phaseHello, m, ph.Requests, "reply")
+	b.rep.Phases = append(b.rep.Phases, ph)
 	if ph.RPS <= 0 {
 		return ph, errors.New("hello-world answered nothing")
 	}
@@ -414,7 +482,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 			profiles.Go(func() { b.profile(ctx, "worker", b.workerAdmin) })
 		}
 	}
-	res, s := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
+	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
 	loopEnd := time.Since(res.Start)
 	profiles.Wait()
 	if ctx.Err() != nil {
@@ -428,6 +496,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	}
 	b.logf("  %s req/s, p50 %s, p99 %s; waiting for %s orders to reach MySQL",
 		fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99), fmtInt(float64(ph.Total.Accepted)))
+	ph.CPU = b.cpuOf(phaseContended, m, ph.Requests, "reply")
 
 	// End to end: first request → the last accepted order's row.
 	e := &endToEnd{Accepted: ph.Total.Accepted}
@@ -572,7 +641,7 @@ func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
 	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
 	var next atomic.Int64
 	next.Store(o.soldOutStock + 1)
-	res, s := b.loop(ctx, tokenShot(url, tokens, &next), nil)
+	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), nil)
 	samples, serr := s.finish()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -583,8 +652,9 @@ func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
 		b.note("the sold-out phase ran out of tokens after %s of its %s window: its req/s covers %s; raise -token-margin",
 			fmtSeconds(ph.Window), o.duration, fmtSeconds(ph.Window))
 	}
-	b.rep.Phases = append(b.rep.Phases, ph)
 	b.logf("  %s req/s, p50 %s, p99 %s", fmtInt(ph.RPS), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99))
+	ph.CPU = b.cpuOf(phaseSoldOut, m, ph.Requests, "reply")
+	b.rep.Phases = append(b.rep.Phases, ph)
 	all := ph.Total
 	su := setup.Snapshot()
 	all.Accepted += su.Accepted
@@ -624,9 +694,12 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 	top := newCeilingTopology(b.queuePrefix)
 	for i, sh := range shapes {
 		b.logf("raw confirmed publish: %d order(s)/message × %d in flight, %s + %s", sh.batch, sh.inFlight, o.warmup, o.duration)
+		m := newCPUMeter(b.ceilingGroups(), b.hz)
 		cl := ceilingLoad{URL: o.amqpURL, Topology: top, Batch: sh.batch, InFlight: sh.inFlight,
-			Warmup: o.warmup, Duration: o.duration, SaleID: 1}
+			Warmup: o.warmup, Duration: o.duration, SaleID: 1,
+			OnStart: func() { m.arm(o.warmup, o.duration) }}
 		res, err := cl.run(ctx)
+		m.end()
 		if err != nil {
 			b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), false, "%v", err)
 			return err
@@ -642,6 +715,9 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 			Latency:  latencyOf(st.Latency),
 		}
 		c.OrdersPerS = c.MessagesPerS * float64(sh.batch)
+		b.logf("  %s msg/s = %s orders/s, confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS),
+			fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
+		c.CPU = b.cpuOf(fmt.Sprintf("ceiling %d×%d", sh.batch, sh.inFlight), m, c.Messages*int64(sh.batch), "order")
 		b.rep.Ceilings = append(b.rep.Ceilings, c)
 		var all load.Counters
 		for _, r := range res.Records {
@@ -650,8 +726,6 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 		tot := all.Snapshot()
 		b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), tot.Accepted == tot.Total(),
 			"%d confirmed, %d nacked, %d failed", tot.Accepted, tot.ServerError, tot.TransportError)
-		b.logf("  %s msg/s = %s orders/s, confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS),
-			fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
 		if i == 0 && e != nil {
 			e.CeilingBatch, e.CeilingPerSec = sh.batch, c.OrdersPerS
 		}

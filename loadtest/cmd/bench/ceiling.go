@@ -55,6 +55,9 @@ type ceilingLoad struct {
 	Warmup   time.Duration
 	Duration time.Duration
 	SaleID   int64 // the sale id written into the orders
+	// OnStart, when set, is called as the publishers start: Warmup later
+	// the measured window begins. It must not block.
+	OnStart func()
 }
 
 // run publishes for Warmup + Duration and returns the records.
@@ -88,6 +91,9 @@ func (c ceilingLoad) run(ctx context.Context) (load.LoopResult, error) {
 	recs := make([][]load.Record, max(c.InFlight, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
+	if c.OnStart != nil {
+		c.OnStart()
+	}
 	for w := range recs {
 		wg.Go(func() {
 			orders := make([]order.Order, c.Batch)

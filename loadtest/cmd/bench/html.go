@@ -252,6 +252,12 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 {{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{.Target}} → {{.Expect}}</td><td class="n">{{int .RPS}}</td><td class="n">{{pct .Ratio}}</td><td class="n">{{ms .Latency.P50}}</td><td class="n">{{ms .Latency.P99}}</td><td class="n">{{.Errors}}</td></tr>
 {{end}}</table>
 
+{{if .CPU}}<h2>CPU</h2>
+{{range .CPU}}<p class="note">{{.Note}}</p>
+<table><tr><th>{{.Title}}</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr><td>{{.Label}}</td>{{range .Cells}}<td class="n">{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}{{end}}
 {{with .R.EndToEnd}}<h2>End to end</h2>
 <table><tr><th>contended sale</th><th>value</th></tr>
 <tr><td>orders accepted (202, warm-up included)</td><td class="n">{{i64 .Accepted}}</td></tr>
@@ -286,8 +292,15 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 
 // writeHTML renders the report as a self-contained page.
 func (r *report) writeHTML(w io.Writer) error {
+	var grids []cpuGrid
+	for _, f := range []func() (cpuGrid, bool){r.phaseCPUGrid, r.ceilingCPUGrid} {
+		if g, ok := f(); ok {
+			grids = append(grids, g)
+		}
+	}
 	return pageTemplate.Execute(w, struct {
 		R      *report
+		CPU    []cpuGrid
 		Blocks []chartBlock
-	}{r, r.charts()})
+	}{r, grids, r.charts()})
 }

@@ -12,7 +12,9 @@
 //
 // then measures orders persisted per second from the first purchase to the
 // last row in MySQL, and, in the same run, a raw confirmed-publish ceiling
-// of the broker. It prints a table of ratios to the baseline and writes
+// of the broker. Over each measured window it reads the CPU time of itself,
+// its children, the local servers and the machine from /proc. It prints a
+// table of ratios to the baseline and of CPU per reply and writes
 // bench.json, bench.md and bench.html (charts per second) to its output
 // directory.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,7 @@ type phase struct {
 	Window   float64     `json:"window_seconds"` // measured seconds; shorter than the duration when tokens ran out
 	API      *procUsage  `json:"api,omitempty"`
 	Worker   *procUsage  `json:"worker,omitempty"`
+	CPU      *cpuUsage   `json:"cpu,omitempty"` // per reply complete inside the window
 	Timeline []second    `json:"timeline"`
 }
 
@@ -168,8 +170,39 @@ type ceilingResult struct {
 	Errors        int64     `json:"errors"` // nacks, returns, failures
 	MessageBytes  int       `json:"message_bytes"`
 	ComparedToAPI bool      `json:"compared_to_api"` // the api-shaped one the ratio uses
+	CPU           *cpuUsage `json:"cpu,omitempty"`   // per order confirmed inside the window
 	Timeline      []second  `json:"timeline"`
 	Latency       latencyMS `json:"latency_ms"`
+}
+
+// cpuUsage is where the machine's CPU went over a measured window: the CPU
+// time (utime + stime) of each watched process and the machine's busy time,
+// read when the window began and when it ended.
+type cpuUsage struct {
+	WindowSeconds float64    `json:"window_seconds"` // wall time between the two readings
+	Per           string     `json:"per"`            // what the µs are per: "reply" or "order"
+	Units         int64      `json:"units"`          // replies or orders complete inside the window
+	CPUs          int        `json:"nproc"`          // CPUs of /proc/stat
+	Processes     []cpuShare `json:"processes"`
+	Machine       cpuShare   `json:"machine_busy"`          // all CPUs' time neither idle nor waiting for I/O
+	BusyFraction  float64    `json:"machine_busy_fraction"` // of all CPUs' time
+	// Unaccounted is the machine's busy time minus the processes': kernel
+	// threads, softirq work not charged to a listed process, and every
+	// other process. (With tick-based CPU accounting a softirq's time is
+	// charged to the process it interrupted.) It can come out slightly
+	// negative: a process's time is its exact run time, the machine's is
+	// sampled at each tick.
+	Unaccounted cpuShare `json:"unaccounted"`
+}
+
+// cpuShare is the CPU time of one process, one server's processes, or the
+// machine over a window.
+type cpuShare struct {
+	Process       string  `json:"process"`
+	Pids          int     `json:"pids,omitempty"` // processes summed
+	Seconds       float64 `json:"cpu_seconds"`
+	Cores         float64 `json:"cores"`       // Seconds ÷ the window: cores used on average
+	MicrosPerUnit float64 `json:"us_per_unit"` // CPU µs ÷ the window's replies or orders; 0 when there were none
 }
 
 // target is a goal a figure is held against; reported, never failed.
@@ -287,6 +320,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 			fmtPct(ph.Ratio), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99), ph.Errors)
 	}
 	p("\n")
+	if g, ok := r.phaseCPUGrid(); ok {
+		writeCPUGrid(w, g)
+	}
 
 	if e := r.EndToEnd; e != nil {
 		p("| end to end (contended sale) | value |\n|---|---:|\n")
@@ -304,6 +340,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 				fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
 		}
 		p("| **orders persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(e.Ratio))
+	}
+	if g, ok := r.ceilingCPUGrid(); ok {
+		writeCPUGrid(w, g)
 	}
 
 	p("| process | phase | RSS | peak RSS (VmHWM) | goroutines (peak) |\n|---|---|---:|---:|---:|\n")
@@ -339,6 +378,154 @@ func (r *report) writeMarkdown(w io.Writer) {
 	for _, n := range r.Notes {
 		p("\nNote: %s\n", n)
 	}
+}
+
+// cpuNote explains the CPU tables.
+const cpuNote = "CPU time (utime + stime of /proc/<pid>/stat) over each measured window: cores used on average " +
+	"(CPU seconds ÷ window seconds) · CPU µs per %s complete in the window. Machine busy: all CPUs' time " +
+	"neither idle nor in iowait (/proc/stat); unaccounted: machine busy minus the processes listed " +
+	"(kernel threads, softirq work charged to no listed process, every other process). A process's time is " +
+	"its exact run time, the machine's is sampled at each clock tick: the two can differ by a few percent, " +
+	"and unaccounted can come out slightly negative."
+
+// cpuGrid is a table of CPU use: a column per measured window, a row per
+// process, then the machine's busy time and what the processes leave
+// unaccounted.
+type cpuGrid struct {
+	Title   string // the corner cell, e.g. "CPU per reply"
+	Note    string
+	Columns []string
+	Rows    []cpuRow
+}
+
+// cpuRow is one line of a cpuGrid.
+type cpuRow struct {
+	Label string
+	Cells []string
+}
+
+// cpuLabels describe the processes of the CPU tables.
+var cpuLabels = map[string]string{
+	"bench":        "bench (load generator)",
+	"hello":        "hello-world server",
+	"redis-server": "redis-server (Redis)",
+	"beam.smp":     "beam.smp (RabbitMQ)",
+	"mariadbd":     "mariadbd (MariaDB)",
+	"mysqld":       "mysqld (MySQL)",
+}
+
+func cpuLabel(name string) string {
+	if l, ok := cpuLabels[name]; ok {
+		return l
+	}
+	return name
+}
+
+// phaseCPUGrid is the phases' CPU per reply; false when none was measured.
+func (r *report) phaseCPUGrid() (cpuGrid, bool) {
+	var cols []string
+	var us []*cpuUsage
+	for _, ph := range r.Phases {
+		cols, us = append(cols, ph.Name), append(us, ph.CPU)
+	}
+	return cpuGridOf("CPU per reply", "reply", cols, us)
+}
+
+// ceilingCPUGrid is the raw publish runs' CPU per order; false when none
+// was measured.
+func (r *report) ceilingCPUGrid() (cpuGrid, bool) {
+	var cols []string
+	var us []*cpuUsage
+	for _, c := range r.Ceilings {
+		cols = append(cols, fmt.Sprintf("raw publish, %d order(s)/message × %d in flight", c.Batch, c.InFlight))
+		us = append(us, c.CPU)
+	}
+	return cpuGridOf("CPU per order", "order", cols, us)
+}
+
+// cpuGridOf lays out the usages, one column each (nil: not measured), with
+// the processes of any of them as rows in their first order.
+func cpuGridOf(title, per string, cols []string, us []*cpuUsage) (cpuGrid, bool) {
+	g := cpuGrid{Title: title, Note: fmt.Sprintf(cpuNote, per), Columns: cols}
+	var names []string
+	cpus, measured := 0, false
+	for _, u := range us {
+		if u == nil {
+			continue
+		}
+		measured = true
+		cpus = max(cpus, u.CPUs)
+		for _, s := range u.Processes {
+			if !slices.Contains(names, s.Process) {
+				names = append(names, s.Process)
+			}
+		}
+	}
+	if !measured {
+		return g, false
+	}
+	for _, name := range names {
+		row := cpuRow{Label: cpuLabel(name)}
+		for _, u := range us {
+			row.Cells = append(row.Cells, processCell(u, name))
+		}
+		g.Rows = append(g.Rows, row)
+	}
+	busy := cpuRow{Label: fmt.Sprintf("machine busy (share of %d cores)", cpus)}
+	rest := cpuRow{Label: "unaccounted (kernel softirq, other processes)"}
+	for _, u := range us {
+		if u == nil {
+			busy.Cells, rest.Cells = append(busy.Cells, "–"), append(rest.Cells, "–")
+			continue
+		}
+		busy.Cells = append(busy.Cells, fmtPct(u.BusyFraction)+" · "+fmtMicros(u.Machine.MicrosPerUnit, u.Units))
+		rest.Cells = append(rest.Cells, shareCell(u.Unaccounted, u.Units))
+	}
+	g.Rows = append(g.Rows, busy, rest)
+	return g, true
+}
+
+// processCell shows the named process's share of u, "–" when u does not
+// have it.
+func processCell(u *cpuUsage, name string) string {
+	if u == nil {
+		return "–"
+	}
+	for _, s := range u.Processes {
+		if s.Process == name {
+			return shareCell(s, u.Units)
+		}
+	}
+	return "–"
+}
+
+// shareCell shows cores and µs per unit: "0.61 cores · 92 µs".
+func shareCell(s cpuShare, units int64) string {
+	return strconv.FormatFloat(s.Cores, 'f', 2, 64) + " cores · " + fmtMicros(s.MicrosPerUnit, units)
+}
+
+// fmtMicros shows µs with three significant digits, thousands grouped; "–"
+// when there were no units to divide by.
+func fmtMicros(v float64, units int64) string {
+	switch {
+	case units <= 0:
+		return "– µs"
+	case math.Abs(v) >= 100:
+		return fmtInt(v) + " µs"
+	case math.Abs(v) >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " µs"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " µs"
+}
+
+// writeCPUGrid renders g as a Markdown table with its note.
+func writeCPUGrid(w io.Writer, g cpuGrid) {
+	fmt.Fprintf(w, "%s\n\n| %s | %s |\n|---|%s\n", g.Note, g.Title, strings.Join(g.Columns, " | "),
+		strings.Repeat("---:|", len(g.Columns)))
+	for _, row := range g.Rows {
+		fmt.Fprintf(w, "| %s | %s |\n", row.Label, strings.Join(row.Cells, " | "))
+	}
+	fmt.Fprintln(w)
 }
 
 // ValueText shows the value in its unit.

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A command name with spaces and parentheses: the fields must be counted
+// from the last ')'. utime 250, stime 120, cutime 7, cstime 3, starttime
+// 123456.
+const procStatFixture = "4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 120 7 3 20 0 9 0 123456 " +
+	"1893124096 13056 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+
+func TestParseProcStat(t *testing.T) {
+	got, err := parseProcStat(procStatFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (procTicks{Ticks: 370, Start: 123456}); got != want {
+		t.Errorf("parseProcStat = %+v, want %+v (utime + stime, children's time left out)", got, want)
+	}
+	// Fields that look like the ones wanted inside the name change nothing.
+	tricky := strings.Replace(procStatFixture, "(my (odd) proc)", "(x) S 1 2 3 4 5 6 7 8 9 10 11 12)", 1)
+	if got, err := parseProcStat(tricky); err != nil || got.Ticks != 370 || got.Start != 123456 {
+		t.Errorf("name holding fields: %+v, %v", got, err)
+	}
+	for name, bad := range map[string]string{
+		"no parenthesis":  "4242 my proc S 1 2 3",
+		"too few fields":  "4242 (a) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 120 7 3 20 0 9 0",
+		"not a number":    strings.Replace(procStatFixture, " 250 ", " x ", 1),
+		"negative utime":  strings.Replace(procStatFixture, " 250 ", " -250 ", 1),
+		"nothing at all:": "",
+	} {
+		if _, err := parseProcStat(bad); err == nil {
+			t.Errorf("%s: parsed without error", name)
+		}
+	}
+}
+
+const cpuStatFixture = `cpu  40540 0 11331 47843 1180 0 1636 32 500 0
+cpu0 20889 0 4967 24804 180 0 729 12 250 0
+cpu1 19651 0 6364 23038 999 0 907 19 250 0
+intr 123 0 0
+ctxt 9999
+cpu_unrelated 1 2 3 4 5
+processes 100
+`
+
+func TestParseCPUStat(t *testing.T) {
+	m, err := parseCPUStat(cpuStatFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Total: the first 8 numbers, guest (500) left out; busy without idle
+	// 47843 and iowait 1180.
+	total := uint64(40540 + 0 + 11331 + 47843 + 1180 + 0 + 1636 + 32)
+	if want := (machineTicks{Busy: total - 47843 - 1180, Total: total, CPUs: 2}); m != want {
+		t.Errorf("parseCPUStat = %+v, want %+v", m, want)
+	}
+	// An old kernel's five numbers.
+	if m, err := parseCPUStat("cpu 10 0 5 80 5\ncpu0 10 0 5 80 5\n"); err != nil || m.Busy != 15 || m.Total != 100 || m.CPUs != 1 {
+		t.Errorf("five numbers: %+v, %v", m, err)
+	}
+	for name, bad := range map[string]string{
+		"no cpu line":   "cpu0 1 2 3 4 5\nintr 1\n",
+		"short line":    "cpu 1 2 3\n",
+		"not a number":  "cpu 1 2 x 4 5\n",
+		"two cpu lines": "cpu 1 2 3 4 5\ncpu 1 2 3 4 5\n",
+	} {
+		if _, err := parseCPUStat(bad); err == nil {
+			t.Errorf("%s: parsed without error", name)
+		}
+	}
+}
+
+func TestAuxvValue(t *testing.T) {
+	var b []byte
+	for _, kv := range [][2]uint64{{6, 4096}, {atClkTck, 250}, {0, 0}, {atClkTck, 999}} {
+		b = binary.LittleEndian.AppendUint64(b, kv[0])
+		b = binary.LittleEndian.AppendUint64(b, kv[1])
+	}
+	if v, ok := auxvValue(b, atClkTck, 8, binary.LittleEndian); !ok || v != 250 {
+		t.Errorf("AT_CLKTCK = %d, %t; want 250", v, ok)
+	}
+	// Keys after AT_NULL are not read.
+	if _, ok := auxvValue(b, 99, 8, binary.LittleEndian); ok {
+		t.Error("found a key that is not there")
+	}
+	var b32 []byte
+	for _, w := range []uint32{atClkTck, 100, 0, 0} {
+		b32 = binary.BigEndian.AppendUint32(b32, w)
+	}
+	if v, ok := auxvValue(b32, atClkTck, 4, binary.BigEndian); !ok || v != 100 {
+		t.Errorf("32-bit big-endian AT_CLKTCK = %d, %t; want 100", v, ok)
+	}
+	if hz := clockTicks(); hz <= 0 {
+		t.Errorf("clockTicks() = %g", hz)
+	}
+}
+
+func TestServerGroups(t *testing.T) {
+	comms := map[int]string{
+		1: "systemd", 30: "redis-server", 12: "redis-server", 40: "beam.smp", 41: "epmd",
+		50: "mariadbd", 60: "memcached-extra",
+	}
+	got := serverGroups(comms)
+	want := []procGroup{{Name: "redis-server", Pids: []int{12, 30}}, {Name: "beam.smp", Pids: []int{40}}, {Name: "mariadbd", Pids: []int{50}}}
+	if len(got) != len(want) {
+		t.Fatalf("serverGroups = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Name != want[i].Name || !equalInts(got[i].Pids, want[i].Pids) {
+			t.Errorf("group %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadComms(t *testing.T) {
+	dir := t.TempDir()
+	for name, comm := range map[string]string{"12": "redis-server\n", "40": "beam.smp\n", "self": "bench\n"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "comm"), []byte(comm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "77"), 0o755); err != nil { // exited: no comm
+		t.Fatal(err)
+	}
+	got, err := readComms(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[12] != "redis-server" || got[40] != "beam.smp" {
+		t.Errorf("readComms = %v", got)
+	}
+}
+
+func TestCPUDelta(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	groups := []procGroup{{Name: "api", Pids: []int{10}}, {Name: "redis-server", Pids: []int{20, 21, 22}}, {Name: "gone", Pids: []int{30}}}
+	a := cpuReading{At: t0, Machine: machineTicks{Busy: 1000, Total: 2000, CPUs: 2}, Procs: map[int]procTicks{
+		10: {Ticks: 100, Start: 5}, 20: {Ticks: 50, Start: 6}, 21: {Ticks: 7, Start: 7}, 22: {Ticks: 1, Start: 8}, 30: {Ticks: 9, Start: 9},
+	}}
+	b := cpuReading{At: t0.Add(2 * time.Second), Machine: machineTicks{Busy: 1300, Total: 2400, CPUs: 2}, Procs: map[int]procTicks{
+		10: {Ticks: 160, Start: 5}, 20: {Ticks: 80, Start: 6}, 21: {Ticks: 900, Start: 70}, // 21 is a new process on an old pid; 22 and 30 exited
+	}}
+	w, err := cpuDelta(groups, a, b, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Seconds != 2 || w.Busy != 3 || w.Total != 4 || w.CPUs != 2 {
+		t.Errorf("window %+v, want 2 s, busy 3, total 4, 2 CPUs", w)
+	}
+	want := []procCPU{{Name: "api", Pids: 1, Seconds: 0.6}, {Name: "redis-server", Pids: 1, Seconds: 0.3}}
+	if len(w.Procs) != len(want) {
+		t.Fatalf("procs %+v, want %+v", w.Procs, want)
+	}
+	for i := range want {
+		if w.Procs[i].Name != want[i].Name || w.Procs[i].Pids != want[i].Pids || math.Abs(w.Procs[i].Seconds-want[i].Seconds) > 1e-9 {
+			t.Errorf("proc %d = %+v, want %+v", i, w.Procs[i], want[i])
+		}
+	}
+	if _, err := cpuDelta(groups, b, a, 100); err == nil {
+		t.Error("readings out of order: no error")
+	}
+	if _, err := cpuDelta(groups, a, b, 0); err == nil {
+		t.Error("zero clock ticks per second: no error")
+	}
+}
+
+func TestUsageOfWindow(t *testing.T) {
+	w := cpuWindow{Seconds: 2, Busy: 3, Total: 4, CPUs: 2, Procs: []procCPU{
+		{Name: "bench", Pids: 1, Seconds: 1.2}, {Name: "api", Pids: 1, Seconds: 1},
+	}}
+	u := usageOfWindow(w, 10000, "reply")
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %g, want %g", name, got, want)
+		}
+	}
+	near("bench cores", u.Processes[0].Cores, 0.6)
+	near("bench µs per reply", u.Processes[0].MicrosPerUnit, 120)
+	near("api µs per reply", u.Processes[1].MicrosPerUnit, 100)
+	near("machine busy fraction", u.BusyFraction, 0.75)
+	near("machine cores", u.Machine.Cores, 1.5)
+	near("machine µs per reply", u.Machine.MicrosPerUnit, 300)
+	near("unaccounted seconds", u.Unaccounted.Seconds, 0.8)
+	near("unaccounted µs per reply", u.Unaccounted.MicrosPerUnit, 80)
+	if z := usageOfWindow(w, 0, "reply"); z.Machine.MicrosPerUnit != 0 || z.Processes[0].MicrosPerUnit != 0 {
+		t.Errorf("no replies: µs per reply %+v", z.Machine)
+	}
+}
+
+func TestCPUMeterWindowNeverBegun(t *testing.T) {
+	m := newCPUMeter([]procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}, 100)
+	m.end()
+	m.begin() // too late: the window ended
+	if _, err := m.window(); err == nil {
+		t.Error("a window that ended before it began has no error")
+	}
+}
+
+func TestCPUMeterReadsThisProcess(t *testing.T) {
+	m := newCPUMeter([]procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}, clockTicks())
+	m.begin()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for x := 0.0; time.Now().Before(deadline); x += math.Sqrt(x + 1) {
+		_ = x
+	}
+	w, err := m.window()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Procs) != 1 || w.Procs[0].Seconds <= 0 || w.Busy <= 0 || w.Total < w.Busy {
+		t.Errorf("300 ms of spinning: %+v", w)
+	}
+}
+
+// cpuReport is a run with CPU measured in two phases of three and one
+// ceiling run of two.
+func cpuReport() *report {
+	r := sampleReport()
+	w := cpuWindow{Seconds: 10, Busy: 19, Total: 20, CPUs: 2, Procs: []procCPU{
+		{Name: "bench", Pids: 1, Seconds: 6.1}, {Name: "api", Pids: 1, Seconds: 8}, {Name: "beam.smp", Pids: 1, Seconds: 3},
+	}}
+	u := usageOfWindow(w, 50000, "reply")
+	r.Phases[1].CPU = &u
+	h := usageOfWindow(cpuWindow{Seconds: 10, Busy: 20, Total: 20, CPUs: 2, Procs: []procCPU{
+		{Name: "bench", Pids: 1, Seconds: 9}, {Name: "hello", Pids: 1, Seconds: 10},
+	}}, 200000, "reply")
+	r.Phases[0].CPU = &h
+	c := usageOfWindow(cpuWindow{Seconds: 10, Busy: 10, Total: 20, CPUs: 2, Procs: []procCPU{
+		{Name: "bench", Pids: 1, Seconds: 2}, {Name: "beam.smp", Pids: 1, Seconds: 7},
+	}}, 50000, "order")
+	r.Ceilings[0].CPU = &c
+	return r
+}
+
+func TestMarkdownCPUTables(t *testing.T) {
+	var b bytes.Buffer
+	cpuReport().writeMarkdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"| CPU per reply | hello-world | contended | sold-out |",
+		"| bench (load generator) | 0.90 cores · 45.0 µs | 0.61 cores · 122 µs | – |",
+		"| hello-world server | 1.00 cores · 50.0 µs | – | – |",
+		"| api | – | 0.80 cores · 160 µs | – |",
+		"| beam.smp (RabbitMQ) | – | 0.30 cores · 60.0 µs | – |",
+		"| machine busy (share of 2 cores) | 100.0% · 100 µs | 95.0% · 380 µs | – |",
+		"| unaccounted (kernel softirq, other processes) | 0.10 cores · 5.00 µs | 0.19 cores · 38.0 µs | – |",
+		"| CPU per order | raw publish, 8 order(s)/message × 8 in flight | raw publish, 1 order(s)/message × 64 in flight |",
+		"| bench (load generator) | 0.20 cores · 40.0 µs | – |",
+		"| beam.smp (RabbitMQ) | 0.70 cores · 140 µs | – |",
+		"| machine busy (share of 2 cores) | 50.0% · 200 µs | – |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Nothing measured, no table.
+	b.Reset()
+	sampleReport().writeMarkdown(&b)
+	if strings.Contains(b.String(), "CPU per") {
+		t.Error("a report without CPU figures has a CPU table")
+	}
+}
+
+func TestHTMLCPUTables(t *testing.T) {
+	var b bytes.Buffer
+	if err := cpuReport().writeHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"<th>CPU per reply</th><th>hello-world</th><th>contended</th><th>sold-out</th>",
+		`<tr><td>api</td><td class="n">–</td><td class="n">0.80 cores · 160 µs</td><td class="n">–</td></tr>`,
+		"<th>CPU per order</th>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
