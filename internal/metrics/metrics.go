@@ -50,6 +50,7 @@ type Metrics struct {
 	WorkerOrders          *prometheus.CounterVec // outcome: inserted, duplicate, oversell_rejected
 	WorkerDeadLettered    prometheus.Counter
 	WorkerRetries         prometheus.Counter
+	WorkerSortedBatches   prometheus.Counter
 
 	SaleRemaining      *prometheus.GaugeVec // sale_id
 	ReconcileGap       *prometheus.GaugeVec // sale_id
@@ -122,6 +123,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		WorkerRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seckill_worker_retries_total", Help: "Batch transactions retried after a deadlock or lock wait.",
 		}),
+		WorkerSortedBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_worker_sorted_batches_total",
+			Help: "Batches not written insert-first because an order was not new or did not fit (a redelivery, a buyer already stored, a sale short of stock), then sorted order by order.",
+		}),
 		SaleRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_sale_remaining_units", Help: "Units left per sale, as last read from the stock backend.",
 		}, []string{"sale_id"}),
@@ -153,7 +158,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.Purchases, m.ReserveDuration, m.ReserveBatch,
 		m.PublishDuration, m.ConfirmsOutstanding, m.PublishFailures, m.Compensations, m.Unconfirmed,
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
-		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries,
+		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries, m.WorkerSortedBatches,
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
 		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,
 	)

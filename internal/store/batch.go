@@ -45,6 +45,10 @@ type buyerKey struct{ saleID, userID int64 }
 // UPDATE … SET sold = sold + n WHERE id = ? AND sold + n <= total_stock, and
 // the rest are rejected as oversell. Deadlocks, lock wait timeouts and a
 // busy SQLite retry the whole transaction with a short jittered backoff.
+//
+// Most batches are all new orders that fit; insertFirstTx writes those
+// without the reads above and only hands the batch to the sorting
+// transaction when its guards or unique keys say it must.
 func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
 	var (
 		batch   []order.Order
@@ -68,6 +72,12 @@ func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consume
 	if len(batch) > 0 {
 		err := s.withRetry(ctx, func() error {
 			var err error
+			if res, err = s.insertFirstTx(ctx, batch); err == nil || !needsSorting(err) {
+				return err // done, or a lock conflict to retry, or a failure
+			}
+			if s.metrics != nil {
+				s.metrics.WorkerSortedBatches.Inc()
+			}
 			res, err = s.persistTx(ctx, batch)
 			return err
 		})
@@ -98,13 +108,6 @@ func reject(res *consumer.BatchResult, o order.Order, why string) {
 // distinct, valid order numbers.
 func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.BatchResult, error) {
 	var res consumer.BatchResult
-	var opts *sql.TxOptions
-	if s.dialect == dialectMySQL {
-		// Read committed: once the sales rows are locked, plain reads see
-		// every order committed under those locks, and InnoDB takes no gap
-		// locks on the inserts.
-		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res = consumer.BatchResult{}
 
@@ -161,15 +164,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 				reject(&res, o, consumer.RejectOversell)
 			}
 			for _, o := range keep {
-				reserved := utc(o.CreatedAt)
-				if o.CreatedAt.IsZero() {
-					reserved = t
-				}
-				rows = append(rows, orderRow{
-					OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID,
-					Status:    string(order.StatusCreated),
-					CreatedAt: reserved, PersistedAt: t, UpdatedAt: t,
-				})
+				rows = append(rows, newOrderRow(o, t))
 			}
 		}
 		if len(rows) > 0 {
@@ -188,8 +183,75 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 			}
 		}
 		return nil
-	}, opts)
+	}, s.txOptions())
 	return res, err
+}
+
+// insertFirstTx is the transaction of a batch in which every order is new:
+// the common case, written without reading anything first. Per sale, in id
+// order, the guarded UPDATE raises sold by the sale's whole share of the
+// batch (and locks its row, as lockSales would); then every row is
+// inserted. It commits only if every guard held and no insert hit a unique
+// key — exactly when persistTx would have inserted the whole batch, with the
+// same rows and the same sold. Anything else (a redelivered order, a buyer
+// already stored, a sale short of stock or unknown, any error) rolls back
+// and returns an error; when the error says some order is not new or does
+// not fit (needsSorting), the batch goes through persistTx, which sorts out
+// each order. Lock conflicts go back to withRetry like persistTx's own.
+func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (consumer.BatchResult, error) {
+	perSale := make(map[int64]int, 1)
+	for _, o := range batch {
+		perSale[o.SaleID]++
+	}
+	t := now()
+	rows := make([]orderRow, len(batch))
+	for i, o := range batch {
+		rows[i] = newOrderRow(o, t)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, id := range slices.Sorted(maps.Keys(perSale)) {
+			if err := raiseSold(tx, id, perSale[id], t); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateInBatches(&rows, s.insertChunk).Error; err != nil {
+			return fmt.Errorf("insert orders: %w", err)
+		}
+		return nil
+	}, s.txOptions())
+	if err != nil {
+		return consumer.BatchResult{}, err
+	}
+	res := consumer.BatchResult{Inserted: make([]string, len(batch))}
+	for i, o := range batch {
+		res.Inserted[i] = o.OrderNo
+	}
+	return res, nil
+}
+
+// newOrderRow is the row of a persisted order: created, reserved at the
+// order's CreatedAt (t when it has none), persisted at t.
+func newOrderRow(o order.Order, t time.Time) orderRow {
+	reserved := utc(o.CreatedAt)
+	if o.CreatedAt.IsZero() {
+		reserved = t
+	}
+	return orderRow{
+		OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID,
+		Status:    string(order.StatusCreated),
+		CreatedAt: reserved, PersistedAt: t, UpdatedAt: t,
+	}
+}
+
+// txOptions are the options of the batch transactions. Read committed on
+// MySQL: once the sales rows are locked, plain reads see every order
+// committed under those locks, and InnoDB takes no gap locks on the
+// inserts.
+func (s *Store) txOptions() *sql.TxOptions {
+	if s.dialect != dialectMySQL {
+		return nil
+	}
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 }
 
 // lockSales reads, and on MySQL locks in id order, the sales of the batch.
@@ -308,6 +370,21 @@ func (s *Store) withRetry(ctx context.Context, op func() error) error {
 	}
 }
 
+// needsSorting tells the failures of insertFirstTx that mean "not every
+// order of this batch is new and fits" — a sales guard that did not hold, a
+// unique key already taken — from the ones a retry or nobody can cure.
+func needsSorting(err error) bool {
+	if errors.Is(err, errGuardMoved) {
+		return true
+	}
+	var my *mysqldrv.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == mysqlDupEntry
+	}
+	var lite interface{ Code() int }
+	return errors.As(err, &lite) && lite.Code()&0xff == sqliteConstraint
+}
+
 // MySQL and SQLite error codes that a new attempt of the same transaction
 // can get past.
 const (
@@ -316,6 +393,7 @@ const (
 	mysqlDeadlock        = 1213
 	sqliteBusy           = 5
 	sqliteLocked         = 6
+	sqliteConstraint     = 19
 )
 
 // retryable tells lock conflicts (and a unique-key race, which a fresh

@@ -70,8 +70,9 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithMetrics counts transaction retries in m.WorkerRetries. A nil m is
-// allowed and counts nothing.
+// WithMetrics counts transaction retries in m.WorkerRetries and batches
+// that needed sorting in m.WorkerSortedBatches. A nil m is allowed and
+// counts nothing.
 func WithMetrics(m *metrics.Metrics) Option { return func(s *Store) { s.metrics = m } }
 
 // WithMaxTries bounds how often PersistBatch runs its transaction when it

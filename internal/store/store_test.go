@@ -214,6 +214,46 @@ func TestPersistBatchInserts(t *testing.T) {
 	})
 }
 
+// TestPersistBatchSortsOnlyWhenNeeded: a batch of new orders that fit is
+// written insert-first; a redelivered batch, a buyer already stored and a
+// batch larger than the stock left are sorted order by order, with the
+// outcomes of the sorting path.
+func TestPersistBatchSortsOnlyWhenNeeded(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			m := metrics.Discard()
+			s := b.Open(t, store.WithMetrics(m))
+			sorted := func() float64 {
+				var d dto.Metric
+				if err := m.WorkerSortedBatches.Write(&d); err != nil {
+					t.Fatal(err)
+				}
+				return d.GetCounter().GetValue()
+			}
+			sale := newSale(t, s, 5)
+			first := newOrders(t, sale.ID, 1, 3)
+			if res := persist(t, s, first); len(res.Inserted) != 3 || sorted() != 0 {
+				t.Fatalf("new orders: %+v, sorted batches %v; want 3 inserted insert-first", res, sorted())
+			}
+			if res := persist(t, s, first); len(res.Duplicate) != 3 || len(res.Inserted) != 0 || sorted() != 1 {
+				t.Fatalf("redelivery: %+v, sorted batches %v; want 3 duplicates, sorted", res, sorted())
+			}
+			again := newOrder(t, sale.ID, 2) // user 2 holds first[1]
+			if res := persist(t, s, []order.Order{again}); len(res.Rejected) != 1 || sorted() != 2 {
+				t.Fatalf("second order of a buyer: %+v, sorted batches %v; want rejected, sorted", res, sorted())
+			}
+			over := newOrders(t, sale.ID, 10, 3) // 2 units left
+			res := persist(t, s, over)
+			if len(res.Inserted) != 2 || len(res.Rejected) != 1 || sorted() != 3 {
+				t.Fatalf("batch over the stock: %+v, sorted batches %v; want 2 inserted, 1 rejected, sorted", res, sorted())
+			}
+			if got := sold(t, s, sale.ID); got != 5 {
+				t.Errorf("sold = %d, want 5", got)
+			}
+		})
+	}
+}
+
 // TestPersistBatchOutcomes runs sequences of batches and checks what each
 // order became and what sold ends at.
 func TestPersistBatchOutcomes(t *testing.T) {
