@@ -25,8 +25,10 @@ import (
 // golang-jwt is the authority on what a valid token is. In front of it sits
 // a fast path for the one shape seckill mints — the header golang-jwt writes
 // for HS256, a correct signature, a string sub, a numeric exp in the future,
-// no nbf still ahead — which checks exactly that with a pooled HMAC and one
-// small JSON decode, a fifth of the library's cost. The fast path only ever
+// no nbf still ahead — which checks exactly that with a pooled HMAC and a
+// read of the claims in the layout Mint writes (the JSON decoder for any
+// other layout), about an eighth of the library's cost and one allocation
+// instead of 46 (BenchmarkUserFromHeader). The fast path only ever
 // accepts: any token it does not recognise or cannot accept outright goes to
 // the library, which accepts or rejects it and says why.
 type Tokens struct {
@@ -119,8 +121,8 @@ type fastClaims struct {
 	Nbf float64 `json:"nbf"`
 }
 
-// scratch is one fast verification's HMAC and buffers, pooled so a
-// verification allocates only inside the JSON decoder.
+// scratch is one fast verification's HMAC and buffers, pooled so that a
+// minted token's check allocates nothing but its sub.
 type scratch struct {
 	mac    hash.Hash
 	signed []byte // header.payload, the signed bytes
