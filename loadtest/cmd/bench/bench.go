@@ -70,6 +70,8 @@ type bench struct {
 	secret      []byte
 	cfg         config.API    // the api's configuration as the bench starts it
 	wcfg        config.Worker // the worker's
+	workerBin   string        // the worker's command …
+	workerEnv   []string      // … and environment, the same at every start
 
 	hello, api, worker *proc
 	helloURL           string
@@ -171,7 +173,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.api, err = startProc("api", apiBin, nil, apiEnv, filepath.Join(b.dir, "api.log")); err != nil {
 		return err
 	}
-	if b.worker, err = startProc("worker", workerBin, nil, workerEnv, filepath.Join(b.dir, "worker.log")); err != nil {
+	b.workerBin, b.workerEnv = workerBin, workerEnv
+	if err := b.startWorker("worker.log"); err != nil {
 		return err
 	}
 
@@ -222,6 +225,19 @@ func (b *bench) run(ctx context.Context) (err error) {
 	return nil
 }
 
+// startWorker starts the worker with the run's command and environment,
+// its output going to logName in the output directory, and watches the
+// new process.
+func (b *bench) startWorker(logName string) error {
+	p, err := startProc("worker", b.workerBin, nil, b.workerEnv, filepath.Join(b.dir, logName))
+	if err != nil {
+		return err
+	}
+	b.worker = p
+	b.wWatch.pid = p.pid()
+	return nil
+}
+
 // childConfigs reads the api's and the worker's configuration from the
 // environment they will get.
 func childConfigs(apiEnv, workerEnv []string) (config.API, config.Worker, error) {
@@ -265,13 +281,19 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := b.soldOutPhase(ctx, tokens); err != nil {
 		return err
 	}
-	return b.ceilingPhase(ctx)
+	if err := b.ceilingPhase(ctx); err != nil {
+		return err
+	}
+	return b.drainPhase(ctx)
 }
 
 // finish derives the ratios and holds the figures against the targets.
 func (b *bench) finish(runErr error) {
 	if e := b.rep.EndToEnd; e != nil {
 		e.Ratio = ratio(e.PersistedPerSec, e.CeilingPerSec)
+	}
+	if d := b.rep.Drain; d != nil {
+		d.Ratio = ratio(d.PersistedPerSec, d.CeilingPerSec)
 	}
 	b.rep.setRatios()
 	b.rep.evaluateTargets()
@@ -500,11 +522,11 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 
 	// End to end: first request → the last accepted order's row.
 	e := &endToEnd{Accepted: ph.Total.Accepted}
-	persisted, lastRow, drained, cerr := b.waitRows(ctx, sale.ID, ph.Total.Accepted, res.Start)
+	rows, cerr := b.waitRows(ctx, sale.ID, ph.Total.Accepted, res.Start)
+	drained, persisted := rows.Done, rows.Count
 	e.Persisted = persisted
 	if drained {
-		e.LastRowSeconds = lastRow.Seconds()
-		e.PersistedPerSec = ratio(float64(e.Accepted), e.LastRowSeconds)
+		e.setLastRow(rows.Last, res.Records)
 	}
 	samples, serr := s.finish()
 	ph.API = usageOf(samples, loopEnd, func(s sample) usage { return s.API })
@@ -517,8 +539,8 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	b.rep.Phases = append(b.rep.Phases, ph)
 	b.rep.EndToEnd = e
 	if drained {
-		b.logf("  last row after %s: %s orders persisted/s; %.1f orders per confirmed message",
-			fmtSeconds(e.LastRowSeconds), fmtInt(e.PersistedPerSec), e.OrdersPerMessage)
+		b.logf("  last row after %s (%s after the last 202): %s orders persisted/s; %.1f orders per confirmed message",
+			fmtSeconds(e.LastRowSeconds), fmtSeconds(e.LagSeconds), fmtInt(e.PersistedPerSec), e.OrdersPerMessage)
 	}
 
 	b.saleChecks(ctx, "contended", sale.ID, o.stock, before, ph.Total, load.Accepted)
@@ -533,32 +555,35 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	return cerr
 }
 
-// waitRows polls the sale's rows in MySQL until there are want of them and
-// returns the count, when (since start) it was first seen complete, and
-// whether it was.
-func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Time) (int64, time.Duration, bool, error) {
+// waitRows polls the sale's rows in MySQL every countEvery until there are
+// want of them, -drain-timeout passes or the worker exits, and returns when
+// (since start) rows were first seen and first complete.
+func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Time) (rowWait, error) {
+	var w rowWait
 	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
 	if err != nil {
-		return 0, 0, false, err
+		return w, err
 	}
 	defer oc.close()
 	deadline := time.Now().Add(b.o.drainTimeout)
-	var n int64
 	for {
-		n, err = oc.count(ctx, saleID)
+		n, err := oc.count(ctx, saleID)
 		at := time.Since(start)
 		if err != nil {
-			return n, 0, false, err
+			return w, err
 		}
-		if n >= want {
-			return n, at, true, nil
+		if w.observe(at, n, want) || time.Now().After(deadline) {
+			return w, nil
 		}
-		if time.Now().After(deadline) {
-			return n, 0, false, nil
+		if gone, werr := b.worker.exited(); gone {
+			if werr == nil {
+				werr = errors.New("exit status 0")
+			}
+			return w, fmt.Errorf("the worker exited with %d of %d rows in MySQL (%w); see %s", n, want, werr, b.worker.log.Name())
 		}
 		select {
 		case <-ctx.Done():
-			return n, 0, false, ctx.Err()
+			return w, ctx.Err()
 		case <-time.After(countEvery):
 		}
 	}

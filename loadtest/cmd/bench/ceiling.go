@@ -15,18 +15,36 @@ import (
 	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
-// ceilingTopology is a scratch exchange and quorum queue for the raw
-// publisher, bound like the order flow's.
+// ceilingTopology is where the raw publisher publishes: a scratch exchange
+// and quorum queue bound like the order flow's, or the order flow's own.
 type ceilingTopology struct {
 	Exchange string
 	Queue    string
+	// Existing marks the order flow's own exchange and queue, which the api
+	// and the worker declare with arguments of their own (dead-lettering, a
+	// delivery limit): the publisher checks that the exchange exists and
+	// declares nothing.
+	Existing bool
 }
 
 func newCeilingTopology(prefix string) ceilingTopology {
 	return ceilingTopology{Exchange: prefix + "bench.ceiling", Queue: prefix + "bench.ceiling"}
 }
 
+// orderFlowTopology is the run's own order exchange and persist queue, the
+// ones the api publishes to and the worker consumes.
+func orderFlowTopology(prefix string) ceilingTopology {
+	t := runTopology(prefix)
+	return ceilingTopology{Exchange: t.Exchange, Queue: t.Queue, Existing: true}
+}
+
 func (t ceilingTopology) declare(ch *amqp.Channel) error {
+	if t.Existing {
+		if err := ch.ExchangeDeclarePassive(t.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("exchange %s: %w", t.Exchange, err)
+		}
+		return nil
+	}
 	if err := ch.ExchangeDeclare(t.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", t.Exchange, err)
 	}
@@ -46,7 +64,8 @@ func (t ceilingTopology) declare(ch *amqp.Channel) error {
 // by mq.Encode — with InFlight publishers each waiting for its own confirm
 // before the next, Batch orders per message. Each message is a record:
 // Accepted when acked, ServerError when nacked or returned, TransportError
-// when it could not be sent or its confirm never came.
+// when it could not be sent or its confirm never came. Users are numbered
+// from 1, one per order.
 type ceilingLoad struct {
 	URL      string
 	Topology ceilingTopology
@@ -54,28 +73,39 @@ type ceilingLoad struct {
 	InFlight int
 	Warmup   time.Duration
 	Duration time.Duration
-	SaleID   int64 // the sale id written into the orders
+	// Orders, when positive, is how many orders to publish in all, the last
+	// message carrying what is left; Warmup and Duration are then unused.
+	Orders int64
+	SaleID int64 // the sale id written into the orders
 	// OnStart, when set, is called as the publishers start: Warmup later
 	// the measured window begins. It must not block.
 	OnStart func()
 }
 
-// run publishes for Warmup + Duration and returns the records.
-func (c ceilingLoad) run(ctx context.Context) (load.LoopResult, error) {
+// ceilingRun is what a raw publish run did: a record per message, and the
+// orders of the messages the broker confirmed.
+type ceilingRun struct {
+	load.LoopResult
+	ConfirmedOrders int64
+}
+
+// run publishes for Warmup + Duration, or until Orders orders are out, and
+// returns the records.
+func (c ceilingLoad) run(ctx context.Context) (ceilingRun, error) {
 	conn, err := amqp.DialConfig(c.URL, amqp.Config{Properties: amqp.Table{"connection_name": "seckill-bench-ceiling"}})
 	if err != nil {
-		return load.LoopResult{}, fmt.Errorf("ceiling: dial: %w", err)
+		return ceilingRun{}, fmt.Errorf("ceiling: dial: %w", err)
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return load.LoopResult{}, fmt.Errorf("ceiling: channel: %w", err)
+		return ceilingRun{}, fmt.Errorf("ceiling: channel: %w", err)
 	}
 	if err := c.Topology.declare(ch); err != nil {
-		return load.LoopResult{}, fmt.Errorf("ceiling: %w", err)
+		return ceilingRun{}, fmt.Errorf("ceiling: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
-		return load.LoopResult{}, fmt.Errorf("ceiling: confirm mode: %w", err)
+		return ceilingRun{}, fmt.Errorf("ceiling: confirm mode: %w", err)
 	}
 	var returned atomic.Int64
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1024))
@@ -86,8 +116,7 @@ func (c ceilingLoad) run(ctx context.Context) (load.LoopResult, error) {
 		}
 	})
 
-	var user atomic.Int64
-	end := c.Warmup + c.Duration
+	var user, claimed, confirmed atomic.Int64
 	recs := make([][]load.Record, max(c.InFlight, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -97,9 +126,16 @@ func (c ceilingLoad) run(ctx context.Context) (load.LoopResult, error) {
 	for w := range recs {
 		wg.Go(func() {
 			orders := make([]order.Order, c.Batch)
-			for ctx.Err() == nil && time.Since(start) < end {
+			for ctx.Err() == nil {
+				n, more := c.nextBatch(start, &claimed)
+				if !more {
+					return
+				}
 				t0 := time.Now()
-				outcome := c.publishOne(ctx, ch, orders, &user)
+				outcome := c.publishOne(ctx, ch, orders[:n], &user)
+				if outcome == load.Accepted {
+					confirmed.Add(int64(n))
+				}
 				recs[w] = append(recs[w], load.Record{At: time.Since(start), Latency: time.Since(t0), Outcome: outcome})
 			}
 		})
@@ -113,11 +149,37 @@ func (c ceilingLoad) run(ctx context.Context) (load.LoopResult, error) {
 	for _, r := range recs {
 		all = append(all, r...)
 	}
+	res := ceilingRun{LoopResult: load.LoopResult{Start: start, Records: all, Elapsed: elapsed}, ConfirmedOrders: confirmed.Load()}
 	if n := returned.Load(); n > 0 {
-		return load.LoopResult{Start: start, Records: all, Elapsed: elapsed},
-			fmt.Errorf("ceiling: %d messages returned as unroutable", n)
+		return res, fmt.Errorf("ceiling: %d messages returned as unroutable", n)
 	}
-	return load.LoopResult{Start: start, Records: all, Elapsed: elapsed}, ctx.Err()
+	return res, ctx.Err()
+}
+
+// nextBatch is the number of orders of the next message: Batch while the
+// time lasts or, with Orders set, up to Batch of the orders not yet taken
+// (claimed counts those). false when publishing is over.
+func (c ceilingLoad) nextBatch(start time.Time, claimed *atomic.Int64) (int, bool) {
+	if c.Orders <= 0 {
+		return c.Batch, time.Since(start) < c.Warmup+c.Duration
+	}
+	n := claimBatch(claimed, c.Orders, c.Batch)
+	return n, n > 0
+}
+
+// claimBatch takes up to batch of total orders, claimed counting the ones
+// taken so far by every caller, and returns how many it took: 0 once all
+// were taken. Concurrent callers never take the same order.
+func claimBatch(claimed *atomic.Int64, total int64, batch int) int {
+	if batch <= 0 {
+		return 0
+	}
+	end := claimed.Add(int64(batch))
+	from := end - int64(batch)
+	if from >= total {
+		return 0
+	}
+	return int(min(end, total) - from)
 }
 
 // publishOne fills orders with fresh orders, publishes them as one message

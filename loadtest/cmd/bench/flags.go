@@ -24,6 +24,7 @@ type options struct {
 	tokenMargin  float64
 	maxTokens    int
 	drainTimeout time.Duration
+	drainOrders  int64
 	redisURL     string
 	amqpURL      string
 	mysqlServer  string // go-sql-driver DSN without a database: user@tcp(host:port)/
@@ -47,7 +48,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			"Builds cmd/api and cmd/worker, starts them against the local Redis, RabbitMQ and MySQL\n"+
 			"next to a gin hello-world server, drives the same closed-loop load at each, and reports\n"+
 			"throughput and latency as ratios to the hello-world baseline of the same run, plus orders\n"+
-			"persisted per second against a raw confirmed-publish ceiling measured in the same run.\n"+
+			"persisted per second against a raw confirmed-publish ceiling measured in the same run, end to end\n"+
+			"and for the worker alone draining a queue filled while it was stopped.\n"+
 			"Exit status 0 unless the run failed (errors, 5xx, a broken invariant); 2 on a usage error.\n\nflags:")
 		fs.VisitAll(func(f *flag.Flag) {
 			if hiddenFlags[f.Name] {
@@ -71,7 +73,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.soldOutStock, "soldout-stock", 10, "units of the sale bought out before the sold-out phase")
 	fs.Float64Var(&o.tokenMargin, "token-margin", 1.5, "user tokens minted = hello-world req/s × (warmup + duration) × this `factor`")
 	fs.IntVar(&o.maxTokens, "max-tokens", 3_000_000, "upper bound of the user tokens minted")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute, "how long to wait for every accepted order to reach MySQL")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute,
+		"how long to wait for every accepted order, and every worker-alone order, to reach MySQL")
+	fs.Int64Var(&o.drainOrders, "drain-orders", 100_000, "orders queued while the worker is stopped, then persisted by the worker "+
+		"alone to time the persistence stage; 0 skips it")
 	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis `URL`")
 	fs.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ `URL`")
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server as a go-sql-driver `DSN` without a database")
@@ -111,6 +116,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("-max-tokens must exceed -soldout-stock, not %d", o.maxTokens)
 	case o.drainTimeout <= 0:
 		return fmt.Errorf("-drain-timeout must be positive, not %s", o.drainTimeout)
+	case o.drainOrders < 0:
+		return fmt.Errorf("-drain-orders must not be negative, not %d", o.drainOrders)
 	case o.mysqlDB == "" || strings.ContainsAny(o.mysqlDB, "`/?. "):
 		return fmt.Errorf("-mysql-db %q is not a plain database name", o.mysqlDB)
 	case !strings.HasSuffix(o.mysqlServer, "/"):

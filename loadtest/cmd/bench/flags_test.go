@@ -19,7 +19,8 @@ func TestFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.connections != 64 || o.duration != 10*time.Second || o.warmup != 2*time.Second || o.profile ||
-		o.stock != 5_000_000 || o.soldOutStock != 10 || o.mysqlDB != "seckill_bench" || o.out != "" {
+		o.stock != 5_000_000 || o.soldOutStock != 10 || o.mysqlDB != "seckill_bench" || o.out != "" ||
+		o.drainOrders != 100_000 || o.drainTimeout != 3*time.Minute {
 		t.Errorf("defaults %+v", o)
 	}
 }
@@ -28,7 +29,7 @@ func TestFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-connections", "0"}, {"-duration", "500ms"}, {"-warmup", "-1s"}, {"-stock", "0"},
 		{"-token-margin", "0.5"}, {"-mysql-db", "a`b"}, {"-mysql", "root@tcp(127.0.0.1:3306)/x"},
-		{"-redis", "::"}, {"extra"}, {"-nope"}, {"-max-tokens", "5"},
+		{"-redis", "::"}, {"extra"}, {"-nope"}, {"-max-tokens", "5"}, {"-drain-orders", "-1"},
 	} {
 		_, err := parseFlags(args, &bytes.Buffer{})
 		var ue *load.UsageError
@@ -47,7 +48,7 @@ func TestHelpHidesTheChildFlag(t *testing.T) {
 	if strings.Contains(help, "serve-hello") {
 		t.Error("usage shows -serve-hello")
 	}
-	for _, f := range []string{"-connections", "-duration", "-warmup", "-out", "-profile"} {
+	for _, f := range []string{"-connections", "-duration", "-warmup", "-out", "-profile", "-drain-orders"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("usage lacks %s", f)
 		}
@@ -55,6 +56,13 @@ func TestHelpHidesTheChildFlag(t *testing.T) {
 	o, err := parseFlags([]string{"-serve-hello", "127.0.0.1:0"}, &out)
 	if err != nil || o.serveHello != "127.0.0.1:0" {
 		t.Errorf("-serve-hello: %+v, %v", o, err)
+	}
+}
+
+func TestDrainOrdersZeroSkips(t *testing.T) {
+	o, err := parseFlags([]string{"-drain-orders", "0"}, &bytes.Buffer{})
+	if err != nil || o.drainOrders != 0 {
+		t.Errorf("-drain-orders 0: %d, %v", o.drainOrders, err)
 	}
 }
 

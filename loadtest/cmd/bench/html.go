@@ -226,7 +226,7 @@ func hasNonZero(v []float64) bool {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"int": fmtInt, "pct": fmtPct, "ms": fmtMS, "secs": fmtSeconds,
+	"int": fmtInt, "pct": fmtPct, "ms": fmtMS, "secs": fmtSeconds, "lag": fmtLag,
 	"i64": func(n int64) string { return fmtInt(float64(n)) },
 	"f1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"mb":  func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " MB" },
@@ -262,11 +262,25 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 <table><tr><th>contended sale</th><th>value</th></tr>
 <tr><td>orders accepted (202, warm-up included)</td><td class="n">{{i64 .Accepted}}</td></tr>
 <tr><td>first request → last row in MySQL</td><td class="n">{{secs .LastRowSeconds}}</td></tr>
+<tr><td>last 202 → last row in MySQL</td><td class="n">{{lag .}}</td></tr>
 <tr><td><b>orders persisted/s</b></td><td class="n"><b>{{int .PersistedPerSec}}</b></td></tr>
 <tr><td>api orders per confirmed message</td><td class="n">{{f1 .OrdersPerMessage}} ({{i64 .Messages}} messages)</td></tr>
 {{range $.R.Ceilings}}<tr><td>raw confirmed-publish ceiling, {{.Batch}} order(s)/message × {{.InFlight}} in flight{{if .ComparedToAPI}} <b>(compared)</b>{{end}}</td><td class="n">{{int .OrdersPerS}} orders/s ({{int .MessagesPerS}} msg/s, {{.MessageBytes}} B/msg)</td></tr>
 {{end}}<tr><td><b>orders persisted/s ÷ ceiling</b></td><td class="n"><b>{{pct .Ratio}}</b></td></tr>
 </table>{{end}}
+{{with .R.Drain}}<h2>Worker alone</h2>
+<p class="note">Orders of a fresh sale queued while the worker was stopped, then persisted by the worker alone:
+the persistence stage without the HTTP stage in front of it. Times from the worker's start.</p>
+<table><tr><th>worker alone (pre-filled queue)</th><th>value</th></tr>
+<tr><td>orders queued while the worker was stopped ({{.Batch}} order(s)/message × {{.InFlight}} in flight, as the compared ceiling)</td><td class="n">{{i64 .Orders}} ({{i64 .Messages}} messages, confirmed in {{secs .PublishSeconds}})</td></tr>
+{{if .Complete}}<tr><td>worker start → first row</td><td class="n">{{secs .FirstRowSeconds}} ({{i64 .FirstRows}} rows)</td></tr>
+<tr><td>worker start → last row</td><td class="n">{{secs .LastRowSeconds}} ({{int .StartToLastPerSec}} orders/s)</td></tr>
+<tr><td>first row → last row</td><td class="n">{{secs .SpanSeconds}}</td></tr>
+<tr><td><b>orders persisted/s (first row → last row)</b></td><td class="n"><b>{{int .PersistedPerSec}}</b></td></tr>
+<tr><td>raw confirmed-publish ceiling (compared)</td><td class="n">{{int .CeilingPerSec}} orders/s</td></tr>
+<tr><td><b>worker-alone persisted/s ÷ ceiling</b></td><td class="n"><b>{{pct .Ratio}}</b></td></tr>
+{{else}}<tr><td>rows in MySQL at the end of the wait (incomplete)</td><td class="n">{{i64 .Persisted}}</td></tr>
+{{end}}</table>{{end}}
 
 <h2>Targets</h2>
 <table><tr><th>target</th><th>value</th><th>goal</th><th>met</th></tr>
@@ -293,7 +307,7 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 // writeHTML renders the report as a self-contained page.
 func (r *report) writeHTML(w io.Writer) error {
 	var grids []cpuGrid
-	for _, f := range []func() (cpuGrid, bool){r.phaseCPUGrid, r.ceilingCPUGrid} {
+	for _, f := range []func() (cpuGrid, bool){r.phaseCPUGrid, r.ceilingCPUGrid, r.drainCPUGrid} {
 		if g, ok := f(); ok {
 			grids = append(grids, g)
 		}

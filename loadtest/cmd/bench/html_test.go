@@ -84,7 +84,9 @@ func TestHTMLPageIsSelfContained(t *testing.T) {
 	if n := strings.Count(page, "<svg "); n != 2*3+1+2*2 {
 		t.Errorf("%d charts, want %d", n, 2*3+1+2*2)
 	}
-	for _, want := range []string{"AMD EPYC · nproc 2", "95.0%", "not met", "orders persisted/s ÷ ceiling"} {
+	for _, want := range []string{"AMD EPYC · nproc 2", "95.0%", "not met", "orders persisted/s ÷ ceiling",
+		"last 202 → last row in MySQL</td><td class=\"n\">0.25 s", "<h2>Worker alone</h2>",
+		"worker-alone persisted/s ÷ ceiling</b></td><td class=\"n\"><b>80.0%", "persistence stage alone"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

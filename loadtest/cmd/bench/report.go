@@ -21,6 +21,7 @@ type report struct {
 	Phases     []phase         `json:"phases"`
 	EndToEnd   *endToEnd       `json:"end_to_end,omitempty"`
 	Ceilings   []ceilingResult `json:"ceilings,omitempty"`
+	Drain      *drainResult    `json:"drain,omitempty"`
 	Targets    []target        `json:"targets"`
 	Invariants []load.Check    `json:"invariants"`
 	Profiles   []string        `json:"profiles,omitempty"`
@@ -141,6 +142,11 @@ type endToEnd struct {
 	Persisted       int64   `json:"persisted"`         // rows of the sale in MySQL at the end of the wait
 	LastRowSeconds  float64 `json:"last_row_seconds"`  // first request → the count reached Accepted
 	PersistedPerSec float64 `json:"persisted_per_sec"` // Accepted ÷ LastRowSeconds
+	// LastAcceptedSeconds is from the first request to the last 202's
+	// reply; LagSeconds from that reply to the last row (LastRowSeconds −
+	// LastAcceptedSeconds), to the 20 ms of the row polls.
+	LastAcceptedSeconds float64 `json:"last_accepted_seconds"`
+	LagSeconds          float64 `json:"last_accepted_to_last_row_seconds"`
 	// OrdersPerMessage is the api's average: 202s ÷ confirmed messages.
 	OrdersPerMessage float64     `json:"api_orders_per_message"`
 	Messages         int64       `json:"api_messages_confirmed"`
@@ -148,6 +154,73 @@ type endToEnd struct {
 	CeilingPerSec    float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
 	Ratio            float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
 	Timeline         []flowPoint `json:"timeline"`
+}
+
+// setLastRow records that the last row landed last after the first request,
+// and how long after the last accepted request of recs that was.
+func (e *endToEnd) setLastRow(last time.Duration, recs []load.Record) {
+	e.LastRowSeconds = last.Seconds()
+	e.PersistedPerSec = ratio(float64(e.Accepted), e.LastRowSeconds)
+	if at, ok := lastOutcome(recs, load.Accepted); ok {
+		e.LastAcceptedSeconds = at.Seconds()
+		e.LagSeconds = (last - at).Seconds()
+	}
+}
+
+// lastOutcome is when the last reply of recs with outcome want completed;
+// false when none had it.
+func lastOutcome(recs []load.Record, want load.Outcome) (time.Duration, bool) {
+	var last time.Duration
+	found := false
+	for _, r := range recs {
+		if r.Outcome == want && (!found || r.At > last) {
+			last, found = r.At, true
+		}
+	}
+	return last, found
+}
+
+// drainResult is the worker alone persisting orders put in its queue while
+// it was stopped: the persistence stage (batched transactions, prefetch
+// sized to the batch) without the HTTP stage in front of it. Times run from
+// the worker's start.
+type drainResult struct {
+	SaleID         int64   `json:"sale_id"`
+	Orders         int64   `json:"orders"`   // published and confirmed
+	Messages       int64   `json:"messages"` // confirmed
+	Batch          int     `json:"batch"`    // orders per message, as the compared ceiling
+	InFlight       int     `json:"inflight"` // messages awaiting a confirm at once, as the compared ceiling
+	PublishSeconds float64 `json:"publish_seconds"`
+	QueuedAtStart  int     `json:"queue_ready_at_worker_start"` // messages ready in the persist queue
+	Persisted      int64   `json:"persisted"`                   // rows of the sale at the end of the wait
+	Complete       bool    `json:"complete"`                    // every order persisted within -drain-timeout
+	// FirstRowSeconds is when a poll first saw a row; FirstRows is how
+	// many it saw.
+	FirstRowSeconds float64 `json:"first_row_seconds"`
+	FirstRows       int64   `json:"first_rows"`
+	LastRowSeconds  float64 `json:"last_row_seconds"`          // when a poll first saw every order
+	SpanSeconds     float64 `json:"first_to_last_row_seconds"` // LastRowSeconds − FirstRowSeconds
+	// PersistedPerSec is (Orders − FirstRows) ÷ SpanSeconds: the rows
+	// committed between the two polls over the time between them.
+	PersistedPerSec   float64   `json:"persisted_per_sec"`
+	StartToLastPerSec float64   `json:"start_to_last_row_per_sec"` // Orders ÷ LastRowSeconds
+	CeilingPerSec     float64   `json:"ceiling_orders_per_sec"`    // the compared ceiling, in orders per second
+	Ratio             float64   `json:"ratio_to_ceiling"`          // PersistedPerSec ÷ CeilingPerSec
+	CPU               *cpuUsage `json:"cpu,omitempty"`             // worker start → last row, per order persisted
+}
+
+// setRows fills the times and rates from the polls of the sale's rows.
+// Without every row in, only the count is known.
+func (d *drainResult) setRows(w rowWait) {
+	d.Persisted, d.Complete = w.Count, w.Done
+	if !w.Done {
+		return
+	}
+	d.FirstRowSeconds, d.FirstRows = w.First.Seconds(), w.FirstRows
+	d.LastRowSeconds = w.Last.Seconds()
+	d.SpanSeconds = (w.Last - w.First).Seconds()
+	d.PersistedPerSec = ratio(float64(d.Orders-w.FirstRows), d.SpanSeconds)
+	d.StartToLastPerSec = ratio(float64(d.Orders), d.LastRowSeconds)
 }
 
 // flowPoint is one second of the contended phase and its drain.
@@ -249,6 +322,7 @@ const (
 	goalContended = 0.60 // contended req/s ÷ hello req/s
 	goalSoldOut   = 0.90 // sold-out req/s ÷ hello req/s
 	goalPersisted = 0.85 // orders persisted/s ÷ raw confirmed-publish ceiling
+	goalDrain     = 0.85 // worker-alone orders persisted/s ÷ raw confirmed-publish ceiling
 	goalP99MS     = 10.0 // contended p99 at 64 connections
 )
 
@@ -275,6 +349,13 @@ func (r *report) evaluateTargets() {
 		}
 		return e.Ratio
 	}(), goalPersisted, "%", false, e != nil && e.CeilingPerSec > 0 && e.PersistedPerSec > 0))
+	d := r.Drain
+	ts = append(ts, mk("worker-alone persisted/s ÷ raw confirmed-publish ceiling (persistence stage alone, informational)", func() float64 {
+		if d == nil {
+			return 0
+		}
+		return d.Ratio
+	}(), goalDrain, "%", false, d != nil && d.CeilingPerSec > 0 && d.PersistedPerSec > 0))
 	p99 := 0.0
 	if c != nil {
 		p99 = c.Latency.P99
@@ -328,6 +409,7 @@ func (r *report) writeMarkdown(w io.Writer) {
 		p("| end to end (contended sale) | value |\n|---|---:|\n")
 		p("| orders accepted (202, warm-up included) | %s |\n", fmtInt(float64(e.Accepted)))
 		p("| first request → last row in MySQL | %s |\n", fmtSeconds(e.LastRowSeconds))
+		p("| last 202 → last row in MySQL | %s |\n", fmtLag(e))
 		p("| **orders persisted/s** | **%s** |\n", fmtInt(e.PersistedPerSec))
 		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
 		for _, c := range r.Ceilings {
@@ -342,6 +424,12 @@ func (r *report) writeMarkdown(w io.Writer) {
 		p("| **orders persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(e.Ratio))
 	}
 	if g, ok := r.ceilingCPUGrid(); ok {
+		writeCPUGrid(w, g)
+	}
+	if d := r.Drain; d != nil {
+		writeDrain(w, d)
+	}
+	if g, ok := r.drainCPUGrid(); ok {
 		writeCPUGrid(w, g)
 	}
 
@@ -377,6 +465,43 @@ func (r *report) writeMarkdown(w io.Writer) {
 	}
 	for _, n := range r.Notes {
 		p("\nNote: %s\n", n)
+	}
+}
+
+// fmtLag shows the last 202 → last row lag: n/a when the rows did not all
+// land or no request was accepted.
+func fmtLag(e *endToEnd) string {
+	if e.LastRowSeconds <= 0 || e.LastAcceptedSeconds <= 0 {
+		return "n/a"
+	}
+	return fmtSeconds(e.LagSeconds)
+}
+
+// writeDrain renders the worker-alone drain as a Markdown table.
+func writeDrain(w io.Writer, d *drainResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("| worker alone (pre-filled queue) | value |\n|---|---:|\n")
+	p("| orders queued while the worker was stopped (%d order(s)/message × %d in flight, as the compared ceiling) | %s (%s messages, confirmed in %s) |\n",
+		d.Batch, d.InFlight, fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)), fmtSeconds(d.PublishSeconds))
+	for _, row := range drainRows(d) {
+		p("| %s | %s |\n", row[0], row[1])
+	}
+	p("\n")
+}
+
+// drainRows are the worker-alone table's rows after the first, label and
+// value; the bold ones are Markdown.
+func drainRows(d *drainResult) [][2]string {
+	if !d.Complete {
+		return [][2]string{{"rows in MySQL at the end of the wait (incomplete)", fmtInt(float64(d.Persisted))}}
+	}
+	return [][2]string{
+		{"worker start → first row", fmtSeconds(d.FirstRowSeconds) + " (" + fmtInt(float64(d.FirstRows)) + " rows)"},
+		{"worker start → last row", fmtSeconds(d.LastRowSeconds) + " (" + fmtInt(d.StartToLastPerSec) + " orders/s)"},
+		{"first row → last row", fmtSeconds(d.SpanSeconds)},
+		{"**orders persisted/s (first row → last row)**", "**" + fmtInt(d.PersistedPerSec) + "**"},
+		{"raw confirmed-publish ceiling (compared)", fmtInt(d.CeilingPerSec) + " orders/s"},
+		{"**worker-alone persisted/s ÷ ceiling**", "**" + fmtPct(d.Ratio) + "**"},
 	}
 }
 
@@ -441,6 +566,15 @@ func (r *report) ceilingCPUGrid() (cpuGrid, bool) {
 		us = append(us, c.CPU)
 	}
 	return cpuGridOf("CPU per order", "order", cols, us)
+}
+
+// drainCPUGrid is the worker-alone drain's CPU per order; false when it
+// was not measured.
+func (r *report) drainCPUGrid() (cpuGrid, bool) {
+	if r.Drain == nil {
+		return cpuGrid{}, false
+	}
+	return cpuGridOf("CPU per order", "order", []string{"worker alone, worker start → last row"}, []*cpuUsage{r.Drain.CPU})
 }
 
 // cpuGridOf lays out the usages, one column each (nil: not measured), with

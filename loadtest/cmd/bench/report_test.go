@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-// sampleReport is a run whose figures meet two targets out of four.
+// sampleReport is a run whose figures meet two targets out of five.
 func sampleReport() *report {
 	r := &report{
 		Machine:  machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", OS: "linux/amd64", Date: "2026-11-26T00:00:00Z"},
@@ -54,7 +55,8 @@ func sampleReport() *report {
 			{Name: phaseSoldOut, Target: "distinct users", Expect: "409 sold_out", Requests: 190000, RPS: 19000, Latency: latencyMS{P50: 2.6, P99: 9.5}, Errors: 3},
 		},
 		EndToEnd: &endToEnd{Accepted: 60000, LastRowSeconds: 12.5, PersistedPerSec: 4800, OrdersPerMessage: 7.9, Messages: 7595,
-			CeilingBatch: 8, CeilingPerSec: 5000},
+			CeilingBatch: 8, CeilingPerSec: 5000, LastAcceptedSeconds: 12.25, LagSeconds: 0.25},
+		Drain: &drainResult{SaleID: 3, Orders: 20128, Messages: 2516, Batch: 8, InFlight: 8, PublishSeconds: 4.2, CeilingPerSec: 5000},
 		Ceilings: []ceilingResult{
 			{Batch: 8, InFlight: 8, MessagesPerS: 625, OrdersPerS: 5000, ComparedToAPI: true, MessageBytes: 1000},
 			{Batch: 1, InFlight: 64, MessagesPerS: 3000, OrdersPerS: 3000, MessageBytes: 200},
@@ -62,6 +64,9 @@ func sampleReport() *report {
 		Invariants: []load.Check{{Name: "contended: no oversell", OK: true, Detail: "ok"}},
 	}
 	r.EndToEnd.Ratio = ratio(r.EndToEnd.PersistedPerSec, r.EndToEnd.CeilingPerSec)
+	// 20,000 rows in the 5 s from the first poll that saw a row (128 of them) to the last.
+	r.Drain.setRows(rowWait{Count: 20128, Seen: true, First: 500 * time.Millisecond, FirstRows: 128, Done: true, Last: 5500 * time.Millisecond})
+	r.Drain.Ratio = ratio(r.Drain.PersistedPerSec, r.Drain.CeilingPerSec)
 	r.setRatios()
 	r.evaluateTargets()
 	return r
@@ -77,21 +82,33 @@ func TestRatiosAndTargets(t *testing.T) {
 	want := []struct {
 		value float64
 		met   bool
-	}{{0.25, false}, {0.95, true}, {0.96, true}, {42.31, false}}
+	}{{0.25, false}, {0.95, true}, {0.96, true}, {0.8, false}, {42.31, false}}
 	if len(r.Targets) != len(want) {
 		t.Fatalf("%d targets, want %d", len(r.Targets), len(want))
 	}
 	for i, w := range want {
 		tg := r.Targets[i]
-		if tg.Value != w.value || tg.Met != w.met || !tg.Known {
+		if math.Abs(tg.Value-w.value) > 1e-9 || tg.Met != w.met || !tg.Known {
 			t.Errorf("target %q = %g met %t known %t; want %g met %t", tg.Name, tg.Value, tg.Met, tg.Known, w.value, w.met)
 		}
+	}
+	// The end-to-end line comes first, the persistence stage's next to it.
+	if !strings.HasPrefix(r.Targets[2].Name, "orders persisted/s ÷ raw confirmed-publish ceiling") ||
+		!strings.HasPrefix(r.Targets[3].Name, "worker-alone persisted/s ÷ raw confirmed-publish ceiling") {
+		t.Errorf("targets 3 and 4: %q, %q", r.Targets[2].Name, r.Targets[3].Name)
 	}
 	// The p99 goal is an upper bound: exactly on it is met.
 	r.Phases[1].Latency.P99 = goalP99MS
 	r.evaluateTargets()
-	if !r.Targets[3].Met {
+	if !r.Targets[4].Met {
 		t.Error("p99 equal to the goal not met")
+	}
+	// A drain that did not complete has no rate: its target is unknown.
+	r.Drain.setRows(rowWait{Count: 10})
+	r.Drain.PersistedPerSec, r.Drain.Ratio = 0, 0
+	r.evaluateTargets()
+	if r.Targets[3].Known {
+		t.Error("incomplete drain: target known")
 	}
 	// Nothing measured: targets are unknown, never met.
 	empty := &report{}
@@ -116,6 +133,16 @@ func TestMarkdownTable(t *testing.T) {
 		"| **orders persisted/s** | **4,800** |",
 		"8 order(s)/message × 8 in flight **(compared)** | 5,000 orders/s",
 		"| **orders persisted/s ÷ ceiling** | **96.0%** |",
+		"| last 202 → last row in MySQL | 0.25 s |",
+		"| worker alone (pre-filled queue) | value |",
+		"| orders queued while the worker was stopped (8 order(s)/message × 8 in flight, as the compared ceiling) | 20,128 (2,516 messages, confirmed in 4.2 s) |",
+		"| worker start → first row | 0.5 s (128 rows) |",
+		"| worker start → last row | 5.5 s (3,660 orders/s) |",
+		"| first row → last row | 5 s |",
+		"| **orders persisted/s (first row → last row)** | **4,000** |",
+		"| raw confirmed-publish ceiling (compared) | 5,000 orders/s |",
+		"| **worker-alone persisted/s ÷ ceiling** | **80.0%** |",
+		"| worker-alone persisted/s ÷ raw confirmed-publish ceiling (persistence stage alone, informational) | 80.0% | ≥ 85.0% | **not met** |",
 		"| api | contended | 60 MB | 70 MB | 90 (130) |",
 		"| contended req/s ÷ hello-world req/s | 25.0% | ≥ 60.0% | **not met** |",
 		"| sold-out req/s ÷ hello-world req/s | 95.0% | ≥ 90.0% | met |",
@@ -165,7 +192,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"machine", "settings", "phases", "end_to_end", "ceilings", "targets", "invariants"} {
+	for _, k := range []string{"machine", "settings", "phases", "end_to_end", "ceilings", "drain", "targets", "invariants"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("bench.json lacks %q", k)
 		}
@@ -203,5 +230,127 @@ func TestCountsDetail(t *testing.T) {
 	}
 	if got := countsDetail(load.Counts{}); got != "none" {
 		t.Errorf("countsDetail(empty) = %q", got)
+	}
+}
+
+func TestMarkdownIncompleteDrain(t *testing.T) {
+	r := sampleReport()
+	r.Drain.setRows(rowWait{Count: 1234, Seen: true, First: time.Second, FirstRows: 5})
+	r.EndToEnd.LastRowSeconds = 0 // the contended rows did not all land either
+	var b bytes.Buffer
+	r.writeMarkdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"| rows in MySQL at the end of the wait (incomplete) | 1,234 |",
+		"| last 202 → last row in MySQL | n/a |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "worker start → last row") {
+		t.Error("incomplete drain shows a last row")
+	}
+}
+
+func TestLastOutcome(t *testing.T) {
+	msec := time.Millisecond
+	recs := []load.Record{
+		{At: 300 * msec, Outcome: load.Accepted}, {At: 900 * msec, Outcome: load.SoldOut},
+		{At: 700 * msec, Outcome: load.Accepted}, {At: 100 * msec, Outcome: load.Accepted},
+	}
+	if at, ok := lastOutcome(recs, load.Accepted); !ok || at != 700*msec {
+		t.Errorf("last 202 at %s, %t; want 700ms", at, ok)
+	}
+	if _, ok := lastOutcome(recs, load.ServerError); ok {
+		t.Error("no 5xx, yet one found")
+	}
+	e := &endToEnd{Accepted: 3}
+	e.setLastRow(1500*msec, recs)
+	if e.LastRowSeconds != 1.5 || e.LastAcceptedSeconds != 0.7 || math.Abs(e.LagSeconds-0.8) > 1e-9 || e.PersistedPerSec != 2 {
+		t.Errorf("end to end %+v; want last row 1.5 s, last 202 0.7 s, lag 0.8 s, 2/s", e)
+	}
+	if got := fmtLag(e); got != "0.8 s" {
+		t.Errorf("fmtLag = %q", got)
+	}
+	none := &endToEnd{}
+	none.setLastRow(time.Second, nil)
+	if none.LagSeconds != 0 || fmtLag(none) != "n/a" {
+		t.Errorf("no 202: lag %g, %q", none.LagSeconds, fmtLag(none))
+	}
+}
+
+func TestRowWait(t *testing.T) {
+	var w rowWait
+	msec := time.Millisecond
+	for i, p := range []struct {
+		at   time.Duration
+		n    int64
+		done bool
+	}{{20 * msec, 0, false}, {40 * msec, 0, false}, {60 * msec, 128, false}, {80 * msec, 512, false}, {100 * msec, 1000, true}, {120 * msec, 1000, true}} {
+		if got := w.observe(p.at, p.n, 1000); got != p.done {
+			t.Errorf("poll %d: done %t, want %t", i, got, p.done)
+		}
+	}
+	if !w.Seen || w.First != 60*msec || w.FirstRows != 128 || !w.Done || w.Last != 100*msec || w.Count != 1000 {
+		t.Errorf("rowWait %+v; want first 60ms with 128 rows, last 100ms", w)
+	}
+	var none rowWait
+	none.observe(time.Second, 0, 10)
+	if none.Seen || none.Done {
+		t.Errorf("no rows: %+v", none)
+	}
+}
+
+func TestDrainSetRows(t *testing.T) {
+	d := &drainResult{Orders: 1100}
+	d.setRows(rowWait{Count: 1100, Seen: true, First: time.Second, FirstRows: 100, Done: true, Last: 3 * time.Second})
+	if !d.Complete || d.Persisted != 1100 || d.FirstRowSeconds != 1 || d.LastRowSeconds != 3 || d.SpanSeconds != 2 ||
+		d.PersistedPerSec != 500 || math.Abs(d.StartToLastPerSec-1100.0/3) > 1e-9 {
+		t.Errorf("drain %+v; want 1,000 rows over the 2 s span = 500/s, 1,100 over 3 s from the start", d)
+	}
+	inc := &drainResult{Orders: 1100}
+	inc.setRows(rowWait{Count: 700, Seen: true, First: time.Second, FirstRows: 100})
+	if inc.Complete || inc.Persisted != 700 || inc.PersistedPerSec != 0 || inc.LastRowSeconds != 0 {
+		t.Errorf("incomplete drain %+v", inc)
+	}
+}
+
+func TestComparedCeilingAndStock(t *testing.T) {
+	r := sampleReport()
+	if c := r.comparedCeiling(); c == nil || c.Batch != 8 || c.InFlight != 8 {
+		t.Errorf("compared ceiling %+v", c)
+	}
+	r.Ceilings[0].ComparedToAPI = false
+	if c := r.comparedCeiling(); c != nil {
+		t.Errorf("no compared ceiling, got %+v", c)
+	}
+	for orders, want := range map[int64]int64{100_000: 1_000_000, 0: 1_000_000, 800_000: 1_600_000} {
+		if got := drainStock(orders); got != want {
+			t.Errorf("drainStock(%d) = %d, want %d", orders, got, want)
+		}
+	}
+}
+
+func TestDrainCPUGrid(t *testing.T) {
+	r := sampleReport()
+	if _, ok := r.drainCPUGrid(); ok {
+		t.Error("no drain CPU measured, yet a grid")
+	}
+	r.Drain.CPU = &cpuUsage{Units: 20128, CPUs: 2, WindowSeconds: 5.5, BusyFraction: 0.5,
+		Processes: []cpuShare{{Process: "worker", Cores: 0.4, MicrosPerUnit: 109}, {Process: "mariadbd", Cores: 0.6, MicrosPerUnit: 164}},
+		Machine:   cpuShare{Seconds: 5.5, MicrosPerUnit: 273}}
+	g, ok := r.drainCPUGrid()
+	if !ok || len(g.Columns) != 1 || len(g.Rows) != 4 || g.Rows[0].Label != "worker" || g.Rows[1].Label != "mariadbd (MariaDB)" {
+		t.Fatalf("drain CPU grid %+v", g)
+	}
+	var b bytes.Buffer
+	r.writeMarkdown(&b)
+	if !strings.Contains(b.String(), "| CPU per order | worker alone, worker start → last row |") {
+		t.Errorf("markdown lacks the drain CPU table:\n%s", b.String())
+	}
+	r.Drain = nil
+	if _, ok := r.drainCPUGrid(); ok {
+		t.Error("no drain, yet a grid")
 	}
 }

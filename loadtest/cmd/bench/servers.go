@@ -64,6 +64,15 @@ func (o *orderCounter) count(ctx context.Context, saleID int64) (int64, error) {
 	return n, nil
 }
 
+// sold is the sale's sales.sold: the units its persisted orders took.
+func (o *orderCounter) sold(ctx context.Context, saleID int64) (int64, error) {
+	var n int64
+	if err := o.db.QueryRowContext(ctx, "SELECT sold FROM sales WHERE id = ?", saleID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read sold of sale %d: %w", saleID, err)
+	}
+	return n, nil
+}
+
 func (o *orderCounter) close() error { return o.db.Close() }
 
 // deleteRedisKeys deletes every key of the run's stock prefix and returns
@@ -119,6 +128,32 @@ func deleteAMQP(amqpURL string, queues, exchanges []string) error {
 		_ = ch.Close()
 	}
 	return firstErr
+}
+
+// queuesReady reads how many messages wait ready for delivery in each of
+// the queues, in their order, with passive declares: they change nothing,
+// and messages delivered but not yet acked are not counted.
+func queuesReady(amqpURL string, queues ...string) ([]int, error) {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: %w", err)
+	}
+	defer conn.Close()
+	out := make([]int, 0, len(queues))
+	for _, q := range queues {
+		// A failed passive declare closes the channel: one channel per queue.
+		ch, err := conn.Channel()
+		if err != nil {
+			return out, fmt.Errorf("amqp channel: %w", err)
+		}
+		got, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		_ = ch.Close()
+		if err != nil {
+			return out, fmt.Errorf("inspect queue %s: %w", q, err)
+		}
+		out = append(out, got.Messages)
+	}
+	return out, nil
 }
 
 // runTopology is the api's and worker's topology under the run's prefix.

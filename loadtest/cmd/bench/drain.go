@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+const (
+	drainMinStock = 1_000_000       // units of the worker-alone sale at least
+	queueSettle   = 5 * time.Second // how long the persist queue may take to show empty
+)
+
+// rowWait is how a sale's rows reached MySQL, timed from a start.
+type rowWait struct {
+	Count     int64         // rows at the last poll
+	Seen      bool          // whether a poll saw a row
+	First     time.Duration // when a poll first saw a row
+	FirstRows int64         // rows that poll saw
+	Done      bool          // whether a poll saw every row awaited
+	Last      time.Duration // when a poll first saw them all
+}
+
+// observe records a poll at at that counted n rows of the want awaited,
+// and reports whether they are all in.
+func (w *rowWait) observe(at time.Duration, n, want int64) bool {
+	w.Count = n
+	if n > 0 && !w.Seen {
+		w.Seen, w.First, w.FirstRows = true, at, n
+	}
+	if n >= want && !w.Done {
+		w.Done, w.Last = true, at
+	}
+	return w.Done
+}
+
+// drainStock is the stock of the worker-alone sale: comfortably above the
+// orders published for it, so the worker keeps every one.
+func drainStock(orders int64) int64 { return max(drainMinStock, 2*orders) }
+
+// comparedCeiling is the raw publish run shaped as the api publishes, or
+// nil when there was none.
+func (r *report) comparedCeiling() *ceilingResult {
+	for i := range r.Ceilings {
+		if r.Ceilings[i].ComparedToAPI {
+			return &r.Ceilings[i]
+		}
+	}
+	return nil
+}
+
+// drainPhase measures the persistence stage alone: with the worker
+// stopped, -drain-orders orders of a fresh sale go into the order queue,
+// shaped as the compared ceiling; then the worker starts again and the
+// time until the last row lands is what it takes to persist them.
+func (b *bench) drainPhase(ctx context.Context) error {
+	o := b.o
+	if o.drainOrders <= 0 {
+		return nil
+	}
+	c := b.rep.comparedCeiling()
+	if c == nil {
+		b.note("worker alone: no api-shaped raw publish run to compare with; not measured")
+		return nil
+	}
+	sale, err := b.newSale(ctx, "bench worker alone", drainStock(o.drainOrders))
+	if err != nil {
+		return err
+	}
+	d := &drainResult{SaleID: sale.ID, Batch: c.Batch, InFlight: c.InFlight, CeilingPerSec: c.OrdersPerS}
+	b.rep.Drain = d
+	b.logf("worker alone: stopping the worker; %s orders of sale %d into the order queue, %d order(s)/message × %d in flight",
+		fmtInt(float64(o.drainOrders)), sale.ID, d.Batch, d.InFlight)
+	b.worker.stop(stopGrace)
+	if _, werr := b.worker.exited(); werr != nil {
+		b.note("worker alone: the worker stopped with %v on SIGTERM; see %s", werr, b.worker.log.Name())
+	}
+	top := runTopology(b.queuePrefix)
+	deadBefore, err := b.prefill(ctx, d)
+	if err != nil {
+		return err
+	}
+	if d.Orders == 0 {
+		return errors.New("worker alone: no order was confirmed into the queue")
+	}
+	m, rows, err := b.timeWorker(ctx, d)
+	if err != nil {
+		return err
+	}
+	d.setRows(rows)
+	d.CPU = b.cpuOf("worker alone", m, d.Persisted, "order")
+	if rows.Done {
+		b.logf("  worker start → first row %s, → last row %s; first → last row %s: %s orders persisted/s",
+			fmtSeconds(d.FirstRowSeconds), fmtSeconds(d.LastRowSeconds), fmtSeconds(d.SpanSeconds), fmtInt(d.PersistedPerSec))
+	}
+	b.drainChecks(ctx, d, rows, top.Queue, top.DeadQueue, deadBefore)
+	return nil
+}
+
+// prefill publishes the worker-alone orders into the order flow's exchange
+// and fills d's publishing figures. It returns the dead-letter queue's
+// ready messages before, for the checks.
+func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
+	top := runTopology(b.queuePrefix)
+	before, err := queuesReady(b.o.amqpURL, top.Queue, top.DeadQueue)
+	if err != nil {
+		return 0, fmt.Errorf("worker alone: %w", err)
+	}
+	if before[0] > 0 {
+		b.note("worker alone: %d messages were already waiting in %s; the worker persisted them too", before[0], top.Queue)
+	}
+	cl := ceilingLoad{URL: b.o.amqpURL, Topology: orderFlowTopology(b.queuePrefix), Batch: d.Batch, InFlight: d.InFlight,
+		Orders: b.o.drainOrders, SaleID: d.SaleID}
+	res, err := cl.run(ctx)
+	var all load.Counters
+	for _, r := range res.Records {
+		all.Add(r.Outcome)
+	}
+	tot := all.Snapshot()
+	d.Orders, d.Messages, d.PublishSeconds = res.ConfirmedOrders, tot.Accepted, res.Elapsed.Seconds()
+	b.addCheck("worker alone: publishes confirmed", err == nil && tot.Accepted == tot.Total() && d.Orders == b.o.drainOrders,
+		"%s of %s orders in %d confirmed messages; %d nacked, %d failed%s", fmtInt(float64(d.Orders)),
+		fmtInt(float64(b.o.drainOrders)), tot.Accepted, tot.ServerError, tot.TransportError, errSuffix(err))
+	if err != nil {
+		return before[1], fmt.Errorf("worker alone: %w", err)
+	}
+	b.logf("  %s orders in %s messages confirmed in %s", fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)),
+		fmtSeconds(d.PublishSeconds))
+	if after, err := queuesReady(b.o.amqpURL, top.Queue); err == nil {
+		d.QueuedAtStart = after[0]
+	}
+	return before[1], nil
+}
+
+// timeWorker starts the worker with the run's command and environment and
+// waits for d's orders to be in MySQL, reading the CPU from the start to
+// the last row.
+func (b *bench) timeWorker(ctx context.Context, d *drainResult) (*cpuMeter, rowWait, error) {
+	start := time.Now()
+	if err := b.startWorker("worker-alone.log"); err != nil {
+		return nil, rowWait{}, fmt.Errorf("worker alone: %w", err)
+	}
+	m := newCPUMeter(b.drainGroups(), b.hz)
+	m.begin()
+	rows, err := b.waitRows(ctx, d.SaleID, d.Orders, start)
+	m.end()
+	if err != nil {
+		return m, rows, fmt.Errorf("worker alone: %w", err)
+	}
+	return m, rows, nil
+}
+
+// drainGroups are the processes whose CPU the worker-alone drain reports:
+// the worker, RabbitMQ and MySQL.
+func (b *bench) drainGroups() []procGroup {
+	gs := []procGroup{{Name: b.worker.name, Pids: []int{b.worker.pid()}}}
+	for _, g := range b.servers {
+		switch g.Name {
+		case "beam.smp", "mariadbd", "mysqld":
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// drainChecks adds the worker-alone invariants: every order persisted
+// exactly once, sales.sold raised by as many, the persist queue emptied
+// and nothing dead-lettered.
+func (b *bench) drainChecks(ctx context.Context, d *drainResult, rows rowWait, queue, deadQueue string, deadBefore int) {
+	sold, err := b.saleSold(ctx, d.SaleID)
+	b.addCheck("worker alone: every published order persisted exactly once", rows.Done && rows.Count == d.Orders,
+		"%s rows of %s orders published after %s", fmtInt(float64(rows.Count)), fmtInt(float64(d.Orders)),
+		fmtSeconds(rows.Last.Seconds()))
+	b.addCheck("worker alone: sold raised by every order", err == nil && sold == d.Orders,
+		"sales.sold %d, %d orders%s", sold, d.Orders, errSuffix(err))
+	ready, dead, err := b.settledQueues(ctx, queue, deadQueue)
+	b.addCheck("worker alone: persist queue empty afterwards", err == nil && ready == 0,
+		"%d messages ready in %s%s", ready, queue, errSuffix(err))
+	b.addCheck("worker alone: nothing dead-lettered", err == nil && dead == deadBefore,
+		"%d messages in %s, %d before%s", dead, deadQueue, deadBefore, errSuffix(err))
+}
+
+// saleSold reads the sale's sales.sold.
+func (b *bench) saleSold(ctx context.Context, saleID int64) (int64, error) {
+	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
+	if err != nil {
+		return 0, err
+	}
+	defer oc.close()
+	return oc.sold(ctx, saleID)
+}
+
+// settledQueues reads the ready messages of the persist queue and of the
+// dead-letter queue, polling up to queueSettle for the persist queue to
+// show empty.
+func (b *bench) settledQueues(ctx context.Context, queue, deadQueue string) (ready, dead int, err error) {
+	deadline := time.Now().Add(queueSettle)
+	for {
+		n, err := queuesReady(b.o.amqpURL, queue, deadQueue)
+		if err != nil {
+			return 0, 0, err
+		}
+		if n[0] == 0 || time.Now().After(deadline) {
+			return n[0], n[1], nil
+		}
+		select {
+		case <-ctx.Done():
+			return n[0], n[1], ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// errSuffix is "; err" for an error, "" for none.
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "; " + err.Error()
+}
