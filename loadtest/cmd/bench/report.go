@@ -580,7 +580,11 @@ func (r *report) drainCPUGrid() (cpuGrid, bool) {
 // cpuGridOf lays out the usages, one column each (nil: not measured), with
 // the processes of any of them as rows in their first order.
 func cpuGridOf(title, per string, cols []string, us []*cpuUsage) (cpuGrid, bool) {
-	g := cpuGrid{Title: title, Note: fmt.Sprintf(cpuNote, per), Columns: cols}
+	note := fmt.Sprintf(cpuNote, per)
+	if per != "reply" { // the phases' table comes first and explains them all
+		note = "The same CPU accounting, per " + per + " complete in the window."
+	}
+	g := cpuGrid{Title: title, Note: note, Columns: cols}
 	var names []string
 	cpus, measured := 0, false
 	for _, u := range us {
