@@ -84,6 +84,13 @@ const (
 	StatusCancelled Status = "cancelled"
 )
 
+// PaymentDue is the one rule of the payment window: an order created at
+// createdAt can no longer be paid, and is due for expiry, once now is past
+// createdAt + window. A window of 0 never closes.
+func PaymentDue(createdAt time.Time, window time.Duration, now time.Time) bool {
+	return window > 0 && now.After(createdAt.Add(window))
+}
+
 // Order is one unit of one sale held by one user.
 type Order struct {
 	OrderNo   string

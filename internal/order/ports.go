@@ -97,5 +97,19 @@ type Repository interface {
 	Order(ctx context.Context, orderNo string) (Order, error)
 	// SaleOrders lists every order of a sale, any status.
 	SaleOrders(ctx context.Context, saleID int64) ([]Order, error)
+	// Pay moves userID's order created → paid at now and returns it; a paid
+	// order is returned as it is. ErrOrderNotFound for an unknown order or
+	// another user's; ErrNotPayable for a cancelled one or once PaymentDue.
+	// It races ExpireDue on a guarded status change: exactly one wins.
+	Pay(ctx context.Context, userID int64, orderNo string, now time.Time) (Order, error)
+	// ExpireDue cancels up to limit created (unpaid) orders of the sale
+	// created before dueBefore, lowers sales.sold by as many and returns
+	// them. The units stay held in the stock backend until released.
+	ExpireDue(ctx context.Context, saleID int64, dueBefore time.Time, limit int) ([]Order, error)
+	// Unreleased lists up to limit cancelled orders of the sale whose unit
+	// is not yet recorded as back in the stock backend.
+	Unreleased(ctx context.Context, saleID int64, limit int) ([]Order, error)
+	// MarkReleased records that the stock backend has these orders' units.
+	MarkReleased(ctx context.Context, orderNos []string, now time.Time) error
 	Ping(ctx context.Context) error
 }

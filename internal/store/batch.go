@@ -300,7 +300,8 @@ func storedOrderNos(tx *gorm.DB, batch []order.Order) (map[string]bool, error) {
 }
 
 // storedBuyers returns, for the buyers of the batch's new orders, the order
-// number each already holds in the same sale.
+// number each already holds live (not cancelled) in the same sale: a buyer
+// whose unpaid order expired may buy again.
 func storedBuyers(tx *gorm.DB, batch []order.Order, stored map[string]bool) (map[buyerKey]string, error) {
 	users := make(map[int64][]int64)
 	for _, o := range batch {
@@ -313,7 +314,8 @@ func storedBuyers(tx *gorm.DB, batch []order.Order, stored map[string]bool) (map
 		for _, part := range chunk(users[saleID], inChunk) {
 			var rows []orderRow
 			err := tx.Model(&orderRow{}).Select("order_no", "sale_id", "user_id").
-				Where("sale_id = ? AND user_id IN ?", saleID, part).Find(&rows).Error
+				Where("sale_id = ? AND user_id IN ? AND status <> ?", saleID, part, string(order.StatusCancelled)).
+				Find(&rows).Error
 			if err != nil {
 				return nil, fmt.Errorf("find stored buyers: %w", err)
 			}
@@ -358,7 +360,7 @@ func (s *Store) withRetry(ctx context.Context, op func() error) error {
 		}
 		// Exponential with full jitter, so colliding transactions spread out.
 		delay := s.retryBase<<(attempt-1)/2 + rand.N(s.retryBase<<(attempt-1))
-		s.log.WarnContext(ctx, "batch transaction hit a lock conflict; retrying",
+		s.log.WarnContext(ctx, "transaction hit a lock conflict; retrying",
 			"attempt", attempt, "delay", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
@@ -399,7 +401,7 @@ const (
 // retryable tells lock conflicts (and a unique-key race, which a fresh
 // attempt turns into a Duplicate) from every other failure.
 func retryable(err error) bool {
-	if errors.Is(err, errGuardMoved) {
+	if errors.Is(err, errGuardMoved) || errors.Is(err, errStatusMoved) {
 		return true
 	}
 	var my *mysqldrv.MySQLError

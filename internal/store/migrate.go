@@ -15,7 +15,31 @@ type migration struct {
 	name    string
 	mysql   []string
 	sqlite  []string
+	// mysqlUnless are MySQL steps run after mysql, each only when its
+	// check finds nothing: MySQL has no IF [NOT] EXISTS for columns and
+	// indexes, and a step may be re-run after a crash half-way through.
+	mysqlUnless []guardedDDL
 }
+
+// guardedDDL is a DDL statement run only when the count its check query
+// returns matches want (0: "missing", 1: "present").
+type guardedDDL struct {
+	check string
+	want  int
+	stmt  string
+}
+
+// mysqlColumnExists and mysqlIndexExists count a column or index of the
+// current database's table.
+const (
+	mysqlColumnExists = `SELECT COUNT(*) FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'`
+	mysqlIndexExists = `SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND INDEX_NAME = '%s'`
+)
+
+func ifMissing(check, stmt string) guardedDDL { return guardedDDL{check: check, want: 0, stmt: stmt} }
+func ifPresent(check, stmt string) guardedDDL { return guardedDDL{check: check, want: 1, stmt: stmt} }
 
 var migrations = []migration{
 	{
@@ -87,6 +111,41 @@ var migrations = []migration{
 			`CREATE INDEX IF NOT EXISTS idx_orders_sale_status ON orders (sale_id, status)`,
 		},
 	},
+	{
+		// Payment and expiry. released_at records that the stock backend
+		// has the unit of a cancelled order back, so a sweep that died
+		// between the cancel and the release is finished by the next one.
+		// The sweeper reads due orders by (sale_id, status, created_at),
+		// which also serves every (sale_id, status) read of the old index.
+		// One order per user per sale now counts live orders only: once an
+		// unpaid order expired, its buyer may buy again, and the cancelled
+		// row must not stop the new one (MySQL has no partial index; a
+		// stored column that is NULL for cancelled orders gives the same).
+		version: 2,
+		name:    "payment expiry",
+		mysqlUnless: []guardedDDL{
+			ifMissing(fmt.Sprintf(mysqlColumnExists, "orders", "released_at"),
+				`ALTER TABLE orders ADD COLUMN released_at DATETIME(6) NULL AFTER paid_at`),
+			ifMissing(fmt.Sprintf(mysqlColumnExists, "orders", "live_user_id"),
+				`ALTER TABLE orders ADD COLUMN live_user_id BIGINT
+					GENERATED ALWAYS AS (CASE WHEN status = 'cancelled' THEN NULL ELSE user_id END) STORED`),
+			ifMissing(fmt.Sprintf(mysqlIndexExists, "orders", "uk_orders_sale_live_user"),
+				`ALTER TABLE orders ADD UNIQUE KEY uk_orders_sale_live_user (sale_id, live_user_id)`),
+			ifMissing(fmt.Sprintf(mysqlIndexExists, "orders", "idx_orders_sale_status_created"),
+				`ALTER TABLE orders ADD KEY idx_orders_sale_status_created (sale_id, status, created_at)`),
+			ifPresent(fmt.Sprintf(mysqlIndexExists, "orders", "uk_orders_sale_user"),
+				`ALTER TABLE orders DROP INDEX uk_orders_sale_user`),
+			ifPresent(fmt.Sprintf(mysqlIndexExists, "orders", "idx_orders_sale_status"),
+				`ALTER TABLE orders DROP INDEX idx_orders_sale_status`),
+		},
+		sqlite: []string{
+			`ALTER TABLE orders ADD COLUMN released_at DATETIME NULL`,
+			`CREATE UNIQUE INDEX IF NOT EXISTS uk_orders_sale_live_user ON orders (sale_id, user_id) WHERE status <> 'cancelled'`,
+			`CREATE INDEX IF NOT EXISTS idx_orders_sale_status_created ON orders (sale_id, status, created_at)`,
+			`DROP INDEX IF EXISTS uk_orders_sale_user`,
+			`DROP INDEX IF EXISTS idx_orders_sale_status`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -142,9 +201,9 @@ func (s *Store) migrate(ctx context.Context) error {
 // DDL and the record share one transaction; on MySQL the caller holds the
 // advisory lock and the DDL is written to be re-runnable.
 func (s *Store) apply(ctx context.Context, conn *sql.Conn, m migration) error {
-	stmts := m.mysql
+	stmts, guarded := m.mysql, m.mysqlUnless
 	if s.dialect == dialectSQLite {
-		stmts = m.sqlite
+		stmts, guarded = m.sqlite, nil
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -161,6 +220,18 @@ func (s *Store) apply(ctx context.Context, conn *sql.Conn, m migration) error {
 	}
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	for _, g := range guarded {
+		var found int
+		if err := tx.QueryRowContext(ctx, g.check).Scan(&found); err != nil {
+			return err
+		}
+		if found != g.want {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, g.stmt); err != nil {
 			return err
 		}
 	}
