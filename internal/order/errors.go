@@ -37,4 +37,22 @@ func (e *AlreadyPurchasedError) Error() string {
 // Is makes errors.Is(err, ErrAlreadyPurchased) true.
 func (e *AlreadyPurchasedError) Is(target error) bool { return target == ErrAlreadyPurchased }
 
+// NotPayableError says why an order cannot be paid. It matches
+// ErrNotPayable with errors.Is; Reason is meant for the client.
+type NotPayableError struct {
+	Reason string
+}
+
+func (e *NotPayableError) Error() string { return "order is not payable: " + e.Reason }
+
+// Is makes errors.Is(err, ErrNotPayable) true.
+func (e *NotPayableError) Is(target error) bool { return target == ErrNotPayable }
+
+// Reasons an order cannot be paid.
+var (
+	ErrPaymentCancelled = &NotPayableError{Reason: "the order was cancelled"}
+	ErrPaymentClosed    = &NotPayableError{Reason: "the payment window has closed"}
+	ErrPaymentPending   = &NotPayableError{Reason: "the order is still being recorded; retry shortly"}
+)
+
 func invalid(msg string) error { return fmt.Errorf("%w: %s", ErrInvalid, msg) }

@@ -175,15 +175,7 @@ func (s *Service) Order(ctx context.Context, userID int64, orderNo string) (Orde
 	case !errors.Is(err, ErrOrderNotFound):
 		return Order{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	sales, err := s.repo.OpenSales(ctx, s.now().Add(-24*time.Hour))
-	if err != nil {
-		return Order{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	ids := make([]int64, len(sales))
-	for i, sale := range sales {
-		ids[i] = sale.ID
-	}
-	r, err := s.stock.Lookup(ctx, ids, orderNo)
+	r, err := s.lookupReservation(ctx, orderNo)
 	if err != nil {
 		return Order{}, err
 	}

@@ -54,7 +54,7 @@ func (s *Store) Pay(ctx context.Context, userID int64, orderNo string, now time.
 				out = o
 				return nil
 			case order.StatusCancelled:
-				return fmt.Errorf("%w: the order was cancelled", order.ErrNotPayable)
+				return order.ErrPaymentCancelled
 			}
 			var window int64
 			if err := tx.Model(&saleRow{}).Where("id = ?", row.SaleID).
@@ -62,7 +62,7 @@ func (s *Store) Pay(ctx context.Context, userID int64, orderNo string, now time.
 				return fmt.Errorf("payment window of sale %d: %w", row.SaleID, err)
 			}
 			if order.PaymentDue(row.CreatedAt, time.Duration(window)*time.Second, now) {
-				return fmt.Errorf("%w: the payment window has closed", order.ErrNotPayable)
+				return order.ErrPaymentClosed
 			}
 			r := tx.Model(&orderRow{}).Where("id = ? AND status = ?", row.ID, string(order.StatusCreated)).
 				Updates(map[string]any{"status": string(order.StatusPaid), "paid_at": now, "updated_at": now})

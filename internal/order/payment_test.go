@@ -1,0 +1,118 @@
+package order_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/store"
+)
+
+// TestReplicasSweepOnce: several api replicas sweeping the same sale at
+// once cancel every due unpaid order once and return every unit once; paid
+// orders stay, and the books balance.
+func TestReplicasSweepOnce(t *testing.T) {
+	const units, paid, replicas = 60, 15, 4
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	repo, err := store.OpenSQLite(ctx, t.TempDir()+"/sk.db", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = repo.Close() })
+	q := mq.NewMemory()
+	t.Cleanup(func() { _ = q.Close() })
+	svcs := make([]*order.Service, replicas)
+	for i := range svcs {
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { _ = rdb.Close() })
+		svcs[i] = order.NewService(stock.NewRedis(rdb), q, repo, log)
+	}
+	now := time.Now()
+	sale, err := svcs[0].CreateSale(ctx, order.NewSale{Name: "sweep", TotalStock: units,
+		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), PaymentWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders []order.Order
+	for u := range int64(units) {
+		o, err := svcs[0].Place(ctx, sale.ID, u+1)
+		if err != nil {
+			t.Fatalf("place: %v", err)
+		}
+		orders = append(orders, o)
+	}
+	// Before the worker wrote it an order is not payable yet.
+	if _, err := svcs[1].Pay(ctx, 1, orders[0].OrderNo); !errors.Is(err, order.ErrPaymentPending) {
+		t.Fatalf("pay a pending order: %v, want ErrPaymentPending", err)
+	}
+	if _, err := svcs[1].Pay(ctx, 2, orders[0].OrderNo); !errors.Is(err, order.ErrOrderNotFound) {
+		t.Fatalf("pay another user's pending order: %v, want ErrOrderNotFound", err)
+	}
+	if _, err := repo.PersistBatch(ctx, orders); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range orders[:paid] {
+		if _, err := svcs[o.UserID%replicas].Pay(ctx, o.UserID, o.OrderNo); err != nil {
+			t.Fatalf("pay: %v", err)
+		}
+	}
+	// Nothing is due yet.
+	if res, err := svcs[0].ExpireDue(ctx, now); err != nil || res != (order.ExpiryResult{}) {
+		t.Fatalf("sweep before the window closed: %+v, %v", res, err)
+	}
+
+	later := now.Add(2 * time.Minute)
+	var (
+		mu    sync.Mutex
+		total order.ExpiryResult
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for _, svc := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range 3 {
+				res, err := svc.ExpireDue(ctx, later)
+				if err != nil {
+					t.Errorf("sweep: %v", err)
+				}
+				mu.Lock()
+				total.Expired += res.Expired
+				total.Returned += res.Returned
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if want := units - paid; total.Expired != want || total.Returned != want {
+		t.Fatalf("replicas expired %d and returned %d units, want %d each", total.Expired, total.Returned, want)
+	}
+	rec, err := svcs[0].Reconcile(ctx, sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Consistent || rec.Remaining != units-paid || rec.Persisted != paid || rec.Cancelled != units-paid {
+		t.Fatalf("reconcile after the sweeps: %+v", rec)
+	}
+	if got, _ := repo.Sale(ctx, sale.ID); got.Sold != paid {
+		t.Fatalf("sold = %d, want %d", got.Sold, paid)
+	}
+	if _, err := svcs[0].Pay(ctx, orders[paid].UserID, orders[paid].OrderNo); !errors.Is(err, order.ErrNotPayable) {
+		t.Fatalf("pay an expired order: %v, want ErrNotPayable", err)
+	}
+}
