@@ -112,6 +112,12 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	initAPISeries(a.Metrics, cfg.StockBackend)
 	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
 	a.background = append(a.background, gauges.run)
+	interval := cfg.ExpiryInterval
+	if interval <= 0 {
+		interval = defaultExpiryInterval
+	}
+	sweeper := &expirySweeper{service: a.Service, m: a.Metrics, log: log, interval: interval}
+	a.background = append(a.background, sweeper.run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
 		Orders: a.Service,
 		Sales:  a.saleReader(),
@@ -262,8 +268,9 @@ func (a *API) Run(ctx context.Context, bound []*Bound) error {
 	return errors.Join(err, a.Close(cctx))
 }
 
-// StartBackground starts what runs beside the listeners (the embedded
-// worker) and returns a function that stops it and waits.
+// StartBackground starts what runs beside the listeners (the sold-out bus,
+// the sale gauges, the expiry sweeper, the embedded worker) and returns a
+// function that stops it and waits.
 func (a *API) StartBackground(ctx context.Context) (stop func() error) {
 	bctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, len(a.background))

@@ -80,6 +80,9 @@ type API struct {
 	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
 	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"2"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	// ExpiryInterval is how often the api sweeps unpaid orders whose
+	// payment window closed and returns their units.
+	ExpiryInterval time.Duration `env:"SECKILL_EXPIRY_INTERVAL" envDefault:"1s"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
@@ -134,6 +137,8 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH and SECKILL_PUBLISH_INFLIGHT must be positive")
 	case c.DemoStock <= 0:
 		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
+	case c.ExpiryInterval <= 0:
+		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
 	}
 	return c, nil
 }
@@ -170,6 +175,7 @@ func (c API) LogValue() slog.Value {
 		slog.Int64("body_limit_bytes", c.BodyLimit), slog.String("confirm_timeout", c.ConfirmTimeout.String()),
 		slog.Int("confirm_window", c.ConfirmWindow),
 		slog.Int("publish_batch", c.PublishBatch), slog.Int("publish_inflight", c.PublishInFlight),
+		slog.String("expiry_interval", c.ExpiryInterval.String()),
 	)
 }
 

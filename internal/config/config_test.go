@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadAPIBackends(t *testing.T) {
@@ -26,10 +27,11 @@ func TestLoadAPIBackends(t *testing.T) {
 			"SECKILL_REDIS_URL": "redis://x", "SECKILL_AMQP_URL": "amqp://x", "SECKILL_MYSQL_DSN": "root@tcp(x)/db",
 		}, wantErr: "SECKILL_JWT_SECRET"},
 		{name: "unknown backend", env: map[string]string{"SECKILL_STOCK_BACKEND": "etcd"}, wantErr: "SECKILL_STOCK_BACKEND"},
+		{name: "no expiry sweep", env: map[string]string{"SECKILL_EXPIRY_INTERVAL": "0s"}, wantErr: "SECKILL_EXPIRY_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_STOCK_BACKEND", "SECKILL_RATE_IP_RPS"} {
+			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_STOCK_BACKEND", "SECKILL_RATE_IP_RPS", "SECKILL_EXPIRY_INTERVAL"} {
 				t.Setenv(k, tt.env[k])
 			}
 			c, err := LoadAPI()
@@ -60,6 +62,20 @@ func TestEmbeddedIPLimit(t *testing.T) {
 	}
 	if c.IPRate != 0 {
 		t.Fatalf("embedded without SECKILL_RATE_IP_RPS: IPRate = %v, want 0 (off)", c.IPRate)
+	}
+}
+
+func TestExpiryIntervalDefault(t *testing.T) {
+	for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_EXPIRY_INTERVAL"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)
+	}
+	c, err := LoadAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExpiryInterval != time.Second {
+		t.Fatalf("ExpiryInterval = %v, want 1s", c.ExpiryInterval)
 	}
 }
 

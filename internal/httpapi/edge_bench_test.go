@@ -24,6 +24,9 @@ func (soldOutSale) Settled(int64, int64) error { return order.ErrSoldOut }
 func (soldOutSale) Place(context.Context, int64, int64) (order.Order, error) {
 	return order.Order{}, order.ErrSoldOut
 }
+func (soldOutSale) Pay(context.Context, int64, string) (order.Order, error) {
+	return order.Order{}, order.ErrOrderNotFound
+}
 func (soldOutSale) Order(context.Context, int64, string) (order.Order, error) {
 	return order.Order{}, order.ErrOrderNotFound
 }

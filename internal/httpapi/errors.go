@@ -79,6 +79,10 @@ func classify(err error) mapped {
 	case errors.Is(err, order.ErrAlreadyPurchased):
 		return mapped{http.StatusConflict, CodeAlreadyPurchased, metrics.ResultAlreadyPurchased, "you already hold an order in this sale", false}
 	case errors.Is(err, order.ErrNotPayable):
+		var np *order.NotPayableError
+		if errors.As(err, &np) {
+			return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid: " + np.Reason, false}
+		}
 		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid", true}
 	case errors.Is(err, order.ErrRateLimited):
 		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests", true}

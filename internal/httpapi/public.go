@@ -26,6 +26,8 @@ type Purchaser interface {
 	Settled(saleID, userID int64) error
 	Place(ctx context.Context, saleID, userID int64) (order.Order, error)
 	Order(ctx context.Context, userID int64, orderNo string) (order.Order, error)
+	// Pay pays the user's order; paying a paid order answers it again.
+	Pay(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 }
 
 // SaleReader serves sale reads; the read-through cache implements it too.
@@ -64,6 +66,7 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	v1.GET("/sales/:sale_id", h.sale)
 	v1.POST("/sales/:sale_id/orders", h.purchase)
 	v1.GET("/orders/:order_no", h.order)
+	v1.POST("/orders/:order_no/pay", h.pay)
 	return e
 }
 
@@ -203,6 +206,31 @@ func (h *public) order(c *gin.Context) {
 		out.CreatedAt = &t
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// PaymentJSON is the answer to a payment.
+type PaymentJSON struct {
+	OrderNo string `json:"order_no"`
+	Status  string `json:"status"`
+}
+
+func (h *public) pay(c *gin.Context) {
+	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	var body struct{}
+	if err := decodeStrict(c.Request, h.BodyLimit, &body, true); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	o, err := h.Orders.Pay(c.Request.Context(), userID, c.Param("order_no"))
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	c.JSON(http.StatusOK, PaymentJSON{OrderNo: o.OrderNo, Status: string(o.Status)})
 }
 
 var errBadID = errors.New("not a positive integer id")

@@ -59,6 +59,10 @@ type Metrics struct {
 
 	CacheRequests *prometheus.CounterVec // result: hit, miss, error
 
+	OrdersExpired       prometheus.Counter
+	ExpiryUnitsReturned prometheus.Counter
+	ExpirySweepFailures prometheus.Counter
+
 	QueueMessages   *prometheus.GaugeVec // queue, role: persist, dead
 	QueueConsumers  *prometheus.GaugeVec // queue, role
 	WorkerLastBatch prometheus.Gauge
@@ -142,6 +146,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seckill_cache_requests_total", Help: "Read-through cache lookups by result.",
 		}, []string{"result"}),
+		OrdersExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_orders_expired_total", Help: "Unpaid orders cancelled because their payment window closed.",
+		}),
+		ExpiryUnitsReturned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_expiry_units_returned_total", Help: "Units of cancelled orders given back to the stock backend by the expiry sweeper.",
+		}),
+		ExpirySweepFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_expiry_sweep_failures_total", Help: "Expiry sweeps that met an error (the next sweep retries).",
+		}),
 		QueueMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_queue_messages_ready", Help: "Messages ready for delivery in a queue, as last reported by the broker.",
 		}, []string{"queue", "role"}),
@@ -160,6 +173,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
 		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries, m.WorkerSortedBatches,
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
+		m.OrdersExpired, m.ExpiryUnitsReturned, m.ExpirySweepFailures,
 		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,
 	)
 	return m
