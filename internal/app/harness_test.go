@@ -78,6 +78,7 @@ type system struct {
 	dsn      string
 	startW   func()
 	stopW    func()
+	startBG  func()
 }
 
 func randomName(tb testing.TB) string {
@@ -155,6 +156,19 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 		go func() { done <- w.Run(wctx) }()
 		stopWorker = func() error { cancel(); return <-done }
 	}
+	// The api's own background work (sold-out bus, gauges, expiry sweeper)
+	// runs with the embedded worker in the embedded mode; on real servers
+	// a test starts it on its own.
+	var stopBackground func() error
+	s.startBG = func() {
+		if kind == "embedded" {
+			s.startW()
+			return
+		}
+		if stopBackground == nil {
+			stopBackground = a.StartBackground(ctx)
+		}
+	}
 	s.stopW = func() {
 		if stopWorker != nil {
 			if err := stopWorker(); err != nil {
@@ -171,6 +185,11 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 				tb.Errorf("worker stop: %v", err)
 			}
 		}
+		if stopBackground != nil {
+			if err := stopBackground(); err != nil {
+				tb.Errorf("api background stop: %v", err)
+			}
+		}
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := a.Close(cctx); err != nil {
@@ -184,6 +203,10 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 }
 
 func (s *system) startWorker() { s.startW() }
+
+// startBackground starts the api's background work, the expiry sweeper
+// among it (and, in the embedded mode, the worker with it).
+func (s *system) startBackground() { s.startBG() }
 
 // stopWorker stops the worker (if running) the way a shutdown does.
 func (s *system) stopWorker() { s.stopW() }
@@ -280,13 +303,20 @@ func jsonBody(tb testing.TB, v any) io.Reader {
 	return bytes.NewReader(b)
 }
 
-// createSale opens a sale through the admin API.
+// createSale opens a sale through the admin API, with a payment window of
+// ten minutes.
 func (s *system) createSale(tb testing.TB, stock int64, startsIn time.Duration) int64 {
+	tb.Helper()
+	return s.createSaleWindow(tb, stock, startsIn, 600)
+}
+
+// createSaleWindow opens a sale with a payment window of windowSeconds.
+func (s *system) createSaleWindow(tb testing.TB, stock int64, startsIn time.Duration, windowSeconds int64) int64 {
 	tb.Helper()
 	now := time.Now().UTC()
 	r := do(tb, "POST", s.admin.URL+"/admin/v1/sales", "", jsonBody(tb, httpapi.NewSaleJSON{
 		Name: "e2e sale", PriceCents: 100, TotalStock: stock,
-		StartsAt: now.Add(startsIn), EndsAt: now.Add(startsIn + time.Hour), PaymentWindowSeconds: 600,
+		StartsAt: now.Add(startsIn), EndsAt: now.Add(startsIn + time.Hour), PaymentWindowSeconds: windowSeconds,
 	}))
 	if r.status != http.StatusCreated {
 		tb.Fatalf("create sale: %d %s", r.status, r.raw)
