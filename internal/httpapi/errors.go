@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -95,16 +94,12 @@ func classify(err error) mapped {
 // fixedBodies are the encoded bodies of errors whose message never varies,
 // built once: a crowd hammering a sold-out sale gets its 409s without an
 // encoder run per request.
-var fixedBodies sync.Map // code → []byte
-
-func fixedBody(m mapped) []byte {
-	if b, ok := fixedBodies.Load(m.code); ok {
-		return b.([]byte)
-	}
+var fixedBodies = children[mapped, []byte]{make: func(m mapped) []byte {
 	b, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: m.code, Message: m.msg}})
-	fixedBodies.Store(m.code, b)
 	return b
-}
+}}
+
+func fixedBody(m mapped) []byte { return fixedBodies.get(m) }
 
 const jsonType = "application/json; charset=utf-8"
 
@@ -114,7 +109,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	m := classify(err)
 	body := ErrorBody{Error: ErrorDetail{Code: m.code, Message: m.msg}}
 	var ap *order.AlreadyPurchasedError
-	if errors.As(err, &ap) {
+	if m.code == CodeAlreadyPurchased && errors.As(err, &ap) {
 		body.Error.OrderNo = ap.OrderNo
 		body.OrderNo = ap.OrderNo
 	}

@@ -4,9 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/internal/metrics"
 )
@@ -14,6 +16,13 @@ import (
 // observe counts every request by route template and status class and times
 // it. Unmatched routes share one label so paths cannot grow the series.
 func observe(m *metrics.Metrics) gin.HandlerFunc {
+	series := children[httpSeries, httpMetrics]{make: func(k httpSeries) httpMetrics {
+		class := strconv.Itoa(k.class) + "xx"
+		return httpMetrics{
+			requests: m.HTTPRequests.WithLabelValues(k.route, k.method, class),
+			duration: m.HTTPDuration.WithLabelValues(k.route, k.method),
+		}
+	}}
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -21,10 +30,52 @@ func observe(m *metrics.Metrics) gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		code := strconv.Itoa(c.Writer.Status()/100) + "xx"
-		m.HTTPRequests.WithLabelValues(route, c.Request.Method, code).Inc()
-		m.HTTPDuration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+		s := series.get(httpSeries{route: route, method: c.Request.Method, class: c.Writer.Status() / 100})
+		s.requests.Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 	}
+}
+
+// httpSeries are the labels of one request's series; httpMetrics its
+// counter and histogram.
+type httpSeries struct {
+	route, method string
+	class         int
+}
+
+type httpMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// children remembers the children of metric vectors by their label values,
+// so a request looks its series up in a map instead of hashing its labels
+// into the vector. Keys come from small fixed sets (routes, methods, status
+// classes, results), so the map stays small.
+type children[K comparable, M any] struct {
+	make func(K) M
+	mu   sync.RWMutex
+	m    map[K]M
+}
+
+func (c *children[K, M]) get(k K) M {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = make(map[K]M)
+	}
+	v = c.make(k)
+	c.m[k] = v
+	return v
 }
 
 // recoverJSON turns a panic into a logged 500 with the error body.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
@@ -54,11 +55,15 @@ type PublicConfig struct {
 	Metrics   *metrics.Metrics
 }
 
-type public struct{ PublicConfig }
+type public struct {
+	PublicConfig
+	purchases children[string, prometheus.Counter] // by result
+}
 
 // NewPublic builds the public listener's handler.
 func NewPublic(cfg PublicConfig) http.Handler {
-	h := &public{cfg}
+	h := &public{PublicConfig: cfg}
+	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", h.readyz)
@@ -135,7 +140,7 @@ func (h *public) sale(c *gin.Context) {
 
 func (h *public) purchase(c *gin.Context) {
 	err := h.tryPurchase(c)
-	h.Metrics.Purchases.WithLabelValues(purchaseResult(err)).Inc()
+	h.purchases.get(purchaseResult(err)).Inc()
 	if err != nil {
 		writeError(c, h.Log, err)
 	}
