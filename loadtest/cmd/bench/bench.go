@@ -495,13 +495,13 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	var next atomic.Int64
 	var profiles sync.WaitGroup
 	if o.profile {
-		b.note("CPU profiles of the api and the worker were taken during the contended phase's measured window; " +
-			"the profiler's own cost is in that phase's figures")
+		b.note("CPU profiles of the api and the worker were taken during the contended phase's measured window, " +
+			"and of the api during the sold-out phase's; the profiler's own cost is in those phases' figures")
 	}
 	onMeasure := func() {
 		if o.profile {
-			profiles.Go(func() { b.profile(ctx, "api", b.client.Admin) })
-			profiles.Go(func() { b.profile(ctx, "worker", b.workerAdmin) })
+			profiles.Go(func() { b.profile(ctx, "api", phaseContended, b.client.Admin) })
+			profiles.Go(func() { b.profile(ctx, "worker", phaseContended, b.workerAdmin) })
 		}
 	}
 	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
@@ -666,7 +666,13 @@ func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
 	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
 	var next atomic.Int64
 	next.Store(o.soldOutStock + 1)
-	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), nil)
+	var profiles sync.WaitGroup
+	var onMeasure func()
+	if o.profile {
+		onMeasure = func() { profiles.Go(func() { b.profile(ctx, "api", phaseSoldOut, b.client.Admin) }) }
+	}
+	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
+	profiles.Wait()
 	samples, serr := s.finish()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -764,7 +770,7 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 
 // profile saves a CPU profile of the binary whose admin listener is at
 // admin, taken now, to <dir>/<name>-contended.cpu.pprof.
-func (b *bench) profile(ctx context.Context, name, admin string) {
+func (b *bench) profile(ctx context.Context, name, phase, admin string) {
 	secs := min(profileSeconds, max(1, int(b.o.duration/time.Second)))
 	url := admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -786,7 +792,7 @@ func (b *bench) profile(ctx context.Context, name, admin string) {
 		b.note("%s profile: %v", name, err)
 		return
 	}
-	path := filepath.Join(b.dir, name+"-contended.cpu.pprof")
+	path := filepath.Join(b.dir, name+"-"+phase+".cpu.pprof")
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		b.note("%s profile: %v", name, err)
 		return
