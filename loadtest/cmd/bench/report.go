@@ -16,17 +16,22 @@ import (
 // report is the result of a run: written as bench.json, rendered as
 // bench.md (also printed) and bench.html.
 type report struct {
-	Machine    machine         `json:"machine"`
-	Settings   settings        `json:"settings"`
-	Phases     []phase         `json:"phases"`
-	EndToEnd   *endToEnd       `json:"end_to_end,omitempty"`
-	Ceilings   []ceilingResult `json:"ceilings,omitempty"`
-	Drain      *drainResult    `json:"drain,omitempty"`
-	Targets    []target        `json:"targets"`
-	Invariants []load.Check    `json:"invariants"`
-	Profiles   []string        `json:"profiles,omitempty"`
-	Notes      []string        `json:"notes,omitempty"`
-	OK         bool            `json:"ok"`
+	Machine  machine  `json:"machine"`
+	Settings settings `json:"settings"`
+	Phases   []phase  `json:"phases"`
+	// BaselineRPS is what every ratio to hello-world divides by: the mean
+	// of the hello-world phases, one before the purchase phases and one
+	// after them, so a machine that slows down or speeds up during the run
+	// biases no phase's ratio more than the baseline.
+	BaselineRPS float64         `json:"baseline_rps"`
+	EndToEnd    *endToEnd       `json:"end_to_end,omitempty"`
+	Ceilings    []ceilingResult `json:"ceilings,omitempty"`
+	Drain       *drainResult    `json:"drain,omitempty"`
+	Targets     []target        `json:"targets"`
+	Invariants  []load.Check    `json:"invariants"`
+	Profiles    []string        `json:"profiles,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
+	OK          bool            `json:"ok"`
 }
 
 // settings are the knobs the numbers depend on.
@@ -46,6 +51,7 @@ type settings struct {
 // Phase names.
 const (
 	phaseHello     = "hello-world"
+	phaseHelloEnd  = "hello-world again"
 	phaseContended = "contended"
 	phaseSoldOut   = "sold-out"
 )
@@ -307,13 +313,23 @@ func (r *report) phaseByName(name string) *phase {
 	return nil
 }
 
-// setRatios fills each phase's ratio to the hello-world phase.
+// setRatios fills the baseline, the mean req/s of the hello-world phases
+// measured, and each phase's ratio to it.
 func (r *report) setRatios() {
-	h := r.phaseByName(phaseHello)
-	for i := range r.Phases {
-		if h != nil {
-			r.Phases[i].Ratio = ratio(r.Phases[i].RPS, h.RPS)
+	var sum float64
+	var n int
+	for _, name := range []string{phaseHello, phaseHelloEnd} {
+		if h := r.phaseByName(name); h != nil && h.RPS > 0 {
+			sum += h.RPS
+			n++
 		}
+	}
+	if n == 0 {
+		return
+	}
+	r.BaselineRPS = sum / float64(n)
+	for i := range r.Phases {
+		r.Phases[i].Ratio = ratio(r.Phases[i].RPS, r.BaselineRPS)
 	}
 }
 
@@ -394,6 +410,10 @@ func (r *report) writeMarkdown(w io.Writer) {
 		s.Connections, fmtSeconds(s.WarmupSeconds), fmtSeconds(s.DurationSeconds), s.PublishBatch, s.PublishInFlight,
 		s.WorkerBatch, s.WorkerPrefetch)
 
+	if r.BaselineRPS > 0 {
+		p("Ratios are to the mean of the hello-world phases run before and after the purchase phases: %s req/s.\n\n",
+			fmtInt(r.BaselineRPS))
+	}
 	p("| phase | req/s | ratio to hello-world | p50 | p99 | errors |\n")
 	p("|---|---:|---:|---:|---:|---:|\n")
 	for _, ph := range r.Phases {

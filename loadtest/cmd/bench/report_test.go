@@ -354,3 +354,28 @@ func TestDrainCPUGrid(t *testing.T) {
 		t.Error("no drain, yet a grid")
 	}
 }
+
+// TestBaselineIsTheMeanOfBothHelloPhases: a machine that drifts during the
+// run moves the baseline halfway, not the whole way, against every phase.
+func TestBaselineIsTheMeanOfBothHelloPhases(t *testing.T) {
+	r := &report{Phases: []phase{
+		{Name: phaseHello, RPS: 1200},
+		{Name: phaseContended, RPS: 250},
+		{Name: phaseSoldOut, RPS: 900},
+		{Name: phaseHelloEnd, RPS: 800},
+	}}
+	r.setRatios()
+	if r.BaselineRPS != 1000 {
+		t.Fatalf("baseline %g, want 1000 (the mean of 1200 and 800)", r.BaselineRPS)
+	}
+	for name, want := range map[string]float64{phaseHello: 1.2, phaseContended: 0.25, phaseSoldOut: 0.9, phaseHelloEnd: 0.8} {
+		if got := r.phaseByName(name).Ratio; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s ratio %g, want %g", name, got, want)
+		}
+	}
+	var md strings.Builder
+	r.writeMarkdown(&md)
+	if !strings.Contains(md.String(), "hello-world phases run before and after the purchase phases: 1,000 req/s") {
+		t.Errorf("the Markdown does not state the baseline:\n%s", md.String())
+	}
+}
