@@ -301,6 +301,9 @@ func (b *bench) finish(runErr error) {
 		d.Ratio = ratio(d.PersistedPerSec, d.CeilingPerSec)
 	}
 	b.rep.setRatios()
+	if bd, ok := b.rep.contendedBound(); ok {
+		b.rep.Bound = &bd
+	}
 	b.rep.evaluateTargets()
 	if runErr != nil {
 		b.addCheck("run completed", false, "%v", runErr)

@@ -257,6 +257,7 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 <table><tr><th>{{.Title}}</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr><td>{{.Label}}</td>{{range .Cells}}<td class="n">{{.}}</td>{{end}}</tr>
 {{end}}</table>
+{{end}}{{with .R.Bound}}<p><b>Bound on this machine.</b> A hello-world reply costs the whole machine {{printf "%.1f" .HelloMachineMicros}} µs; a contended order costs Redis, RabbitMQ, MariaDB and the worker alone {{printf "%.1f" .ServersMicros}} µs. Even with the api and the load generator free, contended purchases could reach at most {{pct .Ratio}} of hello-world here.</p>
 {{end}}{{end}}
 {{with .R.EndToEnd}}<h2>End to end</h2>
 <table><tr><th>contended sale</th><th>value</th></tr>

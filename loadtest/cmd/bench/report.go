@@ -27,11 +27,14 @@ type report struct {
 	EndToEnd    *endToEnd       `json:"end_to_end,omitempty"`
 	Ceilings    []ceilingResult `json:"ceilings,omitempty"`
 	Drain       *drainResult    `json:"drain,omitempty"`
-	Targets     []target        `json:"targets"`
-	Invariants  []load.Check    `json:"invariants"`
-	Profiles    []string        `json:"profiles,omitempty"`
-	Notes       []string        `json:"notes,omitempty"`
-	OK          bool            `json:"ok"`
+	// Bound is the most the contended phase could reach on this machine
+	// with the api and the load generator free (set by finish).
+	Bound      *bound       `json:"contended_bound,omitempty"`
+	Targets    []target     `json:"targets"`
+	Invariants []load.Check `json:"invariants"`
+	Profiles   []string     `json:"profiles,omitempty"`
+	Notes      []string     `json:"notes,omitempty"`
+	OK         bool         `json:"ok"`
 }
 
 // settings are the knobs the numbers depend on.
@@ -424,6 +427,12 @@ func (r *report) writeMarkdown(w io.Writer) {
 	if g, ok := r.phaseCPUGrid(); ok {
 		writeCPUGrid(w, g)
 	}
+	if b, ok := r.contendedBound(); ok {
+		p("**Bound on this machine.** A hello-world reply costs the whole machine %s; a contended order costs "+
+			"Redis, RabbitMQ, MariaDB and the worker alone %s. Even with the api and the load generator free, "+
+			"contended purchases could reach at most %s of hello-world here.\n\n",
+			fmtMicros(b.HelloMachineMicros, 1), fmtMicros(b.ServersMicros, 1), fmtPct(b.Ratio))
+	}
 
 	if e := r.EndToEnd; e != nil {
 		p("| end to end (contended sale) | value |\n|---|---:|\n")
@@ -764,3 +773,46 @@ func fmtSeconds(s float64) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// bound is the most the contended phase could reach on the run's machine
+// if the api and the load generator cost nothing: the CPU of a hello-world
+// reply (all of the machine's) over what the other servers spend per
+// contended order.
+type bound struct {
+	HelloMachineMicros float64 `json:"hello_machine_us_per_reply"`
+	ServersMicros      float64 `json:"servers_us_per_contended_order"`
+	Ratio              float64 `json:"ratio"`
+}
+
+// boundServers are the processes a contended order needs besides the api
+// and the load generator.
+var boundServers = []string{"redis-server", "beam.smp", "mariadbd", "mysqld", "memcached", "worker"}
+
+// contendedBound computes the bound from the phases' CPU; false when they
+// were not measured.
+func (r *report) contendedBound() (bound, bool) {
+	var hello float64
+	var n int
+	for _, name := range []string{phaseHello, phaseHelloEnd} {
+		if h := r.phaseByName(name); h != nil && h.CPU != nil && h.CPU.Machine.MicrosPerUnit > 0 {
+			hello += h.CPU.Machine.MicrosPerUnit
+			n++
+		}
+	}
+	c := r.phaseByName(phaseContended)
+	if n == 0 || c == nil || c.CPU == nil {
+		return bound{}, false
+	}
+	var servers float64
+	for _, sh := range c.CPU.Processes {
+		if slices.Contains(boundServers, sh.Process) {
+			servers += sh.MicrosPerUnit
+		}
+	}
+	if servers <= 0 {
+		return bound{}, false
+	}
+	b := bound{HelloMachineMicros: hello / float64(n), ServersMicros: servers}
+	b.Ratio = b.HelloMachineMicros / b.ServersMicros
+	return b, true
+}
