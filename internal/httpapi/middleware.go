@@ -14,7 +14,8 @@ import (
 )
 
 // observe counts every request by route template and status class and times
-// it. Unmatched routes share one label so paths cannot grow the series.
+// it. Unmatched routes share one label and unknown methods another, so
+// clients cannot grow the series.
 func observe(m *metrics.Metrics) gin.HandlerFunc {
 	series := children[httpSeries, httpMetrics]{make: func(k httpSeries) httpMetrics {
 		class := strconv.Itoa(k.class) + "xx"
@@ -30,10 +31,21 @@ func observe(m *metrics.Metrics) gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s := series.get(httpSeries{route: route, method: c.Request.Method, class: c.Writer.Status() / 100})
+		s := series.get(httpSeries{route: route, method: methodLabel(c.Request.Method), class: c.Writer.Status() / 100})
 		s.requests.Inc()
 		s.duration.Observe(time.Since(start).Seconds())
 	}
+}
+
+// methodLabel keeps the method label to the standard methods: a client
+// can send any token as its method, and each would be a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // httpSeries are the labels of one request's series; httpMetrics its
