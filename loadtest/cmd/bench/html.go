@@ -248,7 +248,8 @@ api: SECKILL_PUBLISH_BATCH={{.R.Settings.PublishBatch}}, SECKILL_PUBLISH_INFLIGH
 worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch}}.</p>
 
 <h2>Throughput and latency</h2>
-<table><tr><th>phase</th><th>target → expected</th><th>req/s</th><th>ratio to hello-world</th><th>p50</th><th>p99</th><th>errors</th></tr>
+{{if gt .R.BaselineRPS 0.0}}<p class="note">Ratios are to the mean of the hello-world phases run before and after the purchase phases: {{int .R.BaselineRPS}} req/s.</p>
+{{end}}<table><tr><th>phase</th><th>target → expected</th><th>req/s</th><th>ratio to hello-world</th><th>p50</th><th>p99</th><th>errors</th></tr>
 {{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{.Target}} → {{.Expect}}</td><td class="n">{{int .RPS}}</td><td class="n">{{pct .Ratio}}</td><td class="n">{{ms .Latency.P50}}</td><td class="n">{{ms .Latency.P99}}</td><td class="n">{{.Errors}}</td></tr>
 {{end}}</table>
 

@@ -86,7 +86,8 @@ func TestHTMLPageIsSelfContained(t *testing.T) {
 	}
 	for _, want := range []string{"AMD EPYC · nproc 2", "95.0%", "not met", "orders persisted/s ÷ ceiling",
 		"last 202 → last row in MySQL</td><td class=\"n\">0.25 s", "<h2>Worker alone</h2>",
-		"worker-alone persisted/s ÷ ceiling</b></td><td class=\"n\"><b>80.0%", "persistence stage alone"} {
+		"worker-alone persisted/s ÷ ceiling</b></td><td class=\"n\"><b>80.0%", "persistence stage alone",
+		"Ratios are to the mean of the hello-world phases"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
