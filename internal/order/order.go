@@ -1,6 +1,10 @@
 package order
 
-import "time"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // SaleStatus is what a client sees of a sale's life cycle.
 type SaleStatus string
@@ -98,7 +102,26 @@ type Order struct {
 	UserID    int64
 	Status    Status
 	CreatedAt time.Time
+	// Reason says why a cancelled order was cancelled (one of the Reason…
+	// values); empty for any other status.
+	Reason string
 }
+
+// Why an order was cancelled: the values of Order.Reason, shown to the
+// buyer and carried by order.cancelled events.
+const (
+	// ReasonExpired: not paid within the sale's payment window.
+	ReasonExpired = "expired"
+	// ReasonSoldOut: the store's stock guard found no unit left for it
+	// (the stock backend had accepted more than the sale holds, e.g. after
+	// losing its state).
+	ReasonSoldOut = "sold_out"
+	// ReasonDuplicateBuyer: the store already holds another live order of
+	// the same buyer for the sale.
+	ReasonDuplicateBuyer = "duplicate_buyer"
+	// ReasonDiscarded: an operator discarded it from the dead letters.
+	ReasonDiscarded = "discarded"
+)
 
 // Reconciliation is the per-sale invariant check of DESIGN §2.6:
 // TotalStock = Remaining + ReservedInFlight + Persisted.
@@ -122,4 +145,15 @@ type Reconciliation struct {
 // the invariant holds, positive when units are missing, negative when oversold.
 func (r Reconciliation) Gap() int64 {
 	return r.TotalStock - (r.Remaining + r.ReservedInFlight + r.Persisted)
+}
+
+// OrderTime is the time an order number was made, read from the UUIDv7
+// itself; zero for an order number that is not a UUIDv7.
+func OrderTime(orderNo string) time.Time {
+	id, err := uuid.Parse(orderNo)
+	if err != nil || id.Version() != 7 {
+		return time.Time{}
+	}
+	sec, nsec := id.Time().UnixTime()
+	return time.Unix(sec, nsec)
 }

@@ -35,6 +35,9 @@ type Reservation struct {
 	SaleID  int64
 	UserID  int64
 	State   ReservationState
+	// ReservedAt is when the unit was reserved, where the backend knows it
+	// (Due always sets it); zero otherwise.
+	ReservedAt time.Time
 }
 
 // StockSnapshot is a backend's view of one sale, for reconciliation.
@@ -69,9 +72,27 @@ type Stock interface {
 	// Snapshot returns the backend's whole view of one sale.
 	Snapshot(ctx context.Context, saleID int64) (StockSnapshot, error)
 	// Forget removes everything the backend holds for a sale. It is used
-	// only for a sale MySQL has just created: whatever the backend holds
-	// under that id belongs to an earlier database and must not be merged.
+	// for a sale MySQL has just created (whatever the backend holds under
+	// that id belongs to an earlier database and must not be merged) and by
+	// a fenced rebuild, which then warms the sale from MySQL alone.
 	Forget(ctx context.Context, saleID int64) error
+
+	// The in-flight index: every reservation is in it from Reserve until
+	// Settle (MySQL holds its order) or Release. It is what the settler
+	// reads, so a sale of millions of reservations is never scanned whole.
+
+	// Due lists up to limit indexed reservations of the sale whose next
+	// check is due before before, oldest first. A reservation's first check
+	// is due at its reservation time; Postpone moves it. Every one listed
+	// is RESERVED; ReservedAt is its reservation time.
+	Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]Reservation, error)
+	// Postpone moves the next check of these reservations to at (their
+	// orders were just republished). Unknown order numbers are ignored.
+	Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error
+	// Settle drops these reservations from the index: MySQL holds their
+	// orders. They stay RESERVED and keep their units. Unknown order
+	// numbers are ignored.
+	Settle(ctx context.Context, saleID int64, orderNos []string) error
 }
 
 // Publisher hands accepted orders to the queue. Publish returns nil only once

@@ -1059,3 +1059,18 @@ func (m *Memcached) Forget(_ context.Context, saleID int64) error {
 	}
 	return nil
 }
+
+// Due is not implemented yet.
+func (m *Memcached) Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]order.Reservation, error) {
+	return nil, unavailable("due", saleID, errors.New("not implemented"))
+}
+
+// Postpone is not implemented yet.
+func (m *Memcached) Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error {
+	return unavailable("postpone", saleID, errors.New("not implemented"))
+}
+
+// Settle is not implemented yet.
+func (m *Memcached) Settle(ctx context.Context, saleID int64, orderNos []string) error {
+	return unavailable("settle", saleID, errors.New("not implemented"))
+}

@@ -447,3 +447,18 @@ func (r *Redis) Forget(ctx context.Context, saleID int64) error {
 	}
 	return nil
 }
+
+// Due is not implemented yet.
+func (r *Redis) Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]order.Reservation, error) {
+	return nil, backendErr("due", saleID, errors.New("not implemented"))
+}
+
+// Postpone is not implemented yet.
+func (r *Redis) Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error {
+	return backendErr("postpone", saleID, errors.New("not implemented"))
+}
+
+// Settle is not implemented yet.
+func (r *Redis) Settle(ctx context.Context, saleID int64, orderNos []string) error {
+	return backendErr("settle", saleID, errors.New("not implemented"))
+}

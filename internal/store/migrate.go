@@ -146,6 +146,92 @@ var migrations = []migration{
 			`DROP INDEX IF EXISTS idx_orders_sale_status`,
 		},
 	},
+	{
+		// Settlement. orders.reason says why a cancelled order was
+		// cancelled (expired, refused by the store, discarded from the
+		// dead letters); a refused order is kept as a cancelled row under
+		// its own order_no, so a late copy of it is a duplicate.
+		// dead_letters and dead_letter_orders hold the messages the worker
+		// could not persist, for an operator to see, replay or discard.
+		// stock_rebuilds records the rebuilds of a sale's lost stock and
+		// the fence each one sent through the order queue.
+		version: 3,
+		name:    "settlement",
+		mysql: []string{
+			`CREATE TABLE IF NOT EXISTS dead_letters (
+				id BIGINT NOT NULL AUTO_INCREMENT,
+				message_id VARCHAR(100) NOT NULL DEFAULT '',
+				reason VARCHAR(64) CHARACTER SET ascii NOT NULL,
+				detail VARCHAR(1000) NOT NULL DEFAULT '',
+				body MEDIUMBLOB NULL,
+				dead_at DATETIME(6) NOT NULL,
+				settled VARCHAR(16) CHARACTER SET ascii NULL,
+				settled_at DATETIME(6) NULL,
+				PRIMARY KEY (id),
+				KEY idx_dead_letters_settled (settled, id)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+			`CREATE TABLE IF NOT EXISTS dead_letter_orders (
+				dead_letter_id BIGINT NOT NULL,
+				order_no VARCHAR(128) CHARACTER SET ascii NOT NULL,
+				sale_id BIGINT NOT NULL,
+				user_id BIGINT NOT NULL,
+				created_at DATETIME(6) NOT NULL,
+				PRIMARY KEY (dead_letter_id, order_no),
+				KEY idx_dead_letter_orders_sale (sale_id),
+				CONSTRAINT fk_dead_letter_orders FOREIGN KEY (dead_letter_id) REFERENCES dead_letters (id)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+			`CREATE TABLE IF NOT EXISTS stock_rebuilds (
+				id BIGINT NOT NULL AUTO_INCREMENT,
+				sale_id BIGINT NOT NULL,
+				fence_id CHAR(36) CHARACTER SET ascii NOT NULL,
+				requested_at DATETIME(6) NOT NULL,
+				fence_sent_at DATETIME(6) NULL,
+				passed_at DATETIME(6) NULL,
+				done_at DATETIME(6) NULL,
+				PRIMARY KEY (id),
+				UNIQUE KEY uk_stock_rebuilds_fence (fence_id),
+				KEY idx_stock_rebuilds_sale (sale_id, done_at)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		},
+		mysqlUnless: []guardedDDL{
+			ifMissing(fmt.Sprintf(mysqlColumnExists, "orders", "reason"),
+				`ALTER TABLE orders ADD COLUMN reason VARCHAR(32) CHARACTER SET ascii NULL AFTER status`),
+		},
+		sqlite: []string{
+			`ALTER TABLE orders ADD COLUMN reason TEXT NULL`,
+			`CREATE TABLE IF NOT EXISTS dead_letters (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				message_id TEXT NOT NULL DEFAULT '',
+				reason TEXT NOT NULL,
+				detail TEXT NOT NULL DEFAULT '',
+				body BLOB NULL,
+				dead_at DATETIME NOT NULL,
+				settled TEXT NULL,
+				settled_at DATETIME NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_dead_letters_settled ON dead_letters (settled, id)`,
+			`CREATE TABLE IF NOT EXISTS dead_letter_orders (
+				dead_letter_id INTEGER NOT NULL REFERENCES dead_letters (id),
+				order_no TEXT NOT NULL,
+				sale_id INTEGER NOT NULL,
+				user_id INTEGER NOT NULL,
+				created_at DATETIME NOT NULL,
+				PRIMARY KEY (dead_letter_id, order_no)
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_dead_letter_orders_sale ON dead_letter_orders (sale_id)`,
+			`CREATE TABLE IF NOT EXISTS stock_rebuilds (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				sale_id INTEGER NOT NULL,
+				fence_id TEXT NOT NULL,
+				requested_at DATETIME NOT NULL,
+				fence_sent_at DATETIME NULL,
+				passed_at DATETIME NULL,
+				done_at DATETIME NULL
+			)`,
+			`CREATE UNIQUE INDEX IF NOT EXISTS uk_stock_rebuilds_fence ON stock_rebuilds (fence_id)`,
+			`CREATE INDEX IF NOT EXISTS idx_stock_rebuilds_sale ON stock_rebuilds (sale_id, done_at)`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
