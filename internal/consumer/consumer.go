@@ -11,16 +11,16 @@ import (
 
 // Delivery is one message as the worker sees it, whatever the queue.
 type Delivery struct {
-	MessageID   string
-	Orders      []order.Order // nil when the body could not be decoded or is a fence
-	DecodeErr   error         // why Orders is nil
+	MessageID string
+	Orders    []order.Order // nil when the body could not be decoded or is a fence
+	DecodeErr error         // why Orders is nil
 	// Fence is set, and Orders nil, for a stock rebuild's fence: the
 	// worker records it as passed once everything delivered before it is
 	// committed.
 	Fence *order.Fence
 	// Body is the raw message, kept for the dead-letter record of a
 	// message that cannot be decoded.
-	Body []byte
+	Body        []byte
 	Redelivered bool
 	// Ack confirms the message is done. Reject(false) sends it to the
 	// dead-letter queue; Reject(true) puts it back for another try.
