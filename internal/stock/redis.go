@@ -75,12 +75,12 @@ func NewRedis(client redis.UniversalClient, opts ...Option) *Redis {
 
 // saleKeys are the keys of one sale, in the order the scripts take them.
 type saleKeys struct {
-	stock, buyers, resv, meta string
+	stock, buyers, resv, meta, pend string
 }
 
 func (r *Redis) keys(saleID int64) saleKeys {
 	base := r.prefix + ":{s" + strconv.FormatInt(saleID, 10) + "}:"
-	return saleKeys{stock: base + "stock", buyers: base + "buyers", resv: base + "resv", meta: base + "meta"}
+	return saleKeys{stock: base + "stock", buyers: base + "buyers", resv: base + "resv", meta: base + "meta", pend: base + "pend"}
 }
 
 // Script statuses, as the Lua scripts reply them.
@@ -144,7 +144,7 @@ func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
 		}
 	}
 	k := r.keys(s.ID)
-	keys := []string{k.stock, k.buyers, k.resv, k.meta}
+	keys := []string{k.stock, k.buyers, k.resv, k.meta, k.pend}
 	head := []any{s.TotalStock, s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli()}
 	rest := s.Persisted
 	for {
@@ -215,7 +215,7 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 	}
 	start := time.Now()
 	k := r.keys(saleID)
-	keys := []string{k.stock, k.buyers, k.resv, k.meta}
+	keys := []string{k.stock, k.buyers, k.resv, k.meta, k.pend}
 	for len(pending) > 0 {
 		chunk := pending[:min(len(pending), reserveChunk)]
 		pending = pending[len(chunk):]
@@ -252,7 +252,7 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 // stays held: the next warm-up settles it.
 func (r *Redis) Release(ctx context.Context, saleID int64, orderNo string) (bool, error) {
 	k := r.keys(saleID)
-	reply, err := releaseScript.Run(ctx, r.client, []string{k.stock, k.buyers, k.resv}, orderNo).Result()
+	reply, err := releaseScript.Run(ctx, r.client, []string{k.stock, k.buyers, k.resv, k.pend}, orderNo).Result()
 	if err != nil {
 		return false, backendErr("release", saleID, err)
 	}
@@ -410,17 +410,20 @@ func (r *Redis) scanReservations(ctx context.Context, saleID int64) (map[string]
 }
 
 // Dump returns every raw key and value the backend holds for the sale, as
-// "stock", "meta/<field>", "buyers/<user_id>" and "resv/<order_no>". It
+// "stock", "meta/<field>", "buyers/<user_id>", "resv/<order_no>" and
+// "pending/<order_no>" (the in-flight index, its due time in ms). It
 // reads whole hashes at once and is meant for tests and debugging.
 func (r *Redis) Dump(ctx context.Context, saleID int64) (map[string]string, error) {
 	k := r.keys(saleID)
 	var stock *redis.StringCmd
+	var pend *redis.ZSliceCmd
 	hashes := map[string]*redis.MapStringStringCmd{}
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		stock = p.Get(ctx, k.stock)
 		hashes["meta"] = p.HGetAll(ctx, k.meta)
 		hashes["buyers"] = p.HGetAll(ctx, k.buyers)
 		hashes["resv"] = p.HGetAll(ctx, k.resv)
+		pend = p.ZRangeWithScores(ctx, k.pend, 0, -1)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -435,6 +438,9 @@ func (r *Redis) Dump(ctx context.Context, saleID int64) (map[string]string, erro
 			out[name+"/"+f] = v
 		}
 	}
+	for _, z := range pend.Val() {
+		out["pending/"+fmt.Sprint(z.Member)] = strconv.FormatInt(int64(z.Score), 10)
+	}
 	return out, nil
 }
 
@@ -442,23 +448,89 @@ func (r *Redis) Dump(ctx context.Context, saleID int64) (map[string]string, erro
 func (r *Redis) Forget(ctx context.Context, saleID int64) error {
 	k := r.keys(saleID)
 	// The keys share a slot, so one DEL works on a cluster too.
-	if err := r.client.Del(ctx, k.stock, k.buyers, k.resv, k.meta).Err(); err != nil {
+	if err := r.client.Del(ctx, k.stock, k.buyers, k.resv, k.meta, k.pend).Err(); err != nil {
 		return backendErr("forget", saleID, err)
 	}
 	return nil
 }
 
-// Due is not implemented yet.
+// Due lists up to limit reservations of the in-flight index due before
+// before, oldest first, with one ZRANGE and one HMGET. An index entry whose
+// reservation is no longer RESERVED (a release that raced the read) is
+// skipped and dropped from the index.
 func (r *Redis) Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]order.Reservation, error) {
-	return nil, backendErr("due", saleID, errors.New("not implemented"))
+	if limit <= 0 {
+		return nil, nil
+	}
+	k := r.keys(saleID)
+	zs, err := r.client.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: k.pend, Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10),
+		ByScore: true, Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, backendErr("due", saleID, err)
+	}
+	if len(zs) == 0 {
+		return nil, nil
+	}
+	nos := make([]string, len(zs))
+	for i, z := range zs {
+		nos[i] = fmt.Sprint(z.Member)
+	}
+	states, err := r.client.HMGet(ctx, k.resv, nos...).Result()
+	if err != nil {
+		return nil, backendErr("due", saleID, err)
+	}
+	out := make([]order.Reservation, 0, len(zs))
+	var stale []any
+	for i, v := range states {
+		raw, _ := v.(string)
+		res, err := parseReservation(saleID, nos[i], raw)
+		if raw == "" || err != nil || res.State != order.Reserved {
+			stale = append(stale, nos[i])
+			continue
+		}
+		res.ReservedAt = order.OrderTime(nos[i])
+		if res.ReservedAt.IsZero() {
+			res.ReservedAt = time.UnixMilli(int64(zs[i].Score))
+		}
+		out = append(out, res)
+	}
+	if len(stale) > 0 {
+		if err := r.client.ZRem(ctx, k.pend, stale...).Err(); err != nil {
+			return nil, backendErr("due", saleID, err)
+		}
+	}
+	return out, nil
 }
 
-// Postpone is not implemented yet.
+// Postpone moves the next check of these reservations to at. ZADD XX only
+// touches members already in the index.
 func (r *Redis) Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error {
-	return backendErr("postpone", saleID, errors.New("not implemented"))
+	if len(orderNos) == 0 {
+		return nil
+	}
+	zs := make([]redis.Z, len(orderNos))
+	for i, no := range orderNos {
+		zs[i] = redis.Z{Score: float64(at.UnixMilli()), Member: no}
+	}
+	if err := r.client.ZAddXX(ctx, r.keys(saleID).pend, zs...).Err(); err != nil {
+		return backendErr("postpone", saleID, err)
+	}
+	return nil
 }
 
-// Settle is not implemented yet.
+// Settle drops these reservations from the in-flight index.
 func (r *Redis) Settle(ctx context.Context, saleID int64, orderNos []string) error {
-	return backendErr("settle", saleID, errors.New("not implemented"))
+	if len(orderNos) == 0 {
+		return nil
+	}
+	members := make([]any, len(orderNos))
+	for i, no := range orderNos {
+		members[i] = no
+	}
+	if err := r.client.ZRem(ctx, r.keys(saleID).pend, members...).Err(); err != nil {
+		return backendErr("settle", saleID, err)
+	}
+	return nil
 }

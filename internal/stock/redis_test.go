@@ -218,6 +218,7 @@ func TestRedisKeyLayout(t *testing.T) {
 		"shop:{s42}:buyers": "hash",
 		"shop:{s42}:resv":   "hash",
 		"shop:{s42}:meta":   "hash",
+		"shop:{s42}:pend":   "zset",
 	}
 	keys := srv.Keys()
 	if len(keys) != len(want) {

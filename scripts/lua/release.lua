@@ -4,6 +4,7 @@
 -- KEYS[1]  stock   string: units remaining
 -- KEYS[2]  buyers  hash: user_id -> order_no
 -- KEYS[3]  resv    hash: order_no -> "R:<user_id>" | "C:<user_id>"
+-- KEYS[4]  pend    sorted set: the in-flight index (see reserve.lua)
 -- ARGV[1]  order_no
 --
 -- Reply: 1 when this call made the move; 0 when there was nothing to move
@@ -24,6 +25,7 @@ local holder = redis.call('HGET', KEYS[2], user)
 
 redis.call('HSET', KEYS[3], ARGV[1], 'C:' .. user)
 redis.call('INCR', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if holder == ARGV[1] then
   redis.call('HDEL', KEYS[2], user)
 end

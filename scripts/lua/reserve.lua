@@ -4,6 +4,9 @@
 -- KEYS[2]  buyers  hash: user_id -> order_no
 -- KEYS[3]  resv    hash: order_no -> "R:<user_id>" (reserved) | "C:<user_id>" (cancelled)
 -- KEYS[4]  meta    hash: starts_at_ms, ends_at_ms, total
+-- KEYS[5]  pend    sorted set: order_no of each reservation MySQL is not yet
+--                  known to hold, scored by when it is next due for a check
+--                  (at first, its reservation time)
 -- ARGV[1]  now, unix milliseconds
 -- ARGV[2k], ARGV[2k+1]  user_id and order_no of the k-th reservation, k >= 1
 --
@@ -50,6 +53,7 @@ local held = {}      -- user_id -> order_no granted by this call
 local used = {}      -- order_no -> true, granted by this call
 local buyerArgs = {}
 local resvArgs = {}
+local pendArgs = {}
 local granted = 0
 
 for i = 1, n do
@@ -71,6 +75,8 @@ for i = 1, n do
     buyerArgs[#buyerArgs + 1] = no
     resvArgs[#resvArgs + 1] = no
     resvArgs[#resvArgs + 1] = 'R:' .. user
+    pendArgs[#pendArgs + 1] = now
+    pendArgs[#pendArgs + 1] = no
   end
   out[2 * i - 1] = status
   out[2 * i] = detail
@@ -80,5 +86,6 @@ if granted > 0 then
   redis.call('DECRBY', KEYS[1], granted)
   redis.call('HSET', KEYS[2], unpack(buyerArgs))
   redis.call('HSET', KEYS[3], unpack(resvArgs))
+  redis.call('ZADD', KEYS[5], unpack(pendArgs))
 end
 return out

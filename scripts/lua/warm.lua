@@ -6,6 +6,9 @@
 -- KEYS[2]  buyers  hash: user_id -> order_no
 -- KEYS[3]  resv    hash: order_no -> "R:<user_id>" | "C:<user_id>"
 -- KEYS[4]  meta    hash: starts_at_ms, ends_at_ms, total
+-- KEYS[5]  pend    sorted set: the in-flight index (see reserve.lua); a
+--                  persisted order leaves it, reservations still in flight
+--                  keep their place
 -- ARGV[1]  total units
 -- ARGV[2]  starts_at_ms
 -- ARGV[3]  ends_at_ms
@@ -45,6 +48,7 @@ redis.call('GET', KEYS[1])
 redis.call('HLEN', KEYS[2])
 redis.call('HLEN', KEYS[3])
 redis.call('HLEN', KEYS[4])
+redis.call('ZCARD', KEYS[5])
 local owner = {}
 for i = 0, n - 1 do
   local no, user = ARGV[5 + 3 * i], ARGV[6 + 3 * i]
@@ -62,6 +66,7 @@ end
 for i = 0, n - 1 do
   local no, user, cancelled = ARGV[5 + 3 * i], ARGV[6 + 3 * i], ARGV[7 + 3 * i]
   local state = redis.call('HGET', KEYS[3], no)
+  redis.call('ZREM', KEYS[5], no)
   if cancelled == '1' then
     if state ~= 'C:' .. user then
       redis.call('HSET', KEYS[3], no, 'C:' .. user)
