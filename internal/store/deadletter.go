@@ -235,3 +235,149 @@ func (s *Store) withDeadOrders(ctx context.Context, rows []deadLetterRow) ([]ord
 	}
 	return out, nil
 }
+
+// How a dead letter was settled: the values of dead_letters.settled.
+const (
+	SettledReplayed  = "replayed"
+	SettledDiscarded = "discarded"
+)
+
+// SettleDeadLetter marks dead letter id settled as how (SettledReplayed or
+// SettledDiscarded) at now. The UPDATE is guarded by settled IS NULL, so of
+// two operators settling one dead letter exactly one gets true; false also
+// means no dead letter has that id.
+func (s *Store) SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error) {
+	if how != SettledReplayed && how != SettledDiscarded {
+		return false, fmt.Errorf("settle dead letter %d as %q: %w", id, how, order.ErrInvalid)
+	}
+	r := s.db.WithContext(ctx).Model(&deadLetterRow{}).Where("id = ? AND settled IS NULL", id).
+		Updates(map[string]any{"settled": how, "settled_at": utc(now)})
+	if r.Error != nil {
+		return false, fmt.Errorf("settle dead letter %d: %w", id, r.Error)
+	}
+	return r.RowsAffected == 1, nil
+}
+
+// SaleDeadOrders lists the orders of saleID that unsettled dead letters
+// hold and the orders table does not, each once, by order number. Their
+// units are still taken: a stock rebuild counts them as held.
+func (s *Store) SaleDeadOrders(ctx context.Context, saleID int64) ([]order.Order, error) {
+	var rows []deadLetterOrderRow
+	err := s.db.WithContext(ctx).Table("dead_letter_orders AS dlo").
+		Select("dlo.order_no, dlo.sale_id, dlo.user_id, dlo.created_at").
+		Joins("JOIN dead_letters dl ON dl.id = dlo.dead_letter_id").
+		Where("dlo.sale_id = ? AND dl.settled IS NULL", saleID).
+		Where("NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_no = dlo.order_no)").
+		Order("dlo.order_no").Order("dlo.dead_letter_id").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("dead orders of sale %d: %w", saleID, err)
+	}
+	out := make([]order.Order, 0, len(rows))
+	for _, r := range rows {
+		if n := len(out); n > 0 && out[n-1].OrderNo == r.OrderNo {
+			continue // held by several dead letters (a message dead twice)
+		}
+		out = append(out, order.Order{
+			OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID,
+			Status: order.StatusPending, CreatedAt: r.CreatedAt.UTC(),
+		})
+	}
+	return out, nil
+}
+
+// Tombstone writes the orders MySQL does not hold yet as cancelled with
+// reason, released_at NULL (their units are still taken in the stock
+// backend), and returns the order numbers it wrote. An order MySQL already
+// holds, in any status, is left as it is; so is one it cannot hold (an
+// order number that is not one, a sale it does not know). Cancelled rows do
+// not count against one live order per buyer, nor against sales.sold, and
+// a later copy of a tombstoned order is a duplicate to the worker.
+func (s *Store) Tombstone(ctx context.Context, orders []order.Order, reason string, now time.Time) ([]string, error) {
+	now = utc(now)
+	var written []string
+	err := s.withRetry(ctx, func() error {
+		written = nil
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			rows, err := s.tombstoneRows(tx, orders, reason, now)
+			if err != nil || len(rows) == 0 {
+				return err
+			}
+			for _, part := range chunk(rows, s.insertChunk) {
+				if err := tx.Table("orders").Create(part).Error; err != nil {
+					return err
+				}
+			}
+			written = make([]string, len(rows))
+			for i, r := range rows {
+				written[i] = r["order_no"].(string)
+			}
+			return nil
+		}, s.txOptions())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tombstone %d orders: %w", len(orders), err)
+	}
+	return written, nil
+}
+
+// tombstoneRows builds the rows Tombstone inserts: one per order whose
+// number fits the orders table, whose sale exists and which MySQL does not
+// hold yet.
+func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, now time.Time) ([]map[string]any, error) {
+	var (
+		nos     []string
+		saleIDs []int64
+		seen    = make(map[string]bool, len(orders))
+	)
+	for _, o := range orders {
+		if o.OrderNo == "" || len(o.OrderNo) > maxOrderNoLen || !storableOrderNo(o.OrderNo) || seen[o.OrderNo] {
+			continue
+		}
+		seen[o.OrderNo] = true
+		nos = append(nos, o.OrderNo)
+		saleIDs = append(saleIDs, o.SaleID)
+	}
+	if len(nos) == 0 {
+		return nil, nil
+	}
+	stored := make(map[string]bool, len(nos))
+	for _, part := range chunk(nos, inChunk) {
+		var got []string
+		if err := tx.Model(&orderRow{}).Where("order_no IN ?", part).Pluck("order_no", &got).Error; err != nil {
+			return nil, fmt.Errorf("stored orders: %w", err)
+		}
+		for _, no := range got {
+			stored[no] = true
+		}
+	}
+	slices.Sort(saleIDs)
+	saleIDs = slices.Compact(saleIDs)
+	sales := make(map[int64]bool, len(saleIDs))
+	for _, part := range chunk(saleIDs, inChunk) {
+		var got []int64
+		if err := tx.Model(&saleRow{}).Where("id IN ?", part).Pluck("id", &got).Error; err != nil {
+			return nil, fmt.Errorf("sales of tombstones: %w", err)
+		}
+		for _, id := range got {
+			sales[id] = true
+		}
+	}
+	rows := make([]map[string]any, 0, len(nos))
+	for _, o := range orders {
+		if !seen[o.OrderNo] || stored[o.OrderNo] || !sales[o.SaleID] {
+			continue
+		}
+		stored[o.OrderNo] = true // once, whatever repeats follow
+		created := utc(o.CreatedAt)
+		if o.CreatedAt.IsZero() {
+			created = now
+		}
+		rows = append(rows, map[string]any{
+			"order_no": o.OrderNo, "sale_id": o.SaleID, "user_id": o.UserID,
+			"status": string(order.StatusCancelled), "reason": reason,
+			"created_at": created, "persisted_at": now, "updated_at": now,
+		})
+	}
+	return rows, nil
+}

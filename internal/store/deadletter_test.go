@@ -2,7 +2,11 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,6 +105,144 @@ func TestRecordDeadLetterKeepsUnstorableOrdersOut(t *testing.T) {
 		}
 		if !strings.Contains(got[0].Detail, "2 order(s)") {
 			t.Errorf("detail = %q, want it to count the 2 orders left out", got[0].Detail)
+		}
+	})
+}
+
+func TestSettleDeadLetterOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sale := newSale(t, s, 10)
+		id := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 1, 1)})
+		other := recordDead(t, s, order.DeadLetter{Reason: order.DeadUndecodable, Body: []byte("x")})
+
+		// Two operators settle the same dead letter at once: one wins.
+		var (
+			wg   sync.WaitGroup
+			wins atomic.Int32
+		)
+		for _, how := range []string{store.SettledReplayed, store.SettledDiscarded, store.SettledReplayed} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.SettleDeadLetter(ctx, id, how, t0)
+				if err != nil {
+					t.Errorf("settle %d as %s: %v", id, how, err)
+				}
+				if ok {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if got := wins.Load(); got != 1 {
+			t.Fatalf("%d settlements of one dead letter succeeded, want 1", got)
+		}
+		if ok, err := s.SettleDeadLetter(ctx, 999_999, store.SettledDiscarded, t0); ok || err != nil {
+			t.Errorf("settle unknown id = %v, %v; want false, nil", ok, err)
+		}
+		if _, err := s.SettleDeadLetter(ctx, other, "forgotten", t0); !errors.Is(err, order.ErrInvalid) {
+			t.Errorf("settle as an unknown outcome: err = %v, want ErrInvalid", err)
+		}
+
+		list, total, err := s.DeadLetters(ctx, 10)
+		if err != nil || total != 1 || len(list) != 1 || list[0].ID != other {
+			t.Errorf("after settling %d: listed %+v, total %d, err %v; want only %d", id, list, total, err, other)
+		}
+		byID, err := s.DeadLettersByID(ctx, []int64{id, other, other, 424242})
+		if err != nil || len(byID) != 1 || byID[0].ID != other {
+			t.Errorf("by id = %+v, err %v; want only the unsettled %d", byID, err, other)
+		}
+		all, err := s.UnsettledDeadLetters(ctx)
+		if err != nil || len(all) != 1 || all[0].ID != other {
+			t.Errorf("unsettled = %+v, err %v; want only %d", all, err, other)
+		}
+	})
+}
+
+func TestSaleDeadOrders(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sale := newSale(t, s, 10)
+		otherSale := newSale(t, s, 10)
+		held := newOrders(t, sale.ID, 1, 3)
+		// held[0] reached MySQL after all (a replay): no longer held by the dead letter.
+		persist(t, s, held[:1])
+		recordDead(t, s, order.DeadLetter{Reason: order.DeadDeliveryLimit, Orders: held})
+		// The same message dead a second time counts its orders once.
+		recordDead(t, s, order.DeadLetter{Reason: order.DeadDeliveryLimit, Orders: held[1:2]})
+		recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, otherSale.ID, 1, 1)})
+		settled := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 10, 1)})
+		if ok, err := s.SettleDeadLetter(ctx, settled, store.SettledDiscarded, t0); !ok || err != nil {
+			t.Fatalf("settle: %v, %v", ok, err)
+		}
+
+		got, err := s.SaleDeadOrders(ctx, sale.ID)
+		if err != nil {
+			t.Fatalf("sale dead orders: %v", err)
+		}
+		want := orderNos(held[1:])
+		slices.Sort(want)
+		if !slices.Equal(orderNos(got), want) {
+			t.Fatalf("sale dead orders = %v, want %v", orderNos(got), want)
+		}
+		for _, o := range got {
+			if o.SaleID != sale.ID || o.UserID == 0 || o.CreatedAt.IsZero() {
+				t.Errorf("dead order %+v lacks its sale, user or time", o)
+			}
+		}
+	})
+}
+
+func TestTombstone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sale := newSale(t, s, 2)
+		live := newOrder(t, sale.ID, 1)
+		persist(t, s, []order.Order{live})
+		dead := newOrder(t, sale.ID, 2)
+		sameBuyer := newOrder(t, sale.ID, 1) // a second order of a buyer with a live one
+		unknownSale := newOrder(t, sale.ID+1000, 3)
+		notAnOrderNo := order.Order{OrderNo: strings.Repeat("z", 40), SaleID: sale.ID, UserID: 4}
+
+		batch := []order.Order{live, dead, sameBuyer, unknownSale, notAnOrderNo, dead}
+		written, err := s.Tombstone(ctx, batch, order.ReasonDiscarded, t0)
+		if err != nil {
+			t.Fatalf("tombstone: %v", err)
+		}
+		want := []string{dead.OrderNo, sameBuyer.OrderNo}
+		if !slices.Equal(written, want) {
+			t.Fatalf("written = %v, want %v", written, want)
+		}
+		for _, no := range want {
+			got, err := s.Order(ctx, no)
+			if err != nil {
+				t.Fatalf("order %s: %v", no, err)
+			}
+			if got.Status != order.StatusCancelled || got.Reason != order.ReasonDiscarded {
+				t.Errorf("order %s = %s (%q), want cancelled (discarded)", no, got.Status, got.Reason)
+			}
+		}
+		if got := orderStatus(t, s, live.OrderNo); got != order.StatusCreated {
+			t.Errorf("live order = %s, want it left created", got)
+		}
+		if got := sold(t, s, sale.ID); got != 1 {
+			t.Errorf("sold = %d, want 1: tombstones take no unit", got)
+		}
+		unreleased, err := s.Unreleased(ctx, sale.ID, 10)
+		if err != nil || !slices.Equal(orderNos(unreleased), want) {
+			t.Errorf("unreleased = %v, %v; want %v: the stock backend still holds their units", orderNos(unreleased), err, want)
+		}
+
+		// Again: everything is in MySQL now, nothing is written.
+		again, err := s.Tombstone(ctx, batch, order.ReasonDiscarded, t0)
+		if err != nil || len(again) != 0 {
+			t.Errorf("tombstone again = %v, %v; want nothing written", again, err)
+		}
+		// A late copy of a tombstoned order is a duplicate to the worker.
+		res := persist(t, s, []order.Order{dead})
+		if len(res.Inserted) != 0 || orderStatus(t, s, dead.OrderNo) != order.StatusCancelled {
+			t.Errorf("late copy: inserted %v, status %s; want a duplicate, still cancelled", res.Inserted, orderStatus(t, s, dead.OrderNo))
 		}
 	})
 }
