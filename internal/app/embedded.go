@@ -53,6 +53,7 @@ func (a *API) openEmbedded(ctx context.Context, ov Overrides) (order.Publisher, 
 
 	q := mq.NewMemory()
 	a.onClose("embedded queue", func(context.Context) error { return q.Close() })
+	initWorkerSeries(a.Metrics)
 	loop := consumer.New(q, st, a.log,
 		consumer.WithBatchSize(cfg.WorkerBatch), consumer.WithBatchWait(5*time.Millisecond), consumer.WithMetrics(a.Metrics))
 	a.background = append(a.background, func(ctx context.Context) error {

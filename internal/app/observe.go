@@ -104,13 +104,21 @@ func initAPISeries(m *metrics.Metrics, stockBackend string) {
 	}
 }
 
-// initWorkerSeries does the same for the worker's outcomes.
+// initWorkerSeries does the same for the worker's outcomes and store
+// retries. The store answered when the worker opened it, so it starts up.
 func initWorkerSeries(m *metrics.Metrics) {
 	m.WorkerOrders.WithLabelValues("inserted")
 	m.WorkerOrders.WithLabelValues("duplicate")
-	for _, why := range []string{consumer.RejectOversell, consumer.RejectUnknownSale, consumer.RejectDuplicateBuyer, consumer.RejectInvalid} {
-		m.WorkerOrders.WithLabelValues(why + "_rejected")
+	for _, why := range []string{order.ReasonSoldOut, order.ReasonDuplicateBuyer} {
+		m.WorkerOrders.WithLabelValues(why + "_cancelled")
 	}
+	for _, why := range []string{order.DeadUnknownSale, order.DeadInvalid} {
+		m.WorkerOrders.WithLabelValues(why + "_dead_lettered")
+	}
+	for _, op := range []string{metrics.StorePersist, metrics.StoreDeadLetter, metrics.StoreFence} {
+		m.WorkerStoreRetries.WithLabelValues(op)
+	}
+	m.WorkerStoreUp.Set(1)
 }
 
 // saleGauges keeps the per-sale gauges current: every interval it

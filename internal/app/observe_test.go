@@ -59,6 +59,12 @@ func (s batchStore) PersistBatch(context.Context, []order.Order) (consumer.Batch
 	return consumer.BatchResult{}, s.err
 }
 
+func (s batchStore) RecordDeadLetter(context.Context, order.DeadLetter) (int64, error) {
+	return 0, s.err
+}
+
+func (s batchStore) PassFence(context.Context, string, time.Time) error { return s.err }
+
 func TestLastBatchStore(t *testing.T) {
 	m := metrics.Discard()
 	failing := lastBatchStore{Store: batchStore{err: errors.New("deadlock")}, m: m}

@@ -5,6 +5,7 @@ package consumer
 
 import (
 	"context"
+	"time"
 
 	"github.com/seckill/seckill/internal/order"
 )
@@ -23,7 +24,9 @@ type Delivery struct {
 	Body        []byte
 	Redelivered bool
 	// Ack confirms the message is done. Reject(false) sends it to the
-	// dead-letter queue; Reject(true) puts it back for another try.
+	// broker's dead-letter queue; Reject(true) puts it back for another
+	// try. The worker only ever acks: a message it cannot settle yet stays
+	// unacked until it can, or until the channel closes.
 	Ack    func() error
 	Reject func(requeue bool) error
 }
@@ -34,49 +37,52 @@ type Source interface {
 	// own; the channel is closed once ctx is cancelled and the source has
 	// stopped taking new messages (in-flight ones can still be acked).
 	Consume(ctx context.Context) (<-chan Delivery, error)
-	// DeadLetter sends orders that can never be persisted to the dead-letter
-	// queue with a reason, and returns once the broker has them.
-	DeadLetter(ctx context.Context, orders []order.Order, reason string) error
 }
 
-// BatchResult says what happened to each order of a batch.
+// BatchResult says what happened to each order of a batch. Every order of
+// the batch is in exactly one of its lists (a second copy of an order in
+// the same batch counts as Duplicate).
 type BatchResult struct {
 	Inserted  []string // order_no newly written
-	Duplicate []string // already in MySQL: done before, success
-	// Rejected would have made the sale hold more orders than its stock
-	// (or references an unknown sale); nothing was written for them.
+	Duplicate []string // already in MySQL (persisted or tombstoned before): success
+	// Tombstoned were refused by the store's rules — no unit left for them
+	// in MySQL, or a second live order of the same buyer — and are
+	// recorded cancelled under their own order_no, Status and Reason
+	// (order.ReasonSoldOut, order.ReasonDuplicateBuyer) set. sold is not
+	// raised for them; the expiry sweep gives their unit back to the stock
+	// backend. They are settled, like Inserted.
+	Tombstoned []order.Order
+	// Rejected can be neither persisted nor tombstoned (an unknown sale, an
+	// invalid order); nothing was written for them and the worker records
+	// them as dead letters.
 	Rejected []order.Order
 	// Reasons maps the order_no of each rejected order to why it was
-	// rejected, one of the Reject… values; a rejected order missing from
-	// it counts as RejectOversell.
+	// rejected, order.DeadUnknownSale or order.DeadInvalid.
 	Reasons map[string]string
 }
 
-// Why a Store rejected an order: the values of BatchResult.Reasons. Each
-// is also the reason given to Source.DeadLetter.
-const (
-	// RejectOversell: the sale has no stock left in MySQL for the order.
-	RejectOversell = "oversell"
-	// RejectUnknownSale: the order names a sale MySQL does not hold.
-	RejectUnknownSale = "unknown_sale"
-	// RejectDuplicateBuyer: MySQL already holds another order of the same
-	// user for the same sale.
-	RejectDuplicateBuyer = "duplicate_buyer"
-	// RejectInvalid: the order cannot be stored as it is (an empty or
-	// over-long order_no, a non-positive id).
-	RejectInvalid = "invalid"
-)
-
-// Reason returns why orderNo was rejected.
+// Reason returns why the rejected order orderNo was rejected; an order
+// missing from Reasons counts as order.DeadInvalid.
 func (r BatchResult) Reason(orderNo string) string {
 	if why, ok := r.Reasons[orderNo]; ok {
 		return why
 	}
-	return RejectOversell
+	return order.DeadInvalid
 }
 
-// Store persists a batch in one transaction: insert the new orders, raise
-// sales.sold with the guarded UPDATE, commit.
+// Store is the worker's durable store. Any error it returns is taken for
+// an infrastructure failure (connection refused, timeout, read-only): the
+// worker keeps the messages unacked and retries the same call until it
+// succeeds.
 type Store interface {
+	// PersistBatch persists a batch in one transaction: insert the new
+	// orders, raise sales.sold with the guarded UPDATE, tombstone the
+	// refused ones, commit.
 	PersistBatch(ctx context.Context, orders []order.Order) (BatchResult, error)
+	// RecordDeadLetter keeps a message the worker cannot persist, with its
+	// orders, and returns its id.
+	RecordDeadLetter(ctx context.Context, d order.DeadLetter) (int64, error)
+	// PassFence records that the fence fenceID went through the queue at
+	// at. An unknown fence is not an error.
+	PassFence(ctx context.Context, fenceID string, at time.Time) error
 }

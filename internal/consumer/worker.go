@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
 
 // Worker is the batching loop: it gathers deliveries from a Source into
-// batches, persists each batch in one Store transaction and settles every
+// batches, persists each batch in one Store transaction and acks every
 // delivery of the batch after the commit.
 type Worker struct {
 	src Source
@@ -24,12 +26,8 @@ type Worker struct {
 	batchWait      time.Duration
 	persistTimeout time.Duration
 	drainTimeout   time.Duration
-	requeueMin     time.Duration
-	requeueMax     time.Duration
-
-	// failures counts consecutive failed batches; only Run's goroutine
-	// touches it.
-	failures int
+	retryMin       time.Duration
+	retryMax       time.Duration
 }
 
 // Option configures a Worker.
@@ -59,9 +57,9 @@ func WithBatchWait(d time.Duration) Option {
 // WithMetrics records the worker metrics in m. A nil m records nothing.
 func WithMetrics(m *metrics.Metrics) Option { return func(w *Worker) { w.m = m } }
 
-// WithPersistTimeout bounds the work on one batch: the transaction and the
-// dead-lettering of its rejected orders (default 30s). The bound holds
-// during shutdown too, where it is the only one.
+// WithPersistTimeout bounds one attempt of one store call: a batch's
+// transaction, the record of a dead letter, a fence (default 30s). The
+// bound holds during shutdown too, where it is the only one.
 func WithPersistTimeout(d time.Duration) Option {
 	return func(w *Worker) {
 		if d > 0 {
@@ -80,15 +78,15 @@ func WithDrainTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRequeueBackoff sets how long a failed batch waits before its
-// deliveries go back to the broker: min after the first failure, doubling
-// for each further failure in a row, up to max (defaults 200ms and 10s). The
-// wait keeps a database outage from burning through the queue's delivery
-// limit.
-func WithRequeueBackoff(minDelay, maxDelay time.Duration) Option {
+// WithRetryBackoff sets how long the worker waits before it retries a
+// failed store call: first after the first failure, doubling (with
+// jitter) for each further one, up to longest (defaults 200ms and 5s). It
+// retries until the call succeeds or the worker stops, however long that
+// is, and takes no new delivery meanwhile.
+func WithRetryBackoff(first, longest time.Duration) Option {
 	return func(w *Worker) {
-		if minDelay >= 0 && maxDelay >= minDelay {
-			w.requeueMin, w.requeueMax = minDelay, maxDelay
+		if first >= 0 && longest >= first {
+			w.retryMin, w.retryMax = first, longest
 		}
 	}
 }
@@ -102,8 +100,8 @@ func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
 		batchWait:      20 * time.Millisecond,
 		persistTimeout: 30 * time.Second,
 		drainTimeout:   30 * time.Second,
-		requeueMin:     200 * time.Millisecond,
-		requeueMax:     10 * time.Second,
+		retryMin:       200 * time.Millisecond,
+		retryMax:       5 * time.Second,
 	}
 	for _, o := range opts {
 		o(w)
@@ -112,20 +110,30 @@ func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
 }
 
 // Run consumes until ctx ends and the Source has closed its channel, then
-// returns nil. Each batch is settled after its transaction:
-//   - persisted and duplicate orders: the delivery is acked;
-//   - rejected orders (oversell, unknown sale, second order of a buyer):
-//     sent to Source.DeadLetter, then the delivery is acked;
-//   - an undecodable delivery: Reject(false), so the broker dead-letters it;
-//   - a failed transaction: after a backoff, Reject(true), so the broker
-//     redelivers; the queue's delivery limit ends a poison message.
+// returns nil. Every delivery is acked once what it carries is durable,
+// and never handed back to the broker:
+//   - orders: persisted in a batch; inserted, duplicate and tombstoned
+//     orders are settled by the commit, and orders the store can neither
+//     persist nor tombstone (an unknown sale, an invalid order) are
+//     recorded as dead letters before the ack;
+//   - an undecodable message: recorded as a dead letter with its body;
+//   - a fence: the batch being gathered is persisted first, so everything
+//     delivered before the fence is committed or recorded, then the fence
+//     is recorded as passed.
+//
+// A failed store call (database down, timeout, read-only) is retried with
+// a capped exponential backoff until it succeeds; meanwhile the worker
+// holds its deliveries unacked and takes no new one, so an outage never
+// spends the queue's delivery limit.
 //
 // When ctx ends, the batch being gathered is persisted at once with a
 // context that is not ctx (bounded by the persist timeout), so whatever is
 // committed is acked; deliveries still arriving until the Source closes its
-// channel are handled the same way. Run returns an error when Consume fails,
-// when the channel closes while ctx is live, or when the Source does not
-// close it within the drain timeout.
+// channel are handled the same way. A store call that fails after ctx has
+// ended is not retried: its deliveries stay unacked and the broker
+// redelivers them once the channel closes. Run returns an error when
+// Consume fails, when the channel closes while ctx is live, or when the
+// Source does not close it within the drain timeout.
 func (w *Worker) Run(ctx context.Context) error {
 	deliveries, err := w.src.Consume(ctx)
 	if err != nil {
@@ -137,6 +145,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		size  int // orders in batch
 		done  = ctx.Done()
 		drain <-chan time.Time
+		// held is set once a delivery was left unacked because shutdown
+		// cut a store retry short; no later fence may pass after it.
+		held bool
 	)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -146,8 +157,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	flush := func() {
 		linger.Stop()
 		lingerC = nil
-		if len(batch) > 0 {
-			w.handle(ctx, batch, size)
+		if len(batch) > 0 && !w.handle(ctx, batch, size) {
+			held = true
 		}
 		batch, size = nil, 0
 	}
@@ -162,7 +173,18 @@ func (w *Worker) Run(ctx context.Context) error {
 				}
 				return fmt.Errorf("consume: %w: the source closed its channel", order.ErrUnavailable)
 			}
-			if !w.accept(ctx, d) {
+			w.count(d)
+			switch {
+			case d.Fence != nil && d.DecodeErr == nil:
+				flush()
+				if held || !w.passFence(ctx, d) {
+					held = true
+				}
+				continue
+			case d.DecodeErr != nil || len(d.Orders) == 0:
+				if !w.undecodable(ctx, d) {
+					held = true
+				}
 				continue
 			}
 			batch = append(batch, d)
@@ -193,160 +215,215 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// accept counts a delivery and settles it at once when it has no orders to
-// persist. It reports whether the delivery joins the batch.
-func (w *Worker) accept(ctx context.Context, d Delivery) bool {
+func (w *Worker) count(d Delivery) {
 	w.metric(func(m *metrics.Metrics) {
 		m.WorkerDeliveries.Inc()
 		if d.Redelivered {
 			m.WorkerRedeliveries.Inc()
 		}
 	})
-	if d.DecodeErr == nil && len(d.Orders) > 0 {
-		return true
-	}
+}
+
+// undecodable records a delivery that carries neither orders nor a fence
+// as a dead letter, with its body, and acks it. It reports false when
+// shutdown left it unacked.
+func (w *Worker) undecodable(ctx context.Context, d Delivery) bool {
 	cause := d.DecodeErr
 	if cause == nil {
-		cause = errors.New("message carries no orders")
+		cause = errors.New("message carries neither orders nor a fence")
 	}
-	w.log.ErrorContext(ctx, "undecodable message; dead-lettering it",
+	w.log.ErrorContext(ctx, "undecodable message; recording it as a dead letter",
 		"message_id", d.MessageID, "redelivered", d.Redelivered, "err", cause)
-	if err := d.Reject(false); err != nil {
-		w.log.WarnContext(ctx, "reject of an undecodable message failed; the broker will redeliver it",
-			"message_id", d.MessageID, "err", err)
+	dl := order.DeadLetter{MessageID: d.MessageID, Reason: order.DeadUndecodable, Detail: cause.Error(), Body: d.Body}
+	if !w.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
+		_, err := w.st.RecordDeadLetter(ctx, dl)
+		return err
+	}, "message_id", d.MessageID) {
 		return false
 	}
 	w.metric(func(m *metrics.Metrics) { m.WorkerDeadLettered.Inc() })
-	return false
+	w.ack(ctx, d)
+	return true
 }
 
-// handle persists one batch and settles its deliveries.
-func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) {
+// passFence records a fence as passed and acks it. The caller has settled
+// every delivery received before it. It reports false when shutdown left
+// it unacked.
+func (w *Worker) passFence(ctx context.Context, d Delivery) bool {
+	f := *d.Fence
+	if !w.hold(ctx, metrics.StoreFence, func(ctx context.Context) error {
+		return w.st.PassFence(ctx, f.ID, time.Now())
+	}, "fence_id", f.ID, "sale_id", f.SaleID) {
+		return false
+	}
+	w.log.InfoContext(ctx, "stock rebuild fence passed", "fence_id", f.ID, "sale_id", f.SaleID)
+	w.ack(ctx, d)
+	return true
+}
+
+// handle persists one batch, records the orders the store could neither
+// persist nor tombstone as dead letters, and acks the deliveries. It
+// reports false when shutdown left any delivery unacked.
+func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
 	orders := make([]order.Order, 0, size)
 	for _, d := range batch {
 		orders = append(orders, d.Orders...)
 	}
-	// Not ctx: a batch that has started is finished and acked even when
-	// shutdown begins halfway through it.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.persistTimeout)
-	defer cancel()
-
-	start := time.Now()
-	res, err := w.st.PersistBatch(pctx, orders)
-	w.metric(func(m *metrics.Metrics) {
-		m.WorkerPersistDuration.Observe(time.Since(start).Seconds())
-		m.WorkerBatchSize.Observe(float64(len(orders)))
-	})
-	if err != nil {
-		w.failures++
-		delay := w.backoff()
-		w.log.ErrorContext(ctx, "persist batch failed; requeueing its messages",
-			"messages", len(batch), "orders", len(orders), "failures_in_a_row", w.failures, "requeue_in", delay, "err", err)
-		w.requeue(ctx, batch, delay)
-		return
+	var res BatchResult
+	if !w.hold(ctx, metrics.StorePersist, func(ctx context.Context) error {
+		start := time.Now()
+		r, err := w.st.PersistBatch(ctx, orders)
+		if err != nil {
+			return err
+		}
+		res = r
+		w.metric(func(m *metrics.Metrics) {
+			m.WorkerPersistDuration.Observe(time.Since(start).Seconds())
+			m.WorkerBatchSize.Observe(float64(len(orders)))
+		})
+		return nil
+	}, "messages", len(batch), "orders", len(orders)) {
+		return false
 	}
-	w.failures = 0
 	w.metric(func(m *metrics.Metrics) {
 		m.WorkerOrders.WithLabelValues("inserted").Add(float64(len(res.Inserted)))
 		m.WorkerOrders.WithLabelValues("duplicate").Add(float64(len(res.Duplicate)))
+		for _, o := range res.Tombstoned {
+			m.WorkerOrders.WithLabelValues(o.Reason + "_cancelled").Inc()
+		}
 	})
+	for _, o := range res.Tombstoned {
+		w.log.ErrorContext(ctx, "order refused by the store; recorded cancelled, its unit goes back to the stock backend",
+			"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", o.Reason)
+	}
 
-	held := w.deadLetter(pctx, batch, res)
-	var requeue []Delivery
-	for i, d := range batch {
-		if held[i] {
-			requeue = append(requeue, d)
+	rejected := make(map[string]string, len(res.Rejected)) // order_no → reason, until recorded
+	for _, o := range res.Rejected {
+		rejected[o.OrderNo] = res.Reason(o.OrderNo)
+	}
+	settled := true
+	for _, d := range batch {
+		if len(rejected) > 0 && !w.deadLetter(ctx, d, rejected, settled) {
+			settled = false
 			continue
 		}
-		if err := d.Ack(); err != nil {
-			// The commit stands; a redelivery will find every order stored.
-			w.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
-				"message_id", d.MessageID, "err", err)
-		}
+		w.ack(ctx, d)
 	}
-	if len(requeue) > 0 {
-		w.requeue(ctx, requeue, w.requeueMin)
-	}
+	return settled
 }
 
-// deadLetter sends the rejected orders of a batch to the Source's
-// dead-letter queue, one call per reason. It returns the indexes of the
-// deliveries holding an order that could not be dead-lettered: they must
-// not be acked, or the order would be lost.
-func (w *Worker) deadLetter(ctx context.Context, batch []Delivery, res BatchResult) map[int]bool {
-	if len(res.Rejected) == 0 {
-		return nil
-	}
+// deadLetter records the rejected orders of one delivery, one dead letter
+// per reason, and removes them from rejected; an order that several
+// deliveries of the batch carry is recorded once. try false means shutdown
+// already cut a store retry short: a delivery that still has orders to
+// record is left unacked without another attempt. It reports whether the
+// delivery may be acked.
+func (w *Worker) deadLetter(ctx context.Context, d Delivery, rejected map[string]string, try bool) bool {
 	var (
 		reasons []string
 		byWhy   = make(map[string][]order.Order)
 	)
-	for _, o := range res.Rejected {
-		why := res.Reason(o.OrderNo)
-		if _, ok := byWhy[why]; !ok {
+	for _, o := range d.Orders {
+		why, ok := rejected[o.OrderNo]
+		if !ok {
+			continue
+		}
+		if _, seen := byWhy[why]; !seen {
 			reasons = append(reasons, why)
 		}
 		byWhy[why] = append(byWhy[why], o)
-		w.log.ErrorContext(ctx, "order rejected by the store; dead-lettering it",
-			"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", why)
 	}
-
-	var held map[int]bool
+	if len(reasons) == 0 {
+		return true
+	}
+	if !try {
+		return false
+	}
 	for _, why := range reasons {
-		rejected := byWhy[why]
+		group := byWhy[why]
+		for _, o := range group {
+			w.log.ErrorContext(ctx, "order the store can neither persist nor cancel; recording it as a dead letter",
+				"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", why, "message_id", d.MessageID)
+		}
+		dl := order.DeadLetter{MessageID: d.MessageID, Reason: why, Detail: deadDetail(why), Orders: group}
+		if !w.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
+			_, err := w.st.RecordDeadLetter(ctx, dl)
+			return err
+		}, "message_id", d.MessageID, "reason", why, "orders", len(group)) {
+			return false
+		}
+		for _, o := range group {
+			delete(rejected, o.OrderNo)
+		}
 		w.metric(func(m *metrics.Metrics) {
-			m.WorkerOrders.WithLabelValues(why + "_rejected").Add(float64(len(rejected)))
+			m.WorkerOrders.WithLabelValues(why + "_dead_lettered").Add(float64(len(group)))
+			m.WorkerDeadLettered.Add(float64(len(group)))
 		})
-		if err := w.src.DeadLetter(ctx, rejected, why); err != nil {
-			w.log.ErrorContext(ctx, "dead-letter failed; requeueing the messages holding these orders",
-				"reason", why, "orders", len(rejected), "err", err)
-			nos := make(map[string]bool, len(rejected))
-			for _, o := range rejected {
-				nos[o.OrderNo] = true
-			}
-			for i, d := range batch {
-				for _, o := range d.Orders {
-					if nos[o.OrderNo] {
-						if held == nil {
-							held = make(map[int]bool)
-						}
-						held[i] = true
-					}
-				}
-			}
-			continue
-		}
-		w.metric(func(m *metrics.Metrics) { m.WorkerDeadLettered.Add(float64(len(rejected))) })
 	}
-	return held
+	return true
 }
 
-// requeue hands deliveries back to the broker after delay; once shutdown
-// has begun it does not wait.
-func (w *Worker) requeue(ctx context.Context, ds []Delivery, delay time.Duration) {
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+// deadDetail explains a dead letter's reason to an operator.
+func deadDetail(why string) string {
+	switch why {
+	case order.DeadUnknownSale:
+		return "the store holds no sale with this id"
+	case order.DeadInvalid:
+		return "the store cannot hold the order as it is (empty or over-long order_no, non-positive id)"
 	}
-	for _, d := range ds {
-		if err := d.Reject(true); err != nil {
-			w.log.WarnContext(ctx, "requeue failed; the broker redelivers unacked messages when the channel closes",
-				"message_id", d.MessageID, "err", err)
-		}
+	return ""
+}
+
+func (w *Worker) ack(ctx context.Context, d Delivery) {
+	if err := d.Ack(); err != nil {
+		// What it carries is durable; a redelivery finds it stored.
+		w.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
+			"message_id", d.MessageID, "err", err)
 	}
 }
 
-// backoff is the requeue delay after w.failures failed batches in a row.
-func (w *Worker) backoff() time.Duration {
-	d := w.requeueMin
-	for i := 1; i < w.failures && d < w.requeueMax; i++ {
-		d *= 2
+// hold runs the store call op until it succeeds, waiting a capped,
+// jittered exponential backoff between attempts, and reports true; or
+// false when ctx ends first. Each attempt runs under a context of its own
+// (not ctx, so an attempt started is finished during shutdown), bounded by
+// the persist timeout. Every error counts as an infrastructure failure:
+// the caller's deliveries stay unacked meanwhile, and Run takes no new one.
+func (w *Worker) hold(ctx context.Context, operation string, op func(context.Context) error, attrs ...any) bool {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     w.retryMin,
+		RandomizationFactor: 0.2,
+		Multiplier:          2,
+		MaxInterval:         w.retryMax,
 	}
-	return min(d, w.requeueMax)
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.persistTimeout)
+		defer cancel()
+		return struct{}{}, op(actx)
+	},
+		backoff.WithBackOff(b),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, next time.Duration) {
+			w.metric(func(m *metrics.Metrics) {
+				m.WorkerStoreRetries.WithLabelValues(operation).Inc()
+				m.WorkerStoreUp.Set(0)
+			})
+			w.log.ErrorContext(ctx, "store call failed; holding the messages unacked and retrying",
+				append([]any{"operation", operation, "attempt", attempt, "retry_in", next, "err", err}, attrs...)...)
+		}),
+	)
+	if err != nil {
+		w.log.WarnContext(ctx, "shutdown while a store call was failing; its messages stay unacked and the broker redelivers them",
+			append([]any{"operation", operation, "attempts", attempt, "err", err}, attrs...)...)
+		return false
+	}
+	if attempt > 1 {
+		w.log.InfoContext(ctx, "store call succeeded after retries",
+			append([]any{"operation", operation, "attempts", attempt}, attrs...)...)
+	}
+	w.metric(func(m *metrics.Metrics) { m.WorkerStoreUp.Set(1) })
+	return true
 }
 
 func (w *Worker) metric(f func(m *metrics.Metrics)) {

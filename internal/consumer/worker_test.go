@@ -23,25 +23,18 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeSource is an in-test Source: the test hands it deliveries one at a
-// time and it records how each was settled and what was dead-lettered.
+// time and it records how each was settled.
 type fakeSource struct {
 	in         chan handoff
 	consumeErr error
 
-	mu       sync.Mutex
-	settled  map[string][]string // delivery tag → "ack", "reject", "requeue"
-	dead     []deadLetter
-	deadErrs int // how many DeadLetter calls still fail
+	mu      sync.Mutex
+	settled map[string][]string // delivery tag → "ack", "reject", "requeue"
 }
 
 type handoff struct {
 	d     consumer.Delivery
 	taken chan bool
-}
-
-type deadLetter struct {
-	orders []order.Order
-	reason string
 }
 
 func newFakeSource() *fakeSource {
@@ -71,17 +64,6 @@ func (f *fakeSource) Consume(ctx context.Context) (<-chan consumer.Delivery, err
 		}
 	}()
 	return out, nil
-}
-
-func (f *fakeSource) DeadLetter(_ context.Context, orders []order.Order, reason string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.deadErrs > 0 {
-		f.deadErrs--
-		return errors.New("broker unreachable")
-	}
-	f.dead = append(f.dead, deadLetter{slices.Clone(orders), reason})
-	return nil
 }
 
 // delivery builds a delivery whose settlement is recorded under tag.
@@ -132,10 +114,14 @@ func (f *fakeSource) settlement(tag string) []string {
 	return slices.Clone(f.settled[tag])
 }
 
-func (f *fakeSource) deadLetters() []deadLetter {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.dead)
+func deadLetters(tb testing.TB, s *store.Store) []order.DeadLetter {
+	tb.Helper()
+	got, _, err := s.DeadLetters(context.Background(), 100)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Reverse(got) // oldest first
+	return got
 }
 
 // eventually waits for cond; it bounds the wait so a broken worker fails
@@ -226,6 +212,9 @@ func value(tb testing.TB, c prometheus.Metric) float64 {
 	if h := m.GetHistogram(); h != nil {
 		return float64(h.GetSampleCount())
 	}
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
 	return m.GetCounter().GetValue()
 }
 
@@ -295,7 +284,10 @@ func TestRedeliveredMessageIsStoredOnce(t *testing.T) {
 	}
 }
 
-func TestOversellIsDeadLettered(t *testing.T) {
+// TestOversellIsTombstoned: orders beyond the stock are recorded
+// cancelled (sold_out) and every delivery is acked; nothing is
+// dead-lettered.
+func TestOversellIsTombstoned(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		sale := newSale(t, s, 3)
 		src := newFakeSource()
@@ -319,33 +311,64 @@ func TestOversellIsDeadLettered(t *testing.T) {
 		for _, tag := range []string{"m1", "m2", "m3", "m4"} {
 			wantSettled(t, src, tag, "ack")
 		}
-		dead := src.deadLetters()
-		if len(dead) != 1 || dead[0].reason != consumer.RejectOversell {
-			t.Fatalf("dead letters = %+v, want one call with reason %q", dead, consumer.RejectOversell)
+		var cancelled []string
+		for _, row := range rows(t, s, sale.ID) {
+			if row.Status == order.StatusCancelled && row.Reason == order.ReasonSoldOut {
+				cancelled = append(cancelled, row.OrderNo)
+			}
 		}
-		var got []string
-		for _, d := range dead[0].orders {
-			got = append(got, d.OrderNo)
-		}
-		if want := []string{o[3].OrderNo, o[4].OrderNo, o[5].OrderNo}; !slices.Equal(got, want) {
-			t.Errorf("dead-lettered %v, want the last three %v", got, want)
-		}
-		if n := len(rows(t, s, sale.ID)); n != 3 {
-			t.Errorf("rows = %d, want 3", n)
+		if want := []string{o[3].OrderNo, o[4].OrderNo, o[5].OrderNo}; !slices.Equal(cancelled, want) {
+			t.Errorf("cancelled sold_out = %v, want the last three %v", cancelled, want)
 		}
 		if got := sold(t, s, sale.ID); got != 3 {
 			t.Errorf("sold = %d, want 3", got)
 		}
-		if got := value(t, m.WorkerOrders.WithLabelValues("oversell_rejected")); got != 3 {
-			t.Errorf("oversell_rejected = %v, want 3", got)
+		if dead := deadLetters(t, s); len(dead) != 0 {
+			t.Errorf("dead letters = %+v, want none", dead)
 		}
-		if got := value(t, m.WorkerDeadLettered); got != 3 {
-			t.Errorf("dead-lettered = %v, want 3", got)
+		if got := value(t, m.WorkerOrders.WithLabelValues(order.ReasonSoldOut+"_cancelled")); got != 3 {
+			t.Errorf("sold_out_cancelled = %v, want 3", got)
+		}
+		if got := value(t, m.WorkerDeadLettered); got != 0 {
+			t.Errorf("dead-lettered = %v, want 0", got)
 		}
 	})
 }
 
-func TestUndecodableMessageIsRejectedWithoutRequeue(t *testing.T) {
+// TestUnknownSaleIsDeadLettered: an order of a sale MySQL does not hold
+// cannot be tombstoned; it is recorded as a dead letter, with its message
+// id, before its delivery is acked.
+func TestUnknownSaleIsDeadLettered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		sale := newSale(t, s, 3)
+		src := newFakeSource()
+		m := metrics.Discard()
+		r := start(t, consumer.New(src, s, storetest.Logger(t),
+			consumer.WithBatchSize(100), consumer.WithBatchWait(time.Hour), consumer.WithMetrics(m)))
+
+		good, ghost := newOrder(t, sale.ID, 1), newOrder(t, sale.ID+1000, 2)
+		src.deliver(t, src.delivery("mixed", false, good, ghost))
+		src.deliver(t, src.delivery("copy", true, ghost)) // the same order again in the batch
+		if err := r.stop(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		wantSettled(t, src, "mixed", "ack")
+		wantSettled(t, src, "copy", "ack")
+		dead := deadLetters(t, s)
+		if len(dead) != 1 || dead[0].Reason != order.DeadUnknownSale || dead[0].MessageID != "mixed" ||
+			len(dead[0].Orders) != 1 || dead[0].Orders[0].OrderNo != ghost.OrderNo {
+			t.Fatalf("dead letters = %+v, want %s once under message mixed", dead, ghost.OrderNo)
+		}
+		if got := value(t, m.WorkerDeadLettered); got != 1 {
+			t.Errorf("dead-lettered = %v, want 1", got)
+		}
+		if n := len(rows(t, s, sale.ID)); n != 1 {
+			t.Errorf("rows = %d, want 1", n)
+		}
+	})
+}
+
+func TestUndecodableMessageIsRecorded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		sale := newSale(t, s, 5)
 		src := newFakeSource()
@@ -354,6 +377,7 @@ func TestUndecodableMessageIsRejectedWithoutRequeue(t *testing.T) {
 
 		bad := src.delivery("bad", false)
 		bad.DecodeErr = errors.New("decode message: unexpected end of JSON input")
+		bad.Body = []byte(`{"schema":1,`)
 		src.deliver(t, bad)
 		src.deliver(t, src.delivery("empty", false))
 		src.deliver(t, src.delivery("good", false, newOrder(t, sale.ID, 1)))
@@ -361,11 +385,19 @@ func TestUndecodableMessageIsRejectedWithoutRequeue(t *testing.T) {
 			t.Fatalf("run: %v", err)
 		}
 
-		wantSettled(t, src, "bad", "reject")
-		wantSettled(t, src, "empty", "reject")
+		wantSettled(t, src, "bad", "ack")
+		wantSettled(t, src, "empty", "ack")
 		wantSettled(t, src, "good", "ack")
 		if n := len(rows(t, s, sale.ID)); n != 1 {
 			t.Errorf("rows = %d, want 1", n)
+		}
+		dead := deadLetters(t, s)
+		if len(dead) != 2 {
+			t.Fatalf("dead letters = %+v, want 2", dead)
+		}
+		if d := dead[0]; d.MessageID != "bad" || d.Reason != order.DeadUndecodable ||
+			string(d.Body) != `{"schema":1,` || d.Detail != bad.DecodeErr.Error() {
+			t.Errorf("dead letter = %+v, want the undecodable body and its error", d)
 		}
 		if got := value(t, m.WorkerDeadLettered); got != 2 {
 			t.Errorf("dead-lettered = %v, want 2", got)
@@ -445,27 +477,67 @@ func TestShutdownPersistsGatheredBatch(t *testing.T) {
 	}
 }
 
-// flakyStore fails the first failures calls of PersistBatch and records the
-// size of every batch.
+// flakyStore fails every store call while down is set, and the first
+// deadFailures calls of RecordDeadLetter; it records the size of every
+// batch it persists.
 type flakyStore struct {
 	consumer.Store
-	mu       sync.Mutex
-	failures int
-	sizes    []int
+	mu           sync.Mutex
+	down         bool
+	deadFailures int // RecordDeadLetter calls that still fail
+	calls        int
+	sizes        []int
+}
+
+var errRefused = errors.New("dial tcp 127.0.0.1:3306: connect: connection refused")
+
+func (f *flakyStore) fail() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.down
+}
+
+func (f *flakyStore) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *flakyStore) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *flakyStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+	if f.fail() {
+		return consumer.BatchResult{}, errRefused
+	}
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(orders))
-	fail := f.failures > 0
+	f.mu.Unlock()
+	return f.Store.PersistBatch(ctx, orders)
+}
+
+func (f *flakyStore) RecordDeadLetter(ctx context.Context, d order.DeadLetter) (int64, error) {
+	f.mu.Lock()
+	fail := f.deadFailures > 0
 	if fail {
-		f.failures--
+		f.deadFailures--
 	}
 	f.mu.Unlock()
-	if fail {
-		return consumer.BatchResult{}, errors.New("dial tcp 127.0.0.1:3306: connection refused")
+	if fail || f.fail() {
+		return 0, errRefused
 	}
-	return f.Store.PersistBatch(ctx, orders)
+	return f.Store.RecordDeadLetter(ctx, d)
+}
+
+func (f *flakyStore) PassFence(ctx context.Context, id string, at time.Time) error {
+	if f.fail() {
+		return errRefused
+	}
+	return f.Store.PassFence(ctx, id, at)
 }
 
 func (f *flakyStore) batchSizes() []int {
@@ -474,59 +546,104 @@ func (f *flakyStore) batchSizes() []int {
 	return slices.Clone(f.sizes)
 }
 
-func TestPersistFailureRequeues(t *testing.T) {
+// TestStoreOutageHoldsTheBatch: while the store refuses connections the
+// worker keeps its batch unacked, retries it, and takes no new delivery;
+// nothing goes back to the broker. Once the store is back the batch
+// commits, and every delivery is acked exactly once.
+func TestStoreOutageHoldsTheBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		sale := newSale(t, s, 10)
+		src := newFakeSource()
+		fs := &flakyStore{Store: s, down: true}
+		m := metrics.Discard()
+		r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchWait(0),
+			consumer.WithRetryBackoff(time.Millisecond, 5*time.Millisecond), consumer.WithMetrics(m)))
+
+		o1, o2 := newOrder(t, sale.ID, 1), newOrder(t, sale.ID, 2)
+		src.deliver(t, src.delivery("d1", false, o1))
+		retries := m.WorkerStoreRetries.WithLabelValues(metrics.StorePersist)
+		eventually(t, "several retries", func() bool { return value(t, retries) >= 5 })
+		if got := value(t, m.WorkerStoreUp); got != 0 {
+			t.Errorf("store up = %v during the outage, want 0", got)
+		}
+		taken := src.deliverAsync(t, src.delivery("d2", false, o2))
+		eventually(t, "more retries", func() bool { return value(t, retries) >= 10 })
+		select {
+		case <-taken:
+			t.Fatal("the worker took a delivery while its batch was failing")
+		default:
+		}
+		wantSettled(t, src, "d1")
+
+		fs.setDown(false)
+		if !<-taken {
+			t.Fatal("the worker did not take the next delivery after the store came back")
+		}
+		eventually(t, "d2 to be acked", func() bool { return len(src.settlement("d2")) > 0 })
+		if err := r.stop(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		wantSettled(t, src, "d1", "ack")
+		wantSettled(t, src, "d2", "ack")
+		if got := rows(t, s, sale.ID); len(got) != 2 {
+			t.Errorf("rows = %d, want 2", len(got))
+		}
+		if got := value(t, m.WorkerStoreUp); got != 1 {
+			t.Errorf("store up = %v after recovery, want 1", got)
+		}
+		if got := value(t, m.WorkerBatchSize); got != 2 {
+			t.Errorf("batches persisted = %v, want 2", got)
+		}
+	})
+}
+
+// TestShutdownDuringOutageLeavesBatchUnacked: a worker stopped while the
+// store is down returns without settling its batch, so the broker
+// redelivers it when the channel closes.
+func TestShutdownDuringOutageLeavesBatchUnacked(t *testing.T) {
 	s := storetest.SQLite(t)
 	sale := newSale(t, s, 10)
 	src := newFakeSource()
-	fs := &flakyStore{Store: s, failures: 1}
-	r := start(t, consumer.New(src, fs, storetest.Logger(t),
-		consumer.WithBatchWait(0), consumer.WithRequeueBackoff(time.Millisecond, time.Millisecond)))
-
-	o := newOrder(t, sale.ID, 1)
-	src.deliver(t, src.delivery("try1", false, o))
-	eventually(t, "the failed batch to be requeued", func() bool { return len(src.settlement("try1")) > 0 })
-	// The broker redelivers it.
-	src.deliver(t, src.delivery("try2", true, o))
+	fs := &flakyStore{Store: s, down: true}
+	r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchWait(0),
+		consumer.WithRetryBackoff(time.Millisecond, time.Millisecond)))
+	src.deliver(t, src.delivery("d1", false, newOrder(t, sale.ID, 1)))
+	eventually(t, "a retry", func() bool { return fs.callCount() >= 3 })
 	if err := r.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-
-	wantSettled(t, src, "try1", "requeue")
-	wantSettled(t, src, "try2", "ack")
-	if n := len(rows(t, s, sale.ID)); n != 1 {
-		t.Errorf("rows = %d, want 1", n)
+	wantSettled(t, src, "d1")
+	if n := len(rows(t, s, sale.ID)); n != 0 {
+		t.Errorf("rows = %d, want 0", n)
 	}
 }
 
-func TestDeadLetterFailureRequeuesOnlyAffectedMessages(t *testing.T) {
+// TestDeadLetterRecordFailureHolds: a dead letter that cannot be recorded
+// yet holds its delivery unacked and is retried until the row is
+// committed; the other deliveries of the batch are acked at once.
+func TestDeadLetterRecordFailureHolds(t *testing.T) {
 	s := storetest.SQLite(t)
-	sale := newSale(t, s, 1)
+	sale := newSale(t, s, 5)
 	src := newFakeSource()
-	src.deadErrs = 1
-	r := start(t, consumer.New(src, s, storetest.Logger(t),
-		consumer.WithBatchSize(10), consumer.WithBatchWait(time.Hour), consumer.WithRequeueBackoff(0, 0)))
+	fs := &flakyStore{Store: s, deadFailures: 3}
+	m := metrics.Discard()
+	r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour),
+		consumer.WithRetryBackoff(time.Millisecond, time.Millisecond), consumer.WithMetrics(m)))
 
-	kept, over := newOrder(t, sale.ID, 1), newOrder(t, sale.ID, 2)
+	kept, ghost := newOrder(t, sale.ID, 1), newOrder(t, sale.ID+1000, 2)
 	src.deliver(t, src.delivery("kept", false, kept))
-	src.deliver(t, src.delivery("over", false, over))
+	src.deliver(t, src.delivery("ghost", false, ghost))
+	eventually(t, "the dead letter to be recorded", func() bool { return len(src.settlement("ghost")) > 0 })
 	if err := r.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	wantSettled(t, src, "kept", "ack")
-	wantSettled(t, src, "over", "requeue")
-
-	// The redelivery dead-letters it and is acked.
-	r = start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchWait(time.Hour)))
-	src.deliver(t, src.delivery("over-again", true, over))
-	if err := r.stop(); err != nil {
-		t.Fatalf("run: %v", err)
+	wantSettled(t, src, "ghost", "ack")
+	if dead := deadLetters(t, s); len(dead) != 1 || dead[0].Orders[0].OrderNo != ghost.OrderNo {
+		t.Errorf("dead letters = %+v, want %s once", dead, ghost.OrderNo)
 	}
-	wantSettled(t, src, "over-again", "ack")
-	if dead := src.deadLetters(); len(dead) != 1 || dead[0].orders[0].OrderNo != over.OrderNo {
-		t.Errorf("dead letters = %+v, want %s once", dead, over.OrderNo)
-	}
-	if got := sold(t, s, sale.ID); got != 1 {
-		t.Errorf("sold = %d, want 1", got)
+	if got := value(t, m.WorkerStoreRetries.WithLabelValues(metrics.StoreDeadLetter)); got != 3 {
+		t.Errorf("dead-letter retries = %v, want 3", got)
 	}
 }
 
@@ -637,5 +754,65 @@ func TestRunGivesUpOnASourceThatNeverCloses(t *testing.T) {
 	err := consumer.New(&stuckSource{}, storetest.SQLite(t), storetest.Logger(t), consumer.WithDrainTimeout(time.Millisecond)).Run(ctx)
 	if err == nil {
 		t.Fatal("run: want an error when the source never closes its channel")
+	}
+}
+
+// fenceStore records, for every fence passed, how many orders of the sale
+// MySQL held at that moment; its first PassFence fails.
+type fenceStore struct {
+	*store.Store
+	saleID int64
+	mu     sync.Mutex
+	failed bool
+	passed map[string]int // fence id → rows when it passed
+}
+
+func (f *fenceStore) PassFence(ctx context.Context, id string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.failed {
+		f.failed = true
+		return errRefused
+	}
+	got, err := f.SaleOrders(ctx, f.saleID)
+	if err != nil {
+		return err
+	}
+	f.passed[id] = len(got)
+	return f.Store.PassFence(ctx, id, at)
+}
+
+// TestFencePassesAfterEverythingBeforeIt: a fence behind a lingering batch
+// makes the worker persist the batch first, then pass the fence (retrying
+// a failure like any store call), then ack it.
+func TestFencePassesAfterEverythingBeforeIt(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 10)
+	src := newFakeSource()
+	fs := &fenceStore{Store: s, saleID: sale.ID, passed: map[string]int{}}
+	m := metrics.Discard()
+	r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchSize(100), consumer.WithBatchWait(time.Hour),
+		consumer.WithRetryBackoff(time.Millisecond, time.Millisecond), consumer.WithMetrics(m)))
+	for i := range 3 {
+		src.deliver(t, src.delivery(fmt.Sprint("o", i), false, newOrder(t, sale.ID, int64(i+1))))
+	}
+	fence := src.delivery("fence", false)
+	fence.Fence = &order.Fence{ID: "0195f0a4-0000-7000-8000-000000000001", SaleID: sale.ID}
+	src.deliver(t, fence)
+	eventually(t, "the fence to be acked", func() bool { return len(src.settlement("fence")) > 0 })
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for i := range 3 {
+		wantSettled(t, src, fmt.Sprint("o", i), "ack")
+	}
+	wantSettled(t, src, "fence", "ack")
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if got, ok := fs.passed[fence.Fence.ID]; !ok || got != 3 {
+		t.Errorf("fence passed with %d orders in MySQL (passed %v), want 3", got, ok)
+	}
+	if got := value(t, m.WorkerStoreRetries.WithLabelValues(metrics.StoreFence)); got != 1 {
+		t.Errorf("fence retries = %v, want 1", got)
 	}
 }

@@ -27,6 +27,14 @@ const (
 	PublishDisconnected = "disconnected"
 )
 
+// Worker store operations, the values of the operation label of
+// WorkerStoreRetries.
+const (
+	StorePersist    = "persist"
+	StoreDeadLetter = "dead_letter"
+	StoreFence      = "fence"
+)
+
 // Metrics is every collector of the api and the worker. A binary registers
 // all of them; the ones it never touches simply stay at zero.
 type Metrics struct {
@@ -47,10 +55,12 @@ type Metrics struct {
 	WorkerRedeliveries    prometheus.Counter
 	WorkerBatchSize       prometheus.Histogram
 	WorkerPersistDuration prometheus.Histogram
-	WorkerOrders          *prometheus.CounterVec // outcome: inserted, duplicate, oversell_rejected
+	WorkerOrders          *prometheus.CounterVec // outcome: inserted, duplicate, <reason>_cancelled, <reason>_dead_lettered
 	WorkerDeadLettered    prometheus.Counter
 	WorkerRetries         prometheus.Counter
 	WorkerSortedBatches   prometheus.Counter
+	WorkerStoreRetries    *prometheus.CounterVec // operation: persist, dead_letter, fence
+	WorkerStoreUp         prometheus.Gauge
 
 	SaleRemaining      *prometheus.GaugeVec // sale_id
 	ReconcileGap       *prometheus.GaugeVec // sale_id
@@ -122,7 +132,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "seckill_worker_orders_total", Help: "Orders handled by the worker, by outcome.",
 		}, []string{"outcome"}),
 		WorkerDeadLettered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "seckill_worker_dead_lettered_total", Help: "Messages or orders sent to the dead-letter queue.",
+			Name: "seckill_worker_dead_lettered_total", Help: "Messages or orders recorded as dead letters in MySQL.",
 		}),
 		WorkerRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seckill_worker_retries_total", Help: "Batch transactions retried after a deadlock or lock wait.",
@@ -130,6 +140,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		WorkerSortedBatches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seckill_worker_sorted_batches_total",
 			Help: "Batches not written insert-first because an order was not new or did not fit (a redelivery, a buyer already stored, a sale short of stock), then sorted order by order.",
+		}),
+		WorkerStoreRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_worker_store_retries_total",
+			Help: "Store calls the worker retried after a failure (database down, timeout), holding its messages unacked, by operation.",
+		}, []string{"operation"}),
+		WorkerStoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seckill_worker_store_up", Help: "1 when the worker's last store call succeeded, 0 while it is retrying a failed one.",
 		}),
 		SaleRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_sale_remaining_units", Help: "Units left per sale, as last read from the stock backend.",
@@ -172,6 +189,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.PublishDuration, m.ConfirmsOutstanding, m.PublishFailures, m.Compensations, m.Unconfirmed,
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
 		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries, m.WorkerSortedBatches,
+		m.WorkerStoreRetries, m.WorkerStoreUp,
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
 		m.OrdersExpired, m.ExpiryUnitsReturned, m.ExpirySweepFailures,
 		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,

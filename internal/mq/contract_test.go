@@ -129,7 +129,6 @@ func TestQueueContract(t *testing.T) {
 		{"ack after consumer stopped", testAckAfterStop},
 		{"reject requeue redelivers", testRejectRequeue},
 		{"undecodable rejected to dead", testUndecodableToDead},
-		{"dead letter", testDeadLetter},
 	}
 	for _, impl := range impls {
 		t.Run(impl.name, func(t *testing.T) {
@@ -290,22 +289,4 @@ func testUndecodableToDead(t *testing.T, h queueHarness) {
 	if n := h.pending(t); n != 0 {
 		t.Fatalf("%d messages left in the queue", n)
 	}
-}
-
-func testDeadLetter(t *testing.T, h queueHarness) {
-	ctx := context.Background()
-	src := h.source(t)
-	if err := src.DeadLetter(ctx, nil, "nothing"); !errors.Is(err, order.ErrInvalid) {
-		t.Fatalf("dead-letter no orders: got %v, want ErrInvalid", err)
-	}
-	orders := []order.Order{newOrder(t), newOrder(t)}
-	mustNoErr(t, src.DeadLetter(ctx, orders, "oversell"), "dead-letter")
-	dead := h.dead(t, 1)
-	if len(dead) != 1 || dead[0].reason != "oversell" {
-		t.Fatalf("dead letters: %+v", dead)
-	}
-	_, got, err := Decode(dead[0].body)
-	mustNoErr(t, err, "decode dead letter")
-	assertOrders(t, got, orders)
-	h.release(t, src)
 }

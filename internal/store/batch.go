@@ -39,12 +39,20 @@ type buyerKey struct{ saleID, userID int64 }
 // FOR UPDATE on MySQL; SQLite transactions take the write lock at BEGIN),
 // so every later read sees all orders committed for those sales and two
 // batches of one sale never race on the unique keys. Then, in arrival order:
-// an order_no already stored is a Duplicate; an unknown sale, or a user who
-// already holds another order of the sale, is rejected; per sale the first
-// total_stock − sold orders are kept, sold is raised for them with
+// an order_no already stored (live or tombstoned) is a Duplicate; an
+// unknown sale is rejected, with nothing written (orders.sale_id must name
+// a sale); a user who already holds another live order of the sale gets a
+// tombstone; per sale the first total_stock − sold orders are kept, sold is
+// raised for them with
 // UPDATE … SET sold = sold + n WHERE id = ? AND sold + n <= total_stock, and
-// the rest are rejected as oversell. Deadlocks, lock wait timeouts and a
-// busy SQLite retry the whole transaction with a short jittered backoff.
+// the rest get tombstones. A tombstone is the order's row, status
+// cancelled with a reason (order.ReasonDuplicateBuyer,
+// order.ReasonSoldOut), released_at NULL and sold not raised: the expiry
+// sweep finds it among the unreleased orders and gives its unit back to the
+// stock backend, and a late copy of it is a Duplicate. Invalid orders
+// (empty or over-long order_no, a non-positive id) are rejected without a
+// transaction. Deadlocks, lock wait timeouts and a busy SQLite retry the
+// whole transaction with a short jittered backoff.
 //
 // Most batches are all new orders that fit; insertFirstTx writes those
 // without the reads above and only hands the batch to the sorting
@@ -91,7 +99,7 @@ func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consume
 	for _, o := range invalid {
 		s.log.ErrorContext(ctx, "order cannot be stored; rejecting",
 			"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo)
-		reject(&res, o, consumer.RejectInvalid)
+		reject(&res, o, order.DeadInvalid)
 	}
 	return res, nil
 }
@@ -125,7 +133,11 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 		}
 
 		// Classify in arrival order.
-		perSale := make(map[int64][]order.Order)
+		t := now()
+		var (
+			perSale    = make(map[int64][]order.Order)
+			tombstones = make(map[string]orderRow)
+		)
 		for _, o := range batch {
 			key := buyerKey{o.SaleID, o.UserID}
 			if stored[o.OrderNo] {
@@ -135,20 +147,19 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 			if _, ok := sales[o.SaleID]; !ok {
 				s.log.ErrorContext(ctx, "order for an unknown sale; rejecting",
 					"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo)
-				reject(&res, o, consumer.RejectUnknownSale)
+				reject(&res, o, order.DeadUnknownSale)
 				continue
 			}
 			if held, ok := buyers[key]; ok {
-				s.log.ErrorContext(ctx, "second order for one buyer of a sale; rejecting, the stock backend let a buyer through twice",
+				s.log.ErrorContext(ctx, "second order for one buyer of a sale; recording it cancelled, the stock backend let a buyer through twice",
 					"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo, "held_order_no", held)
-				reject(&res, o, consumer.RejectDuplicateBuyer)
+				tombstones[o.OrderNo] = newTombstoneRow(o, t, order.ReasonDuplicateBuyer)
 				continue
 			}
 			buyers[key] = o.OrderNo
 			perSale[o.SaleID] = append(perSale[o.SaleID], o)
 		}
 
-		t := now()
 		var rows []orderRow
 		for _, id := range slices.Sorted(maps.Keys(perSale)) {
 			want := perSale[id]
@@ -161,18 +172,15 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 				}
 			}
 			for _, o := range want[len(keep):] {
-				reject(&res, o, consumer.RejectOversell)
+				s.log.ErrorContext(ctx, "no unit left in MySQL for an order; recording it cancelled, the stock backend accepted more than the sale holds",
+					"sale_id", o.SaleID, "user_id", o.UserID, "order_no", o.OrderNo)
+				tombstones[o.OrderNo] = newTombstoneRow(o, t, order.ReasonSoldOut)
 			}
 			for _, o := range keep {
 				rows = append(rows, newOrderRow(o, t))
 			}
 		}
-		if len(rows) > 0 {
-			if err := tx.CreateInBatches(&rows, s.insertChunk).Error; err != nil {
-				return fmt.Errorf("insert orders: %w", err)
-			}
-		}
-		// Report inserts in arrival order.
+		// Report inserts and tombstones in arrival order.
 		inserted := make(map[string]bool, len(rows))
 		for _, r := range rows {
 			inserted[r.OrderNo] = true
@@ -180,6 +188,16 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 		for _, o := range batch {
 			if inserted[o.OrderNo] {
 				res.Inserted = append(res.Inserted, o.OrderNo)
+			}
+			if r, ok := tombstones[o.OrderNo]; ok {
+				rows = append(rows, r)
+				o.Status, o.Reason = order.StatusCancelled, *r.Reason
+				res.Tombstoned = append(res.Tombstoned, o)
+			}
+		}
+		if len(rows) > 0 {
+			if err := tx.CreateInBatches(&rows, s.insertChunk).Error; err != nil {
+				return fmt.Errorf("insert orders: %w", err)
 			}
 		}
 		return nil
@@ -241,6 +259,15 @@ func newOrderRow(o order.Order, t time.Time) orderRow {
 		Status:    string(order.StatusCreated),
 		CreatedAt: reserved, PersistedAt: t, UpdatedAt: t,
 	}
+}
+
+// newTombstoneRow is the row of an order the store refused: cancelled for
+// reason, its unit not yet released.
+func newTombstoneRow(o order.Order, t time.Time, reason string) orderRow {
+	r := newOrderRow(o, t)
+	r.Status = string(order.StatusCancelled)
+	r.Reason = &reason
+	return r
 }
 
 // txOptions are the options of the batch transactions. Read committed on

@@ -121,7 +121,7 @@ func (s *Store) ExpireDue(ctx context.Context, saleID int64, dueBefore time.Time
 			}
 			t := now()
 			r := tx.Model(&orderRow{}).Where("id IN ? AND status = ?", ids, string(order.StatusCreated)).
-				Updates(map[string]any{"status": string(order.StatusCancelled), "updated_at": t})
+				Updates(map[string]any{"status": string(order.StatusCancelled), "reason": order.ReasonExpired, "updated_at": t})
 			if r.Error != nil {
 				return r.Error
 			}
@@ -137,7 +137,7 @@ func (s *Store) ExpireDue(ctx context.Context, saleID int64, dueBefore time.Time
 				if err != nil {
 					return err
 				}
-				o.Status = order.StatusCancelled
+				o.Status, o.Reason = order.StatusCancelled, order.ReasonExpired
 				out[i] = o
 			}
 			return nil
@@ -171,7 +171,8 @@ func (s *Store) lowerSold(ctx context.Context, tx *gorm.DB, saleID int64, n int,
 }
 
 // Unreleased lists up to limit cancelled orders of saleID whose unit the
-// stock backend has not been confirmed to hold again, oldest first.
+// stock backend has not been confirmed to hold again, oldest first: the
+// expired ones and the tombstones of orders the worker's store refused.
 func (s *Store) Unreleased(ctx context.Context, saleID int64, limit int) ([]order.Order, error) {
 	if limit <= 0 {
 		return nil, nil

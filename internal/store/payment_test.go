@@ -187,8 +187,8 @@ func TestRebuyAfterExpiry(t *testing.T) {
 		}
 		third := newOrder(t, sale.ID, 7)
 		res := persist(t, s, []order.Order{third})
-		if len(res.Rejected) != 1 || res.Rejected[0].OrderNo != third.OrderNo {
-			t.Fatalf("a second live order of one buyer: %+v, want rejected", res)
+		if len(res.Tombstoned) != 1 || res.Tombstoned[0].OrderNo != third.OrderNo {
+			t.Fatalf("a second live order of one buyer: %+v, want tombstoned", res)
 		}
 		if n := sold(t, s, sale.ID); n != 1 {
 			t.Fatalf("sold = %d, want 1", n)
@@ -308,8 +308,8 @@ func TestUnreleased(t *testing.T) {
 func TestMigrationVersion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		v, err := s.SchemaVersion(context.Background())
-		if err != nil || v != 2 {
-			t.Fatalf("schema version = %d, %v; want 2", v, err)
+		if err != nil || v != 3 {
+			t.Fatalf("schema version = %d, %v; want 3", v, err)
 		}
 	})
 }

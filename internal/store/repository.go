@@ -50,6 +50,7 @@ type orderRow struct {
 	SaleID      int64
 	UserID      int64
 	Status      string
+	Reason      *string   // why a cancelled order was cancelled; NULL otherwise
 	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
 	PersistedAt time.Time
 	PaidAt      *time.Time
@@ -63,13 +64,17 @@ func (r orderRow) order() (order.Order, error) {
 	if err != nil {
 		return order.Order{}, fmt.Errorf("order %s: %w", r.OrderNo, err)
 	}
-	return order.Order{
+	o := order.Order{
 		OrderNo:   r.OrderNo,
 		SaleID:    r.SaleID,
 		UserID:    r.UserID,
 		Status:    st,
 		CreatedAt: r.CreatedAt.UTC(),
-	}, nil
+	}
+	if r.Reason != nil {
+		o.Reason = *r.Reason
+	}
+	return o, nil
 }
 
 func parseStatus(s string) (order.Status, error) {

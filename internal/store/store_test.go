@@ -239,13 +239,13 @@ func TestPersistBatchSortsOnlyWhenNeeded(t *testing.T) {
 				t.Fatalf("redelivery: %+v, sorted batches %v; want 3 duplicates, sorted", res, sorted())
 			}
 			again := newOrder(t, sale.ID, 2) // user 2 holds first[1]
-			if res := persist(t, s, []order.Order{again}); len(res.Rejected) != 1 || sorted() != 2 {
-				t.Fatalf("second order of a buyer: %+v, sorted batches %v; want rejected, sorted", res, sorted())
+			if res := persist(t, s, []order.Order{again}); len(res.Tombstoned) != 1 || sorted() != 2 {
+				t.Fatalf("second order of a buyer: %+v, sorted batches %v; want tombstoned, sorted", res, sorted())
 			}
 			over := newOrders(t, sale.ID, 10, 3) // 2 units left
 			res := persist(t, s, over)
-			if len(res.Inserted) != 2 || len(res.Rejected) != 1 || sorted() != 3 {
-				t.Fatalf("batch over the stock: %+v, sorted batches %v; want 2 inserted, 1 rejected, sorted", res, sorted())
+			if len(res.Inserted) != 2 || len(res.Tombstoned) != 1 || sorted() != 3 {
+				t.Fatalf("batch over the stock: %+v, sorted batches %v; want 2 inserted, 1 tombstoned, sorted", res, sorted())
 			}
 			if got := sold(t, s, sale.ID); got != 5 {
 				t.Errorf("sold = %d, want 5", got)
@@ -259,7 +259,8 @@ func TestPersistBatchSortsOnlyWhenNeeded(t *testing.T) {
 func TestPersistBatchOutcomes(t *testing.T) {
 	type want struct {
 		inserted, duplicate int
-		rejected            map[string]int // reason → count
+		tombstoned          map[string]int // order.Reason… → count
+		rejected            map[string]int // order.Dead… → count
 	}
 	tests := []struct {
 		name  string
@@ -298,23 +299,23 @@ func TestPersistBatchOutcomes(t *testing.T) {
 				return [][]order.Order{newOrders(tb, id, 1, 8), newOrders(tb, id, 100, 2)}
 			},
 			want: []want{
-				{inserted: 5, rejected: map[string]int{consumer.RejectOversell: 3}},
-				{rejected: map[string]int{consumer.RejectOversell: 2}},
+				{inserted: 5, tombstoned: map[string]int{order.ReasonSoldOut: 3}},
+				{tombstoned: map[string]int{order.ReasonSoldOut: 2}},
 			},
-			wantSold: 5, wantRows: 5,
+			wantSold: 5, wantRows: 10,
 		},
 		{
-			name:  "redelivered batch after oversell stays rejected",
+			name:  "redelivered batch after oversell: the tombstone is a duplicate",
 			stock: 2,
 			batches: func(tb testing.TB, id int64) [][]order.Order {
 				b := newOrders(tb, id, 1, 3)
 				return [][]order.Order{b, b}
 			},
 			want: []want{
-				{inserted: 2, rejected: map[string]int{consumer.RejectOversell: 1}},
-				{duplicate: 2, rejected: map[string]int{consumer.RejectOversell: 1}},
+				{inserted: 2, tombstoned: map[string]int{order.ReasonSoldOut: 1}},
+				{duplicate: 3},
 			},
-			wantSold: 2, wantRows: 2,
+			wantSold: 2, wantRows: 3,
 		},
 		{
 			name:  "same user with another order number in one batch",
@@ -322,8 +323,8 @@ func TestPersistBatchOutcomes(t *testing.T) {
 			batches: func(tb testing.TB, id int64) [][]order.Order {
 				return [][]order.Order{{newOrder(tb, id, 7), newOrder(tb, id, 7), newOrder(tb, id, 8)}}
 			},
-			want:     []want{{inserted: 2, rejected: map[string]int{consumer.RejectDuplicateBuyer: 1}}},
-			wantSold: 2, wantRows: 2,
+			want:     []want{{inserted: 2, tombstoned: map[string]int{order.ReasonDuplicateBuyer: 1}}},
+			wantSold: 2, wantRows: 3,
 		},
 		{
 			name:  "same user with another order number in a later batch",
@@ -333,9 +334,9 @@ func TestPersistBatchOutcomes(t *testing.T) {
 			},
 			want: []want{
 				{inserted: 1},
-				{inserted: 1, rejected: map[string]int{consumer.RejectDuplicateBuyer: 1}},
+				{inserted: 1, tombstoned: map[string]int{order.ReasonDuplicateBuyer: 1}},
 			},
-			wantSold: 2, wantRows: 2,
+			wantSold: 2, wantRows: 3,
 		},
 		{
 			name:  "unknown sale and invalid orders",
@@ -347,7 +348,7 @@ func TestPersistBatchOutcomes(t *testing.T) {
 				return [][]order.Order{{ghost, long, newOrder(tb, id, 3), {OrderNo: "", SaleID: id, UserID: 4}}}
 			},
 			want: []want{{inserted: 1, rejected: map[string]int{
-				consumer.RejectUnknownSale: 1, consumer.RejectInvalid: 2,
+				order.DeadUnknownSale: 1, order.DeadInvalid: 2,
 			}}},
 			wantSold: 1, wantRows: 1,
 		},
@@ -368,6 +369,15 @@ func TestPersistBatchOutcomes(t *testing.T) {
 				for i, b := range batches {
 					res := persist(t, s, b)
 					got := want{inserted: len(res.Inserted), duplicate: len(res.Duplicate)}
+					for _, o := range res.Tombstoned {
+						if got.tombstoned == nil {
+							got.tombstoned = map[string]int{}
+						}
+						if o.Status != order.StatusCancelled {
+							t.Errorf("batch %d: tombstone %s has status %q", i, o.OrderNo, o.Status)
+						}
+						got.tombstoned[o.Reason]++
+					}
 					for _, o := range res.Rejected {
 						if got.rejected == nil {
 							got.rejected = map[string]int{}
@@ -377,7 +387,7 @@ func TestPersistBatchOutcomes(t *testing.T) {
 					if fmt.Sprint(got) != fmt.Sprint(tt.want[i]) {
 						t.Errorf("batch %d: got %+v, want %+v", i, got, tt.want[i])
 					}
-					if n := len(res.Inserted) + len(res.Duplicate) + len(res.Rejected); n != len(b) {
+					if n := len(res.Inserted) + len(res.Duplicate) + len(res.Tombstoned) + len(res.Rejected); n != len(b) {
 						t.Errorf("batch %d: %d outcomes for %d orders", i, n, len(b))
 					}
 				}
@@ -400,8 +410,8 @@ func TestPersistBatchOversellKeepsArrivalOrder(t *testing.T) {
 		if want := orderNos(batch[:5]); !slices.Equal(res.Inserted, want) {
 			t.Errorf("inserted = %v, want the first five %v", res.Inserted, want)
 		}
-		if want := orderNos(batch[5:]); !slices.Equal(orderNos(res.Rejected), want) {
-			t.Errorf("rejected = %v, want the last three %v", orderNos(res.Rejected), want)
+		if want := orderNos(batch[5:]); !slices.Equal(orderNos(res.Tombstoned), want) {
+			t.Errorf("tombstoned = %v, want the last three %v", orderNos(res.Tombstoned), want)
 		}
 	})
 }
@@ -411,8 +421,8 @@ func TestPersistBatchSeveralSales(t *testing.T) {
 		a, b := newSale(t, s, 2), newSale(t, s, 3)
 		batch := append(newOrders(t, a.ID, 1, 3), newOrders(t, b.ID, 1, 3)...)
 		res := persist(t, s, batch)
-		if len(res.Inserted) != 5 || len(res.Rejected) != 1 || res.Rejected[0].SaleID != a.ID {
-			t.Fatalf("result = %+v, want 5 inserted and one of sale %d rejected", res, a.ID)
+		if len(res.Inserted) != 5 || len(res.Tombstoned) != 1 || res.Tombstoned[0].SaleID != a.ID {
+			t.Fatalf("result = %+v, want 5 inserted and one of sale %d tombstoned", res, a.ID)
 		}
 		if got := sold(t, s, a.ID); got != 2 {
 			t.Errorf("sold of a = %d, want 2", got)
@@ -424,7 +434,8 @@ func TestPersistBatchSeveralSales(t *testing.T) {
 }
 
 // TestPersistBatchConcurrent persists 200 distinct orders of one sale with
-// stock 50 from 8 goroutines at once: exactly 50 rows, sold 50, no error.
+// stock 50 from 8 goroutines at once: exactly 50 live rows and 150
+// tombstones, sold 50, no error.
 func TestPersistBatchConcurrent(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -452,6 +463,7 @@ func TestPersistBatchConcurrent(t *testing.T) {
 						}
 						agg.Inserted = append(agg.Inserted, res.Inserted...)
 						agg.Duplicate = append(agg.Duplicate, res.Duplicate...)
+						agg.Tombstoned = append(agg.Tombstoned, res.Tombstoned...)
 						agg.Rejected = append(agg.Rejected, res.Rejected...)
 					}
 					results[w] = agg
@@ -460,22 +472,28 @@ func TestPersistBatchConcurrent(t *testing.T) {
 			close(start)
 			wg.Wait()
 
-			var inserted, rejected int
+			var inserted, tombstoned int
 			for w := range workers {
 				if errs[w] != nil {
 					t.Errorf("worker %d: %v", w, errs[w])
 				}
 				inserted += len(results[w].Inserted)
-				rejected += len(results[w].Rejected)
-				if len(results[w].Duplicate) != 0 {
-					t.Errorf("worker %d: duplicates %v, want none", w, results[w].Duplicate)
+				tombstoned += len(results[w].Tombstoned)
+				if len(results[w].Duplicate) != 0 || len(results[w].Rejected) != 0 {
+					t.Errorf("worker %d: duplicates %v, rejected %v, want none", w, results[w].Duplicate, results[w].Rejected)
 				}
 			}
-			if inserted != 50 || rejected != 150 {
-				t.Errorf("inserted %d, rejected %d; want 50 and 150", inserted, rejected)
+			if inserted != 50 || tombstoned != 150 {
+				t.Errorf("inserted %d, tombstoned %d; want 50 and 150", inserted, tombstoned)
 			}
-			if got := len(saleOrders(t, s, sale.ID)); got != 50 {
-				t.Errorf("rows = %d, want 50", got)
+			live := 0
+			for _, o := range saleOrders(t, s, sale.ID) {
+				if o.Status != order.StatusCancelled {
+					live++
+				}
+			}
+			if live != 50 {
+				t.Errorf("live rows = %d, want 50", live)
 			}
 			if got := sold(t, s, sale.ID); got != 50 {
 				t.Errorf("sold = %d, want 50", got)
@@ -536,9 +554,14 @@ func TestPersistBatchConcurrentSameBatch(t *testing.T) {
 				t.Errorf("order %s inserted %d times", no, n)
 			}
 		}
-		rows := saleOrders(t, s, sale.ID)
+		var rows []order.Order // live; the losing twins are tombstones
+		for _, o := range saleOrders(t, s, sale.ID) {
+			if o.Status != order.StatusCancelled {
+				rows = append(rows, o)
+			}
+		}
 		if len(rows) != 30 || len(inserted) != 30 {
-			t.Errorf("rows = %d, inserted = %d; want 30 (one per user)", len(rows), len(inserted))
+			t.Errorf("live rows = %d, inserted = %d; want 30 (one per user)", len(rows), len(inserted))
 		}
 		users := map[int64]int{}
 		for _, o := range rows {
