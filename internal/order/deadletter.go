@@ -1,6 +1,10 @@
 package order
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // DeadLetter is a message the worker could not persist, kept in MySQL for
 // an operator to see, replay or discard. Its orders (none for a message
@@ -30,3 +34,211 @@ const (
 	// DeadInvalid: an order MySQL cannot store as it is.
 	DeadInvalid = "invalid"
 )
+
+// How an operator settled a dead letter.
+const (
+	// SettledReplayed: its orders went back to the order queue.
+	SettledReplayed = "replayed"
+	// SettledDiscarded: its orders were cancelled and their units returned.
+	SettledDiscarded = "discarded"
+)
+
+// MaxDeadLetterIDs bounds the ids one replay or discard names, and the
+// dead letters one list returns.
+const MaxDeadLetterIDs = 1000
+
+// DeadLetters keeps the worker's dead letters. Every method fails with the
+// store's error when the store does not answer.
+type DeadLetters interface {
+	// DeadLetters lists up to limit unsettled dead letters, newest first,
+	// with their orders, and how many unsettled ones there are in all.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error)
+	// DeadLettersByID returns the unsettled dead letters among ids, by id;
+	// unknown and settled ids are left out.
+	DeadLettersByID(ctx context.Context, ids []int64) ([]DeadLetter, error)
+	// UnsettledDeadLetters returns every unsettled dead letter, oldest first.
+	UnsettledDeadLetters(ctx context.Context) ([]DeadLetter, error)
+	// SettleDeadLetter marks one settled (SettledReplayed or
+	// SettledDiscarded) at now; false when it was settled already, so of
+	// two operators exactly one settles it.
+	SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error)
+	// Tombstone records the orders MySQL does not hold yet as cancelled
+	// for reason, their units not yet released, and returns the order
+	// numbers it wrote. Orders MySQL holds already are left as they are.
+	Tombstone(ctx context.Context, orders []Order, reason string, now time.Time) ([]string, error)
+}
+
+// WithDeadLetters lets the service list, replay and discard dead letters
+// kept in d. Without it those calls are ErrUnavailable.
+func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLetters = d } }
+
+// DeadLetters lists up to limit (1 to MaxDeadLetterIDs) unsettled dead
+// letters, newest first, and how many there are in all.
+func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
+	if limit < 1 || limit > MaxDeadLetterIDs {
+		return nil, 0, invalid(fmt.Sprintf("limit must be between 1 and %d", MaxDeadLetterIDs))
+	}
+	if s.deadLetters == nil {
+		return nil, 0, errNoDeadLetters
+	}
+	list, total, err := s.deadLetters.DeadLetters(ctx, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return list, total, nil
+}
+
+// ReplayDeadLetters publishes every order of the named dead letters (all
+// unsettled ones when all is set) again under its original order number,
+// then marks each replayed; it returns how many it replayed. The worker
+// is idempotent per order number and MySQL guards stock, so an order that
+// reached MySQL meanwhile is a duplicate and one that no longer fits is
+// refused and recorded cancelled. A dead letter without orders (a message
+// that could not be decoded) has nothing to replay: it is left unsettled,
+// not counted, for an operator to discard. Unknown and already settled
+// ids are not counted either. When a publish fails the replay stops with
+// ErrUnavailable; what was published before stays published, and
+// replaying again is safe.
+func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error) {
+	if all == (len(ids) > 0) {
+		return 0, invalid("give either ids or all, not both")
+	}
+	letters, err := s.pickDeadLetters(ctx, ids, all)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range letters {
+		if len(d.Orders) == 0 {
+			s.log.WarnContext(ctx, "dead letter holds no order to replay; discard it instead",
+				"dead_letter_id", d.ID, "reason", d.Reason)
+			continue
+		}
+		for _, o := range d.Orders {
+			o.Status, o.Reason = StatusPending, ""
+			if err := s.pub.Publish(ctx, o); err != nil {
+				return n, fmt.Errorf("%w: replay dead letter %d, order %s: %w", ErrUnavailable, d.ID, o.OrderNo, err)
+			}
+		}
+		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledReplayed, s.now())
+		if err != nil {
+			return n, fmt.Errorf("%w: mark dead letter %d replayed: %w", ErrUnavailable, d.ID, err)
+		}
+		if ok {
+			n++
+			s.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", d.ID,
+				"reason", d.Reason, "orders", len(d.Orders))
+		}
+	}
+	return n, nil
+}
+
+// DiscardDeadLetters settles the named dead letters for good and returns
+// how many it discarded. Each order MySQL does not hold is recorded
+// cancelled (ReasonDiscarded) under its own order number, so a late copy
+// is a duplicate, and its unit goes back through the guarded release,
+// once. An order MySQL already holds (replayed meanwhile, or refused and
+// recorded by the worker) is left as it is. A release that fails is left
+// to the expiry sweep, which releases every cancelled order not yet
+// released. Unknown and already settled ids are not counted.
+func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, invalid("ids is required")
+	}
+	letters, err := s.pickDeadLetters(ctx, ids, false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range letters {
+		now := s.now()
+		written, err := s.deadLetters.Tombstone(ctx, d.Orders, ReasonDiscarded, now)
+		if err != nil {
+			return n, fmt.Errorf("%w: discard dead letter %d: %w", ErrUnavailable, d.ID, err)
+		}
+		returned := s.releaseDiscarded(ctx, d, written, now)
+		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledDiscarded, now)
+		if err != nil {
+			return n, fmt.Errorf("%w: mark dead letter %d discarded: %w", ErrUnavailable, d.ID, err)
+		}
+		if ok {
+			n++
+			s.log.InfoContext(ctx, "dead letter discarded", "dead_letter_id", d.ID, "reason", d.Reason,
+				"orders", len(d.Orders), "cancelled", len(written), "units_returned", returned)
+		}
+	}
+	return n, nil
+}
+
+// releaseDiscarded gives back the units of the orders of d just recorded
+// cancelled, records the releases, and returns how many units came back.
+func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
+	if len(written) == 0 {
+		return 0
+	}
+	sales := make(map[string]int64, len(d.Orders))
+	for _, o := range d.Orders {
+		sales[o.OrderNo] = o.SaleID
+	}
+	released := make([]string, 0, len(written))
+	back := make(map[int64]bool)
+	returned := 0
+	for _, no := range written {
+		saleID := sales[no]
+		ok, err := s.stock.Release(ctx, saleID, no)
+		if err != nil {
+			s.log.WarnContext(ctx, "release of a discarded order failed; the expiry sweep retries",
+				"dead_letter_id", d.ID, "sale_id", saleID, "order_no", no, "err", err)
+			continue
+		}
+		if ok {
+			returned++
+			back[saleID] = true
+		}
+		// Released now or before: either way the backend has the unit.
+		released = append(released, no)
+	}
+	for saleID := range back {
+		s.flags.available(ctx, saleID, true)
+	}
+	if len(released) > 0 {
+		if err := s.repo.MarkReleased(ctx, released, now); err != nil {
+			s.log.WarnContext(ctx, "recording released discarded orders failed; the expiry sweep records them",
+				"dead_letter_id", d.ID, "err", err)
+		}
+	}
+	return returned
+}
+
+// pickDeadLetters checks ids and reads the unsettled dead letters they
+// name (every unsettled one when all is set).
+func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
+	if len(ids) > MaxDeadLetterIDs {
+		return nil, invalid(fmt.Sprintf("ids must name at most %d dead letters", MaxDeadLetterIDs))
+	}
+	for _, id := range ids {
+		if id <= 0 {
+			return nil, invalid("ids must be positive integers")
+		}
+	}
+	if s.deadLetters == nil {
+		return nil, errNoDeadLetters
+	}
+	var (
+		letters []DeadLetter
+		err     error
+	)
+	if all {
+		letters, err = s.deadLetters.UnsettledDeadLetters(ctx)
+	} else {
+		letters, err = s.deadLetters.DeadLettersByID(ctx, ids)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: read dead letters: %w", ErrUnavailable, err)
+	}
+	return letters, nil
+}
+
+// errNoDeadLetters answers dead-letter calls of a service built without
+// WithDeadLetters.
+var errNoDeadLetters = fmt.Errorf("%w: dead letters are not kept by this service", ErrUnavailable)

@@ -23,6 +23,9 @@ type Service struct {
 	// comes back.
 	flags soldOutFlags
 
+	// deadLetters keeps what the worker could not persist (WithDeadLetters).
+	deadLetters DeadLetters
+
 	// Unconfirmed counts publishes whose outcome was unknown; their
 	// reservations stay held until reconciliation settles them.
 	onUnconfirmed func(o Order, err error)

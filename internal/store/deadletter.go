@@ -14,6 +14,8 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
+var _ order.DeadLetters = (*Store)(nil)
+
 // Widths of the dead_letters columns (MySQL refuses longer values).
 const (
 	maxMessageIDLen     = 100
@@ -236,18 +238,13 @@ func (s *Store) withDeadOrders(ctx context.Context, rows []deadLetterRow) ([]ord
 	return out, nil
 }
 
-// How a dead letter was settled: the values of dead_letters.settled.
-const (
-	SettledReplayed  = "replayed"
-	SettledDiscarded = "discarded"
-)
-
-// SettleDeadLetter marks dead letter id settled as how (SettledReplayed or
-// SettledDiscarded) at now. The UPDATE is guarded by settled IS NULL, so of
-// two operators settling one dead letter exactly one gets true; false also
-// means no dead letter has that id.
+// SettleDeadLetter marks dead letter id settled as how
+// (order.SettledReplayed or order.SettledDiscarded) at now. The UPDATE is
+// guarded by settled IS NULL, so of two operators settling one dead
+// letter exactly one gets true; false also means no dead letter has that
+// id.
 func (s *Store) SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error) {
-	if how != SettledReplayed && how != SettledDiscarded {
+	if how != order.SettledReplayed && how != order.SettledDiscarded {
 		return false, fmt.Errorf("settle dead letter %d as %q: %w", id, how, order.ErrInvalid)
 	}
 	r := s.db.WithContext(ctx).Model(&deadLetterRow{}).Where("id = ? AND settled IS NULL", id).

@@ -121,7 +121,7 @@ func TestSettleDeadLetterOnce(t *testing.T) {
 			wg   sync.WaitGroup
 			wins atomic.Int32
 		)
-		for _, how := range []string{store.SettledReplayed, store.SettledDiscarded, store.SettledReplayed} {
+		for _, how := range []string{order.SettledReplayed, order.SettledDiscarded, order.SettledReplayed} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -138,7 +138,7 @@ func TestSettleDeadLetterOnce(t *testing.T) {
 		if got := wins.Load(); got != 1 {
 			t.Fatalf("%d settlements of one dead letter succeeded, want 1", got)
 		}
-		if ok, err := s.SettleDeadLetter(ctx, 999_999, store.SettledDiscarded, t0); ok || err != nil {
+		if ok, err := s.SettleDeadLetter(ctx, 999_999, order.SettledDiscarded, t0); ok || err != nil {
 			t.Errorf("settle unknown id = %v, %v; want false, nil", ok, err)
 		}
 		if _, err := s.SettleDeadLetter(ctx, other, "forgotten", t0); !errors.Is(err, order.ErrInvalid) {
@@ -173,7 +173,7 @@ func TestSaleDeadOrders(t *testing.T) {
 		recordDead(t, s, order.DeadLetter{Reason: order.DeadDeliveryLimit, Orders: held[1:2]})
 		recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, otherSale.ID, 1, 1)})
 		settled := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 10, 1)})
-		if ok, err := s.SettleDeadLetter(ctx, settled, store.SettledDiscarded, t0); !ok || err != nil {
+		if ok, err := s.SettleDeadLetter(ctx, settled, order.SettledDiscarded, t0); !ok || err != nil {
 			t.Fatalf("settle: %v, %v", ok, err)
 		}
 
