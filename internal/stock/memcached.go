@@ -12,7 +12,8 @@ package stock
 //	header   magic 'M', version 1, starts_at_ms, ends_at_ms, total,
 //	         remaining (int64 big endian each), record count (uint32)
 //	records  one per reservation, in the order they were made:
-//	         kind byte   state R or C, "buyer" bit, "UUID" bit
+//	         kind byte   state R or C, "buyer" bit, "UUID" bit,
+//	                     "settled" bit
 //	         order_no    16 raw bytes when it is a canonical UUID (the
 //	                     service's UUIDv7), else uvarint length + bytes
 //	         user_id     uvarint
@@ -23,7 +24,18 @@ package stock
 // records on every decode: remaining = total − |R|, or the value is corrupt
 // and every call on it fails closed with order.ErrUnavailable.
 //
-// Reserve, Release and Warm are each a bounded loop of gets → decide →
+// The settled bit says that MySQL holds the record's order: the in-flight
+// index of order.Stock is the reserved records without it. Reserve writes
+// records unsettled, Settle sets the bit on reserved ones, Warm sets it on
+// the persisted orders and keeps it on the records it carries over, and
+// Release leaves it as it is (a cancelled record is never due). Values
+// written before the bit existed decode as wholly unsettled, which makes
+// their reservations due for a check, the safe side. The time a
+// reservation is next due is not stored: it is the reservation time read
+// from its order number (see Due), or a postponement this process keeps
+// (see Postpone).
+//
+// Reserve, Release, Settle and Warm are each a bounded loop of gets → decide →
 // cas: the decision is made on the bytes just read and written back only if
 // nobody wrote in between (memcached's CAS id), so every decision is atomic
 // and a rejection never writes. A lost race (EXISTS, NOT_FOUND, NOT_STORED)
@@ -140,6 +152,9 @@ type Memcached struct {
 	maxValue   int
 
 	combined combiners
+	// postponed holds the postponements of the in-flight index, which the
+	// value has no room for.
+	postponed postponements
 
 	writes    atomic.Uint64
 	conflicts atomic.Uint64
@@ -173,7 +188,8 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	if c.prefix == "" || len(c.prefix) > 200 || strings.IndexFunc(c.prefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, fmt.Errorf("stock: invalid memcached key prefix %q: want 1 to 200 bytes without spaces or control characters", c.prefix)
 	}
-	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes}
+	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes,
+		postponed: postponements{max: maxPostponed}}
 	m.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
 		ms := make([]int64, len(nows))
 		for i, t := range nows {
@@ -521,6 +537,9 @@ func (m *Memcached) Release(ctx context.Context, saleID int64, orderNo string) (
 		}
 		return false, fmt.Errorf("stock: release sale %d order %s: %w", saleID, orderNo, err)
 	}
+	if moved {
+		m.postponed.drop(saleID, []orderKey{keyOf(orderNo)})
+	}
 	return moved, nil
 }
 
@@ -612,10 +631,12 @@ func (m *Memcached) Snapshot(ctx context.Context, saleID int64) (order.StockSnap
 }
 
 // Dump returns the sale's decoded state in the naming of Redis.Dump:
-// "stock", "meta/<field>", "buyers/<user_id>" and "resv/<order_no>"
-// ("R:<user_id>" or "C:<user_id>"), plus "item/cas", the item's CAS id,
-// which any write changes; an empty map for a missing item. It is meant
-// for tests and debugging.
+// "stock", "meta/<field>", "buyers/<user_id>", "resv/<order_no>"
+// ("R:<user_id>" or "C:<user_id>") and "pending/<order_no>" (a reservation
+// of the in-flight index: the unix milliseconds at which it is next due,
+// this process's postponement included), plus "item/cas", the item's CAS
+// id, which any write changes; an empty map for a missing item. It is
+// meant for tests and debugging.
 func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable("dump", saleID, err)
@@ -630,6 +651,7 @@ func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, 
 	v := it.Value
 	// The CAS id changes with every write, even one of identical bytes.
 	out := map[string]string{"item/cas": strconv.FormatUint(it.CasID, 10)}
+	postponed := m.postponed.sale(saleID)
 	h, err := scanState(v, func(r record) {
 		no, user := r.orderNo(), strconv.FormatInt(r.user, 10)
 		state := "C:"
@@ -639,6 +661,13 @@ func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, 
 		out["resv/"+no] = state + user
 		if r.kind&recBuyer != 0 {
 			out["buyers/"+user] = no
+		}
+		if r.indexed() {
+			due, ok := postponed[r.key()]
+			if !ok {
+				due, _ = reservedAtMs(r)
+			}
+			out["pending/"+no] = strconv.FormatInt(due, 10)
 		}
 	})
 	if err != nil {
@@ -662,6 +691,7 @@ const (
 	recStateMask = 0x03
 	recBuyer     = 0x04
 	recUUID      = 0x08
+	recSettled   = 0x10 // MySQL holds the order: not in the in-flight index
 
 	maxUUIDRecordLen = 1 + 16 + binary.MaxVarintLen64 - 1 // a positive int64 needs at most 9 uvarint bytes
 )
@@ -713,6 +743,19 @@ func (r record) orderNo() string {
 		return uuid.UUID(r.no).String()
 	}
 	return string(r.no)
+}
+
+// key is the record's order number in its stored form.
+func (r record) key() orderKey {
+	if r.kind&recUUID != 0 {
+		return orderKey{uuid: true, id: [16]byte(r.no)}
+	}
+	return orderKey{str: string(r.no)}
+}
+
+// indexed tells a record of the in-flight index: reserved, not settled.
+func (r record) indexed() bool {
+	return r.kind&recStateMask == recReserved && r.kind&recSettled == 0
 }
 
 func (r record) state() order.ReservationState {
@@ -771,7 +814,7 @@ func scanState(v []byte, fn func(record)) (stateHeader, error) {
 		r := record{off: p, kind: v[p]}
 		p++
 		st := r.kind & recStateMask
-		if r.kind&^(recStateMask|recBuyer|recUUID) != 0 || (st != recReserved && st != recCancelled) ||
+		if r.kind&^(recStateMask|recBuyer|recUUID|recSettled) != 0 || (st != recReserved && st != recCancelled) ||
 			(r.kind&recBuyer != 0 && st != recReserved) {
 			return h, fmt.Errorf("%w: bad record kind %#x at %d", errCorrupt, r.kind, r.off)
 		}
@@ -959,32 +1002,30 @@ func findReservation(v []byte, saleID int64, orderNo string) (order.Reservation,
 
 // memRecord is a decoded record, for Warm.
 type memRecord struct {
-	key   orderKey
-	user  int64
-	state byte // recReserved or recCancelled
-	buyer bool
+	key     orderKey
+	user    int64
+	state   byte // recReserved or recCancelled
+	buyer   bool
+	settled bool
 }
 
 // warmValue applies a warm-up to the current value (nil when missing) and
 // returns the new value. The rules are warm.lua's; a persisted order held
-// here by another user is a conflict and writes nothing.
+// here by another user is a conflict and writes nothing. Every persisted
+// order is marked settled; the other records keep their settled bit.
 func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	var recs []memRecord
 	index := map[orderKey]int{}
 	buyer := map[int64]int{}
 	if cur != nil {
 		if _, err := scanState(cur, func(r record) {
-			k := orderKey{uuid: r.kind&recUUID != 0}
-			if k.uuid {
-				k.id = [16]byte(r.no)
-			} else {
-				k.str = string(r.no)
-			}
+			k := r.key()
 			index[k] = len(recs)
 			if r.kind&recBuyer != 0 {
 				buyer[r.user] = len(recs)
 			}
-			recs = append(recs, memRecord{key: k, user: r.user, state: r.kind & recStateMask, buyer: r.kind&recBuyer != 0})
+			recs = append(recs, memRecord{key: k, user: r.user, state: r.kind & recStateMask,
+				buyer: r.kind&recBuyer != 0, settled: r.kind&recSettled != 0})
 		}); err != nil {
 			return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
 		}
@@ -1008,7 +1049,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 		if o.Status == order.StatusCancelled {
 			if !ok {
 				index[k] = len(recs)
-				recs = append(recs, memRecord{key: k, user: o.UserID, state: recCancelled})
+				recs = append(recs, memRecord{key: k, user: o.UserID, state: recCancelled, settled: true})
 				continue
 			}
 			if recs[i].buyer {
@@ -1016,6 +1057,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 				delete(buyer, o.UserID)
 			}
 			recs[i].state = recCancelled
+			recs[i].settled = true
 			continue
 		}
 		if !ok {
@@ -1023,6 +1065,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 			index[k] = i
 			recs = append(recs, memRecord{key: k, user: o.UserID, state: recReserved})
 		}
+		recs[i].settled = true
 		if recs[i].state == recReserved {
 			if _, held := buyer[o.UserID]; !held {
 				recs[i].buyer = true
@@ -1036,6 +1079,9 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	next := make([]byte, stateHeaderLen, stateHeaderLen+len(recs)*maxUUIDRecordLen)
 	for _, r := range recs {
 		kind := r.state
+		if r.settled {
+			kind |= recSettled
+		}
 		if r.state == recReserved {
 			reserved++
 			if r.buyer {
@@ -1052,25 +1098,12 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	return next, nil
 }
 
-// Forget deletes the sale's item.
+// Forget deletes the sale's item and the postponements of its
+// reservations.
 func (m *Memcached) Forget(_ context.Context, saleID int64) error {
+	m.postponed.dropSale(saleID)
 	if err := m.client.Delete(m.Key(saleID)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		return unavailable("forget", saleID, err)
 	}
 	return nil
-}
-
-// Due is not implemented yet.
-func (m *Memcached) Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]order.Reservation, error) {
-	return nil, unavailable("due", saleID, errors.New("not implemented"))
-}
-
-// Postpone is not implemented yet.
-func (m *Memcached) Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error {
-	return unavailable("postpone", saleID, errors.New("not implemented"))
-}
-
-// Settle is not implemented yet.
-func (m *Memcached) Settle(ctx context.Context, saleID int64, orderNos []string) error {
-	return unavailable("settle", saleID, errors.New("not implemented"))
 }

@@ -3,6 +3,7 @@ package stock
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -86,6 +87,8 @@ func TestScanStateRejectsCorruptValues(t *testing.T) {
 		{"unknown kind bit", patch(func(v []byte) []byte { v[stateHeaderLen] |= 0x40; return v })},
 		{"buyer on a cancelled record", patch(func(v []byte) []byte { v[stateHeaderLen] = recCancelled | recBuyer; return v })},
 		{"no state", patch(func(v []byte) []byte { v[stateHeaderLen] = recBuyer; return v })},
+		{"settled without a state", patch(func(v []byte) []byte { v[stateHeaderLen] = recSettled; return v })},
+		{"settled, both states", patch(func(v []byte) []byte { v[stateHeaderLen] = recStateMask | recSettled; return v })},
 		{"count too high", patch(func(v []byte) []byte { binary.BigEndian.PutUint32(v[34:], 2); return v })},
 		{"remaining off", patch(func(v []byte) []byte { binary.BigEndian.PutUint64(v[26:], 3); return v })},
 		{"zero user", patch(func(v []byte) []byte { v[len(v)-1] = 0; return v })},
@@ -164,5 +167,266 @@ func TestDecideReserveOwnTimes(t *testing.T) {
 		if (w == nil) != (out[i] == nil) || !errors.Is(out[i], w) {
 			t.Errorf("%s: %v, want %v", rs[i].OrderNo, out[i], w)
 		}
+	}
+}
+
+// uuidAt is a UUIDv7 order number that carries the unix millisecond ms.
+func uuidAt(tb testing.TB, ms int64) string {
+	tb.Helper()
+	id := uuid.Must(uuid.NewV7())
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	return id.String()
+}
+
+// TestValueWithoutSettledBit decodes a value laid out byte by byte as it
+// was before the settled bit existed: it is valid, and every reserved
+// record in it is in the in-flight index.
+func TestValueWithoutSettledBit(t *testing.T) {
+	s := testSale(3)
+	no := uuid.MustParse(uuidAt(t, s.StartsAt.UnixMilli()+5))
+	be := binary.BigEndian
+	v := []byte{'M', 1}
+	v = be.AppendUint64(v, uint64(s.StartsAt.UnixMilli()))
+	v = be.AppendUint64(v, uint64(s.EndsAt.UnixMilli()))
+	v = be.AppendUint64(v, 3) // total
+	v = be.AppendUint64(v, 1) // remaining
+	v = be.AppendUint32(v, 3) // records
+	v = append(v, 0x0d)       // reserved, buyer, UUID
+	v = append(v, no[:]...)
+	v = append(v, 7)
+	v = append(v, 0x01, 3, 'o', '-', '2', 8) // reserved, no buyer, string order number
+	v = append(v, 0x02, 3, 'o', '-', '3', 9) // cancelled
+
+	if _, err := scanState(v, nil); err != nil {
+		t.Fatalf("scanState: %v", err)
+	}
+	due, stale, err := dueIn(v, 1, s.EndsAt.UnixMilli(), 10, nil)
+	if err != nil || len(stale) != 0 {
+		t.Fatalf("dueIn = %v, %v, %v", due, stale, err)
+	}
+	want := []order.Reservation{
+		{OrderNo: "o-2", SaleID: 1, UserID: 8, State: order.Reserved}, // no time: due first
+		{OrderNo: no.String(), SaleID: 1, UserID: 7, State: order.Reserved, ReservedAt: time.UnixMilli(s.StartsAt.UnixMilli() + 5)},
+	}
+	if fmt.Sprint(due) != fmt.Sprint(want) {
+		t.Fatalf("dueIn = %+v\nwant   %+v", due, want)
+	}
+	if !due[1].ReservedAt.Equal(order.OrderTime(no.String())) {
+		t.Fatalf("ReservedAt %s, order.OrderTime says %s", due[1].ReservedAt, order.OrderTime(no.String()))
+	}
+}
+
+// TestDecideSettle: one value sets the bit on every reserved record named,
+// ignores the others, changes nothing else and is idempotent.
+func TestDecideSettle(t *testing.T) {
+	s := testSale(5)
+	now := s.StartsAt.UnixMilli()
+	a, b, c := uuidAt(t, now), uuidAt(t, now+1), "o-c"
+	rs := []order.Reservation{{OrderNo: a, SaleID: 1, UserID: 1}, {OrderNo: b, SaleID: 1, UserID: 2}, {OrderNo: c, SaleID: 1, UserID: 3}}
+	v, _, err := decideReserve(mustState(t, s), rs, []int64{now, now, now}, MemcachedMaxValueBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err = decideRelease(v, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	next, err := decideSettle(v, keySet([]string{a, b, c, "o-unknown", uuid.NewString()}))
+	if err != nil || len(next) != len(v) {
+		t.Fatalf("decideSettle = %d bytes, %v; want %d bytes", len(next), err, len(v))
+	}
+	kinds := map[string]byte{}
+	h, err := scanState(next, func(r record) { kinds[r.orderNo()] = r.kind })
+	if err != nil || h.remaining != 3 || string(next[:stateHeaderLen]) != string(v[:stateHeaderLen]) {
+		t.Fatalf("settled value: header %+v, %v; want the header unchanged", h, err)
+	}
+	want := map[string]byte{
+		a: recReserved | recBuyer | recUUID | recSettled,
+		b: recCancelled | recUUID, // cancelled: never due, left as it is
+		c: recReserved | recBuyer | recSettled,
+	}
+	for no, k := range want {
+		if kinds[no] != k {
+			t.Errorf("%s: kind %#x, want %#x", no, kinds[no], k)
+		}
+	}
+	if again, err := decideSettle(next, keySet([]string{a, c})); again != nil || err != nil {
+		t.Fatalf("second decideSettle = %v, %v; want nothing to write", again, err)
+	}
+	if due, _, err := dueIn(next, 1, s.EndsAt.UnixMilli(), 10, nil); err != nil || len(due) != 0 {
+		t.Fatalf("dueIn after settling all = %v, %v; want none", due, err)
+	}
+
+	// A release keeps the bit; a reserve of the same user then works.
+	released, moved, err := decideRelease(next, a)
+	if err != nil || !moved {
+		t.Fatalf("decideRelease of a settled record = %v, %v", moved, err)
+	}
+	if _, err := scanState(released, func(r record) {
+		if r.orderNo() == a && r.kind != recCancelled|recUUID|recSettled {
+			t.Errorf("released settled record: kind %#x", r.kind)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWarmValueSettles: a warm-up marks the persisted orders settled and
+// carries the bit of the other records over.
+func TestWarmValueSettles(t *testing.T) {
+	s := testSale(10)
+	now := s.StartsAt.UnixMilli()
+	inFlight, settled, stored, cancelledHere := uuidAt(t, now), uuidAt(t, now+1), uuidAt(t, now+2), uuidAt(t, now+3)
+	rs := []order.Reservation{
+		{OrderNo: inFlight, SaleID: 1, UserID: 1}, {OrderNo: settled, SaleID: 1, UserID: 2},
+		{OrderNo: stored, SaleID: 1, UserID: 3}, {OrderNo: cancelledHere, SaleID: 1, UserID: 4},
+	}
+	v, _, err := decideReserve(mustState(t, s), rs, []int64{now, now, now, now}, MemcachedMaxValueBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = decideSettle(v, keySet([]string{settled})); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err = decideRelease(v, cancelledHere); err != nil {
+		t.Fatal(err)
+	}
+	s.Persisted = []order.Order{
+		{OrderNo: stored, SaleID: 1, UserID: 3, Status: order.StatusCreated},
+		{OrderNo: cancelledHere, SaleID: 1, UserID: 4, Status: order.StatusCreated}, // never revived
+		{OrderNo: "p-new", SaleID: 1, UserID: 5, Status: order.StatusPaid},
+		{OrderNo: "p-gone", SaleID: 1, UserID: 6, Status: order.StatusCancelled},
+	}
+	next, err := warmValue(v, s, MemcachedMaxValueBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]byte{}
+	if _, err := scanState(next, func(r record) { got[r.orderNo()] = r.kind &^ recUUID }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]byte{
+		inFlight:      recReserved | recBuyer,
+		settled:       recReserved | recBuyer | recSettled,
+		stored:        recReserved | recBuyer | recSettled,
+		cancelledHere: recCancelled | recSettled,
+		"p-new":       recReserved | recBuyer | recSettled,
+		"p-gone":      recCancelled | recSettled,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("kinds after warm = %v\nwant %v", got, want)
+	}
+}
+
+// TestDueIn: the in-flight index is read oldest first by next check, a
+// postponement moves a record, and the postponements that no longer
+// matter are reported stale.
+func TestDueIn(t *testing.T) {
+	s := testSale(10)
+	t0 := s.StartsAt.UnixMilli()
+	a, b, c := uuidAt(t, t0+30), uuidAt(t, t0+10), uuidAt(t, t0+20)
+	v4 := uuid.NewString() // a UUID, but not a v7: no time
+	rs := []order.Reservation{
+		{OrderNo: a, SaleID: 1, UserID: 1}, {OrderNo: b, SaleID: 1, UserID: 2},
+		{OrderNo: c, SaleID: 1, UserID: 3}, {OrderNo: v4, SaleID: 1, UserID: 4},
+	}
+	v, _, err := decideReserve(mustState(t, s), rs, []int64{t0, t0, t0, t0}, MemcachedMaxValueBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := uuidAt(t, t0) // postponed, but not in the value
+	tests := []struct {
+		name      string
+		before    int64
+		limit     int
+		postponed map[string]int64
+		want      []string
+		stale     []string
+	}{
+		{name: "oldest first", before: t0 + 100, limit: 10, want: []string{v4, b, c, a}},
+		{name: "limit", before: t0 + 100, limit: 2, want: []string{v4, b}},
+		{name: "strictly before", before: t0 + 20, limit: 10, want: []string{v4, b}},
+		{name: "postponed later", before: t0 + 100, limit: 10, postponed: map[string]int64{b: t0 + 200}, want: []string{v4, c, a}},
+		{name: "postponement past", before: t0 + 300, limit: 10, postponed: map[string]int64{b: t0 + 200},
+			want: []string{v4, c, a, b}, stale: []string{b}},
+		{name: "postponed earlier than before but reserved after", before: t0 + 15, limit: 10, postponed: map[string]int64{a: t0 + 5},
+			want: []string{v4, a, b}},
+		{name: "postponement of an order not held", before: t0 + 100, limit: 10, postponed: map[string]int64{gone: t0 + 200},
+			want: []string{v4, b, c, a}, stale: []string{gone}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			postponed := map[orderKey]int64{}
+			for no, at := range tt.postponed {
+				postponed[keyOf(no)] = at
+			}
+			due, stale, err := dueIn(v, 1, tt.before, tt.limit, postponed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, len(due))
+			for i, r := range due {
+				got[i] = r.OrderNo
+				if !r.ReservedAt.Equal(order.OrderTime(r.OrderNo)) || r.State != order.Reserved {
+					t.Errorf("%s: %+v, want RESERVED at %s", r.OrderNo, r, order.OrderTime(r.OrderNo))
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("due %v, want %v", got, tt.want)
+			}
+			wantStale := map[orderKey]int64{}
+			for _, no := range tt.stale {
+				wantStale[keyOf(no)] = tt.postponed[no]
+			}
+			if fmt.Sprint(stale) != fmt.Sprint(wantStale) {
+				t.Errorf("stale %v, want %v", stale, wantStale)
+			}
+		})
+	}
+}
+
+// TestPostponementsBound: past max the oldest postponements go first, and
+// a drop spares a postponement renewed since it was read.
+func TestPostponementsBound(t *testing.T) {
+	p := postponements{max: 8}
+	key := func(i int) orderKey { return keyOf(fmt.Sprintf("o-%d", i)) }
+	for i := range 8 {
+		p.set(1, []orderKey{key(i)}, int64(100+i))
+	}
+	p.set(2, []orderKey{key(8)}, 200)
+	if p.size() > 8 {
+		t.Fatalf("%d postponements held, max 8", p.size())
+	}
+	got := p.sale(1)
+	if _, ok := got[key(0)]; ok {
+		t.Fatal("the oldest postponement survived a full set")
+	}
+	if got[key(7)] != 107 || p.sale(2)[key(8)] != 200 {
+		t.Fatalf("newest postponements lost: sale 1 %v, sale 2 %v", got, p.sale(2))
+	}
+
+	p.set(1, []orderKey{key(7)}, 300) // renewed after a Due read 107
+	p.dropIfUnchanged(1, map[orderKey]int64{key(7): 107, key(6): 106})
+	got = p.sale(1)
+	if got[key(7)] != 300 {
+		t.Fatal("a renewed postponement was dropped")
+	}
+	if _, ok := got[key(6)]; ok {
+		t.Fatal("an unchanged stale postponement was kept")
+	}
+
+	n := p.size()
+	p.drop(1, []orderKey{key(7), key(99)})
+	p.dropSale(2)
+	if p.size() != n-2 || p.sale(2) != nil {
+		t.Fatalf("after drops: %d held, sale 2 %v; want %d and none", p.size(), p.sale(2), n-2)
+	}
+	var zero postponements
+	zero.set(1, []orderKey{key(1)}, 1)
+	if zero.size() != 0 {
+		t.Fatal("the zero postponements took one")
 	}
 }

@@ -177,6 +177,7 @@ func TestMemcacheStateLayout(t *testing.T) {
 		"buyers/7":          no1,
 		"resv/" + no1:       "R:7",
 		"resv/" + no2:       "C:8",
+		"pending/" + no1:    fmt.Sprint(order.OrderTime(no1).UnixMilli()),
 	}
 	got := mcDump(t, s.Memcached, 42)
 	if got["item/cas"] != fmt.Sprint(it.CasID) {
@@ -185,6 +186,25 @@ func TestMemcacheStateLayout(t *testing.T) {
 	delete(got, "item/cas")
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Dump = %v\nwant   %v", got, want)
+	}
+
+	// Settling sets a bit: the value keeps its length, the order leaves
+	// the in-flight index and keeps its unit.
+	if err := s.Settle(t.Context(), 42, []string{no1}); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	it, err = rawClient(t).Get(s.Key(42))
+	if err != nil {
+		t.Fatalf("Get(%s): %v", s.Key(42), err)
+	}
+	if want := 38 + 2*(1+16+1); len(it.Value) != want {
+		t.Errorf("settled value of %d bytes, want %d", len(it.Value), want)
+	}
+	delete(want, "pending/"+no1)
+	got = mcDump(t, s.Memcached, 42)
+	delete(got, "item/cas")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Dump after Settle = %v\nwant   %v", got, want)
 	}
 }
 
