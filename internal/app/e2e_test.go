@@ -372,10 +372,20 @@ func TestRedeliveredOrderStoredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	top := s.topology
-	// A consumer takes the message and dies without an ack...
-	d, ok, err := ch.Get(top.Queue, false)
-	if err != nil || !ok {
-		t.Fatalf("get: ok=%v err=%v", ok, err)
+	// A consumer takes the message and dies without an ack (a consumer,
+	// not basic.get, which a single-active-consumer queue refuses)...
+	if err := ch.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(top.Queue, "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	var d amqp.Delivery
+	select {
+	case d = <-deliveries:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no message in the persist queue")
 	}
 	// ...after a second copy of it reached the queue.
 	if err := ch.Publish(top.Exchange, top.RoutingKey, false, false, amqp.Publishing{

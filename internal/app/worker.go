@@ -25,6 +25,7 @@ type Worker struct {
 
 	log    *slog.Logger
 	source *mq.Source
+	mover  *mq.Mover
 	store  *store.Store
 	loop   *consumer.Worker
 }
@@ -53,6 +54,11 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
+	// The broker's own dead letters (delivery limit) go to MySQL too.
+	w.mover, err = mq.NewMover(cfg.AMQPURL, w.store, log, append(opts[:len(opts):len(opts)], mq.WithConnectionName("seckill-worker-dead"))...)
+	if err != nil {
+		return nil, err
+	}
 	initWorkerSeries(w.Metrics)
 	w.loop = consumer.New(w.source, lastBatchStore{Store: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
@@ -64,8 +70,9 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	return w, nil
 }
 
-// Run consumes until ctx ends. Shutdown order: cancel the consumer, finish
-// and ack the in-flight batch, close the channel and connection, then the
+// Run consumes, and moves the broker's dead letters to MySQL, until ctx
+// ends. Shutdown order: cancel the consumer, finish and ack the in-flight
+// batch, stop the mover, close the channel and connection, then the
 // database, then the admin listener.
 func (w *Worker) Run(ctx context.Context) error {
 	sctx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
@@ -74,6 +81,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	probed := w.watchQueues(probeCtx)
+	moved := make(chan error, 1)
+	go func() { moved <- w.mover.Run(ctx) }()
 	err := w.loop.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -83,6 +92,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	stopProbe()
 	probed()
+	if merr := <-moved; merr != nil {
+		err = errors.Join(err, fmt.Errorf("dead-letter mover: %w", merr))
+	}
 	w.close()
 	stopAdmin()
 	return errors.Join(err, <-served)

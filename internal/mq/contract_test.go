@@ -67,10 +67,7 @@ func rabbitHarness(tb testing.TB) queueHarness {
 			tb.Helper()
 			var out []deadLetter
 			for _, d := range b.drain(b.topo.DeadQueue, want) {
-				reason, _ := d.Headers[HeaderReason].(string)
-				if reason == "" {
-					reason, _ = d.Headers["x-first-death-reason"].(string)
-				}
+				reason, _ := d.Headers["x-first-death-reason"].(string)
 				out = append(out, deadLetter{body: d.Body, reason: reason})
 			}
 			return out

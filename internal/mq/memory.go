@@ -141,6 +141,22 @@ func (m *Memory) PublishBatch(ctx context.Context, orders []order.Order) error {
 	return m.publish(ctx, id.String(), orders)
 }
 
+// PublishFence enqueues a stock rebuild's fence behind every message
+// published before it.
+func (m *Memory) PublishFence(ctx context.Context, f order.Fence) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: not sent: %w", order.ErrUnavailable, err)
+	}
+	if f.ID == "" || f.SaleID <= 0 {
+		return fmt.Errorf("%w: fence without id or sale", order.ErrInvalid)
+	}
+	body, err := EncodeFence(f)
+	if err != nil {
+		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
+	}
+	return m.enqueue(f.ID, body)
+}
+
 func (m *Memory) publish(ctx context.Context, id string, orders []order.Order) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: not sent: %w", order.ErrUnavailable, err)
@@ -285,10 +301,10 @@ func (m *Memory) next(ctx context.Context) (*memMessage, bool) {
 
 func (m *Memory) delivery(msg *memMessage) consumer.Delivery {
 	d := consumer.Delivery{MessageID: msg.id, Redelivered: msg.redelivered}
-	if _, orders, err := Decode(msg.body); err != nil {
-		d.DecodeErr = err
+	if decoded, orders, err := Decode(msg.body); err != nil {
+		d.DecodeErr, d.Body = err, msg.body
 	} else {
-		d.Orders = orders
+		d.Orders, d.Fence = orders, decoded.fence()
 	}
 	tag := msg.tag
 	var settled atomic.Bool
@@ -325,31 +341,6 @@ func (m *Memory) settle(tag uint64, then func(*memMessage)) error {
 	delete(m.unacked, tag)
 	then(msg)
 	m.signal()
-	return nil
-}
-
-// DeadLetter adds orders, with reason, to the dead list.
-func (m *Memory) DeadLetter(ctx context.Context, orders []order.Order, reason string) error {
-	if len(orders) == 0 {
-		return fmt.Errorf("%w: no orders to dead-letter", order.ErrInvalid)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: not sent: %w", order.ErrUnavailable, err)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
-	}
-	body, err := Encode(id.String(), orders)
-	if err != nil {
-		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return fmt.Errorf("%w: queue closed", order.ErrUnavailable)
-	}
-	m.dead = append(m.dead, DeadMessage{MessageID: id.String(), Body: body, Reason: reason})
 	return nil
 }
 

@@ -100,7 +100,7 @@ func TestMemoryClose(t *testing.T) {
 		err  error
 	}{
 		{"publish", m.Publish(ctx, newOrder(t))},
-		{"dead-letter", m.DeadLetter(ctx, []order.Order{newOrder(t)}, "x")},
+		{"fence", m.PublishFence(ctx, order.Fence{ID: "f", SaleID: 1})},
 		{"consume", func() error { _, err := m.Consume(ctx); return err }()},
 	}
 	for _, tc := range tests {

@@ -24,11 +24,19 @@ const (
 )
 
 // Message is the JSON body of an order.created message. It may carry one
-// order or several accepted together; each carries its own order_no.
+// order or several accepted together; each carries its own order_no. A
+// stock rebuild's fence travels the same way with a fence and no orders.
 type Message struct {
 	Schema    int            `json:"schema"`
 	MessageID string         `json:"message_id"`
-	Orders    []MessageOrder `json:"orders"`
+	Orders    []MessageOrder `json:"orders,omitempty"`
+	Fence     *MessageFence  `json:"fence,omitempty"`
+}
+
+// MessageFence is the fence of a stock rebuild inside a Message.
+type MessageFence struct {
+	ID     string `json:"id"`
+	SaleID int64  `json:"sale_id"`
 }
 
 // MessageOrder is one order inside a Message.
@@ -48,7 +56,21 @@ func Encode(messageID string, orders []order.Order) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// Decode parses a body. A body it cannot use is an error: the caller
+// EncodeFence builds the body of fence f: no orders, message id f.ID.
+func EncodeFence(f order.Fence) ([]byte, error) {
+	return json.Marshal(Message{Schema: SchemaVersion, MessageID: f.ID, Fence: &MessageFence{ID: f.ID, SaleID: f.SaleID}})
+}
+
+// fence returns the fence a decoded message carries, or nil.
+func (m Message) fence() *order.Fence {
+	if m.Fence == nil {
+		return nil
+	}
+	return &order.Fence{ID: m.Fence.ID, SaleID: m.Fence.SaleID}
+}
+
+// Decode parses a body: a message with orders, or a fence (Message.Fence
+// set, no orders). A body it cannot use is an error: the caller
 // dead-letters it rather than retrying forever.
 func Decode(body []byte) (Message, []order.Order, error) {
 	var m Message
@@ -58,8 +80,17 @@ func Decode(body []byte) (Message, []order.Order, error) {
 	if m.Schema != SchemaVersion {
 		return Message{}, nil, fmt.Errorf("decode message: unsupported schema %d", m.Schema)
 	}
+	if m.Fence != nil {
+		switch {
+		case len(m.Orders) > 0:
+			return Message{}, nil, fmt.Errorf("decode message %s: a fence with orders", m.MessageID)
+		case m.Fence.ID == "" || m.Fence.SaleID <= 0:
+			return Message{}, nil, fmt.Errorf("decode message %s: fence incomplete", m.MessageID)
+		}
+		return m, nil, nil
+	}
 	if len(m.Orders) == 0 {
-		return Message{}, nil, fmt.Errorf("decode message %s: no orders", m.MessageID)
+		return Message{}, nil, fmt.Errorf("decode message %s: neither orders nor a fence", m.MessageID)
 	}
 	out := make([]order.Order, len(m.Orders))
 	for i, o := range m.Orders {

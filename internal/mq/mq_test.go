@@ -112,24 +112,36 @@ func (b *broker) depth(queue string) int {
 // drain gets and acks every message in queue until want have been taken.
 func (b *broker) drain(queue string, want int) []amqp.Delivery {
 	b.tb.Helper()
+	// A consumer rather than basic.get: quorum queues with a single
+	// active consumer refuse basic.get.
+	ch, err := b.conn.Channel()
+	if err != nil {
+		b.tb.Fatalf("channel: %v", err)
+	}
+	defer ch.Close()
+	if err := ch.Qos(want, 0, false); err != nil {
+		b.tb.Fatalf("qos: %v", err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		b.tb.Fatalf("consume %s: %v", queue, err)
+	}
 	var got []amqp.Delivery
-	deadline := time.Now().Add(patience)
+	timeout := time.NewTimer(patience)
+	defer timeout.Stop()
 	for len(got) < want {
-		d, ok, err := b.ch.Get(queue, false)
-		if err != nil {
-			b.tb.Fatalf("get %s: %v", queue, err)
-		}
-		if !ok {
-			if time.Now().After(deadline) {
-				b.tb.Fatalf("queue %s: got %d messages, want %d", queue, len(got), want)
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				b.tb.Fatalf("queue %s: consumer closed after %d messages, want %d", queue, len(got), want)
 			}
-			time.Sleep(10 * time.Millisecond)
-			continue
+			if err := d.Ack(false); err != nil {
+				b.tb.Fatalf("ack: %v", err)
+			}
+			got = append(got, d)
+		case <-timeout.C:
+			b.tb.Fatalf("queue %s: got %d messages, want %d", queue, len(got), want)
 		}
-		if err := d.Ack(false); err != nil {
-			b.tb.Fatalf("ack: %v", err)
-		}
-		got = append(got, d)
 	}
 	return got
 }

@@ -316,6 +316,20 @@ func (p *Publisher) PublishBatch(ctx context.Context, orders []order.Order) erro
 	return p.publish(ctx, id.String(), orders)
 }
 
+// PublishFence sends a stock rebuild's fence through the order queue,
+// behind every message published before it, under MessageId = the fence's
+// id, with the delivery guarantees and errors of Publish.
+func (p *Publisher) PublishFence(ctx context.Context, f order.Fence) error {
+	if f.ID == "" || f.SaleID <= 0 {
+		return fmt.Errorf("%w: fence without id or sale", order.ErrInvalid)
+	}
+	body, err := EncodeFence(f)
+	if err != nil {
+		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
+	}
+	return p.send(ctx, f.ID, body)
+}
+
 func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order) error {
 	if id == "" {
 		return fmt.Errorf("%w: order without order_no", order.ErrInvalid)
@@ -324,6 +338,12 @@ func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
 	}
+	return p.send(ctx, id, body)
+}
+
+// send publishes body under id, confirmed, persistent and mandatory, to
+// the order exchange with the order.created routing key.
+func (p *Publisher) send(ctx context.Context, id string, body []byte) error {
 	s, err := p.admit()
 	if err != nil {
 		p.failed(metrics.PublishDisconnected)

@@ -31,10 +31,6 @@ const (
 	returnsBuffer = 256
 )
 
-// HeaderReason is the header that carries why a message was dead-lettered
-// by Source.DeadLetter.
-const HeaderReason = "x-seckill-reason"
-
 // config is what Options set. Not every field applies to every type: the
 // window and metrics are the Publisher's, prefetch and consumer tag the
 // Source's.

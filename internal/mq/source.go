@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/seckill/seckill/internal/consumer"
@@ -45,21 +43,15 @@ type Source struct {
 	closed        bool
 	consumeCancel context.CancelFunc // ends the running Consume
 	consumeDone   chan struct{}      // closed when the running Consume has stopped
-
-	dlMu sync.Mutex // one dead letter at a time; see DeadLetter
 }
 
-// srcSession is one connection with a consuming channel and a confirm-mode
-// channel for dead letters.
+// srcSession is one connection with a consuming channel.
 type srcSession struct {
 	link
-	ch        *amqp.Channel
-	dl        *amqp.Channel
-	dlReturns chan amqp.Return
+	ch *amqp.Channel
 
 	connClosed chan *amqp.Error
 	chClosed   chan *amqp.Error
-	dlClosed   chan *amqp.Error
 	dead       chan struct{} // closed once the supervisor has given the session up
 }
 
@@ -112,21 +104,11 @@ func (s *Source) prepare(l link) (*srcSession, error) {
 	if err := ch.Qos(s.cfg.prefetch, 0, false); err != nil {
 		return nil, fmt.Errorf("qos: %w", err)
 	}
-	dl, err := l.conn.Channel()
-	if err != nil {
-		return nil, err
-	}
-	if err := dl.Confirm(false); err != nil {
-		return nil, fmt.Errorf("confirm mode: %w", err)
-	}
 	return &srcSession{
 		link:       l,
 		ch:         ch,
-		dl:         dl,
-		dlReturns:  dl.NotifyReturn(make(chan amqp.Return, 16)),
 		connClosed: l.conn.NotifyClose(make(chan *amqp.Error, 1)),
 		chClosed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
-		dlClosed:   dl.NotifyClose(make(chan *amqp.Error, 1)),
 		dead:       make(chan struct{}),
 	}, nil
 }
@@ -140,8 +122,6 @@ func (s *Source) supervise(sess *srcSession) {
 			err = closeReason("connection", e, ok)
 		case e, ok := <-sess.chClosed:
 			err = closeReason("consumer channel", e, ok)
-		case e, ok := <-sess.dlClosed:
-			err = closeReason("dead-letter channel", e, ok)
 		case <-s.ctx.Done():
 		}
 		s.setSession(nil)
@@ -294,9 +274,9 @@ func (s *Source) cancelConsumer(sess *srcSession, deliveries <-chan amqp.Deliver
 func (s *Source) delivery(d amqp.Delivery) consumer.Delivery {
 	out := consumer.Delivery{MessageID: d.MessageId, Redelivered: d.Redelivered}
 	if m, orders, err := Decode(d.Body); err != nil {
-		out.DecodeErr = err
+		out.DecodeErr, out.Body = err, d.Body
 	} else {
-		out.Orders = orders
+		out.Orders, out.Fence = orders, m.fence()
 		if out.MessageID == "" {
 			out.MessageID = m.MessageID
 		}
@@ -321,79 +301,6 @@ func (s *Source) delivery(d amqp.Delivery) consumer.Delivery {
 		return nil
 	}
 	return out
-}
-
-// DeadLetter publishes orders, with reason in the x-seckill-reason header,
-// to the dead-letter exchange and returns once the broker has confirmed it.
-// Errors wrap the same sentinels as Publisher.Publish.
-//
-// Dead letters go one at a time on their own channel, so any basic.return
-// on that channel after the previous call belongs to this message; and since
-// the library hands a return to its channel before it processes the ack of
-// the same message, the return is already buffered when the ack is seen.
-func (s *Source) DeadLetter(ctx context.Context, orders []order.Order, reason string) error {
-	if len(orders) == 0 {
-		return fmt.Errorf("%w: no orders to dead-letter", order.ErrInvalid)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
-	}
-	body, err := Encode(id.String(), orders)
-	if err != nil {
-		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
-	}
-
-	s.dlMu.Lock()
-	defer s.dlMu.Unlock()
-	sess := s.current()
-	if sess == nil {
-		return fmt.Errorf("%w: not connected to the broker", order.ErrUnavailable)
-	}
-	drainReturns(sess.dlReturns, "")
-
-	t := s.cfg.topology
-	dc, err := sess.dl.PublishWithDeferredConfirmWithContext(ctx, t.DeadExchange, t.RoutingKey, true, false, amqp.Publishing{
-		Headers:      amqp.Table{HeaderReason: reason},
-		ContentType:  "application/json",
-		DeliveryMode: amqp.Persistent,
-		MessageId:    id.String(),
-		Timestamp:    time.Now(),
-		Type:         RoutingCreated,
-		Body:         body,
-	})
-	if err != nil {
-		_, err = sendFailed(err)
-		return fmt.Errorf("dead-letter %s: %w", id, err)
-	}
-	if dc == nil {
-		return fmt.Errorf("dead-letter %s: %w: channel not in confirm mode", id, order.ErrPublishUnconfirmed)
-	}
-	if _, err := waitConfirm(ctx, sess.dl, dc, s.cfg.confirmTimeout); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", id, err)
-	}
-	if drainReturns(sess.dlReturns, id.String()) {
-		return fmt.Errorf("dead-letter %s: %w: unroutable", id, order.ErrPublishFailed)
-	}
-	return nil
-}
-
-// drainReturns empties the buffered returns and reports whether one of
-// them carried message id.
-func drainReturns(returns <-chan amqp.Return, id string) (found bool) {
-	for {
-		select {
-		case r, ok := <-returns:
-			if !ok {
-				return found
-			}
-			if id != "" && r.MessageId == id {
-				found = true
-			}
-		default:
-			return found
-		}
-	}
 }
 
 // Close stops a running Consume (cancelling the consumer), then closes the

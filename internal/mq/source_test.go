@@ -65,23 +65,6 @@ func TestSourceReconnectKeepsOneChannel(t *testing.T) {
 	}
 }
 
-func TestSourceDeadLetterWhileDisconnected(t *testing.T) {
-	b := newBroker(t)
-	var g gate
-	src := dialTestSource(t, b, g.option())
-	g.closed.Store(true)
-	src.killConnection(t)
-	waitFor(t, "source to notice the disconnect", func() bool { return src.current() == nil })
-	err := src.DeadLetter(context.Background(), []order.Order{newOrder(t)}, "test")
-	if !errors.Is(err, order.ErrUnavailable) {
-		t.Fatalf("dead-letter while disconnected: got %v, want ErrUnavailable", err)
-	}
-	g.closed.Store(false)
-	waitFor(t, "source to reconnect", func() bool { return src.current() != nil })
-	mustNoErr(t, src.DeadLetter(context.Background(), []order.Order{newOrder(t)}, "test"), "dead-letter after reconnect")
-	b.drain(b.topo.DeadQueue, 1)
-}
-
 func TestSourceLifecycle(t *testing.T) {
 	b := newBroker(t)
 	src := dialTestSource(t, b)

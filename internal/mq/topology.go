@@ -1,6 +1,7 @@
 package mq
 
 import (
+	"errors"
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -20,10 +21,11 @@ type Topology struct {
 	RoutingKey string
 	// Queue is the quorum queue the worker consumes.
 	Queue string
-	// DeadExchange is the fanout exchange dead letters go to, from the broker
-	// (rejects, delivery limit) and from Source.DeadLetter.
+	// DeadExchange is the fanout exchange the broker dead-letters to
+	// (rejects, delivery limit).
 	DeadExchange string
-	// DeadQueue holds dead letters for inspection.
+	// DeadQueue holds the broker's dead letters until the worker's mover
+	// records them in MySQL.
 	DeadQueue string
 	// DeliveryLimit is the quorum queue's x-delivery-limit.
 	DeliveryLimit int
@@ -62,6 +64,43 @@ func (t Topology) validate() error {
 	return nil
 }
 
+// persistArgs are the arguments of the persist queue:
+//   - quorum, replicated on a cluster;
+//   - x-delivery-limit: a message handed out that many times without an
+//     ack (a worker killed while holding it) is dead-lettered;
+//   - x-dead-letter-exchange with x-dead-letter-strategy at-least-once:
+//     the broker keeps a dead-lettered message until the dead queue has
+//     confirmed it, so none is lost on the way;
+//   - x-overflow reject-publish, which at-least-once requires: a full
+//     queue refuses new messages (the publisher gets a nack) instead of
+//     dropping its oldest;
+//   - x-single-active-consumer: one worker at a time consumes, in queue
+//     order, so a stock rebuild's fence passes only after every order
+//     published before it.
+func (t Topology) persistArgs() amqp.Table {
+	return amqp.Table{
+		amqp.QueueTypeArg:            amqp.QueueTypeQuorum,
+		"x-delivery-limit":           int64(t.DeliveryLimit),
+		"x-dead-letter-exchange":     t.DeadExchange,
+		"x-dead-letter-strategy":     "at-least-once",
+		amqp.QueueOverflowArg:        amqp.QueueOverflowRejectPublish,
+		amqp.SingleActiveConsumerArg: true,
+	}
+}
+
+// declareFailed explains a failed queue declaration. PRECONDITION_FAILED
+// means the queue exists with other arguments, which a redeclaration
+// cannot change: the operator has to drain and delete it.
+func declareFailed(queue string, err error) error {
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+		return fmt.Errorf("declare queue %s: it exists with other arguments than this version declares (%s); "+
+			"let the workers drain it, delete it (rabbitmqctl delete_queue %s --if-empty) and start again: %w",
+			queue, ae.Reason, queue, err)
+	}
+	return fmt.Errorf("declare queue %s: %w", queue, err)
+}
+
 // declare creates the exchanges, queues and bindings, or checks that they
 // exist with the same arguments. A mismatch closes ch with PRECONDITION_FAILED.
 func (t Topology) declare(ch *amqp.Channel) error {
@@ -74,18 +113,13 @@ func (t Topology) declare(ch *amqp.Channel) error {
 	if _, err := ch.QueueDeclare(t.DeadQueue, true, false, false, false, amqp.Table{
 		amqp.QueueTypeArg: amqp.QueueTypeQuorum,
 	}); err != nil {
-		return fmt.Errorf("declare queue %s: %w", t.DeadQueue, err)
+		return declareFailed(t.DeadQueue, err)
 	}
 	if err := ch.QueueBind(t.DeadQueue, "", t.DeadExchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s to %s: %w", t.DeadQueue, t.DeadExchange, err)
 	}
-	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, amqp.Table{
-		amqp.QueueTypeArg:        amqp.QueueTypeQuorum,
-		"x-delivery-limit":       int64(t.DeliveryLimit),
-		"x-dead-letter-exchange": t.DeadExchange,
-		"x-dead-letter-strategy": "at-most-once",
-	}); err != nil {
-		return fmt.Errorf("declare queue %s: %w", t.Queue, err)
+	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, t.persistArgs()); err != nil {
+		return declareFailed(t.Queue, err)
 	}
 	if err := ch.QueueBind(t.Queue, t.RoutingKey, t.Exchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s to %s with %s: %w", t.Queue, t.Exchange, t.RoutingKey, err)
