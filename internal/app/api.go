@@ -106,9 +106,12 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		// batch instead of per order.
 		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch)
 	}
+	// The store keeps the worker's dead letters, in both modes.
+	deadLetters, _ := a.Repo.(order.DeadLetters)
 	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log,
 		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }),
-		order.WithSoldOutBus(a.bus))
+		order.WithSoldOutBus(a.bus),
+		order.WithDeadLetters(deadLetters))
 	initAPISeries(a.Metrics, cfg.StockBackend)
 	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
 	a.background = append(a.background, gauges.run)
@@ -140,6 +143,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Log:       log,
 		Metrics:   a.Metrics,
 		OnChange:  a.invalidateSale,
+
+		DeadLetters: a.Service,
 	})
 	return a, nil
 }

@@ -36,6 +36,8 @@ type AdminConfig struct {
 	// OnChange is called after a sale is created or warmed, e.g. to drop a
 	// cached copy.
 	OnChange func(ctx context.Context, saleID int64)
+	// DeadLetters serves the dead-letter routes.
+	DeadLetters DeadLetterAdmin
 }
 
 type admin struct{ AdminConfig }
@@ -50,6 +52,11 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 	v1.POST("/sales/:id/warmup", h.warmup)
 	v1.GET("/sales/:id/reconcile", h.reconcile)
 	v1.POST("/tokens", h.mintToken)
+	if cfg.DeadLetters != nil {
+		v1.GET("/dead-letters", h.listDeadLetters)
+		v1.POST("/dead-letters/replay", h.replayDeadLetters)
+		v1.POST("/dead-letters/discard", h.discardDeadLetters)
+	}
 	return e
 }
 

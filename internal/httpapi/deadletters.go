@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// DeadLetterAdmin is the part of the domain behind the dead-letter routes.
+type DeadLetterAdmin interface {
+	DeadLetters(ctx context.Context, limit int) ([]order.DeadLetter, int64, error)
+	ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error)
+	DiscardDeadLetters(ctx context.Context, ids []int64) (int, error)
+}
+
+// defaultDeadLetterLimit is how many dead letters a list returns when the
+// request names no limit.
+const defaultDeadLetterLimit = 50
+
+// DeadLetterJSON is one dead letter in GET /admin/v1/dead-letters.
+type DeadLetterJSON struct {
+	ID     int64           `json:"id"`
+	Reason string          `json:"reason"`
+	Detail string          `json:"detail"`
+	DeadAt time.Time       `json:"dead_at"`
+	Orders []DeadOrderJSON `json:"orders"`
+}
+
+// DeadOrderJSON is one order a dead letter holds.
+type DeadOrderJSON struct {
+	OrderNo string `json:"order_no"`
+	SaleID  int64  `json:"sale_id"`
+	UserID  int64  `json:"user_id"`
+}
+
+// DeadLettersJSON is the body of GET /admin/v1/dead-letters.
+type DeadLettersJSON struct {
+	DeadLetters []DeadLetterJSON `json:"dead_letters"`
+	Total       int64            `json:"total"`
+}
+
+// DeadLetterIDsJSON is the body of the replay and discard routes.
+type DeadLetterIDsJSON struct {
+	IDs []int64 `json:"ids"`
+	All bool    `json:"all"`
+}
+
+// DeadLetterDiscardJSON is the body of POST /admin/v1/dead-letters/discard:
+// ids only, a discard never takes "all".
+type DeadLetterDiscardJSON struct {
+	IDs []int64 `json:"ids"`
+}
+
+func (h *admin) listDeadLetters(c *gin.Context) {
+	limit := defaultDeadLetterLimit
+	if q, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > order.MaxDeadLetterIDs {
+			writeError(c, h.Log, fmt.Errorf("%w: limit must be an integer between 1 and %d",
+				order.ErrInvalid, order.MaxDeadLetterIDs))
+			return
+		}
+		limit = n
+	}
+	list, total, err := h.DeadLetters.DeadLetters(c.Request.Context(), limit)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	out := DeadLettersJSON{DeadLetters: make([]DeadLetterJSON, len(list)), Total: total}
+	for i, d := range list {
+		orders := make([]DeadOrderJSON, len(d.Orders))
+		for j, o := range d.Orders {
+			orders[j] = DeadOrderJSON{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID}
+		}
+		out.DeadLetters[i] = DeadLetterJSON{
+			ID: d.ID, Reason: d.Reason, Detail: d.Detail, DeadAt: d.DeadAt.UTC().Truncate(time.Second), Orders: orders,
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *admin) replayDeadLetters(c *gin.Context) {
+	var in DeadLetterIDsJSON
+	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	n, err := h.DeadLetters.ReplayDeadLetters(c.Request.Context(), in.IDs, in.All)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	h.Log.InfoContext(c.Request.Context(), "dead letters replayed", "asked", len(in.IDs), "all", in.All, "replayed", n)
+	c.JSON(http.StatusOK, gin.H{"replayed": n})
+}
+
+func (h *admin) discardDeadLetters(c *gin.Context) {
+	var in DeadLetterDiscardJSON
+	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	n, err := h.DeadLetters.DiscardDeadLetters(c.Request.Context(), in.IDs)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	h.Log.InfoContext(c.Request.Context(), "dead letters discarded", "asked", len(in.IDs), "discarded", n)
+	c.JSON(http.StatusOK, gin.H{"discarded": n})
+}
