@@ -25,6 +25,8 @@ import (
 
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/loadtest/internal/load"
+	"github.com/seckill/seckill/loadtest/internal/proc"
+	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
 const (
@@ -73,7 +75,7 @@ type bench struct {
 	workerBin   string        // the worker's command …
 	workerEnv   []string      // … and environment, the same at every start
 
-	hello, api, worker *proc
+	hello, api, worker *proc.Proc
 	helloURL           string
 	client             *load.Client // admin calls and setup purchases
 	ops                *http.Client // /metrics, pprof
@@ -90,7 +92,7 @@ func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.log, "bench: "+
 
 func (b *bench) run(ctx context.Context) (err error) {
 	o := b.o
-	root, err := moduleRoot(ctx)
+	root, err := proc.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	defer os.RemoveAll(tmp)
 	b.logf("building cmd/api and cmd/worker")
-	apiBin, workerBin, err := buildBinaries(ctx, root, tmp, b.log)
+	apiBin, workerBin, err := proc.Build(ctx, root, tmp, b.log)
 	if err != nil {
 		return err
 	}
@@ -123,12 +125,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 	_, _ = rand.Read(secret)
 	b.secret = []byte(hex.EncodeToString(secret))
 
-	if err := recreateDB(ctx, o.mysqlServer, o.mysqlDB); err != nil {
+	if err := scratch.RecreateDB(ctx, o.mysqlServer, o.mysqlDB); err != nil {
 		return err
 	}
 	defer b.cleanup()
 
-	addrs, err := freeAddrs(ctx, 4)
+	addrs, err := proc.FreeAddrs(ctx, 4)
 	if err != nil {
 		return err
 	}
@@ -136,7 +138,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	apiEnv := []string{
 		"SECKILL_REDIS_URL=" + o.redisURL,
 		"SECKILL_AMQP_URL=" + o.amqpURL,
-		"SECKILL_MYSQL_DSN=" + apiDSN(o.mysqlServer, o.mysqlDB),
+		"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
 		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
 		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
 		"SECKILL_JWT_SECRET=" + string(b.secret),
@@ -150,7 +152,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	workerEnv := []string{
 		"SECKILL_AMQP_URL=" + o.amqpURL,
-		"SECKILL_MYSQL_DSN=" + apiDSN(o.mysqlServer, o.mysqlDB),
+		"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
 		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
 		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
 		"SECKILL_ADMIN_ADDR=" + workerAdmin,
@@ -167,10 +169,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return fmt.Errorf("own executable: %w", err)
 	}
 	b.logf("starting hello-world %s, api %s (admin %s), worker (admin %s)", helloAddr, publicAddr, adminAddr, workerAdmin)
-	if b.hello, err = startProc("hello", self, []string{"-serve-hello", helloAddr}, nil, filepath.Join(b.dir, "hello.log")); err != nil {
+	if b.hello, err = proc.Start("hello", self, []string{"-serve-hello", helloAddr}, nil, filepath.Join(b.dir, "hello.log")); err != nil {
 		return err
 	}
-	if b.api, err = startProc("api", apiBin, nil, apiEnv, filepath.Join(b.dir, "api.log")); err != nil {
+	if b.api, err = proc.Start("api", apiBin, nil, apiEnv, filepath.Join(b.dir, "api.log")); err != nil {
 		return err
 	}
 	b.workerBin, b.workerEnv = workerBin, workerEnv
@@ -185,16 +187,16 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.client = &load.Client{HTTP: admin, Public: "http://" + publicAddr, Admin: "http://" + adminAddr}
 	b.helloURL = "http://" + helloAddr + "/hello"
 	b.workerAdmin = "http://" + workerAdmin
-	b.apiWatch = watched{pid: b.api.pid(), metrics: b.client.Admin + "/metrics"}
-	b.wWatch = watched{pid: b.worker.pid(), metrics: b.workerAdmin + "/metrics"}
+	b.apiWatch = watched{pid: b.api.Pid(), metrics: b.client.Admin + "/metrics"}
+	b.wWatch = watched{pid: b.worker.Pid(), metrics: b.workerAdmin + "/metrics"}
 
-	if err := waitHTTP(ctx, b.hello, readyTimeout, expectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
+	if err := proc.WaitHTTP(ctx, b.hello, readyTimeout, proc.ExpectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, b.api, readyTimeout, expectStatus(b.ops, http.MethodGet, b.client.Public+"/readyz", http.StatusOK)); err != nil {
+	if err := proc.WaitHTTP(ctx, b.api, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.client.Public+"/readyz", http.StatusOK)); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, b.worker, readyTimeout, expectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK)); err != nil {
+	if err := proc.WaitHTTP(ctx, b.worker, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK)); err != nil {
 		return err
 	}
 	b.findServers()
@@ -229,12 +231,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 // its output going to logName in the output directory, and watches the
 // new process.
 func (b *bench) startWorker(logName string) error {
-	p, err := startProc("worker", b.workerBin, nil, b.workerEnv, filepath.Join(b.dir, logName))
+	p, err := proc.Start("worker", b.workerBin, nil, b.workerEnv, filepath.Join(b.dir, logName))
 	if err != nil {
 		return err
 	}
 	b.worker = p
-	b.wWatch.pid = p.pid()
+	b.wWatch.pid = p.Pid()
 	return nil
 }
 
@@ -357,8 +359,8 @@ func (b *bench) findServers() {
 // children and the local servers.
 func (b *bench) phaseGroups() []procGroup {
 	gs := []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}
-	for _, p := range []*proc{b.hello, b.api, b.worker} {
-		gs = append(gs, procGroup{Name: p.name, Pids: []int{p.pid()}})
+	for _, p := range []*proc.Proc{b.hello, b.api, b.worker} {
+		gs = append(gs, procGroup{Name: p.Name, Pids: []int{p.Pid()}})
 	}
 	return append(gs, b.servers...)
 }
@@ -583,11 +585,11 @@ func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Tim
 		if w.observe(at, n, want) || time.Now().After(deadline) {
 			return w, nil
 		}
-		if gone, werr := b.worker.exited(); gone {
+		if gone, werr := b.worker.Exited(); gone {
 			if werr == nil {
 				werr = errors.New("exit status 0")
 			}
-			return w, fmt.Errorf("the worker exited with %d of %d rows in MySQL (%w); see %s", n, want, werr, b.worker.log.Name())
+			return w, fmt.Errorf("the worker exited with %d of %d rows in MySQL (%w); see %s", n, want, werr, b.worker.LogPath())
 		}
 		select {
 		case <-ctx.Done():
@@ -769,7 +771,7 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 			e.CeilingBatch, e.CeilingPerSec = sh.batch, c.OrdersPerS
 		}
 		// Empty the scratch queue between runs so each starts alike.
-		if err := deleteAMQP(o.amqpURL, []string{top.Queue}, nil); err != nil {
+		if err := scratch.DeleteAMQP(o.amqpURL, []string{top.Queue}, nil); err != nil {
 			return err
 		}
 	}
@@ -886,25 +888,25 @@ func (b *bench) write() error {
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, p := range []*proc{b.hello, b.api, b.worker} {
+	for _, p := range []*proc.Proc{b.hello, b.api, b.worker} {
 		if p != nil {
-			p.stop(stopGrace)
+			p.Stop(stopGrace)
 		}
 	}
-	if n, err := deleteRedisKeys(ctx, b.o.redisURL, b.stockPrefix); err != nil {
+	if n, err := scratch.DeleteRedisKeys(ctx, b.o.redisURL, b.stockPrefix); err != nil {
 		b.logf("cleanup: %v", err)
 	} else {
 		b.logf("cleanup: deleted %d Redis keys %s:*", n, b.stockPrefix)
 	}
-	t := runTopology(b.queuePrefix)
+	t := scratch.Topology(b.queuePrefix)
 	c := newCeilingTopology(b.queuePrefix)
-	if err := deleteAMQP(b.o.amqpURL, []string{t.Queue, t.DeadQueue, c.Queue}, []string{t.Exchange, t.DeadExchange, c.Exchange}); err != nil {
+	if err := scratch.DeleteAMQP(b.o.amqpURL, []string{t.Queue, t.DeadQueue, c.Queue}, []string{t.Exchange, t.DeadExchange, c.Exchange}); err != nil {
 		b.logf("cleanup: %v", err)
 	} else {
 		b.logf("cleanup: deleted queues and exchanges %s*", b.queuePrefix)
 	}
 	if !b.o.keepDB {
-		if err := dropDB(ctx, b.o.mysqlServer, b.o.mysqlDB); err != nil {
+		if err := scratch.DropDB(ctx, b.o.mysqlServer, b.o.mysqlDB); err != nil {
 			b.logf("cleanup: %v", err)
 		}
 	}

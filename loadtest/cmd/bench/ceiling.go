@@ -13,6 +13,7 @@ import (
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/loadtest/internal/load"
+	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
 // ceilingTopology is where the raw publisher publishes: a scratch exchange
@@ -34,7 +35,7 @@ func newCeilingTopology(prefix string) ceilingTopology {
 // orderFlowTopology is the run's own order exchange and persist queue, the
 // ones the api publishes to and the worker consumes.
 func orderFlowTopology(prefix string) ceilingTopology {
-	t := runTopology(prefix)
+	t := scratch.Topology(prefix)
 	return ceilingTopology{Exchange: t.Exchange, Queue: t.Queue, Existing: true}
 }
 

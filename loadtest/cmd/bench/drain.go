@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
+	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
 const (
@@ -74,11 +75,11 @@ func (b *bench) drainPhase(ctx context.Context) error {
 	b.rep.Drain = d
 	b.logf("worker alone: stopping the worker; %s orders of sale %d into the order queue, %d order(s)/message × %d in flight",
 		fmtInt(float64(o.drainOrders)), sale.ID, d.Batch, d.InFlight)
-	b.worker.stop(stopGrace)
-	if _, werr := b.worker.exited(); werr != nil {
-		b.note("worker alone: the worker stopped with %v on SIGTERM; see %s", werr, b.worker.log.Name())
+	b.worker.Stop(stopGrace)
+	if _, werr := b.worker.Exited(); werr != nil {
+		b.note("worker alone: the worker stopped with %v on SIGTERM; see %s", werr, b.worker.LogPath())
 	}
-	top := runTopology(b.queuePrefix)
+	top := scratch.Topology(b.queuePrefix)
 	deadBefore, err := b.prefill(ctx, d)
 	if err != nil {
 		return err
@@ -104,8 +105,8 @@ func (b *bench) drainPhase(ctx context.Context) error {
 // and fills d's publishing figures. It returns the dead-letter queue's
 // ready messages before, for the checks.
 func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
-	top := runTopology(b.queuePrefix)
-	before, err := queuesReady(b.o.amqpURL, top.Queue, top.DeadQueue)
+	top := scratch.Topology(b.queuePrefix)
+	before, err := scratch.QueuesReady(b.o.amqpURL, top.Queue, top.DeadQueue)
 	if err != nil {
 		return 0, fmt.Errorf("worker alone: %w", err)
 	}
@@ -129,7 +130,7 @@ func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
 	}
 	b.logf("  %s orders in %s messages confirmed in %s", fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)),
 		fmtSeconds(d.PublishSeconds))
-	if after, err := queuesReady(b.o.amqpURL, top.Queue); err == nil {
+	if after, err := scratch.QueuesReady(b.o.amqpURL, top.Queue); err == nil {
 		d.QueuedAtStart = after[0]
 	}
 	return before[1], nil
@@ -156,7 +157,7 @@ func (b *bench) timeWorker(ctx context.Context, d *drainResult) (*cpuMeter, rowW
 // drainGroups are the processes whose CPU the worker-alone drain reports:
 // the worker, RabbitMQ and MySQL.
 func (b *bench) drainGroups() []procGroup {
-	gs := []procGroup{{Name: b.worker.name, Pids: []int{b.worker.pid()}}}
+	gs := []procGroup{{Name: b.worker.Name, Pids: []int{b.worker.Pid()}}}
 	for _, g := range b.servers {
 		switch g.Name {
 		case "beam.smp", "mariadbd", "mysqld":
@@ -199,7 +200,7 @@ func (b *bench) saleSold(ctx context.Context, saleID int64) (int64, error) {
 func (b *bench) settledQueues(ctx context.Context, queue, deadQueue string) (ready, dead int, err error) {
 	deadline := time.Now().Add(queueSettle)
 	for {
-		n, err := queuesReady(b.o.amqpURL, queue, deadQueue)
+		n, err := scratch.QueuesReady(b.o.amqpURL, queue, deadQueue)
 		if err != nil {
 			return 0, 0, err
 		}

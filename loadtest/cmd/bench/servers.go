@@ -6,49 +6,15 @@ import (
 	"fmt"
 
 	_ "github.com/go-sql-driver/mysql" // the database/sql driver of MySQL
-	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
-
-// apiDSN is the DSN the api and the worker get: the run's database.
-func apiDSN(server, db string) string { return server + db + "?parseTime=true" }
-
-// recreateDB drops the run's database and creates it empty.
-func recreateDB(ctx context.Context, server, db string) error {
-	conn, err := sql.Open("mysql", server)
-	if err != nil {
-		return fmt.Errorf("mysql: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
-		return fmt.Errorf("drop database %s: %w", db, err)
-	}
-	if _, err := conn.ExecContext(ctx, "CREATE DATABASE `"+db+"`"); err != nil {
-		return fmt.Errorf("create database %s: %w", db, err)
-	}
-	return nil
-}
-
-// dropDB drops the run's database.
-func dropDB(ctx context.Context, server, db string) error {
-	conn, err := sql.Open("mysql", server)
-	if err != nil {
-		return fmt.Errorf("mysql: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
-		return fmt.Errorf("drop database %s: %w", db, err)
-	}
-	return nil
-}
 
 // orderCounter counts a sale's rows in the run's orders table.
 type orderCounter struct{ db *sql.DB }
 
 func openOrderCounter(server, db string) (*orderCounter, error) {
-	conn, err := sql.Open("mysql", apiDSN(server, db))
+	conn, err := sql.Open("mysql", scratch.DSN(server, db))
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
 	}
@@ -74,87 +40,3 @@ func (o *orderCounter) sold(ctx context.Context, saleID int64) (int64, error) {
 }
 
 func (o *orderCounter) close() error { return o.db.Close() }
-
-// deleteRedisKeys deletes every key of the run's stock prefix and returns
-// how many it deleted.
-func deleteRedisKeys(ctx context.Context, redisURL, prefix string) (int, error) {
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	n := 0
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
-			return n, fmt.Errorf("redis del %s: %w", iter.Val(), err)
-		}
-		n++
-	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("redis scan %s:*: %w", prefix, err)
-	}
-	return n, nil
-}
-
-// deleteAMQP deletes the queues and then the exchanges named.
-func deleteAMQP(amqpURL string, queues, exchanges []string) error {
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		return fmt.Errorf("amqp: %w", err)
-	}
-	defer conn.Close()
-	var firstErr error
-	for _, q := range queues {
-		// A failed delete closes the channel: one channel per entity.
-		ch, err := conn.Channel()
-		if err != nil {
-			return fmt.Errorf("amqp channel: %w", err)
-		}
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("delete queue %s: %w", q, err)
-		}
-		_ = ch.Close()
-	}
-	for _, x := range exchanges {
-		ch, err := conn.Channel()
-		if err != nil {
-			return fmt.Errorf("amqp channel: %w", err)
-		}
-		if err := ch.ExchangeDelete(x, false, false); err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("delete exchange %s: %w", x, err)
-		}
-		_ = ch.Close()
-	}
-	return firstErr
-}
-
-// queuesReady reads how many messages wait ready for delivery in each of
-// the queues, in their order, with passive declares: they change nothing,
-// and messages delivered but not yet acked are not counted.
-func queuesReady(amqpURL string, queues ...string) ([]int, error) {
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		return nil, fmt.Errorf("amqp: %w", err)
-	}
-	defer conn.Close()
-	out := make([]int, 0, len(queues))
-	for _, q := range queues {
-		// A failed passive declare closes the channel: one channel per queue.
-		ch, err := conn.Channel()
-		if err != nil {
-			return out, fmt.Errorf("amqp channel: %w", err)
-		}
-		got, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
-		_ = ch.Close()
-		if err != nil {
-			return out, fmt.Errorf("inspect queue %s: %w", q, err)
-		}
-		out = append(out, got.Messages)
-	}
-	return out, nil
-}
-
-// runTopology is the api's and worker's topology under the run's prefix.
-func runTopology(prefix string) mq.Topology { return mq.DefaultTopology().WithPrefix(prefix) }

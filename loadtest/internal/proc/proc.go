@@ -1,4 +1,7 @@
-package main
+// Package proc starts and stops the seckill binaries a load tool drives:
+// it builds cmd/api and cmd/worker, finds free ports, starts children whose
+// output goes to a log file, waits for them to answer and stops them.
+package proc
 
 import (
 	"context"
@@ -15,22 +18,22 @@ import (
 	"time"
 )
 
-// moduleRoot is the directory of the go.mod the bench belongs to.
-func moduleRoot(ctx context.Context) (string, error) {
+// ModuleRoot is the directory of the go.mod the running tool belongs to.
+func ModuleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" || mod == os.DevNull {
-		return "", errors.New("bench must run inside the seckill module (go env GOMOD is empty)")
+		return "", errors.New("run inside the seckill module (go env GOMOD is empty)")
 	}
 	return filepath.Dir(mod), nil
 }
 
-// buildBinaries builds cmd/api and cmd/worker of the module at root into
+// Build builds cmd/api and cmd/worker of the module at root into
 // dir and returns their paths.
-func buildBinaries(ctx context.Context, root, dir string, log io.Writer) (api, worker string, err error) {
+func Build(ctx context.Context, root, dir string, log io.Writer) (api, worker string, err error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./cmd/api", "./cmd/worker")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = log, log
@@ -40,9 +43,9 @@ func buildBinaries(ctx context.Context, root, dir string, log io.Writer) (api, w
 	return filepath.Join(dir, "api"), filepath.Join(dir, "worker"), nil
 }
 
-// freeAddrs returns n distinct free 127.0.0.1 addresses. They are free when
+// FreeAddrs returns n distinct free 127.0.0.1 addresses. They are free when
 // returned; the processes given them bind them moments later.
-func freeAddrs(ctx context.Context, n int) ([]string, error) {
+func FreeAddrs(ctx context.Context, n int) ([]string, error) {
 	lns := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range lns {
@@ -61,24 +64,24 @@ func freeAddrs(ctx context.Context, n int) ([]string, error) {
 	return out, nil
 }
 
-// proc is a child process the bench started.
-type proc struct {
-	name string
+// Proc is a child process a tool started.
+type Proc struct {
+	Name string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when it exited
 	err  error         // its exit status, once done
 	log  *os.File
 }
 
-// startProc starts path with args and env (added to the bench's own
+// Start starts path with args and env (added to the tool's own
 // environment), its output going to logPath. The child gets SIGKILL if the
-// bench dies first.
-func startProc(name, path string, args, env []string, logPath string) (*proc, error) {
+// tool dies first.
+func Start(name, path string, args, env []string, logPath string) (*Proc, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	cmd := exec.Command(path, args...) //nolint:noctx // stopped by stop(), not by a context, to shut down gracefully
+	cmd := exec.Command(path, args...) //nolint:noctx // stopped by Stop, not by a context, to shut down gracefully
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -86,7 +89,7 @@ func startProc(name, path string, args, env []string, logPath string) (*proc, er
 		_ = lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: lf}
+	p := &Proc{Name: name, cmd: cmd, done: make(chan struct{}), log: lf}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -94,11 +97,11 @@ func startProc(name, path string, args, env []string, logPath string) (*proc, er
 	return p, nil
 }
 
-// pid is the process id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
-// exited reports whether the process is gone, and why.
-func (p *proc) exited() (bool, error) {
+// Exited reports whether the process is gone, and why.
+func (p *Proc) Exited() (bool, error) {
 	select {
 	case <-p.done:
 		return true, p.err
@@ -107,8 +110,25 @@ func (p *proc) exited() (bool, error) {
 	}
 }
 
-// stop sends SIGTERM, waits up to grace for the exit, then kills.
-func (p *proc) stop(grace time.Duration) {
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// LogPath is the file its output goes to.
+func (p *Proc) LogPath() string { return p.log.Name() }
+
+// Kill sends SIGKILL, as a crash would, and waits for the exit.
+func (p *Proc) Kill() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	_ = p.log.Close()
+}
+
+// Stop sends SIGTERM, waits up to grace for the exit, then kills.
+func (p *Proc) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 	default:
@@ -123,17 +143,17 @@ func (p *proc) stop(grace time.Duration) {
 	_ = p.log.Close()
 }
 
-// waitHTTP polls check until it returns nil, the process exits, ctx ends or
+// WaitHTTP polls check until it returns nil, the process exits, ctx ends or
 // timeout passes.
-func waitHTTP(ctx context.Context, p *proc, timeout time.Duration, check func(ctx context.Context) error) error {
+func WaitHTTP(ctx context.Context, p *Proc, timeout time.Duration, check func(ctx context.Context) error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		if gone, err := p.exited(); gone {
+		if gone, err := p.Exited(); gone {
 			if err == nil {
 				err = errors.New("exit status 0")
 			}
-			return fmt.Errorf("%s exited before it was ready (%w); see %s", p.name, err, p.log.Name())
+			return fmt.Errorf("%s exited before it was ready (%w); see %s", p.Name, err, p.log.Name())
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		last = check(cctx)
@@ -145,7 +165,7 @@ func waitHTTP(ctx context.Context, p *proc, timeout time.Duration, check func(ct
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w; see %s", p.name, timeout, last, p.log.Name())
+			return fmt.Errorf("%s not ready after %s: %w; see %s", p.Name, timeout, last, p.log.Name())
 		}
 		select {
 		case <-ctx.Done():
@@ -155,8 +175,8 @@ func waitHTTP(ctx context.Context, p *proc, timeout time.Duration, check func(ct
 	}
 }
 
-// expectStatus is a readiness check: method url answers want.
-func expectStatus(c *http.Client, method, url string, want int) func(ctx context.Context) error {
+// ExpectStatus is a readiness check: method url answers want.
+func ExpectStatus(c *http.Client, method, url string, want int) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {

@@ -1,0 +1,133 @@
+// Package scratch keeps a load tool's run apart on shared servers and
+// removes it afterwards: a MySQL database of its own, a Redis key prefix,
+// a queue prefix on RabbitMQ.
+package scratch
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/go-sql-driver/mysql" // the database/sql driver of MySQL
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/mq"
+)
+
+// DSN is the DSN the api and the worker get: the run's database on server,
+// a go-sql-driver DSN without a database such as root@tcp(127.0.0.1:3306)/.
+func DSN(server, db string) string { return server + db + "?parseTime=true" }
+
+// RecreateDB drops the run's database and creates it empty.
+func RecreateDB(ctx context.Context, server, db string) error {
+	conn, err := sql.Open("mysql", server)
+	if err != nil {
+		return fmt.Errorf("mysql: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+		return fmt.Errorf("drop database %s: %w", db, err)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE `"+db+"`"); err != nil {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	return nil
+}
+
+// DropDB drops the run's database.
+func DropDB(ctx context.Context, server, db string) error {
+	conn, err := sql.Open("mysql", server)
+	if err != nil {
+		return fmt.Errorf("mysql: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+		return fmt.Errorf("drop database %s: %w", db, err)
+	}
+	return nil
+}
+
+// DeleteRedisKeys deletes every key of the run's stock prefix and returns
+// how many it deleted.
+func DeleteRedisKeys(ctx context.Context, redisURL, prefix string) (int, error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return 0, fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	n := 0
+	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return n, fmt.Errorf("redis del %s: %w", iter.Val(), err)
+		}
+		n++
+	}
+	if err := iter.Err(); err != nil {
+		return n, fmt.Errorf("redis scan %s:*: %w", prefix, err)
+	}
+	return n, nil
+}
+
+// DeleteAMQP deletes the queues and then the exchanges named.
+func DeleteAMQP(amqpURL string, queues, exchanges []string) error {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		return fmt.Errorf("amqp: %w", err)
+	}
+	defer conn.Close()
+	var firstErr error
+	for _, q := range queues {
+		// A failed delete closes the channel: one channel per entity.
+		ch, err := conn.Channel()
+		if err != nil {
+			return fmt.Errorf("amqp channel: %w", err)
+		}
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("delete queue %s: %w", q, err)
+		}
+		_ = ch.Close()
+	}
+	for _, x := range exchanges {
+		ch, err := conn.Channel()
+		if err != nil {
+			return fmt.Errorf("amqp channel: %w", err)
+		}
+		if err := ch.ExchangeDelete(x, false, false); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("delete exchange %s: %w", x, err)
+		}
+		_ = ch.Close()
+	}
+	return firstErr
+}
+
+// QueuesReady reads how many messages wait ready for delivery in each of
+// the queues, in their order, with passive declares: they change nothing,
+// and messages delivered but not yet acked are not counted.
+func QueuesReady(amqpURL string, queues ...string) ([]int, error) {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: %w", err)
+	}
+	defer conn.Close()
+	out := make([]int, 0, len(queues))
+	for _, q := range queues {
+		// A failed passive declare closes the channel: one channel per queue.
+		ch, err := conn.Channel()
+		if err != nil {
+			return out, fmt.Errorf("amqp channel: %w", err)
+		}
+		got, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		_ = ch.Close()
+		if err != nil {
+			return out, fmt.Errorf("inspect queue %s: %w", q, err)
+		}
+		out = append(out, got.Messages)
+	}
+	return out, nil
+}
+
+// Topology is the api's and worker's topology under a run's queue prefix.
+func Topology(prefix string) mq.Topology { return mq.DefaultTopology().WithPrefix(prefix) }
