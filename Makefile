@@ -61,6 +61,16 @@ BENCHFLAGS ?=
 bench: ## benchmark api+worker on the local servers against a hello-world baseline (BENCHFLAGS=-profile, see loadtest/cmd/bench -h)
 	$(GO) run ./loadtest/cmd/bench $(BENCHFLAGS)
 
+CHAOSFLAGS ?=
+
+.PHONY: chaos
+chaos: ## fault suite: two apis and two workers on the local servers, one fault per scenario, checked from outside (CHAOSFLAGS=-run …, see loadtest/cmd/chaos -h)
+	$(GO) run ./loadtest/cmd/chaos $(CHAOSFLAGS)
+
+.PHONY: chaos-short
+chaos-short: ## the fault suite with fewer orders and shorter outages (a few minutes)
+	$(GO) run ./loadtest/cmd/chaos -short $(CHAOSFLAGS)
+
 PROMTOOL ?= promtool
 RULES    := deploy/prometheus/rules
 

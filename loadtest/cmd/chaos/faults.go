@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/loadtest/internal/scratch"
+)
+
+// downFor is how long a killed process stays down before its restart.
+const downFor = 2 * time.Second
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// injectAPIKill kills api2 with SIGKILL mid-spike and restarts it.
+func injectAPIKill(ctx context.Context, s *suite, st *state) error {
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
+		n := s.cl.apis[1]
+		s.cl.kill(n)
+		st.note("killed %s (SIGKILL)", n.name)
+		sleep(ctx, downFor)
+		if err := s.cl.start(ctx, n); err != nil {
+			return err
+		}
+		st.note("%s restarted and ready", n.name)
+		return nil
+	})
+	return nil
+}
+
+// injectWorkerKill kills worker1 with SIGKILL while orders flow and
+// restarts it.
+func injectWorkerKill(ctx context.Context, s *suite, st *state) error {
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
+		n := s.cl.workers[0]
+		s.cl.kill(n)
+		st.note("killed %s (SIGKILL)", n.name)
+		sleep(ctx, downFor)
+		if err := s.cl.start(ctx, n); err != nil {
+			return err
+		}
+		st.note("%s restarted and ready", n.name)
+		return nil
+	})
+	return nil
+}
+
+// blockingWatermark is a memory high watermark far below what the broker
+// uses: it blocks every publishing connection at once.
+const blockingWatermark = "0.0001"
+
+// injectBrokerBlock lowers the broker's memory watermark until it blocks
+// publishers for the outage, mid-spike, then restores it.
+func injectBrokerBlock(ctx context.Context, s *suite, st *state) error {
+	// rabbitmqctl takes a second or more: read the setting before the spike.
+	old, err := readWatermark(ctx)
+	if err != nil {
+		st.note("could not read the memory watermark (%v); restoring the default %s", err, defaultWatermark)
+		old = defaultWatermark
+	}
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)/5, func(ctx context.Context) error {
+		restore := s.onExit("RabbitMQ memory high watermark "+old.String(), func(ctx context.Context) error {
+			_, err := rabbitmqctl(ctx, old.args()...)
+			return err
+		})
+		if _, err := rabbitmqctl(ctx, "set_vm_memory_high_watermark", blockingWatermark); err != nil {
+			return errors.Join(err, restore(context.WithoutCancel(ctx)))
+		}
+		st.note("memory high watermark %s → %s: the broker blocks publishers for %s", old, blockingWatermark, s.sz.outage)
+		sleep(ctx, s.sz.outage)
+		if err := restore(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		st.note("memory high watermark restored to %s", old)
+		return nil
+	})
+	return nil
+}
+
+// injectBrokerDisconnect has the broker close every connection of the
+// run's apis and workers mid-spike.
+func injectBrokerDisconnect(ctx context.Context, s *suite, st *state) error {
+	// rabbitmqctl takes a second or more: find the connections before the
+	// spike, close them in parallel during it.
+	ports, err := connectionPorts(ctx, brokerPort(s.o.amqpURL), s.cl.pids())
+	if err != nil {
+		return err
+	}
+	conns, err := listConnections(ctx, ports)
+	if err != nil {
+		return err
+	}
+	if len(conns) == 0 {
+		return errors.New("found no connection of the run's processes to close")
+	}
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
+		n, err := closeConnections(ctx, conns)
+		st.note("broker closed %d of %d connections (%s)", n, len(conns), connectionOwners(conns))
+		return err
+	})
+	return nil
+}
+
+// connectionOwners says whose the connections are, e.g. "api1 1, worker1 2".
+func connectionOwners(conns []brokerConn) string {
+	owners := map[string]int{}
+	for _, c := range conns {
+		owners[c.owner]++
+	}
+	names := make([]string, 0, len(owners))
+	for name, k := range owners {
+		names = append(names, fmt.Sprintf("%s %d", name, k))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// injectRedisLoss stops both workers, spikes until the sale sells out,
+// deletes the sale's stock keys, asks for a rebuild, starts the workers,
+// polls warmup until the stock is loaded again, and spikes once more: a
+// rebuild that forgot the queued orders would sell their units again.
+func injectRedisLoss(ctx context.Context, s *suite, st *state) error {
+	for _, w := range s.cl.workers {
+		s.cl.stop(w)
+	}
+	st.note("stopped worker1 and worker2 (SIGTERM)")
+	s.spikeWith(ctx, st, int(s.sz.stock)+int(s.sz.stock)/4, 0, nil)
+	n, err := deleteSaleKeys(ctx, s.o.redisURL, s.stockPrefix, st.sale)
+	if err != nil {
+		return err
+	}
+	st.note("deleted %d Redis keys %s:{s%d}:*", n, s.stockPrefix, st.sale)
+	status, code, err := s.admin[0].warmup(ctx, st.sale)
+	if err != nil {
+		return err
+	}
+	st.note("warmup with orders queued: %d %s", status, code)
+	for _, w := range s.cl.workers {
+		if err := s.cl.start(ctx, w); err != nil {
+			return err
+		}
+	}
+	st.note("started worker1 and worker2")
+	loaded, answers, err := s.rebuild(ctx, st.sale, s.o.settleAfter+settleMargin)
+	st.note("warmup polled until the stock was loaded: %s", answers)
+	if err != nil {
+		return err
+	}
+	if !loaded {
+		return fmt.Errorf("stock of sale %d not loaded again within %s", st.sale, s.o.settleAfter+settleMargin)
+	}
+	s.spikeWith(ctx, st, int(s.sz.stock)/2, 0, nil)
+	return nil
+}
+
+// rebuild asks for the sale's stock to be rebuilt until reconcile shows it
+// loaded or timeout passes, and tells the answers it got.
+func (s *suite) rebuild(ctx context.Context, sale int64, timeout time.Duration) (bool, string, error) {
+	deadline := time.Now().Add(timeout)
+	answers := map[string]int{}
+	var order []string
+	count := func(k string) {
+		if answers[k] == 0 {
+			order = append(order, k)
+		}
+		answers[k]++
+	}
+	text := func() string {
+		parts := make([]string, len(order))
+		for i, k := range order {
+			parts[i] = fmt.Sprintf("%d× %s", answers[k], k)
+		}
+		return strings.Join(parts, ", ")
+	}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if rec, err := s.admin[0].reconcile(ctx, sale); err == nil && rec.StockLoaded {
+			return true, text(), nil
+		}
+		status, code, err := s.admin[0].warmup(ctx, sale)
+		switch {
+		case err != nil:
+			count("error")
+		case status == http.StatusOK:
+			count("200")
+		default:
+			count(strings.TrimSpace(strconv.Itoa(status) + " " + code))
+		}
+		sleep(ctx, time.Second)
+	}
+	return false, text(), ctx.Err()
+}
+
+// deleteSaleKeys deletes every Redis key of one sale under prefix.
+func deleteSaleKeys(ctx context.Context, redisURL, prefix string, sale int64) (int, error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return 0, fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	pattern := prefix + ":{s" + strconv.FormatInt(sale, 10) + "}:*"
+	var keys []string
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, fmt.Errorf("redis scan %s: %w", pattern, err)
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	n, err := rdb.Del(ctx, keys...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis del %s: %w", pattern, err)
+	}
+	return int(n), nil
+}
+
+// injectMySQLRefuse locks the workers' MySQL account and ends its
+// connections mid-spike, keeps it locked for the outage, and unlocks it.
+func injectMySQLRefuse(ctx context.Context, s *suite, st *state) error {
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*3/10, func(ctx context.Context) error {
+		unlock := s.onExit("MySQL account "+workerUser+" unlocked", func(ctx context.Context) error {
+			return s.mysql.lockWorkerUser(ctx, false)
+		})
+		if err := s.mysql.lockWorkerUser(ctx, true); err != nil {
+			return errors.Join(err, unlock(context.WithoutCancel(ctx)))
+		}
+		n, err := s.mysql.killWorkerConnections(ctx)
+		if err != nil {
+			return errors.Join(err, unlock(context.WithoutCancel(ctx)))
+		}
+		st.note("locked MySQL account %s and killed its %d connections, for %s", workerUser, n, s.sz.mysqlDown)
+		sleep(ctx, s.sz.mysqlDown)
+		if err := unlock(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		st.note("unlocked MySQL account %s", workerUser)
+		return nil
+	})
+	return nil
+}
+
+// injectPoison publishes an undecodable message to the order exchange
+// under order.created mid-spike.
+func injectPoison(ctx context.Context, s *suite, st *state) error {
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
+		t := scratch.Topology(s.queuePrefix)
+		if err := publishPoison(ctx, s.o.amqpURL, t.Exchange, mq.RoutingCreated); err != nil {
+			return err
+		}
+		st.note("published a poison message to %s with routing key %s", t.Exchange, mq.RoutingCreated)
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,42 @@
+// Command chaos is seckill's fault suite. It builds cmd/api and cmd/worker,
+// starts two apis and two workers against the local Redis, RabbitMQ and
+// MySQL (a database, a key prefix, a queue prefix and a MySQL account of
+// its own), and runs one scenario per fault:
+//
+//   - api-kill: one api killed with SIGKILL mid-spike, then restarted;
+//   - worker-kill: one worker killed with SIGKILL while orders flow, then restarted;
+//   - broker-block: the broker's memory watermark lowered until it blocks
+//     every publisher, then restored;
+//   - broker-disconnect: the broker closes every connection of the run's processes;
+//   - redis-loss: a sale's stock keys deleted while its orders wait in the
+//     queue with the workers stopped, then rebuilt through warmup;
+//   - mysql-refuse: MySQL refuses the workers' account for a while;
+//   - poison: an undecodable message published to the order exchange.
+//
+// Each scenario opens its own sale, releases buyers at a steady rate over
+// both apis, injects its fault from outside, waits for the sale to settle
+// and checks, from outside, that every 202 the clients saw is an order in
+// MySQL (live, or cancelled with a reason), that nothing is oversold or
+// bought twice, that the reconciliation adds up with nothing stuck in
+// flight, and that nothing but the poison message was dead-lettered. It
+// prints a table and the reason of every failed check.
+//
+// Every server setting a fault changes (the memory watermark, the MySQL
+// account) is restored, and every process stopped, also when a scenario
+// fails or the run is interrupted.
+//
+// Exit status: 0 when every check held; 1 when one failed or the run
+// failed; 2 on a usage error.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(load.ExitCode("chaos", err, os.Stderr))
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenderTable(t *testing.T) {
+	results := []result{
+		{name: "api-kill", t: tally{accepted: 747, persisted: 747}, settle: 500 * time.Millisecond, settled: true,
+			notes: []string{"killed api2"}},
+		{name: "mysql-refuse", t: tally{accepted: 800, persisted: 790, cancelled: 4}, dead: 6, settle: 35 * time.Second,
+			failures: []string{"6 of 800 accepted orders are not in MySQL (a, b, c, …)"}},
+		{name: "poison", err: errors.New("create sale: 503")},
+	}
+	var b bytes.Buffer
+	renderTable(&b, results)
+	want := `scenario      202s seen  persisted  cancelled w/ reason  dead-lettered  settle  verdict
+---------------------------------------------------------------------------------------
+api-kill            747        747                    0              0   500ms  ok
+mysql-refuse        800        790                    4              6   > 35s  FAIL
+poison                0          0                    0              0    > 0s  ERROR
+
+api-kill: ok
+  note  killed api2
+
+mysql-refuse: FAIL
+  FAIL  6 of 800 accepted orders are not in MySQL (a, b, c, …)
+
+poison: ERROR
+  error: create sale: 503
+`
+	if got := b.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+	if got := summary(results); got != "result: 2 of 3 scenarios failed" {
+		t.Errorf("summary %q", got)
+	}
+	if got := summary(results[:1]); got != "result: all 1 scenarios held every check" {
+		t.Errorf("summary %q", got)
+	}
+}
+
+func TestRenderTableAligned(t *testing.T) {
+	var b bytes.Buffer
+	renderTable(&b, []result{{name: "broker-disconnect", t: tally{accepted: 12345}, settled: true}})
+	lines := strings.Split(b.String(), "\n")
+	end := func(line, s string) int { return strings.Index(line, s) + len(s) }
+	if len(lines) < 3 || len(lines[1]) != len(lines[0]) || end(lines[2], "12345") != end(lines[0], "202s seen") ||
+		strings.Index(lines[2], " ok") != strings.Index(lines[0], " verdict") {
+		t.Errorf("columns not aligned:\n%s", b.String())
+	}
+}
