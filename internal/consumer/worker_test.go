@@ -692,7 +692,7 @@ func TestLingerFlushesPartialBatch(t *testing.T) {
 }
 
 // closingSource closes its channel on its own while ctx is live.
-type closingSource struct{ fakeSource }
+type closingSource struct{}
 
 func (c *closingSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
 	ch := make(chan consumer.Delivery)
@@ -742,7 +742,7 @@ func TestNilMetrics(t *testing.T) {
 }
 
 // stuckSource never closes its channel.
-type stuckSource struct{ fakeSource }
+type stuckSource struct{}
 
 func (s *stuckSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
 	return make(chan consumer.Delivery), nil

@@ -59,8 +59,10 @@ func (m *Mover) Run(ctx context.Context) error {
 		}
 		err := m.session(ctx, l)
 		l.close()
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return nil
+		default:
 		}
 		m.log.Warn("dead-letter mover disconnected; reconnecting", "err", err)
 	}
