@@ -101,6 +101,9 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	if err != nil {
 		return nil, err
 	}
+	// Rebuilds of lost stock send their fences on the publisher itself,
+	// not through the coalescer: a fence travels alone.
+	fencer, _ := pub.(order.Fencer)
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
 		// batch instead of per order.
@@ -108,10 +111,23 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	}
 	// The store keeps the worker's dead letters, in both modes.
 	deadLetters, _ := a.Repo.(order.DeadLetters)
-	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log,
+	svcOpts := []order.Option{
 		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }),
 		order.WithSoldOutBus(a.bus),
-		order.WithDeadLetters(deadLetters))
+		order.WithDeadLetters(deadLetters),
+		order.WithSettleAfter(cfg.SettleAfter), order.WithSettleInterval(cfg.SettleInterval),
+	}
+	rebuilds, _ := a.Repo.(order.Rebuilds)
+	held, _ := a.Repo.(order.HeldOrders)
+	if rebuilds != nil && fencer != nil {
+		// A publish started before a loss has its confirm, or has failed,
+		// within the confirm timeout: then the fence goes out behind it.
+		svcOpts = append(svcOpts, order.WithRebuilds(rebuilds, fencer, held, cfg.ConfirmTimeout+time.Second))
+	} else {
+		log.Warn("lost stock is warmed without a fence: the store or the queue cannot record fences")
+	}
+	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log, svcOpts...)
+	a.Metrics.SettleBound.Set((cfg.SettleAfter + cfg.SettleInterval).Seconds())
 	initAPISeries(a.Metrics, cfg.StockBackend)
 	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
 	a.background = append(a.background, gauges.run)
@@ -121,6 +137,12 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	}
 	sweeper := &expirySweeper{service: a.Service, m: a.Metrics, log: log, interval: interval}
 	a.background = append(a.background, sweeper.run)
+	settleEvery := cfg.SettleInterval
+	if settleEvery <= 0 {
+		settleEvery = order.DefaultSettleInterval
+	}
+	st := &settler{service: a.Service, m: a.Metrics, log: log, interval: settleEvery}
+	a.background = append(a.background, st.run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
 		Orders: a.Service,
 		Sales:  a.saleReader(),

@@ -102,6 +102,9 @@ func initAPISeries(m *metrics.Metrics, stockBackend string) {
 	for _, o := range []string{compensationReleased, compensationNoop, compensationError} {
 		m.Compensations.WithLabelValues(o)
 	}
+	for _, o := range []string{"settled", "republished", "released", "failed"} {
+		m.SettleOrders.WithLabelValues(o)
+	}
 }
 
 // initWorkerSeries does the same for the worker's outcomes and store
@@ -253,6 +256,7 @@ func setSaleGauges(m *metrics.Metrics, r order.Reconciliation) {
 	m.ReconcileInFlight.WithLabelValues(label).Set(float64(r.ReservedInFlight))
 	m.ReconcilePersisted.WithLabelValues(label).Set(float64(r.Persisted))
 	m.SaleRemaining.WithLabelValues(label).Set(float64(r.Remaining))
+	m.ReconcileOldestInFly.WithLabelValues(label).Set(r.OldestInFlight.Seconds())
 }
 
 func deleteSaleGauges(m *metrics.Metrics, saleID int64) {
@@ -261,6 +265,7 @@ func deleteSaleGauges(m *metrics.Metrics, saleID int64) {
 	m.ReconcileInFlight.DeleteLabelValues(label)
 	m.ReconcilePersisted.DeleteLabelValues(label)
 	m.SaleRemaining.DeleteLabelValues(label)
+	m.ReconcileOldestInFly.DeleteLabelValues(label)
 }
 
 // watchQueues publishes the depth of the worker's queues every

@@ -111,7 +111,7 @@ func newFixture(tb testing.TB) *fixture {
 		_ = mc.Delete(st.Key(sale.ID))
 		_ = st.Close()
 	})
-	if err := st.Warm(context.Background(), order.StockSale{ID: sale.ID, TotalStock: 10, StartsAt: sale.StartsAt, EndsAt: sale.EndsAt}); err != nil {
+	if err := st.Warm(context.Background(), order.StockSale{ID: sale.ID, TotalStock: 10, StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, Rebuild: true}); err != nil {
 		tb.Fatalf("warm: %v", err)
 	}
 	return &fixture{repo: repo, stock: st, sale: sale, clock: &clock{now: now}, mc: mc, pre: pre}

@@ -83,6 +83,10 @@ type API struct {
 	// ExpiryInterval is how often the api sweeps unpaid orders whose
 	// payment window closed and returns their units.
 	ExpiryInterval time.Duration `env:"SECKILL_EXPIRY_INTERVAL" envDefault:"1s"`
+	// SettleAfter is the age past which the settler handles an in-flight
+	// reservation; SettleInterval is how often it runs.
+	SettleAfter    time.Duration `env:"SECKILL_SETTLE_AFTER" envDefault:"30s"`
+	SettleInterval time.Duration `env:"SECKILL_SETTLE_INTERVAL" envDefault:"5s"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
@@ -139,6 +143,12 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
 	case c.ExpiryInterval <= 0:
 		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
+	case c.SettleInterval <= 0:
+		return API{}, errors.New("config: SECKILL_SETTLE_INTERVAL must be positive")
+	case c.SettleAfter < c.ConfirmTimeout+time.Second:
+		// A publish still waiting for its confirm must never be
+		// republished: its definite failure releases the unit.
+		return API{}, fmt.Errorf("config: SECKILL_SETTLE_AFTER (%v) must be at least SECKILL_CONFIRM_TIMEOUT (%v) plus 1s", c.SettleAfter, c.ConfirmTimeout)
 	}
 	return c, nil
 }
@@ -176,6 +186,7 @@ func (c API) LogValue() slog.Value {
 		slog.Int("confirm_window", c.ConfirmWindow),
 		slog.Int("publish_batch", c.PublishBatch), slog.Int("publish_inflight", c.PublishInFlight),
 		slog.String("expiry_interval", c.ExpiryInterval.String()),
+		slog.String("settle_after", c.SettleAfter.String()), slog.String("settle_interval", c.SettleInterval.String()),
 	)
 }
 

@@ -155,6 +155,10 @@ type ReconcileJSON struct {
 	StockLoaded      bool  `json:"stock_loaded"`
 	Orphans          int64 `json:"orphans"`
 	Gap              int64 `json:"gap"`
+	// OldestInFlightSeconds is the age of the oldest reservation whose
+	// order MySQL does not hold yet (0 when none); past the settle bound
+	// the sale is not consistent.
+	OldestInFlightSeconds float64 `json:"oldest_in_flight_seconds"`
 }
 
 func (h *admin) reconcile(c *gin.Context) {
@@ -175,12 +179,13 @@ func (h *admin) reconcile(c *gin.Context) {
 	h.Metrics.SaleRemaining.WithLabelValues(label).Set(float64(r.Remaining))
 	if !r.Consistent {
 		h.Log.WarnContext(c.Request.Context(), "sale inconsistent", "sale_id", id, "gap", r.Gap(),
-			"stock_loaded", r.StockLoaded, "orphans", r.Orphans)
+			"stock_loaded", r.StockLoaded, "orphans", r.Orphans, "oldest_in_flight", r.OldestInFlight)
 	}
 	c.JSON(http.StatusOK, ReconcileJSON{
 		SaleID: r.SaleID, TotalStock: r.TotalStock, Remaining: r.Remaining, ReservedInFlight: r.ReservedInFlight,
 		Persisted: r.Persisted, Cancelled: r.Cancelled, Consistent: r.Consistent,
 		StockLoaded: r.StockLoaded, Orphans: r.Orphans, Gap: r.Gap(),
+		OldestInFlightSeconds: r.OldestInFlight.Seconds(),
 	})
 }
 

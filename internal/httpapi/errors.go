@@ -27,6 +27,7 @@ const (
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable"
 	CodeNotFound         = "not_found"
+	CodeRebuildPending   = "rebuild_pending"
 	CodeInternal         = "internal"
 )
 
@@ -73,6 +74,9 @@ func classify(err error) mapped {
 		return mapped{http.StatusForbidden, CodeNotStarted, metrics.ResultNotActive, "the sale has not started", true}
 	case errors.Is(err, order.ErrEnded):
 		return mapped{http.StatusForbidden, CodeEnded, metrics.ResultNotActive, "the sale has ended", true}
+	case errors.Is(err, order.ErrRebuildPending):
+		return mapped{http.StatusConflict, CodeRebuildPending, metrics.ResultUnavailable,
+			"the sale's stock was lost and is being rebuilt: orders accepted before the loss are still on their way to the database (is a worker running?); the rebuild finishes on its own, retry to see it done", true}
 	case errors.Is(err, order.ErrSoldOut):
 		return mapped{http.StatusConflict, CodeSoldOut, metrics.ResultSoldOut, "sold out", true}
 	case errors.Is(err, order.ErrAlreadyPurchased):

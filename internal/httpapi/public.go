@@ -103,6 +103,9 @@ type OrderJSON struct {
 	UserID    int64      `json:"user_id"`
 	Status    string     `json:"status"`
 	CreatedAt *time.Time `json:"created_at"`
+	// Reason says why a cancelled order was cancelled: expired,
+	// sold_out, duplicate_buyer, discarded or not_queued.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (h *public) readyz(c *gin.Context) {
@@ -206,6 +209,9 @@ func (h *public) order(c *gin.Context) {
 		return
 	}
 	out := OrderJSON{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID, Status: string(o.Status)}
+	if o.Status == order.StatusCancelled {
+		out.Reason = o.Reason
+	}
 	if !o.CreatedAt.IsZero() {
 		t := o.CreatedAt.UTC()
 		out.CreatedAt = &t

@@ -73,6 +73,12 @@ type Metrics struct {
 	ExpiryUnitsReturned prometheus.Counter
 	ExpirySweepFailures prometheus.Counter
 
+	SettleOrders         *prometheus.CounterVec // outcome: settled, republished, released, failed
+	SettleFailures       prometheus.Counter
+	StockRebuilds        prometheus.Counter
+	SettleBound          prometheus.Gauge
+	ReconcileOldestInFly *prometheus.GaugeVec // sale_id
+
 	QueueMessages   *prometheus.GaugeVec // queue, role: persist, dead
 	QueueConsumers  *prometheus.GaugeVec // queue, role
 	WorkerLastBatch prometheus.Gauge
@@ -172,6 +178,21 @@ func New(reg prometheus.Registerer) *Metrics {
 		ExpirySweepFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seckill_expiry_sweep_failures_total", Help: "Expiry sweeps that met an error (the next sweep retries).",
 		}),
+		SettleOrders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_settle_orders_total", Help: "Stale reservations the settler handled, by outcome: settled (MySQL holds the order), republished, released (MySQL holds it cancelled), failed (left for the next pass).",
+		}, []string{"outcome"}),
+		SettleFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_settle_pass_failures_total", Help: "Settle passes that met an error (the next pass retries).",
+		}),
+		StockRebuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_stock_rebuilds_total", Help: "Rebuilds of lost sale stock started or finished by the settler.",
+		}),
+		SettleBound: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seckill_settle_bound_seconds", Help: "How long a reservation may stay in flight: SECKILL_SETTLE_AFTER plus one settle interval.",
+		}),
+		ReconcileOldestInFly: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seckill_reconcile_oldest_in_flight_seconds", Help: "Age of the oldest reservation whose order MySQL does not hold yet, per sale (0 when none).",
+		}, []string{"sale_id"}),
 		QueueMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_queue_messages_ready", Help: "Messages ready for delivery in a queue, as last reported by the broker.",
 		}, []string{"queue", "role"}),
@@ -192,6 +213,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.WorkerStoreRetries, m.WorkerStoreUp,
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
 		m.OrdersExpired, m.ExpiryUnitsReturned, m.ExpirySweepFailures,
+		m.SettleOrders, m.SettleFailures, m.StockRebuilds, m.SettleBound, m.ReconcileOldestInFly,
 		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,
 	)
 	return m

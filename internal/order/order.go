@@ -121,6 +121,9 @@ const (
 	ReasonDuplicateBuyer = "duplicate_buyer"
 	// ReasonDiscarded: an operator discarded it from the dead letters.
 	ReasonDiscarded = "discarded"
+	// ReasonNotQueued: the broker refused the order before it was queued
+	// (the buyer was answered 503, not 202); the unit went back.
+	ReasonNotQueued = "not_queued"
 )
 
 // Reconciliation is the per-sale invariant check of DESIGN §2.6:
@@ -139,6 +142,27 @@ type Reconciliation struct {
 	// for; any orphan makes the sale inconsistent.
 	Orphans    int64
 	Consistent bool
+	// OldestReservedAt is the reservation time of the oldest reservation
+	// in flight (zero when none); Judge turns it into OldestInFlight.
+	OldestReservedAt time.Time
+	// OldestInFlight is the age of the oldest reservation in flight at the
+	// time of Judge; Stuck says it is past the settle bound.
+	OldestInFlight time.Duration
+	Stuck          bool
+}
+
+// Judge ages the oldest reservation in flight at now: past bound (the
+// settler's SettleAfter plus one pass) it is stuck and the sale is not
+// consistent.
+func (r *Reconciliation) Judge(now time.Time, bound time.Duration) {
+	if r.OldestReservedAt.IsZero() {
+		return
+	}
+	r.OldestInFlight = max(0, now.Sub(r.OldestReservedAt))
+	if r.OldestInFlight > bound {
+		r.Stuck = true
+		r.Consistent = false
+	}
 }
 
 // Gap is TotalStock − (Remaining + ReservedInFlight + Persisted): zero when

@@ -17,6 +17,11 @@ type StockSale struct {
 	// adds the ones the backend does not know: not-cancelled ones as held
 	// reservations with their buyer, cancelled ones as cancelled.
 	Persisted []Order
+	// Rebuild says Persisted accounts for every order of the sale outside
+	// the backend (a new sale, or a rebuild whose fence has passed): only
+	// then may Warm load a sale the backend does not hold. Without it, Warm
+	// of a sale that is not loaded is ErrStockNotLoaded and writes nothing.
+	Rebuild bool
 }
 
 // ReservationState is the state of one reservation in the stock backend.
@@ -54,7 +59,8 @@ type StockSnapshot struct {
 // Invariant kept by every implementation: remaining + |RESERVED| = total.
 type Stock interface {
 	// Warm loads the sale's window and rebuilds remaining stock as
-	// total − |RESERVED| after adding s.Persisted. It never guesses.
+	// total − |RESERVED| after adding s.Persisted. It never guesses: a sale
+	// that is not loaded is loaded only when s.Rebuild says so.
 	Warm(ctx context.Context, s StockSale) error
 	// Reserve takes one unit for r.UserID under r.OrderNo at now. Errors:
 	// ErrStockNotLoaded, ErrNotStarted, ErrEnded, ErrSoldOut,
@@ -116,6 +122,8 @@ type Repository interface {
 	OpenSales(ctx context.Context, since time.Time) ([]Sale, error)
 	// Order returns ErrOrderNotFound for an unknown order_no.
 	Order(ctx context.Context, orderNo string) (Order, error)
+	// OrdersByNo returns the orders MySQL holds among orderNos, by order_no.
+	OrdersByNo(ctx context.Context, orderNos []string) (map[string]Order, error)
 	// SaleOrders lists every order of a sale, any status.
 	SaleOrders(ctx context.Context, saleID int64) ([]Order, error)
 	// Pay moves userID's order created → paid at now and returns it; a paid

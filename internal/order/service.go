@@ -26,9 +26,19 @@ type Service struct {
 	// deadLetters keeps what the worker could not persist (WithDeadLetters).
 	deadLetters DeadLetters
 
-	// Unconfirmed counts publishes whose outcome was unknown; their
-	// reservations stay held until reconciliation settles them.
+	// onUnconfirmed is called for publishes whose outcome was unknown;
+	// their reservations stay held until the settler settles them.
 	onUnconfirmed func(o Order, err error)
+
+	// settleAfter is the age past which Settle handles a reservation;
+	// settleEvery is how often Settle runs.
+	settleAfter, settleEvery time.Duration
+	// The fenced rebuild of lost stock (WithRebuilds); without it a lost
+	// sale is warmed from MySQL and the backend alone.
+	rebuilds     Rebuilds
+	fencer       Fencer
+	held         HeldOrders
+	rebuildQuiet time.Duration
 }
 
 // Option configures a Service.
@@ -48,7 +58,8 @@ func WithUnconfirmedHook(f func(o Order, err error)) Option {
 
 // NewService builds a Service over its adapters.
 func NewService(stock Stock, pub Publisher, repo Repository, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{stock: stock, pub: pub, repo: repo, log: log, now: time.Now}
+	s := &Service{stock: stock, pub: pub, repo: repo, log: log, now: time.Now,
+		settleAfter: DefaultSettleAfter, settleEvery: DefaultSettleInterval}
 	s.flags = soldOutFlags{stock: stock, log: log, maxBuyers: 1 << 20}
 	for _, o := range opts {
 		o(s)
@@ -138,7 +149,7 @@ func (s *Service) notLoaded(ctx context.Context, saleID int64, cause error) erro
 // reconciliation. Either way the client gets ErrUnavailable.
 func (s *Service) publishFailed(ctx context.Context, o Order, err error) error {
 	if errors.Is(err, ErrPublishUnconfirmed) {
-		s.log.ErrorContext(ctx, "publish outcome unknown; reservation kept for reconciliation",
+		s.log.ErrorContext(ctx, "publish outcome unknown; reservation kept, the settler republishes it if MySQL never gets it",
 			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", err)
 		if s.onUnconfirmed != nil {
 			s.onUnconfirmed(o, err)
@@ -151,7 +162,7 @@ func (s *Service) publishFailed(ctx context.Context, o Order, err error) error {
 	defer cancel()
 	released, rerr := s.stock.Release(rctx, o.SaleID, o.OrderNo)
 	if rerr != nil {
-		s.log.ErrorContext(ctx, "release after failed publish failed; reconciliation will settle it",
+		s.log.ErrorContext(ctx, "release after failed publish failed; the settler republishes the order",
 			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", rerr)
 	} else if released {
 		s.flags.available(rctx, o.SaleID, true)
@@ -191,7 +202,12 @@ func (s *Service) Order(ctx context.Context, userID int64, orderNo string) (Orde
 	}
 	// The reservation time is the order number's own: UUIDv7 carries it.
 	sec, nsec := id.Time().UnixTime()
-	return Order{OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID, Status: st, CreatedAt: time.Unix(sec, nsec)}, nil
+	o = Order{OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID, Status: st, CreatedAt: time.Unix(sec, nsec)}
+	if st == StatusCancelled {
+		// Only a definite publish failure cancels an order MySQL never saw.
+		o.Reason = ReasonNotQueued
+	}
+	return o, nil
 }
 
 // SaleView is a sale with its live remaining stock and status.
@@ -235,33 +251,61 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 			return SaleView{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
-	if err := s.warm(ctx, sale); err != nil {
+	// A new sale: nothing of it can be in flight anywhere.
+	if err := s.warm(ctx, sale, true); err != nil {
 		return SaleView{}, err
 	}
 	return s.view(ctx, sale)
 }
 
-// Warmup re-derives a sale's stock from MySQL and the backend's in-flight
-// reservations.
+// rebuildWait is how long a warm-up request waits for a rebuild's fence
+// beyond the quiet time before it answers ErrRebuildPending.
+const rebuildWait = 5 * time.Second
+
+// Warmup re-derives a sale's stock. A loaded sale merges what MySQL holds
+// into the backend (exact: the reservations in flight are there). A sale
+// whose stock is lost is rebuilt behind a fence through the order queue, so
+// that no order still in flight is forgotten; the call waits for it a
+// while and answers ErrRebuildPending if the queue has not delivered the
+// fence by then (a worker is down, or a backlog): the rebuild then
+// finishes on its own.
 func (s *Service) Warmup(ctx context.Context, id int64) (SaleView, error) {
 	sale, err := s.repo.Sale(ctx, id)
 	if err != nil {
 		return SaleView{}, err
 	}
-	if err := s.warm(ctx, sale); err != nil {
+	err = s.warm(ctx, sale, false)
+	if errors.Is(err, ErrStockNotLoaded) {
+		_, err = s.rebuild(ctx, sale, s.rebuildQuiet+rebuildWait)
+	}
+	if err != nil {
 		return SaleView{}, err
 	}
 	return s.view(ctx, sale)
 }
 
-func (s *Service) warm(ctx context.Context, sale Sale) error {
+// warm loads the sale's persisted orders into the stock backend. rebuild
+// says every order outside the backend is accounted for (a new sale, or a
+// fence that passed): the orders dead letters hold are then counted as
+// taken, and a sale that is not loaded may be loaded.
+func (s *Service) warm(ctx context.Context, sale Sale, rebuild bool) error {
 	orders, err := s.repo.SaleOrders(ctx, sale.ID)
 	if err != nil {
-		return fmt.Errorf("warm sale %d: %w", sale.ID, err)
+		return fmt.Errorf("%w: warm sale %d: %w", ErrUnavailable, sale.ID, err)
+	}
+	if rebuild && s.held != nil {
+		held, err := s.held.SaleDeadOrders(ctx, sale.ID)
+		if err != nil {
+			return fmt.Errorf("%w: warm sale %d: %w", ErrUnavailable, sale.ID, err)
+		}
+		for _, o := range held {
+			o.Status = StatusCreated
+			orders = append(orders, o)
+		}
 	}
 	err = s.stock.Warm(ctx, StockSale{
 		ID: sale.ID, TotalStock: sale.TotalStock,
-		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, Persisted: orders,
+		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, Persisted: orders, Rebuild: rebuild,
 	})
 	if err != nil {
 		return fmt.Errorf("warm sale %d: %w", sale.ID, err)
@@ -284,8 +328,14 @@ func (s *Service) Reconcile(ctx context.Context, id int64) (Reconciliation, erro
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return Reconcile(sale, orders, snap), nil
+	rec := Reconcile(sale, orders, snap)
+	rec.Judge(s.now(), s.settleAfter+s.settleInterval())
+	return rec, nil
 }
+
+// settleInterval is the settler's period as the bound of reconciliation
+// counts it: a reservation may wait SettleAfter plus one pass.
+func (s *Service) settleInterval() time.Duration { return s.settleEvery }
 
 // Reconcile computes the reconciliation of one sale from MySQL's orders and
 // the stock backend's snapshot.
@@ -306,6 +356,9 @@ func Reconcile(sale Sale, orders []Order, snap StockSnapshot) Reconciliation {
 	for no, r := range snap.Reservations {
 		if r.State == Reserved && !inMySQL[no] {
 			rec.ReservedInFlight++
+			if at := OrderTime(no); !at.IsZero() && (rec.OldestReservedAt.IsZero() || at.Before(rec.OldestReservedAt)) {
+				rec.OldestReservedAt = at
+			}
 		}
 	}
 	rec.Consistent = snap.Loaded && rec.Remaining >= 0 && rec.Orphans == 0 && rec.Gap() == 0

@@ -368,6 +368,11 @@ func (m *Memcached) Warm(ctx context.Context, s order.StockSale) error {
 		}
 	}
 	err := m.update(ctx, "warm", s.ID, func(cur []byte) ([]byte, error) {
+		if cur == nil && !s.Rebuild {
+			// Lost (or never loaded): only a rebuild that accounts for
+			// every order in flight may load it.
+			return nil, order.ErrStockNotLoaded
+		}
 		return warmValue(cur, s, m.maxValue)
 	})
 	if err != nil {
@@ -1091,6 +1096,10 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 		next = appendRecord(next, kind, r.key, r.user)
 	}
 	h.remaining = h.total - reserved
+	if h.remaining < 0 {
+		// Never write a negative stock: a lost sale stays closed.
+		return nil, fmt.Errorf("%w: the sale holds %d more reservations than units; stock not written", order.ErrUnavailable, -h.remaining)
+	}
 	h.put(next)
 	if len(next) > maxValue {
 		return nil, fmt.Errorf("%w: the sale's state takes %d bytes, above the memcached item limit of %d", order.ErrInvalid, len(next), maxValue)

@@ -105,7 +105,7 @@ func (h *hotSale) advance(tb testing.TB, soldOut int64) {
 	}
 	now := time.Now()
 	next := soldOut + 1
-	err := h.s.Warm(context.Background(), order.StockSale{ID: next, TotalStock: benchSaleUnits, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(24 * time.Hour)})
+	err := h.s.Warm(context.Background(), order.StockSale{ID: next, TotalStock: benchSaleUnits, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(24 * time.Hour), Rebuild: true})
 	if err != nil {
 		tb.Fatalf("warm sale %d: %v", next, err)
 	}

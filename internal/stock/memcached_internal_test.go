@@ -15,7 +15,7 @@ import (
 
 func testSale(total int64) order.StockSale {
 	starts := time.Date(2031, 3, 14, 10, 0, 0, 0, time.UTC)
-	return order.StockSale{ID: 1, TotalStock: total, StartsAt: starts, EndsAt: starts.Add(time.Hour)}
+	return order.StockSale{ID: 1, TotalStock: total, StartsAt: starts, EndsAt: starts.Add(time.Hour), Rebuild: true}
 }
 
 // mustState builds a value with a warm-up of s over nothing.

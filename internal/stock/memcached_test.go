@@ -114,7 +114,7 @@ func mcReservation(saleID, userID int64, orderNo string) order.Reservation {
 }
 
 func mcSale(id, total int64, persisted ...order.Order) order.StockSale {
-	return order.StockSale{ID: id, TotalStock: total, StartsAt: mcStartsAt, EndsAt: mcEndsAt, Persisted: persisted}
+	return order.StockSale{ID: id, TotalStock: total, StartsAt: mcStartsAt, EndsAt: mcEndsAt, Persisted: persisted, Rebuild: true}
 }
 
 func mcWarm(tb testing.TB, s order.Stock, sale order.StockSale) {

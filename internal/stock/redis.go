@@ -93,6 +93,7 @@ const (
 	statusDup        = "DUP"
 	statusOrderUsed  = "ORDER_USED"
 	statusConflict   = "CONFLICT"
+	statusOversold   = "OVERSOLD"
 )
 
 // statusErr is the one place where a script's status becomes a domain error.
@@ -116,6 +117,8 @@ func statusErr(status, detail string) error {
 		return fmt.Errorf("%w: order number %s is already known to the sale", order.ErrInvalid, detail)
 	case statusConflict:
 		return fmt.Errorf("%w: order %s belongs to another user in the stock backend", order.ErrInvalid, detail)
+	case statusOversold:
+		return fmt.Errorf("%w: the sale holds %s more reservations than units; stock not written", order.ErrUnavailable, detail)
 	default:
 		return fmt.Errorf("%w: unknown stock script status %q", order.ErrUnavailable, status)
 	}
@@ -146,6 +149,10 @@ func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
 	k := r.keys(s.ID)
 	keys := []string{k.stock, k.buyers, k.resv, k.meta, k.pend}
 	head := []any{s.TotalStock, s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli()}
+	rebuild := "0"
+	if s.Rebuild {
+		rebuild = "1"
+	}
 	rest := s.Persisted
 	for {
 		chunk := rest[:min(len(rest), warmChunk)]
@@ -154,9 +161,9 @@ func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
 		if len(rest) == 0 {
 			finish = "1"
 		}
-		args := make([]any, 0, len(head)+1+3*len(chunk))
+		args := make([]any, 0, len(head)+2+3*len(chunk))
 		args = append(args, head...)
-		args = append(args, finish)
+		args = append(args, finish, rebuild)
 		for _, o := range chunk {
 			cancelled := "0"
 			if o.Status == order.StatusCancelled {

@@ -105,7 +105,7 @@ func reservation(saleID, userID int64, orderNo string) order.Reservation {
 
 func warm(tb testing.TB, s *stock.Redis, saleID, total int64) {
 	tb.Helper()
-	err := s.Warm(context.Background(), order.StockSale{ID: saleID, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt})
+	err := s.Warm(context.Background(), order.StockSale{ID: saleID, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt, Rebuild: true})
 	if err != nil {
 		tb.Fatalf("Warm: %v", err)
 	}
@@ -307,7 +307,7 @@ func TestRedisWarmConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Warm(t.Context(), order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt,
+	err = s.Warm(t.Context(), order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt, Rebuild: true,
 		Persisted: []order.Order{
 			{OrderNo: "o-9", SaleID: 1, UserID: 9, Status: order.StatusCreated},
 			{OrderNo: "o-1", SaleID: 1, UserID: 2, Status: order.StatusCreated},
@@ -373,7 +373,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}{
 		{"Reserve", s.Reserve(ctx, reservation(1, 1, "o-1"), during)},
 		{"ReserveBatch", s.ReserveBatch(ctx, 1, []order.Reservation{reservation(1, 1, "o-1")}, during)[0]},
-		{"Warm", s.Warm(ctx, order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt})},
+		{"Warm", s.Warm(ctx, order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt, Rebuild: true})},
 		{"Release", releaseErr},
 		{"Remaining", remainingErr},
 		{"Lookup", lookupErr},

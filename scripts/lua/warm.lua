@@ -15,11 +15,18 @@
 -- ARGV[4]  "1" to finish: write the window and recompute the stock;
 --          "0" to only add orders (a large sale is sent in several calls,
 --          the last one finishing)
--- ARGV[5+3k], ARGV[6+3k], ARGV[7+3k]  order_no, user_id, cancelled ("1"/"0")
+-- ARGV[5]  "1" when the caller knows every order of the sale outside this
+--          backend is among the persisted ones (a new sale, or a rebuild
+--          whose fence passed): only then may a sale that is not loaded
+--          be loaded; "0" to merge into a loaded sale only
+-- ARGV[6+3k], ARGV[7+3k], ARGV[8+3k]  order_no, user_id, cancelled ("1"/"0")
 --          of each persisted order
 --
--- Reply: {"OK", remaining} or {"CONFLICT", order_no} when a persisted order
--- is held by another user here; a conflict writes nothing.
+-- Reply: {"OK", remaining}; {"CONFLICT", order_no} when a persisted order
+-- is held by another user here; {"NOT_LOADED", ""} when the sale is not
+-- loaded and ARGV[5] is "0". Both write nothing. {"OVERSOLD", n} when the
+-- reservations held exceed the total by n: the window and the stock are
+-- not written (orders of earlier chunks may have been added).
 --
 -- Per persisted order:
 --   not cancelled, unknown here  -> reserved, and the user becomes its buyer
@@ -36,22 +43,26 @@ local total = tonumber(ARGV[1])
 local starts = tonumber(ARGV[2])
 local ends = tonumber(ARGV[3])
 local finish = ARGV[4]
-local n = (#ARGV - 4) / 3
+local rebuild = ARGV[5]
+local n = (#ARGV - 5) / 3
 if not total or not starts or not ends or (finish ~= '0' and finish ~= '1')
-    or n < 0 or n ~= math.floor(n) then
-  return redis.error_reply('ERR warm.lua: want total, starts_ms, ends_ms, finish, then order triples')
+    or (rebuild ~= '0' and rebuild ~= '1') or n < 0 or n ~= math.floor(n) then
+  return redis.error_reply('ERR warm.lua: want total, starts_ms, ends_ms, finish, rebuild, then order triples')
 end
 
 -- Checks. The typed reads fail the script on a key of the wrong type before
 -- anything is written.
-redis.call('GET', KEYS[1])
+local raw = redis.call('GET', KEYS[1])
 redis.call('HLEN', KEYS[2])
 redis.call('HLEN', KEYS[3])
 redis.call('HLEN', KEYS[4])
 redis.call('ZCARD', KEYS[5])
+if rebuild ~= '1' and (not raw or redis.call('EXISTS', KEYS[4]) == 0) then
+  return {'NOT_LOADED', ''}
+end
 local owner = {}
 for i = 0, n - 1 do
-  local no, user = ARGV[5 + 3 * i], ARGV[6 + 3 * i]
+  local no, user = ARGV[6 + 3 * i], ARGV[7 + 3 * i]
   local state = redis.call('HGET', KEYS[3], no)
   if state and string.sub(state, 3) ~= user then
     return {'CONFLICT', no}
@@ -64,7 +75,7 @@ end
 
 -- Writes.
 for i = 0, n - 1 do
-  local no, user, cancelled = ARGV[5 + 3 * i], ARGV[6 + 3 * i], ARGV[7 + 3 * i]
+  local no, user, cancelled = ARGV[6 + 3 * i], ARGV[7 + 3 * i], ARGV[8 + 3 * i]
   local state = redis.call('HGET', KEYS[3], no)
   redis.call('ZREM', KEYS[5], no)
   if cancelled == '1' then
@@ -102,6 +113,11 @@ for _, state in ipairs(redis.call('HVALS', KEYS[3])) do
   end
 end
 local remaining = total - reserved
+if remaining < 0 then
+  -- More units held than the sale has: never write a negative stock. The
+  -- stock (and the window) stay as they were, so a lost sale stays closed.
+  return {'OVERSOLD', tostring(-remaining)}
+end
 redis.call('HSET', KEYS[4], 'starts_at_ms', ARGV[2], 'ends_at_ms', ARGV[3], 'total', ARGV[1])
 redis.call('SET', KEYS[1], remaining)
 return {'OK', tostring(remaining)}

@@ -56,6 +56,41 @@ func Run(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, newStock) })
 	t.Run("Forget", func(t *testing.T) { testForget(t, newStock(t)) })
 	t.Run("InFlightIndex", func(t *testing.T) { testInFlightIndex(t, newStock) })
+	t.Run("WarmLostSale", func(t *testing.T) { testWarmLostSale(t, newStock(t)) })
+}
+
+// testWarmLostSale: a warm-up loads a sale the backend does not hold only
+// as a rebuild (every order outside the backend accounted for), and never
+// writes a negative stock: more live orders than units keep the sale
+// closed.
+func testWarmLostSale(t *testing.T, s order.Stock) {
+	ctx := t.Context()
+	live := []order.Order{
+		{OrderNo: "o-1", SaleID: 4, UserID: 1, Status: order.StatusCreated},
+		{OrderNo: "o-2", SaleID: 4, UserID: 2, Status: order.StatusCreated},
+	}
+	merge := sale(4, 3, live...)
+	merge.Rebuild = false
+	if err := s.Warm(ctx, merge); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("Warm of a sale not loaded without Rebuild = %v, want ErrStockNotLoaded", err)
+	}
+	if _, err := s.Remaining(ctx, 4); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("after a refused warm-up: %v, want still not loaded", err)
+	}
+	if err := s.Warm(ctx, sale(4, 1, live...)); !errors.Is(err, order.ErrUnavailable) {
+		t.Fatalf("rebuild of 2 live orders into 1 unit = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Remaining(ctx, 4); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("after an oversold rebuild: %v, want still not loaded", err)
+	}
+	mustWarm(t, s, sale(4, 3, live...))
+	if got := mustRemaining(t, s, 4); got != 1 {
+		t.Fatalf("rebuilt remaining = %d, want 3 - 2 = 1", got)
+	}
+	// Loaded now: a merge needs no Rebuild.
+	if err := s.Warm(ctx, merge); err != nil {
+		t.Fatalf("merge into a loaded sale: %v", err)
+	}
 }
 
 func testReserveSuccess(t *testing.T, s order.Stock) {
@@ -416,7 +451,7 @@ func testWarm(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t.Run("changes the window", func(t *testing.T) {
 		s := newStock(t)
 		warm(t, s, 1, 2)
-		mustWarm(t, s, order.StockSale{ID: 1, TotalStock: 2, StartsAt: startsAt, EndsAt: during})
+		mustWarm(t, s, order.StockSale{ID: 1, TotalStock: 2, StartsAt: startsAt, EndsAt: during, Rebuild: true})
 		if err := s.Reserve(t.Context(), reservation(1, 1, "o-1"), during); !errors.Is(err, order.ErrEnded) {
 			t.Fatalf("Reserve after the window moved = %v, want ErrEnded", err)
 		}
@@ -722,7 +757,7 @@ func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 
 // sale returns a sale in the suite's window.
 func sale(id, total int64, persisted ...order.Order) order.StockSale {
-	return order.StockSale{ID: id, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt, Persisted: persisted}
+	return order.StockSale{ID: id, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt, Persisted: persisted, Rebuild: true}
 }
 
 func reservation(saleID, userID int64, orderNo string) order.Reservation {

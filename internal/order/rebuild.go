@@ -1,0 +1,184 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrRebuildPending: a sale's lost stock cannot be rebuilt yet, because
+// orders published before the loss may still be in the queue; the rebuild
+// finishes on its own once the worker has written them.
+var ErrRebuildPending = errors.New("stock rebuild pending")
+
+// Rebuild is one rebuild of a sale's lost stock, as recorded in MySQL.
+// Zero times are steps not reached yet.
+type Rebuild struct {
+	ID          int64
+	SaleID      int64
+	FenceID     string
+	RequestedAt time.Time
+	FenceSentAt time.Time
+	PassedAt    time.Time
+	DoneAt      time.Time
+}
+
+// Rebuilds records stock rebuilds and their fences.
+type Rebuilds interface {
+	// OpenRebuild returns the sale's oldest rebuild not done, or records a
+	// new one under fenceID at now. Two callers racing may both record
+	// one: rebuilds are idempotent, so that is harmless.
+	OpenRebuild(ctx context.Context, saleID int64, fenceID string, now time.Time) (Rebuild, error)
+	// FenceSent records that the rebuild's fence is in the queue.
+	FenceSent(ctx context.Context, id int64, now time.Time) error
+	// RebuildByID reads one rebuild.
+	RebuildByID(ctx context.Context, id int64) (Rebuild, error)
+	// FinishRebuild records the rebuild done.
+	FinishRebuild(ctx context.Context, id int64, now time.Time) error
+	// OpenRebuilds lists the rebuilds not done.
+	OpenRebuilds(ctx context.Context) ([]Rebuild, error)
+}
+
+// Fencer sends a fence through the order queue, behind every order
+// published before it; nil once the broker has confirmed it.
+type Fencer interface {
+	PublishFence(ctx context.Context, f Fence) error
+}
+
+// HeldOrders lists the orders of a sale that dead letters hold: not in
+// MySQL, their units still taken until an operator replays or discards
+// them.
+type HeldOrders interface {
+	SaleDeadOrders(ctx context.Context, saleID int64) ([]Order, error)
+}
+
+// WithRebuilds makes lost stock rebuild through fences: r records them,
+// f sends them, held names the orders dead letters still hold, and quiet is
+// how long after a rebuild is requested its fence goes out (at least the
+// publisher's confirm timeout: by then every publish started before the
+// loss has reached the queue or failed).
+func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Option {
+	return func(s *Service) {
+		s.rebuilds, s.fencer, s.held, s.rebuildQuiet = r, f, held, quiet
+	}
+}
+
+// WithSettleAfter sets the age past which the settler handles an
+// in-flight reservation (default DefaultSettleAfter).
+func WithSettleAfter(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.settleAfter = d
+		}
+	}
+}
+
+// rebuildPoll is how often a waiting rebuild looks at its fence.
+const rebuildPoll = 100 * time.Millisecond
+
+// rebuild brings a sale whose stock the backend lost back, exactly. Every
+// order reserved before the loss is, by then, in MySQL, in the queue (or a
+// worker's hands), or in a publish still waiting for its confirm. So the
+// rebuild waits the quiet time (the publishes land), sends a fence through
+// the queue, and waits for the worker to record it as passed: everything
+// queued before it is then in MySQL or in the dead letters. Only then is
+// the stock warmed from MySQL, with the orders dead letters hold counted
+// as taken. It waits at most wait (0: one step, no waiting) and returns
+// ErrRebuildPending if the fence has not passed by then; the settler moves
+// it on. It reports whether it started or finished a rebuild.
+func (s *Service) rebuild(ctx context.Context, sale Sale, wait time.Duration) (bool, error) {
+	if s.rebuilds == nil || s.fencer == nil {
+		// No fences: warm from what MySQL and the backend hold.
+		return true, s.warm(ctx, sale, true)
+	}
+	fenceID, err := uuid.NewV7()
+	if err != nil {
+		return false, fmt.Errorf("rebuild sale %d: %w", sale.ID, err)
+	}
+	rb, err := s.rebuilds.OpenRebuild(ctx, sale.ID, fenceID.String(), s.now())
+	if err != nil {
+		return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
+	}
+	started := rb.FenceID == fenceID.String()
+	if started {
+		s.log.WarnContext(ctx, "stock of a sale is lost; rebuilding it behind a fence through the order queue",
+			"sale_id", sale.ID, "rebuild", rb.ID, "fence_in", s.rebuildQuiet)
+	}
+	done, err := s.stepRebuild(ctx, sale, rb, s.now().Add(wait))
+	return started || done, err
+}
+
+// stepRebuild moves rb on until it is done or deadline passes.
+func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadline time.Time) (bool, error) {
+	for {
+		now := s.now()
+		switch {
+		case rb.FenceSentAt.IsZero() && !now.Before(rb.RequestedAt.Add(s.rebuildQuiet)):
+			err := s.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
+			if err == nil {
+				err = s.rebuilds.FenceSent(ctx, rb.ID, now)
+			}
+			if err != nil {
+				return false, fmt.Errorf("%w: rebuild sale %d: send fence: %w", ErrUnavailable, sale.ID, err)
+			}
+			rb.FenceSentAt = now
+			continue
+		case !rb.PassedAt.IsZero():
+			if err := s.warm(ctx, sale, true); err != nil {
+				return false, err
+			}
+			if err := s.rebuilds.FinishRebuild(ctx, rb.ID, now); err != nil {
+				return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
+			}
+			s.log.InfoContext(ctx, "stock of a sale rebuilt behind its fence", "sale_id", sale.ID, "rebuild", rb.ID,
+				"took", now.Sub(rb.RequestedAt).Round(time.Millisecond))
+			return true, nil
+		}
+		if !now.Before(deadline) {
+			return false, ErrRebuildPending
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, ctx.Err())
+		case <-time.After(min(rebuildPoll, deadline.Sub(now))):
+		}
+		next, err := s.rebuilds.RebuildByID(ctx, rb.ID)
+		if err != nil {
+			return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
+		}
+		rb = next
+	}
+}
+
+// advanceRebuilds moves on every rebuild not done, one step each.
+func (s *Service) advanceRebuilds(ctx context.Context, now time.Time) (SettleResult, error) {
+	var res SettleResult
+	if s.rebuilds == nil || s.fencer == nil {
+		return res, nil
+	}
+	open, err := s.rebuilds.OpenRebuilds(ctx)
+	if err != nil {
+		return res, fmt.Errorf("settle: open rebuilds: %w", err)
+	}
+	var firstErr error
+	for _, rb := range open {
+		sale, err := s.repo.Sale(ctx, rb.SaleID)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		done, err := s.stepRebuild(ctx, sale, rb, now)
+		if done {
+			res.Rebuilds++
+		}
+		if err != nil && !errors.Is(err, ErrRebuildPending) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return res, firstErr
+}

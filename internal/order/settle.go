@@ -1,0 +1,240 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// DefaultSettleAfter is how old an in-flight reservation gets before the
+// settler looks at it.
+const DefaultSettleAfter = 30 * time.Second
+
+// settleBatch bounds the reservations one settle step reads from the
+// in-flight index and looks up in MySQL; settleBatches bounds the steps per
+// sale in one pass, so a sale with a large backlog cannot hold a pass for
+// long (the next pass continues).
+const (
+	settleBatch     = 500
+	settleBatches   = 20
+	republishAtOnce = 64
+)
+
+// SettleResult is what one settle pass did.
+type SettleResult struct {
+	// Settled counts reservations whose orders MySQL holds: they left the
+	// in-flight index.
+	Settled int
+	// Republished counts orders missing from MySQL that were handed to the
+	// queue again under their own order_no.
+	Republished int
+	// Released counts units given back for orders MySQL holds as
+	// cancelled (refused by the store, discarded).
+	Released int
+	// Failed counts reservations left for the next pass (a republish or a
+	// release that failed).
+	Failed int
+	// Rebuilds counts stock rebuilds started or finished.
+	Rebuilds int
+}
+
+func (r *SettleResult) add(o SettleResult) {
+	r.Settled += o.Settled
+	r.Republished += o.Republished
+	r.Released += o.Released
+	r.Failed += o.Failed
+	r.Rebuilds += o.Rebuilds
+}
+
+// SettleAfter is the age past which the settler handles a reservation.
+func (s *Service) SettleAfter() time.Duration { return s.settleAfter }
+
+// DefaultSettleInterval is how often the api runs a settle pass.
+const DefaultSettleInterval = 5 * time.Second
+
+// WithSettleInterval tells the service how often Settle runs, which
+// reconciliation adds to SettleAfter as the bound a reservation may stay in
+// flight (default DefaultSettleInterval).
+func WithSettleInterval(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.settleEvery = d
+		}
+	}
+}
+
+// Settle runs one settle pass at now: for every sale that may still hold
+// reservations in flight it reads, from the stock backend's in-flight
+// index, the reservations older than SettleAfter and looks their orders up
+// in MySQL:
+//
+//   - held and not cancelled: the order is persisted; the reservation
+//     leaves the index and keeps its unit;
+//   - held as cancelled (refused by the store, discarded, expired): the
+//     unit goes back through the guarded Release, once, and the order is
+//     recorded as released;
+//   - not held: the order is published again with its original order_no
+//     (the worker is idempotent per order_no and MySQL guards stock, so a
+//     copy that was in the queue after all is harmless), and its next
+//     check moves SettleAfter ahead.
+//
+// A sale whose stock is not loaded gets a fenced rebuild started or moved
+// on (see Warmup). Several api instances may settle at once: every step is
+// idempotent. Settle returns the first error met but passes every sale.
+func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, error) {
+	sales, err := s.repo.OpenSales(ctx, now.Add(-expiryHorizon))
+	if err != nil {
+		return SettleResult{}, fmt.Errorf("settle: %w", err)
+	}
+	var (
+		res      SettleResult
+		firstErr error
+	)
+	for _, sale := range sales {
+		r, err := s.settleSale(ctx, sale, now)
+		res.add(r)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("settle sale %d: %w", sale.ID, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if r, err := s.advanceRebuilds(ctx, now); err != nil && firstErr == nil {
+		firstErr = err
+	} else {
+		res.add(r)
+	}
+	return res, firstErr
+}
+
+func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (SettleResult, error) {
+	var res SettleResult
+	due := now.Add(-s.settleAfter)
+	for range settleBatches {
+		rs, err := s.stock.Due(ctx, sale.ID, due, settleBatch)
+		if errors.Is(err, ErrStockNotLoaded) || (err == nil && len(rs) == 0 && !s.loaded(ctx, sale.ID)) {
+			r, err := s.rebuild(ctx, sale, 0)
+			if r {
+				res.Rebuilds++
+			}
+			if errors.Is(err, ErrRebuildPending) {
+				err = nil
+			}
+			return res, err
+		}
+		if err != nil {
+			return res, err
+		}
+		r, err := s.settleBatch(ctx, sale.ID, rs, now)
+		res.add(r)
+		if err != nil || len(rs) < settleBatch {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// loaded reports whether the stock backend holds the sale's stock; a
+// backend error counts as loaded (nothing to rebuild on a doubt).
+func (s *Service) loaded(ctx context.Context, saleID int64) bool {
+	_, err := s.stock.Remaining(ctx, saleID)
+	return !errors.Is(err, ErrStockNotLoaded)
+}
+
+func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time) (SettleResult, error) {
+	var res SettleResult
+	nos := make([]string, len(rs))
+	for i, r := range rs {
+		nos[i] = r.OrderNo
+	}
+	held, err := s.repo.OrdersByNo(ctx, nos)
+	if err != nil {
+		return res, err
+	}
+	var (
+		settled, released []string
+		missing           []Reservation
+		firstErr          error
+	)
+	for _, r := range rs {
+		o, ok := held[r.OrderNo]
+		switch {
+		case !ok:
+			missing = append(missing, r)
+		case o.Status != StatusCancelled:
+			settled = append(settled, r.OrderNo)
+		default:
+			back, err := s.stock.Release(ctx, saleID, r.OrderNo)
+			if err != nil {
+				res.Failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if back {
+				res.Released++
+			}
+			released = append(released, r.OrderNo)
+		}
+	}
+	if len(settled) > 0 {
+		if err := s.stock.Settle(ctx, saleID, settled); err != nil {
+			return res, err
+		}
+		res.Settled = len(settled)
+	}
+	if len(released) > 0 {
+		if res.Released > 0 {
+			s.flags.available(ctx, saleID, true)
+		}
+		if err := s.repo.MarkReleased(ctx, released, now); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if len(missing) > 0 {
+		ok, failed := s.republish(ctx, missing)
+		res.Republished += len(ok)
+		res.Failed += failed
+		if len(ok) > 0 {
+			if err := s.stock.Postpone(ctx, saleID, ok, now); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			s.log.WarnContext(ctx, "reservations whose orders MySQL does not hold were published again",
+				"sale_id", saleID, "orders", len(ok), "failed", failed)
+		}
+	}
+	return res, firstErr
+}
+
+// republish hands the orders of rs to the queue again, several at once so
+// that a coalescing publisher carries them together. It returns the order
+// numbers the broker confirmed and how many failed.
+func (s *Service) republish(ctx context.Context, rs []Reservation) (ok []string, failed int) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, republishAtOnce)
+	)
+	for _, r := range rs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o := Order{OrderNo: r.OrderNo, SaleID: r.SaleID, UserID: r.UserID, Status: StatusPending, CreatedAt: r.ReservedAt}
+			err := s.pub.Publish(ctx, o)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed++
+				return
+			}
+			ok = append(ok, r.OrderNo)
+		}()
+	}
+	wg.Wait()
+	return ok, failed
+}

@@ -1,0 +1,292 @@
+package order_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/consumer"
+	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/store"
+)
+
+// settleRig is one api's service over an in-process Redis, an in-process
+// queue and SQLite, with the pieces the settle tests drive by hand.
+type settleRig struct {
+	mr    *miniredis.Miniredis
+	stock *stock.Redis
+	q     *mq.Memory
+	repo  *store.Store
+	svc   *order.Service
+	sale  order.SaleView
+}
+
+const testSettleAfter = 30 * time.Second
+
+func newSettleRig(t *testing.T, total int64, opts ...order.Option) *settleRig {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := &settleRig{mr: miniredis.RunT(t), q: mq.NewMemory()}
+	t.Cleanup(func() { _ = r.q.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: r.mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	repo, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = repo.Close() })
+	r.repo = repo
+	r.stock = stock.NewRedis(rdb)
+	opts = append([]order.Option{order.WithSettleAfter(testSettleAfter)}, opts...)
+	r.svc = order.NewService(r.stock, r.q, repo, log, opts...)
+	now := time.Now()
+	r.sale, err = r.svc.CreateSale(context.Background(), order.NewSale{
+		Name: "settle", TotalStock: total, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// strand reserves a unit for user at the given time and publishes nothing:
+// what an api killed between its reservation and its publish leaves.
+func (r *settleRig) strand(t *testing.T, user int64, at time.Time) string {
+	t.Helper()
+	no := orderNoAt(t, at)
+	res := order.Reservation{OrderNo: no, SaleID: r.sale.ID, UserID: user, State: order.Reserved}
+	if err := r.stock.Reserve(context.Background(), res, at); err != nil {
+		t.Fatal(err)
+	}
+	return no
+}
+
+// orderNoAt is a UUIDv7 order number made at t.
+func orderNoAt(t *testing.T, at time.Time) string {
+	t.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := uint64(at.UnixMilli())
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	return id.String()
+}
+
+// drain persists whatever the queue holds, as the worker would.
+func (r *settleRig) drain(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ds, err := r.q.Consume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for r.q.Stats().Ready > 0 || r.q.Stats().Unacked > 0 {
+		select {
+		case d := <-ds:
+			if d.Fence != nil {
+				if err := r.repo.PassFence(ctx, d.Fence.ID, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				_ = d.Ack()
+				continue
+			}
+			if _, err := r.repo.PersistBatch(ctx, d.Orders); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range d.Orders {
+				got = append(got, o.OrderNo)
+			}
+			if err := d.Ack(); err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("queue not drained")
+		}
+	}
+	return got
+}
+
+func (r *settleRig) reconcile(t *testing.T) order.Reconciliation {
+	t.Helper()
+	rec, err := r.svc.Reconcile(context.Background(), r.sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+var _ consumer.Store = (*store.Store)(nil)
+
+// TestSettleRepublishesStrandedReservation: a reservation whose order never
+// reached the queue is republished under its own order_no once it is older
+// than the bound, and settled once MySQL holds it.
+func TestSettleRepublishesStrandedReservation(t *testing.T) {
+	r := newSettleRig(t, 3)
+	ctx := context.Background()
+	now := time.Now()
+	old := r.strand(t, 1, now.Add(-time.Minute))
+	young := r.strand(t, 2, now.Add(-time.Second))
+
+	rec := r.reconcile(t)
+	if rec.Consistent || !rec.Stuck || rec.ReservedInFlight != 2 || rec.OldestInFlight < time.Minute {
+		t.Fatalf("before settling: %+v, want 2 in flight, stuck past the bound", rec)
+	}
+
+	res, err := r.svc.Settle(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Republished != 1 || res.Settled != 0 {
+		t.Fatalf("first pass %+v, want only the old reservation republished", res)
+	}
+	// Postponed: a second pass right away publishes nothing again.
+	if res, err := r.svc.Settle(ctx, now); err != nil || res.Republished != 0 {
+		t.Fatalf("second pass %+v, %v: republished again before the bound", res, err)
+	}
+	if got := r.drain(t); len(got) != 1 || got[0] != old {
+		t.Fatalf("queue carried %v, want only %s", got, old)
+	}
+	res, err = r.svc.Settle(ctx, now.Add(testSettleAfter+time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Settled != 1 || res.Republished != 1 {
+		t.Fatalf("later pass %+v, want the old one settled and the young one republished", res)
+	}
+	if got := r.drain(t); len(got) != 1 || got[0] != young {
+		t.Fatalf("queue carried %v, want only %s", got, young)
+	}
+	res, err = r.svc.Settle(ctx, now.Add(2*testSettleAfter+2*time.Second))
+	if err != nil || res.Settled != 1 || res.Republished != 0 {
+		t.Fatalf("last pass %+v, %v: want the young one settled", res, err)
+	}
+	if due, err := r.stock.Due(ctx, r.sale.ID, now.Add(time.Hour), 10); err != nil || len(due) != 0 {
+		t.Fatalf("index after settling: %v, %v; want empty", due, err)
+	}
+	rec = r.reconcile(t)
+	if !rec.Consistent || rec.Persisted != 2 || rec.Remaining != 1 || rec.ReservedInFlight != 0 {
+		t.Fatalf("after settling: %+v", rec)
+	}
+}
+
+// TestSettleReleasesCancelledOrder: a stale reservation whose order MySQL
+// holds as cancelled gets its unit back once, and leaves the index.
+func TestSettleReleasesCancelledOrder(t *testing.T) {
+	r := newSettleRig(t, 2)
+	ctx := context.Background()
+	now := time.Now()
+	no := r.strand(t, 7, now.Add(-time.Minute))
+	o := order.Order{OrderNo: no, SaleID: r.sale.ID, UserID: 7, Status: order.StatusCreated, CreatedAt: now.Add(-time.Minute)}
+	if _, err := r.repo.PersistBatch(ctx, []order.Order{o}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.repo.ExpireDue(ctx, r.sale.ID, now, 10); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a second pass, or a second replica, returns nothing more
+		res, err := r.svc.Settle(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Republished != 0 || res.Released > 1 {
+			t.Fatalf("pass %+v", res)
+		}
+	}
+	rec := r.reconcile(t)
+	if !rec.Consistent || rec.Remaining != 2 || rec.Cancelled != 1 {
+		t.Fatalf("after settling a cancelled order: %+v, want both units back", rec)
+	}
+	if left, err := r.repo.Unreleased(ctx, r.sale.ID, 10); err != nil || len(left) != 0 {
+		t.Fatalf("unreleased after settling: %v, %v", left, err)
+	}
+}
+
+// TestJudgeBound: a reservation younger than the bound keeps the sale
+// consistent; one older makes it stuck.
+func TestJudgeBound(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		age   time.Duration
+		stuck bool
+	}{{time.Second, false}, {35 * time.Second, false}, {36 * time.Second, true}} {
+		rec := order.Reconciliation{Consistent: true, OldestReservedAt: now.Add(-tt.age)}
+		rec.Judge(now, 35*time.Second)
+		if rec.Stuck != tt.stuck || rec.Consistent == tt.stuck || rec.OldestInFlight != tt.age {
+			t.Errorf("age %v: %+v", tt.age, rec)
+		}
+	}
+}
+
+// TestRebuildCountsQueuedOrders: a sale whose stock is lost while orders
+// wait in the queue stays closed until a fence has come through the queue
+// behind them; the rebuild then counts them, so the sale never sells more
+// units than it has.
+func TestRebuildCountsQueuedOrders(t *testing.T) {
+	r := newSettleRig(t, 5)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rdb := redis.NewClient(&redis.Options{Addr: r.mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	svc := order.NewService(r.stock, r.q, r.repo, log, order.WithRebuilds(r.repo, r.q, r.repo, 0))
+	ctx := context.Background()
+	for user := int64(1); user <= 3; user++ {
+		if _, err := svc.Place(ctx, r.sale.ID, user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mr.FlushAll() // Redis lost everything; three orders wait in the queue
+
+	if _, err := svc.Place(ctx, r.sale.ID, 9); !errors.Is(err, order.ErrUnavailable) {
+		t.Fatalf("purchase with the stock lost: %v, want ErrUnavailable", err)
+	}
+	res, err := svc.Settle(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rebuilds != 1 {
+		t.Fatalf("settle pass %+v: want a rebuild started", res)
+	}
+	if _, err := r.stock.Remaining(ctx, r.sale.ID); !errors.Is(err, order.ErrStockNotLoaded) {
+		t.Fatalf("stock loaded before the fence passed: %v", err)
+	}
+	if got := r.drain(t); len(got) != 3 {
+		t.Fatalf("worker persisted %d orders, want 3", len(got))
+	}
+	v, err := svc.Warmup(ctx, r.sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Remaining != 2 {
+		t.Fatalf("after the rebuild %d remaining, want 5 - 3 queued = 2", v.Remaining)
+	}
+	for user := int64(4); user <= 7; user++ {
+		_, err := svc.Place(ctx, r.sale.ID, user)
+		if user <= 5 && err != nil {
+			t.Fatalf("user %d: %v", user, err)
+		}
+		if user > 5 && !errors.Is(err, order.ErrSoldOut) {
+			t.Fatalf("user %d: %v, want sold out", user, err)
+		}
+	}
+	r.drain(t)
+	rec, err := svc.Reconcile(ctx, r.sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Consistent || rec.Persisted != 5 || rec.Remaining != 0 {
+		t.Fatalf("after the sale: %+v", rec)
+	}
+}
