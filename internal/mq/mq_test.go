@@ -109,6 +109,21 @@ func (b *broker) depth(queue string) int {
 	return q.Messages
 }
 
+// settledDepth is depth once acks sent just before have been applied: a
+// quorum queue applies them through its log, so a read right after may
+// still count them. It returns the first depth that stays for a moment, or
+// 0 as soon as the queue is empty.
+func (b *broker) settledDepth(queue string) int {
+	b.tb.Helper()
+	deadline := time.Now().Add(patience)
+	n := b.depth(queue)
+	for n != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		n = b.depth(queue)
+	}
+	return n
+}
+
 // drain gets and acks every message in queue until want have been taken.
 func (b *broker) drain(queue string, want int) []amqp.Delivery {
 	b.tb.Helper()

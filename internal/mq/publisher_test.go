@@ -153,7 +153,7 @@ func TestPublisherConcurrentConfirms(t *testing.T) {
 			if len(seen) != c.messages {
 				t.Fatalf("consumed %d distinct orders, want %d", len(seen), c.messages)
 			}
-			if n := b.depth(b.topo.Queue); n != 0 {
+			if n := b.settledDepth(b.topo.Queue); n != 0 {
 				t.Fatalf("%d messages left", n)
 			}
 		})
@@ -248,7 +248,7 @@ func TestPublisherUnroutable(t *testing.T) {
 			}
 			delete(confirmed, d.MessageId)
 		}
-		if n := b.depth(b.topo.Queue); n != 0 {
+		if n := b.settledDepth(b.topo.Queue); n != 0 {
 			t.Fatalf("%d extra messages in the queue", n)
 		}
 	})
@@ -435,7 +435,7 @@ func TestPublisherCloseWaitsForConfirms(t *testing.T) {
 			t.Fatalf("unexpected message %s", d.MessageId)
 		}
 	}
-	if n := b.depth(b.topo.Queue); n != 0 {
+	if n := b.settledDepth(b.topo.Queue); n != 0 {
 		t.Fatalf("%d unexpected messages", n)
 	}
 }

@@ -60,7 +60,7 @@ func TestSourceReconnectKeepsOneChannel(t *testing.T) {
 	mustNoErr(t, d.Ack(), "ack")
 	stopConsuming(t, cancel, out)
 	mustNoErr(t, src.Close(), "close")
-	if n := b.depth(b.topo.Queue); n != 0 {
+	if n := b.settledDepth(b.topo.Queue); n != 0 {
 		t.Fatalf("%d messages left", n)
 	}
 }
