@@ -127,19 +127,20 @@ func (s *suite) observe(ctx context.Context, st *state, deadBefore, deadWant int
 	o := observation{
 		totalStock: s.sz.stock, accepted: st.accepted, bound: s.o.settleAfter + 5*time.Second, deadWant: deadWant,
 	}
+	// The orders are read between two reconciliations: when both agree,
+	// nothing moved while MySQL was read.
+	before, _ := s.reconcile(ctx, st.sale)
 	rows, err := s.mysql.orders(ctx, st.sale)
 	if err != nil {
 		o.faultErrs = append(o.faultErrs, err.Error())
 	}
 	o.rows = rows
-	rec, err := s.admin[0].reconcile(ctx, st.sale)
-	if err != nil {
-		rec, err = s.admin[1].reconcile(ctx, st.sale)
-	}
+	rec, err := s.reconcile(ctx, st.sale)
 	if err != nil {
 		o.recErr = err.Error()
 	}
 	o.rec = rec
+	stable := before != nil && rec != nil && before.same(*rec)
 	if n, err := s.deadCount(ctx); err == nil {
 		o.dead = n - deadBefore
 	}
@@ -150,8 +151,18 @@ func (s *suite) observe(ctx context.Context, st *state, deadBefore, deadWant int
 			break
 		}
 	}
-	o.settled = all && rec != nil && rec.ReservedInFlight == 0 && rec.Consistent && rec.StockLoaded && o.dead >= deadWant
+	o.settled = all && stable && rec != nil && rec.ReservedInFlight == 0 && rec.Consistent && rec.StockLoaded && o.dead >= deadWant
 	return o
+}
+
+// reconcile reads the sale's reconciliation from api1, or api2 when api1
+// does not answer.
+func (s *suite) reconcile(ctx context.Context, sale int64) (*reconciliation, error) {
+	rec, err := s.admin[0].reconcile(ctx, sale)
+	if err != nil {
+		rec, err = s.admin[1].reconcile(ctx, sale)
+	}
+	return rec, err
 }
 
 // deadCount is how many dead letters there are now.

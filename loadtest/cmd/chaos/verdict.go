@@ -27,6 +27,12 @@ type reconciliation struct {
 	OldestInFlight   *float64 `json:"oldest_in_flight_seconds"`
 }
 
+// same reports whether r and o count the same orders.
+func (r reconciliation) same(o reconciliation) bool {
+	return r.TotalStock == o.TotalStock && r.Remaining == o.Remaining && r.ReservedInFlight == o.ReservedInFlight &&
+		r.Persisted == o.Persisted && r.Cancelled == o.Cancelled
+}
+
 // observation is everything a scenario saw from outside once it settled,
 // or gave up waiting.
 type observation struct {
