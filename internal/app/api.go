@@ -135,14 +135,12 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	if interval <= 0 {
 		interval = defaultExpiryInterval
 	}
-	sweeper := &expirySweeper{service: a.Service, m: a.Metrics, log: log, interval: interval}
-	a.background = append(a.background, sweeper.run)
+	a.background = append(a.background, expirySweeper(a.Service, a.Metrics, log, interval).run)
 	settleEvery := cfg.SettleInterval
 	if settleEvery <= 0 {
 		settleEvery = order.DefaultSettleInterval
 	}
-	st := &settler{service: a.Service, m: a.Metrics, log: log, interval: settleEvery}
-	a.background = append(a.background, st.run)
+	a.background = append(a.background, settler(a.Service, a.Metrics, log, settleEvery).run)
 	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
 		Orders: a.Service,
 		Sales:  a.saleReader(),
