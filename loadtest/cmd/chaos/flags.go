@@ -73,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ `URL`")
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL `DSN` without a database; the user must create users and databases")
 	fs.StringVar(&o.mysqlDB, "db", "seckill_chaos", "MySQL `database` of the run, dropped and created at start")
-	fs.DurationVar(&o.settleAfter, "settle-after", 5*time.Second, "SECKILL_SETTLE_AFTER given to the apis")
+	fs.DurationVar(&o.settleAfter, "settle-after", 7*time.Second, "SECKILL_SETTLE_AFTER given to the apis (at least their confirm timeout, 5s, plus 1s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err

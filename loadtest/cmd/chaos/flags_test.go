@@ -18,7 +18,7 @@ func TestParseFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 		if o.short || o.keep || o.out != "" || o.src != "" || o.mysqlDB != "seckill_chaos" ||
-			o.settleAfter != 5*time.Second || o.mysqlServer != "root@tcp(127.0.0.1:3306)/" {
+			o.settleAfter != 7*time.Second || o.mysqlServer != "root@tcp(127.0.0.1:3306)/" {
 			t.Errorf("defaults %+v", o)
 		}
 		if got := len(pick(o.run)); got != len(scenarios()) {
