@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // Stock backends.
@@ -100,6 +103,7 @@ type Worker struct {
 	AMQPURL         string        `env:"SECKILL_AMQP_URL"`
 	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`
+	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN"` // guards the admin listener; required beyond loopback
 	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
 	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"20ms"`
 	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
@@ -131,8 +135,8 @@ func LoadAPI() (API, error) {
 	switch {
 	case c.StockBackend != BackendRedis && c.StockBackend != BackendMemcache:
 		return API{}, fmt.Errorf("config: SECKILL_STOCK_BACKEND must be %q or %q, not %q", BackendRedis, BackendMemcache, c.StockBackend)
-	case !c.Embedded() && len(c.JWTSecret) < 16:
-		return API{}, errors.New("config: SECKILL_JWT_SECRET of at least 16 bytes is required outside the embedded mode")
+	case !c.Embedded() && len(c.JWTSecret) < MinSecretBytes:
+		return API{}, fmt.Errorf("config: SECKILL_JWT_SECRET must be at least %d bytes outside the embedded mode (it has %d): set it to a random secret, e.g. `openssl rand -hex 32`", MinSecretBytes, len(c.JWTSecret))
 	case c.BodyLimit <= 0:
 		return API{}, errors.New("config: SECKILL_BODY_LIMIT_BYTES must be positive")
 	case c.ConfirmWindow <= 0:
@@ -145,12 +149,53 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
 	case c.SettleInterval <= 0:
 		return API{}, errors.New("config: SECKILL_SETTLE_INTERVAL must be positive")
+	case checkAdmin(c.AdminAddr, c.AdminToken) != nil:
+		return API{}, checkAdmin(c.AdminAddr, c.AdminToken)
 	case c.SettleAfter < c.ConfirmTimeout+time.Second:
 		// A publish still waiting for its confirm must never be
 		// republished: its definite failure releases the unit.
 		return API{}, fmt.Errorf("config: SECKILL_SETTLE_AFTER (%v) must be at least SECKILL_CONFIRM_TIMEOUT (%v) plus 1s", c.SettleAfter, c.ConfirmTimeout)
 	}
 	return c, nil
+}
+
+// MinSecretBytes is the least length of SECKILL_JWT_SECRET outside the
+// embedded mode, and of SECKILL_ADMIN_TOKEN on an admin address beyond
+// loopback: 256 bits, the HS256 key size.
+const MinSecretBytes = 32
+
+// checkAdmin refuses an admin listener reachable from other machines
+// without a bearer token of at least MinSecretBytes: that listener mints
+// user tokens, changes sales and serves pprof.
+func checkAdmin(addr, token string) error {
+	loopback, err := IsLoopback(addr)
+	if err != nil {
+		return fmt.Errorf("config: SECKILL_ADMIN_ADDR %q: %w", addr, err)
+	}
+	if loopback || len(token) >= MinSecretBytes {
+		return nil
+	}
+	have := "is not set"
+	if token != "" {
+		have = fmt.Sprintf("has %d bytes", len(token))
+	}
+	return fmt.Errorf("config: SECKILL_ADMIN_ADDR %q listens beyond loopback, so SECKILL_ADMIN_TOKEN must be at least %d bytes (it %s): "+
+		"set SECKILL_ADMIN_TOKEN to a random secret, e.g. `openssl rand -hex 32`, or listen on 127.0.0.1", addr, MinSecretBytes, have)
+}
+
+// IsLoopback reports whether a listen address (host:port) accepts only
+// connections from this machine: a loopback IP or "localhost". An empty
+// host listens on every interface.
+func IsLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, errors.New("want host:port, e.g. 127.0.0.1:9090")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback(), nil
 }
 
 // LoadWorker reads and checks the worker's configuration.
@@ -164,6 +209,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
 	case c.BatchSize <= 0:
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
+	case checkAdmin(c.AdminAddr, c.AdminToken) != nil:
+		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken)
 	}
 	if c.Prefetch <= 0 {
 		c.Prefetch = 2 * c.BatchSize
@@ -193,7 +240,7 @@ func (c API) LogValue() slog.Value {
 // LogValue masks secrets when the configuration is logged.
 func (c Worker) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("admin_addr", c.AdminAddr),
+		slog.String("admin_addr", c.AdminAddr), slog.String("admin_token", mask(c.AdminToken)),
 		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.Int("batch_size", c.BatchSize), slog.String("linger", c.BatchWait.String()), slog.Int("prefetch", c.Prefetch),
 	)
@@ -206,27 +253,11 @@ func mask(s string) string {
 	return "*****"
 }
 
-// MaskURL hides the password of a URL.
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
-}
+// MaskURL hides the password of a URL, even one that does not parse.
+func MaskURL(raw string) string { return redact.URL(raw) }
 
 // MaskDSN hides the password of a go-sql-driver DSN (user:pass@tcp(...)/db).
-func MaskDSN(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
-	if at < 0 {
-		return dsn
-	}
-	cred := dsn[:at]
-	if i := strings.Index(cred, ":"); i >= 0 {
-		return cred[:i] + ":*****" + dsn[at:]
-	}
-	return dsn
-}
+func MaskDSN(dsn string) string { return redact.DSN(dsn) }
 
 // LevelFrom parses a log level name, defaulting to info.
 func LevelFrom(s string) slog.Level {

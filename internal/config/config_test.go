@@ -17,7 +17,7 @@ func TestLoadAPIBackends(t *testing.T) {
 		{name: "none: embedded", env: map[string]string{}, embed: true},
 		{name: "all three", env: map[string]string{
 			"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0", "SECKILL_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
-			"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill", "SECKILL_JWT_SECRET": "0123456789abcdef",
+			"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill", "SECKILL_JWT_SECRET": "0123456789abcdef0123456789abcdef",
 		}},
 		{name: "only redis", env: map[string]string{"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0"},
 			wantErr: "SECKILL_AMQP_URL, SECKILL_MYSQL_DSN not set"},
@@ -83,7 +83,7 @@ func TestMask(t *testing.T) {
 	if got := MaskURL("amqp://guest:secret@127.0.0.1:5672/"); strings.Contains(got, "secret") {
 		t.Fatalf("MaskURL leaked the password: %s", got)
 	}
-	if got := MaskDSN("root:secret@tcp(127.0.0.1:3306)/seckill"); got != "root:*****@tcp(127.0.0.1:3306)/seckill" {
+	if got := MaskDSN("root:secret@tcp(127.0.0.1:3306)/seckill"); got != "root:xxxxx@tcp(127.0.0.1:3306)/seckill" {
 		t.Fatalf("MaskDSN = %s", got)
 	}
 }

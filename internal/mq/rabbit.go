@@ -15,6 +15,7 @@ import (
 
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // Defaults of the RabbitMQ adapter.
@@ -157,7 +158,8 @@ func (c *config) dial(ctx context.Context, url string) (link, error) {
 		},
 	})
 	if err != nil {
-		return link{}, fmt.Errorf("dial amqp: %w", err)
+		// url.Parse's errors quote the whole URL, password included.
+		return link{}, fmt.Errorf("dial amqp: %w", redact.Error(err, url))
 	}
 	mu.Lock()
 	defer mu.Unlock()

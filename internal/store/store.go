@@ -32,6 +32,7 @@ import (
 	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redact"
 )
 
 var (
@@ -107,7 +108,8 @@ func newStore(d dialect, log *slog.Logger, opts []Option) *Store {
 // OpenMySQL connects to MySQL (or MariaDB) with a go-sql-driver DSN,
 // applies the migrations and returns the Store. parseTime is forced on and
 // times are read and written in UTC.
-func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*Store, error) {
+func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (_ *Store, err error) {
+	defer func() { err = redact.Error(err, dsn) }() // the driver's errors may quote the DSN
 	cfg, err := mysqldrv.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open mysql: parse dsn: %w", err)
