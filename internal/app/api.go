@@ -153,6 +153,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Checks:    checks,
 		Log:       log,
 		Metrics:   a.Metrics,
+
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	a.Admin = httpapi.NewAdmin(httpapi.AdminConfig{
 		Sales:     a.Service,
@@ -164,7 +166,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Metrics:   a.Metrics,
 		OnChange:  a.invalidateSale,
 
-		DeadLetters: a.Service,
+		DeadLetters:    a.Service,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	return a, nil
 }

@@ -90,10 +90,7 @@ func initAPISeries(m *metrics.Metrics, stockBackend string) {
 	for _, class := range []string{"2xx", "4xx", "5xx"} {
 		m.HTTPRequests.WithLabelValues(purchaseRoute, http.MethodPost, class)
 	}
-	for _, r := range []string{
-		metrics.ResultAccepted, metrics.ResultSoldOut, metrics.ResultAlreadyPurchased, metrics.ResultRateLimited,
-		metrics.ResultNotActive, metrics.ResultUnavailable, metrics.ResultError,
-	} {
+	for _, r := range metrics.PurchaseResults {
 		m.Purchases.WithLabelValues(r)
 	}
 	for _, k := range []string{metrics.PublishNack, metrics.PublishReturned, metrics.PublishTimeout, metrics.PublishDisconnected} {

@@ -90,6 +90,10 @@ type API struct {
 	// reservation; SettleInterval is how often it runs.
 	SettleAfter    time.Duration `env:"SECKILL_SETTLE_AFTER" envDefault:"30s"`
 	SettleInterval time.Duration `env:"SECKILL_SETTLE_INTERVAL" envDefault:"5s"`
+	// TrustedProxies are the peers (CIDRs or single addresses) whose
+	// X-Forwarded-For is believed; from anyone else the client address is
+	// the TCP peer. LoadAPI checks every entry and writes it as a CIDR.
+	TrustedProxies []string `env:"SECKILL_TRUSTED_PROXIES" envSeparator:","`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
@@ -132,6 +136,11 @@ func LoadAPI() (API, error) {
 		// the demo's own load tool. Set the variable to turn it on.
 		c.IPRate = 0
 	}
+	proxies, err := ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return API{}, err
+	}
+	c.TrustedProxies = proxies
 	switch {
 	case c.StockBackend != BackendRedis && c.StockBackend != BackendMemcache:
 		return API{}, fmt.Errorf("config: SECKILL_STOCK_BACKEND must be %q or %q, not %q", BackendRedis, BackendMemcache, c.StockBackend)
@@ -157,6 +166,29 @@ func LoadAPI() (API, error) {
 		return API{}, fmt.Errorf("config: SECKILL_SETTLE_AFTER (%v) must be at least SECKILL_CONFIRM_TIMEOUT (%v) plus 1s", c.SettleAfter, c.ConfirmTimeout)
 	}
 	return c, nil
+}
+
+// ParseTrustedProxies checks a SECKILL_TRUSTED_PROXIES list and returns
+// it as CIDRs: an address stands for itself alone (/32 or /128), blank
+// entries are skipped.
+func ParseTrustedProxies(list []string) ([]string, error) {
+	var out []string
+	for _, raw := range list {
+		s := strings.TrimSpace(raw)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked().String())
+			continue
+		}
+		if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String())
+			continue
+		}
+		return nil, fmt.Errorf("config: SECKILL_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR; write a comma-separated list such as 10.0.0.0/8,192.0.2.7", s)
+	}
+	return out, nil
 }
 
 // MinSecretBytes is the least length of SECKILL_JWT_SECRET outside the
@@ -227,6 +259,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.String("stock_backend", c.StockBackend), slog.String("memcache_servers", c.MemcacheServers),
 		slog.String("jwt_secret", mask(c.JWTSecret)), slog.String("admin_token", mask(c.AdminToken)),
+		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
 		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
 		slog.Int64("body_limit_bytes", c.BodyLimit), slog.String("confirm_timeout", c.ConfirmTimeout.String()),

@@ -87,3 +87,40 @@ func TestMask(t *testing.T) {
 		t.Fatalf("MaskDSN = %s", got)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    []string
+		wantErr string
+	}{
+		{env: "", want: nil},
+		{env: "10.0.0.0/8", want: []string{"10.0.0.0/8"}},
+		{env: " 192.0.2.7 , 2001:db8::/32,,::1", want: []string{"192.0.2.7/32", "2001:db8::/32", "::1/128"}},
+		{env: "10.1.2.3/8", want: []string{"10.0.0.0/8"}},
+		{env: "10.0.0.0/8,proxy.internal", wantErr: `SECKILL_TRUSTED_PROXIES: "proxy.internal" is neither an IP address nor a CIDR`},
+		{env: "10.0.0.300", wantErr: `"10.0.0.300" is neither`},
+		{env: "10.0.0.0/33", wantErr: `"10.0.0.0/33" is neither`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN"} {
+				t.Setenv(k, "")
+			}
+			t.Setenv("SECKILL_TRUSTED_PROXIES", tt.env)
+			c, err := LoadAPI()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadAPI() err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(c.TrustedProxies, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("TrustedProxies = %q, want %q", c.TrustedProxies, tt.want)
+			}
+		})
+	}
+}

@@ -51,7 +51,11 @@ type ErrorDetail struct {
 type mapped struct {
 	status int
 	code   string
-	result string // purchase result label
+	// result is the purchase result label: a client's mistake has its
+	// own, and metrics.ResultError is kept for server-side failures.
+	// Errors a purchase never meets (an unpayable order) take the
+	// nearest client result.
+	result string
 	msg    string
 	fixed  bool // msg never varies with the error
 }
@@ -61,15 +65,15 @@ type mapped struct {
 func classify(err error) mapped {
 	switch {
 	case errors.Is(err, errPayloadTooLarge):
-		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultError, "request body too large", true}
+		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultPayloadTooLarge, "request body too large", true}
 	case errors.Is(err, order.ErrInvalid):
-		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultError, err.Error(), false}
+		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultInvalidRequest, err.Error(), false}
 	case errors.Is(err, order.ErrUnauthorized):
-		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultError, err.Error(), false}
+		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultUnauthorized, err.Error(), false}
 	case errors.Is(err, order.ErrSaleNotFound):
-		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultError, "sale not found", true}
+		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultNotFound, "sale not found", true}
 	case errors.Is(err, order.ErrOrderNotFound):
-		return mapped{http.StatusNotFound, CodeOrderNotFound, metrics.ResultError, "order not found", true}
+		return mapped{http.StatusNotFound, CodeOrderNotFound, metrics.ResultNotFound, "order not found", true}
 	case errors.Is(err, order.ErrNotStarted):
 		return mapped{http.StatusForbidden, CodeNotStarted, metrics.ResultNotActive, "the sale has not started", true}
 	case errors.Is(err, order.ErrEnded):
@@ -84,9 +88,9 @@ func classify(err error) mapped {
 	case errors.Is(err, order.ErrNotPayable):
 		var np *order.NotPayableError
 		if errors.As(err, &np) {
-			return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid: " + np.Reason, false}
+			return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultInvalidRequest, "the order cannot be paid: " + np.Reason, false}
 		}
-		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultError, "the order cannot be paid", true}
+		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultInvalidRequest, "the order cannot be paid", true}
 	case errors.Is(err, order.ErrRateLimited):
 		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests", true}
 	case errors.Is(err, order.ErrUnavailable), errors.Is(err, order.ErrStockNotLoaded):

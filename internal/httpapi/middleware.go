@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -107,12 +108,30 @@ func methodNotAllowed(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: "method not allowed"}})
 }
 
+// newEngine builds an engine that trusts no proxy: c.ClientIP() is the TCP
+// peer until trustProxies names the peers whose X-Forwarded-For counts.
 func newEngine(log *slog.Logger, m *metrics.Metrics) *gin.Engine {
 	e := gin.New()
+	trustProxies(e, nil)
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(recoverJSON(log), observe(m))
 	e.NoRoute(notFound)
 	e.NoMethod(methodNotAllowed)
 	return e
+}
+
+// trustProxies makes c.ClientIP() believe X-Forwarded-For (and X-Real-IP)
+// from the peers in proxies (CIDRs or addresses, as
+// config.ParseTrustedProxies writes them) and from nobody else. gin trusts
+// every peer unless told otherwise, which would let any client pick the
+// address its per-IP bucket is keyed on.
+func trustProxies(e *gin.Engine, proxies []string) {
+	if len(proxies) == 0 {
+		proxies = nil // an empty list would still be a list to gin
+	}
+	if err := e.SetTrustedProxies(proxies); err != nil {
+		// The configuration checks every entry before a listener is built.
+		panic(fmt.Sprintf("httpapi: trusted proxies %q: %v", proxies, err))
+	}
 }

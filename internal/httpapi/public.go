@@ -53,6 +53,9 @@ type PublicConfig struct {
 	Checks    []Check
 	Log       *slog.Logger
 	Metrics   *metrics.Metrics
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (CIDRs or addresses); nil trusts none, so the client is the peer.
+	TrustedProxies []string
 }
 
 type public struct {
@@ -65,6 +68,7 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	h := &public{PublicConfig: cfg}
 	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
+	trustProxies(e, cfg.TrustedProxies)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", h.readyz)
 	v1 := e.Group("/api/v1")
@@ -149,7 +153,23 @@ func (h *public) purchase(c *gin.Context) {
 	}
 }
 
+// tryPurchase runs the checks of a purchase cheapest first, so that a
+// crowd is turned away before it costs anything:
+//
+//  1. the per-IP bucket, keyed on the client address (the TCP peer unless
+//     it is a trusted proxy): a map lookup, and nothing else has been read
+//     yet, so garbage tokens from one address cannot buy signature checks;
+//  2. the token, then the body;
+//  3. the local sold-out flag: it costs no backend call, so a known
+//     sold-out sale is answered without spending a per-user token (it needs
+//     the user, who may hold an order and gets its number);
+//  4. the per-user bucket, then the stock backend and the queue.
 func (h *public) tryPurchase(c *gin.Context) error {
+	if h.IPLimit != nil {
+		if err := limit(c, h.IPLimit, c.ClientIP()); err != nil {
+			return err
+		}
+	}
 	saleID, err := parseID(c.Param("sale_id"))
 	if err != nil {
 		return order.ErrSaleNotFound
@@ -162,13 +182,13 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	if err := decodeStrict(c.Request, h.BodyLimit, &body, true); err != nil {
 		return err
 	}
-	// A sold-out answer touches no backend, so it spends no rate-limit
-	// token: the crowd after the sell-out is answered at the edge.
 	if err := h.Orders.Settled(saleID, userID); err != nil {
 		return err
 	}
-	if err := h.limit(c, userID); err != nil {
-		return err
+	if h.UserLimit != nil {
+		if err := limit(c, h.UserLimit, strconv.FormatInt(userID, 10)); err != nil {
+			return err
+		}
 	}
 	o, err := h.Orders.Place(c.Request.Context(), saleID, userID)
 	if err != nil {
@@ -184,17 +204,14 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	return nil
 }
 
-// limit applies the per-user then the per-IP bucket and sets Retry-After.
-func (h *public) limit(c *gin.Context, userID int64) error {
-	ok, wait := h.UserLimit.Allow(strconv.FormatInt(userID, 10))
-	if ok {
-		ok, wait = h.IPLimit.Allow(c.ClientIP())
+// limit takes a token from key's bucket in l and, when there is none,
+// sets Retry-After.
+func limit(c *gin.Context, l *Limiter, key string) error {
+	if ok, wait := l.Allow(key); !ok {
+		c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
+		return order.ErrRateLimited
 	}
-	if ok {
-		return nil
-	}
-	c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
-	return order.ErrRateLimited
+	return nil
 }
 
 func (h *public) order(c *gin.Context) {

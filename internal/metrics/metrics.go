@@ -8,16 +8,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Purchase results, the values of the result label.
+// Purchase results, the values of the result label: a fixed set. The
+// outcomes of a well-formed purchase come first; then the client's
+// mistakes (4xx that say the request itself was wrong); then the server's
+// failures, the only ones that mean something is broken.
 const (
 	ResultAccepted         = "accepted"
 	ResultSoldOut          = "sold_out"
 	ResultAlreadyPurchased = "already_purchased"
 	ResultRateLimited      = "rate_limited"
 	ResultNotActive        = "not_active"
-	ResultUnavailable      = "unavailable"
-	ResultError            = "error"
+
+	ResultUnauthorized    = "unauthorized"      // 401: no, bad or expired token
+	ResultInvalidRequest  = "invalid_request"   // 400: a body that is not the API's
+	ResultNotFound        = "not_found"         // 404: no such sale
+	ResultPayloadTooLarge = "payload_too_large" // 413
+
+	ResultUnavailable = "unavailable" // 503: a backend does not answer
+	ResultError       = "error"       // 500: a server-side failure
 )
+
+// PurchaseResults is every value of the purchase result label.
+var PurchaseResults = []string{
+	ResultAccepted, ResultSoldOut, ResultAlreadyPurchased, ResultRateLimited, ResultNotActive,
+	ResultUnauthorized, ResultInvalidRequest, ResultNotFound, ResultPayloadTooLarge,
+	ResultUnavailable, ResultError,
+}
 
 // Publish failure kinds, the values of the kind label.
 const (
