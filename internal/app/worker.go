@@ -62,7 +62,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	initWorkerSeries(w.Metrics)
 	w.loop = consumer.New(w.source, lastBatchStore{Store: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
-	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, "", log, w.Metrics)})
+	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, cfg.AdminToken, log, w.Metrics)})
 	if err != nil {
 		return nil, err
 	}
