@@ -40,6 +40,9 @@ type AdminConfig struct {
 	OnChange func(ctx context.Context, saleID int64)
 	// DeadLetters serves the dead-letter routes.
 	DeadLetters DeadLetterAdmin
+	// TrustedProxies are the peers whose X-Forwarded-For names the client;
+	// nil trusts none.
+	TrustedProxies []string
 }
 
 type admin struct{ AdminConfig }
@@ -49,6 +52,7 @@ type admin struct{ AdminConfig }
 func NewAdmin(cfg AdminConfig) http.Handler {
 	h := &admin{cfg}
 	e := NewOps(cfg.Gatherer, cfg.Token, cfg.Log, cfg.Metrics)
+	trustProxies(e, cfg.TrustedProxies)
 	v1 := e.Group("/admin/v1") // behind the token with everything NewOps guards
 	v1.POST("/sales", h.createSale)
 	v1.POST("/sales/:id/warmup", h.warmup)
