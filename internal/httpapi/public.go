@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -112,19 +113,34 @@ type OrderJSON struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// ReadyJSON is the body of a 503 from GET /readyz: the standard error
+// body, plus each backend that does not answer, named, with the fixed text
+// "does not answer". Why it does not (addresses, driver errors) goes to the
+// log only.
+type ReadyJSON struct {
+	Status string            `json:"status"`
+	Failed map[string]string `json:"failed"`
+	Error  ErrorDetail       `json:"error"`
+}
+
 func (h *public) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	failed := map[string]string{}
+	var names []string
 	for _, ch := range h.Checks {
 		if err := ch.Ping(ctx); err != nil {
-			failed[ch.Name] = err.Error()
+			names = append(names, ch.Name)
+			h.Log.WarnContext(ctx, "not ready: a backend does not answer", "backend", ch.Name, "err", err)
 		}
 	}
-	if len(failed) > 0 {
-		c.JSON(http.StatusServiceUnavailable, gin.H{
-			"status": "unavailable", "failed": failed,
-			"error": ErrorDetail{Code: CodeUnavailable, Message: "a backend does not answer"},
+	if len(names) > 0 {
+		failed := make(map[string]string, len(names))
+		for _, n := range names {
+			failed[n] = "does not answer"
+		}
+		c.JSON(http.StatusServiceUnavailable, ReadyJSON{
+			Status: "unavailable", Failed: failed,
+			Error: ErrorDetail{Code: CodeUnavailable, Message: "not ready: no answer from " + strings.Join(names, ", ")},
 		})
 		return
 	}
