@@ -260,7 +260,7 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 
 // rebuildWait is how long a warm-up request waits for a rebuild's fence
 // beyond the quiet time before it answers ErrRebuildPending.
-const rebuildWait = 5 * time.Second
+const rebuildWait = 2 * time.Second
 
 // Warmup re-derives a sale's stock. A loaded sale merges what MySQL holds
 // into the backend (exact: the reservations in flight are there). A sale

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,6 +44,62 @@ func injectAPIKill(ctx context.Context, s *suite, st *state) error {
 		return nil
 	})
 	return nil
+}
+
+// publishPile is how long the broker stays paused before the api is
+// killed in api-kill-mid-publish: long enough for reservations to pile up
+// behind publishes awaiting their confirms, shorter than the api's confirm
+// timeout.
+const publishPile = 1500 * time.Millisecond
+
+// injectAPIKillMidPublish pauses the broker (SIGSTOP to its beam.smp), so
+// that api2's publishes wait for confirms and the reservations it takes
+// meanwhile queue behind them unsent; kills api2 with SIGKILL; resumes the
+// broker (SIGCONT) and restarts api2. Those reservations are in no queue:
+// only the settler can settle them.
+func injectAPIKillMidPublish(ctx context.Context, s *suite, st *state) error {
+	pid, err := brokerPID(ctx)
+	if err != nil {
+		return err
+	}
+	users := s.sz.users
+	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
+		resume := s.onExit(fmt.Sprintf("RabbitMQ (beam.smp %d) resumed", pid), func(context.Context) error {
+			return syscall.Kill(pid, syscall.SIGCONT)
+		})
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return errors.Join(fmt.Errorf("pause the broker: %w", err), resume(ctx))
+		}
+		st.note("broker paused (SIGSTOP to beam.smp %d): publishes wait for confirms", pid)
+		sleep(ctx, publishPile)
+		n := s.cl.apis[1]
+		s.cl.kill(n)
+		st.note("killed %s (SIGKILL) with publishes unconfirmed", n.name)
+		if err := resume(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("resume the broker: %w", err)
+		}
+		st.note("broker resumed (SIGCONT)")
+		sleep(ctx, downFor)
+		if err := s.cl.start(ctx, n); err != nil {
+			return err
+		}
+		st.note("%s restarted and ready", n.name)
+		return nil
+	})
+	return nil
+}
+
+// brokerPID finds the local RabbitMQ's Erlang VM.
+func brokerPID(ctx context.Context) (int, error) {
+	out, err := exec.CommandContext(ctx, "pgrep", "-x", "beam.smp").Output()
+	if err != nil {
+		return 0, fmt.Errorf("find the broker's beam.smp: %w", err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) != 1 {
+		return 0, fmt.Errorf("find the broker's beam.smp: want one process, found %q", out)
+	}
+	return strconv.Atoi(fields[0])
 }
 
 // injectWorkerKill kills worker1 with SIGKILL while orders flow and

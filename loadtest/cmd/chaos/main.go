@@ -4,6 +4,9 @@
 // its own), and runs one scenario per fault:
 //
 //   - api-kill: one api killed with SIGKILL mid-spike, then restarted;
+//   - api-kill-mid-publish: the broker paused (SIGSTOP), one api killed
+//     with SIGKILL while its publishes wait for confirms, the broker resumed
+//     and the api restarted;
 //   - worker-kill: one worker killed with SIGKILL while orders flow, then restarted;
 //   - broker-block: the broker's memory watermark lowered until it blocks
 //     every publisher, then restored;

@@ -46,6 +46,7 @@ func (st *state) faultErr(err error) {
 func scenarios() []scenario {
 	return []scenario{
 		{name: "api-kill", inject: injectAPIKill},
+		{name: "api-kill-mid-publish", inject: injectAPIKillMidPublish},
 		{name: "worker-kill", inject: injectWorkerKill},
 		{name: "broker-block", inject: injectBrokerBlock},
 		{name: "broker-disconnect", inject: injectBrokerDisconnect},

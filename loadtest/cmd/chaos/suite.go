@@ -160,7 +160,9 @@ func (s *suite) run(ctx context.Context, picked []scenario) (err error) {
 	if err != nil {
 		return err
 	}
-	s.cl = &cluster{dir: dir, ops: &http.Client{Timeout: 5 * time.Second}}
+	// A warm-up of lost stock may wait the publisher's confirm timeout
+	// plus a few seconds for its fence before it answers.
+	s.cl = &cluster{dir: dir, ops: &http.Client{Timeout: 15 * time.Second}}
 	defer s.cl.ops.CloseIdleConnections()
 	for i := range 2 {
 		public, admin := addrs[2*i], addrs[2*i+1]
