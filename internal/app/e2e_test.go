@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/order"
 )
 
@@ -313,7 +314,48 @@ func TestBadInput(t *testing.T) {
 		if r := s.buy(t, sale, tok); r.status != http.StatusAccepted {
 			t.Fatalf("valid purchase after bad input: %d %s", r.status, r.raw)
 		}
+		badAdminInput(t, s)
 	})
+}
+
+// badAdminInput: the admin listener refuses a malformed body with a 400
+// whose message names the field and its form in the API's words, and a
+// sale created without payment_window_seconds shows the default.
+func badAdminInput(t *testing.T, s *system) {
+	now := time.Now().UTC()
+	starts, ends := now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
+	tests := []struct{ name, path, body, want string }{
+		{"stock as a string", "/admin/v1/sales",
+			`{"name":"x","price_cents":1,"total_stock":"10","starts_at":"` + starts + `","ends_at":"` + ends + `"}`,
+			"invalid request: total_stock must be an integer"},
+		{"time not RFC 3339", "/admin/v1/sales",
+			`{"name":"x","price_cents":1,"total_stock":10,"starts_at":"tomorrow","ends_at":"` + ends + `"}`,
+			"invalid request: starts_at must be a time in RFC 3339, e.g. 2026-11-28T10:00:00Z"},
+		{"no price", "/admin/v1/sales",
+			`{"name":"x","total_stock":10,"starts_at":"` + starts + `","ends_at":"` + ends + `"}`,
+			"invalid request: price_cents is required: the price in cents, an integer of 0 or more"},
+		{"ended", "/admin/v1/sales",
+			`{"name":"x","price_cents":1,"total_stock":10,"starts_at":"2020-01-01T00:00:00Z","ends_at":"2020-01-02T00:00:00Z"}`,
+			"invalid request: ends_at must be in the future"},
+		{"token user as a string", "/admin/v1/tokens", `{"user_id":"7"}`, "invalid request: user_id must be an integer"},
+		{"replay neither", "/admin/v1/dead-letters/replay", `{}`,
+			`invalid request: give either ids, a list of dead-letter ids, or "all": true, not both`},
+	}
+	for _, tt := range tests {
+		t.Run("admin "+tt.name, func(t *testing.T) {
+			r := do(t, "POST", s.admin.URL+tt.path, "", strings.NewReader(tt.body))
+			e, _ := r.body["error"].(map[string]any)
+			if msg, _ := e["message"].(string); r.status != http.StatusBadRequest || msg != tt.want {
+				t.Fatalf("got %d %s, want 400 %q", r.status, r.raw, tt.want)
+			}
+		})
+	}
+	r := do(t, "POST", s.admin.URL+"/admin/v1/sales", "", strings.NewReader(
+		`{"name":"free","price_cents":0,"total_stock":1,"starts_at":"`+starts+`","ends_at":"`+ends+`"}`))
+	if r.status != http.StatusCreated || r.num("payment_window_seconds") != httpapi.DefaultPaymentWindowSeconds || r.num("price_cents") != 0 {
+		t.Fatalf("sale without a payment window: %d %s, want 201 with payment_window_seconds %d",
+			r.status, r.raw, httpapi.DefaultPaymentWindowSeconds)
+	}
 }
 
 // TestRateLimit: past the per-user burst, and past the per-IP burst, 429

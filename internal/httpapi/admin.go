@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -110,7 +111,9 @@ func bearer(token string) gin.HandlerFunc {
 	}
 }
 
-// NewSaleJSON is the body of POST /admin/v1/sales.
+// NewSaleJSON is the body of POST /admin/v1/sales. Every field is required
+// but payment_window_seconds (DefaultPaymentWindowSeconds when left out;
+// 0 lets unpaid orders stand for good).
 type NewSaleJSON struct {
 	Name                 string    `json:"name"`
 	PriceCents           int64     `json:"price_cents"`
@@ -120,16 +123,73 @@ type NewSaleJSON struct {
 	PaymentWindowSeconds int64     `json:"payment_window_seconds"`
 }
 
+// DefaultPaymentWindowSeconds is the payment window of a sale created
+// without payment_window_seconds: 15 minutes.
+const DefaultPaymentWindowSeconds = 900
+
+// maxPaymentWindowSeconds bounds payment_window_seconds: 30 days.
+const maxPaymentWindowSeconds = 30 * 24 * 3600
+
+// newSaleBody is NewSaleJSON as it is decoded: a field left out stays nil,
+// so that a missing field is told from a zero.
+type newSaleBody struct {
+	Name                 *string  `json:"name"`
+	PriceCents           *int64   `json:"price_cents"`
+	TotalStock           *int64   `json:"total_stock"`
+	StartsAt             *apiTime `json:"starts_at"`
+	EndsAt               *apiTime `json:"ends_at"`
+	PaymentWindowSeconds *int64   `json:"payment_window_seconds"`
+}
+
+// newSale checks that every required field is there and that the sale
+// ends after now, and turns the body into the domain's NewSale; the domain
+// checks the other values.
+func (b newSaleBody) newSale(now time.Time) (order.NewSale, error) {
+	switch {
+	case b.Name == nil:
+		return order.NewSale{}, required("name", "a string of 1 to 200 bytes")
+	case b.PriceCents == nil:
+		return order.NewSale{}, required("price_cents", "the price in cents, an integer of 0 or more")
+	case b.TotalStock == nil:
+		return order.NewSale{}, required("total_stock", "the units on sale, an integer of 1 or more")
+	case b.StartsAt == nil:
+		return order.NewSale{}, required("starts_at", timeForm)
+	case b.EndsAt == nil:
+		return order.NewSale{}, required("ends_at", timeForm)
+	case !b.EndsAt.After(now):
+		return order.NewSale{}, fmt.Errorf("%w: ends_at must be in the future", order.ErrInvalid)
+	}
+	window := int64(DefaultPaymentWindowSeconds)
+	if b.PaymentWindowSeconds != nil {
+		window = *b.PaymentWindowSeconds
+	}
+	if window < 0 || window > maxPaymentWindowSeconds {
+		return order.NewSale{}, fmt.Errorf("%w: payment_window_seconds must be an integer from 0 (unpaid orders never expire) to %d (30 days)",
+			order.ErrInvalid, maxPaymentWindowSeconds)
+	}
+	return order.NewSale{
+		Name: *b.Name, PriceCents: *b.PriceCents, TotalStock: *b.TotalStock,
+		StartsAt: b.StartsAt.Time, EndsAt: b.EndsAt.Time, PaymentWindow: time.Duration(window) * time.Second,
+	}, nil
+}
+
+// required is the error of a required field left out.
+func required(field, form string) error {
+	return fmt.Errorf("%w: %s is required: %s", order.ErrInvalid, field, form)
+}
+
 func (h *admin) createSale(c *gin.Context) {
-	var in NewSaleJSON
+	var in newSaleBody
 	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
 		writeError(c, h.Log, err)
 		return
 	}
-	v, err := h.Sales.CreateSale(c.Request.Context(), order.NewSale{
-		Name: in.Name, PriceCents: in.PriceCents, TotalStock: in.TotalStock,
-		StartsAt: in.StartsAt, EndsAt: in.EndsAt, PaymentWindow: time.Duration(in.PaymentWindowSeconds) * time.Second,
-	})
+	n, err := in.newSale(time.Now())
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	v, err := h.Sales.CreateSale(c.Request.Context(), n)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -214,13 +274,38 @@ type TokenRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
 }
 
+// defaultTokenTTLSeconds is the lifetime of a token minted without
+// ttl_seconds: an hour.
+const defaultTokenTTLSeconds = 3600
+
+// maxTokenTTLSeconds bounds ttl_seconds: 30 days.
+const maxTokenTTLSeconds = 30 * 24 * 3600
+
+// tokenBody is TokenRequest as it is decoded.
+type tokenBody struct {
+	UserID     *int64 `json:"user_id"`
+	TTLSeconds *int64 `json:"ttl_seconds"`
+}
+
 func (h *admin) mintToken(c *gin.Context) {
-	in := TokenRequest{TTLSeconds: 3600}
+	var in tokenBody
 	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
 		writeError(c, h.Log, err)
 		return
 	}
-	tok, err := h.Tokens.Mint(in.UserID, time.Duration(in.TTLSeconds)*time.Second)
+	if in.UserID == nil {
+		writeError(c, h.Log, required("user_id", "the user's id, an integer of 1 or more"))
+		return
+	}
+	ttl := int64(defaultTokenTTLSeconds)
+	if in.TTLSeconds != nil {
+		ttl = *in.TTLSeconds
+	}
+	if ttl < 1 || ttl > maxTokenTTLSeconds {
+		writeError(c, h.Log, fmt.Errorf("%w: ttl_seconds must be an integer from 1 to %d (30 days)", order.ErrInvalid, maxTokenTTLSeconds))
+		return
+	}
+	tok, err := h.Tokens.Mint(*in.UserID, time.Duration(ttl)*time.Second)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return

@@ -67,7 +67,7 @@ func NewTokens(secret []byte) *Tokens {
 // Mint returns a token for userID valid for ttl.
 func (t *Tokens) Mint(userID int64, ttl time.Duration) (string, error) {
 	if userID <= 0 {
-		return "", fmt.Errorf("%w: user_id must be positive", order.ErrInvalid)
+		return "", fmt.Errorf("%w: user_id must be an integer of 1 or more", order.ErrInvalid)
 	}
 	if ttl <= 0 || ttl > 30*24*time.Hour {
 		return "", fmt.Errorf("%w: ttl_seconds must be between 1 and 2592000", order.ErrInvalid)

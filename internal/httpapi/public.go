@@ -90,7 +90,7 @@ type SaleJSON struct {
 	StartsAt             time.Time `json:"starts_at"`
 	EndsAt               time.Time `json:"ends_at"`
 	Status               string    `json:"status"`
-	PaymentWindowSeconds int64     `json:"payment_window_seconds,omitempty"`
+	PaymentWindowSeconds int64     `json:"payment_window_seconds"`
 }
 
 func saleJSON(v order.SaleView) SaleJSON {

@@ -101,7 +101,7 @@ func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int
 // replaying again is safe.
 func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error) {
 	if all == (len(ids) > 0) {
-		return 0, invalid("give either ids or all, not both")
+		return 0, invalid(`give either ids, a list of dead-letter ids, or "all": true, not both`)
 	}
 	letters, err := s.pickDeadLetters(ctx, ids, all)
 	if err != nil {
@@ -143,7 +143,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) 
 // released. Unknown and already settled ids are not counted.
 func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
 	if len(ids) == 0 {
-		return 0, invalid("ids is required")
+		return 0, invalid("ids is required: a list of dead-letter ids")
 	}
 	letters, err := s.pickDeadLetters(ctx, ids, false)
 	if err != nil {
@@ -218,7 +218,7 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 	}
 	for _, id := range ids {
 		if id <= 0 {
-			return nil, invalid("ids must be positive integers")
+			return nil, invalid("ids must be a list of dead-letter ids, integers of 1 or more")
 		}
 	}
 	if s.deadLetters == nil {
