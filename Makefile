@@ -42,7 +42,7 @@ api: ## run the api against the local servers
 	SECKILL_REDIS_URL=redis://127.0.0.1:6379/0 \
 	SECKILL_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
 	SECKILL_MYSQL_DSN='root@tcp(127.0.0.1:3306)/seckill?parseTime=true' \
-	SECKILL_JWT_SECRET=$${SECKILL_JWT_SECRET:-local-development-secret} \
+	SECKILL_JWT_SECRET=$${SECKILL_JWT_SECRET:-local-development-only-jwt-secret-0123456789} \
 	$(GO) run ./cmd/api
 
 .PHONY: worker
@@ -75,8 +75,8 @@ PROMTOOL ?= promtool
 RULES    := deploy/prometheus/rules
 
 .PHONY: rules
-rules: ## promtool: check the Prometheus config and rules, run the rules' unit tests
-	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+rules: ## promtool: check the Prometheus config (syntax: its token file exists where Prometheus runs) and rules, run the rules' unit tests
+	$(PROMTOOL) check config --syntax-only deploy/prometheus/prometheus.yml
 	$(PROMTOOL) check rules $(RULES)/recording.yml $(RULES)/alerts.yml
 	$(PROMTOOL) test rules $(RULES)/*_test.yml
 

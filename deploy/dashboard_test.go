@@ -39,9 +39,10 @@ var client = &http.Client{
 }
 
 // TestDashboard proves the Grafana dashboard against the real thing: a real
-// api and worker (Redis, RabbitMQ, MariaDB), a real Prometheus scraping
-// their admin listeners every second with the repository's configuration
-// and rule files, and a short flash sale. Then every panel's query, as the
+// api and worker (Redis, RabbitMQ, MariaDB) whose admin listeners want an
+// admin token, a real Prometheus scraping them every second with the
+// repository's configuration (the token read from a file, as compose
+// provides it) and rule files, and a short flash sale. Then every panel's query, as the
 // dashboard has it, must return data, and Prometheus must have loaded the
 // recording and alerting groups without errors.
 func TestDashboard(t *testing.T) {
@@ -50,6 +51,9 @@ func TestDashboard(t *testing.T) {
 	gin.SetMode(gin.ReleaseMode)
 
 	sys := startSystem(t)
+	for _, addr := range []string{sys.apiAdmin, sys.workerAdmin} {
+		sys.checkScrapeNeedsToken(t, addr)
+	}
 	prom := startPrometheus(t, promBin, sys.apiAdmin, sys.workerAdmin)
 	prom.waitTargetsUp(t, 2)
 
@@ -102,6 +106,9 @@ func TestDashboard(t *testing.T) {
 	prom.checkRuleGroups(t, "seckill-recording", "seckill-alerts")
 }
 
+// adminToken guards both admin listeners of the test's system.
+const adminToken = "dashboard-admin-token-0123456789abcdef"
+
 // system is a running api and worker with their own database, queues and
 // Redis keys.
 type system struct {
@@ -127,7 +134,8 @@ func startSystem(t *testing.T) *system {
 		Backends: config.Backends{RedisURL: redisURL, AMQPURL: amqpURL, MySQLDSN: dsn},
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		MemcacheServers: memcachedAddr, StockBackend: config.BackendRedis, JWTSecret: "dashboard-test-secret-0123456789",
-		UserRate: 1000, UserBurst: 1000, IPRate: 0,
+		AdminToken: adminToken,
+		UserRate:   1000, UserBurst: 1000, IPRate: 0,
 		BodyLimit: 4096, ConfirmTimeout: 5 * time.Second, ConfirmWindow: 1024,
 		ShutdownTimeout: 10 * time.Second, DemoStock: 10, WorkerBatch: 64,
 	}, log, app.Overrides{Topology: &topology, StockPrefix: name})
@@ -159,7 +167,7 @@ func startSystem(t *testing.T) *system {
 	})
 
 	w, err := app.NewWorker(ctx, config.Worker{
-		AMQPURL: amqpURL, MySQLDSN: dsn, AdminAddr: "127.0.0.1:0",
+		AMQPURL: amqpURL, MySQLDSN: dsn, AdminAddr: "127.0.0.1:0", AdminToken: adminToken,
 		BatchSize: 64, BatchWait: 10 * time.Millisecond, Prefetch: 128, ShutdownTimeout: 10 * time.Second,
 	}, log, app.Overrides{Topology: &topology})
 	if err != nil {
@@ -215,7 +223,10 @@ func (s *system) createSale(t *testing.T, units int64) int64 {
 		Name: "dashboard sale", PriceCents: 100, TotalStock: units,
 		StartsAt: now.Add(-time.Second), EndsAt: now.Add(time.Hour), PaymentWindowSeconds: 600,
 	})
-	res, err := client.Post("http://"+s.apiAdmin+"/admin/v1/sales", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.apiAdmin+"/admin/v1/sales", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +294,9 @@ func (s *system) drain(t *testing.T, sale int64) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		res, err := client.Get(fmt.Sprintf("http://%s/admin/v1/sales/%d/reconcile", s.apiAdmin, sale))
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/admin/v1/sales/%d/reconcile", s.apiAdmin, sale), nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		res, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,6 +319,37 @@ func (s *system) drain(t *testing.T, sale int64) {
 	}
 }
 
+// checkScrapeNeedsToken: the admin listener at addr answers /metrics with
+// 401 without the admin token and with 200 and seckill_ series with it;
+// /healthz needs none.
+func (s *system) checkScrapeNeedsToken(t *testing.T, addr string) {
+	t.Helper()
+	get := func(path, auth string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	for _, auth := range []string{"", "Bearer wrong-token"} {
+		if code, body := get("/metrics", auth); code != http.StatusUnauthorized || !strings.Contains(body, `"code":"unauthorized"`) {
+			t.Fatalf("%s/metrics with %q: %d %s, want 401 unauthorized", addr, auth, code, body)
+		}
+	}
+	if code, body := get("/metrics", "Bearer "+adminToken); code != http.StatusOK || !strings.Contains(body, "seckill_") {
+		t.Fatalf("%s/metrics with the token: %d, want 200 with seckill_ series", addr, code)
+	}
+	if code, _ := get("/healthz", ""); code != http.StatusOK {
+		t.Fatalf("%s/healthz without a token: %d, want 200", addr, code)
+	}
+}
+
 // prometheus is a Prometheus server started for one test.
 type prometheus struct {
 	base string // http://127.0.0.1:port
@@ -319,7 +363,11 @@ func startPrometheus(t *testing.T, bin, apiAdmin, workerAdmin string) *prometheu
 	t.Helper()
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, testConfig(t, apiAdmin, workerAdmin), 0o600); err != nil {
+	tokenPath := filepath.Join(tmp, "seckill_admin_token")
+	if err := os.WriteFile(tokenPath, []byte(adminToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, testConfig(t, apiAdmin, workerAdmin, tokenPath), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
@@ -367,9 +415,10 @@ func startPrometheus(t *testing.T, bin, apiAdmin, workerAdmin string) *prometheu
 }
 
 // testConfig is deploy/prometheus/prometheus.yml with the seckill jobs'
-// targets replaced by the test's listeners, one-second intervals, the
-// rule files as absolute paths, and any other job left out.
-func testConfig(t *testing.T, apiAdmin, workerAdmin string) []byte {
+// targets replaced by the test's listeners and their admin token file by
+// tokenFile, one-second intervals, the rule files as absolute paths, and
+// any other job left out.
+func testConfig(t *testing.T, apiAdmin, workerAdmin, tokenFile string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
 	if err != nil {
@@ -409,6 +458,11 @@ func testConfig(t *testing.T, apiAdmin, workerAdmin string) []byte {
 		}
 		delete(targets, name)
 		job["static_configs"] = []any{map[string]any{"targets": []any{addr}}}
+		auth, _ := job["authorization"].(map[string]any)
+		if auth == nil || auth["credentials_file"] == nil {
+			t.Fatalf("prometheus.yml: job %s sends no admin token (authorization.credentials_file)", name)
+		}
+		auth["credentials_file"] = tokenFile
 		kept = append(kept, job)
 	}
 	if len(targets) > 0 {
