@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/seckill/seckill/api"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
@@ -64,7 +65,13 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 		v1.POST("/dead-letters/replay", h.replayDeadLetters)
 		v1.POST("/dead-letters/discard", h.discardDeadLetters)
 	}
+	v1.GET("/openapi.yaml", openAPI)
 	return e
+}
+
+// openAPI serves the OpenAPI document of every route (api/openapi.yaml).
+func openAPI(c *gin.Context) {
+	c.Data(http.StatusOK, "application/yaml", api.OpenAPI())
 }
 
 // NewOps builds the operations listener every binary has: /healthz,
