@@ -21,7 +21,8 @@ import (
 // id from an earlier database must not lend its reservations to the new
 // sale MySQL just created under the same id.
 func TestCreateSaleDiscardsLeftovers(t *testing.T) {
-	mr, in := newInstances(t, 1)
+	mr := miniredis.RunT(t)
+	_, in := newInstances(t, 1, miniConnect(t, mr), "sk")
 	svc := in[0].svc
 	ctx := context.Background()
 	// Leftovers of an old sale 1: two held units and a buyer.

@@ -5,27 +5,100 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redistest"
 	"github.com/seckill/seckill/internal/stock"
 	"github.com/seckill/seckill/internal/store"
 )
 
-// instance is one api's service over a shared in-process Redis.
+// instance is one api's service with its own Redis client.
 type instance struct {
 	svc *order.Service
 }
 
-func newInstances(t *testing.T, n int) (*miniredis.Miniredis, []instance) {
+// redisServers are the Redis servers the sold-out bus is proven on: an
+// in-process Redis and the local Redis Cluster, where a PUBLISH reaches the
+// subscribers of every node. connect opens one instance's client; prefix
+// names the run's keys and bus channel.
+var redisServers = []struct {
+	name string
+	open func(tb testing.TB) (connect func() redis.UniversalClient, prefix string)
+}{
+	{"miniredis", func(tb testing.TB) (func() redis.UniversalClient, string) {
+		return miniConnect(tb, miniredis.RunT(tb)), "sk"
+	}},
+	{"cluster", func(tb testing.TB) (func() redis.UniversalClient, string) {
+		admin := redistest.Cluster(tb)
+		prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		tb.Cleanup(func() {
+			if err := redistest.DeleteKeys(context.Background(), admin, prefix+":*"); err != nil {
+				tb.Errorf("cleanup of %s: %v", prefix, err)
+			}
+		})
+		return func() redis.UniversalClient { return redistest.Cluster(tb) }, prefix
+	}},
+}
+
+// miniConnect opens clients of an in-process Redis, closed in cleanup.
+func miniConnect(tb testing.TB, mr *miniredis.Miniredis) func() redis.UniversalClient {
+	return func() redis.UniversalClient {
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		tb.Cleanup(func() { _ = rdb.Close() })
+		return rdb
+	}
+}
+
+// commandCounter counts the commands the instances send to Redis.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// subscribers counts the subscribers of channel on every node of a cluster
+// (each node knows only its own), or on the one server.
+func subscribers(ctx context.Context, rdb redis.UniversalClient, channel string) (int64, error) {
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		n, err := rdb.PubSubNumSub(ctx, channel).Result()
+		return n[channel], err
+	}
+	var total atomic.Int64
+	err := cc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+		n, err := node.PubSubNumSub(ctx, channel).Result()
+		total.Add(n[channel])
+		return err
+	})
+	return total.Load(), err
+}
+
+// newInstances starts n services, each on its own client of the server,
+// sharing one store, one queue and the sold-out bus.
+func newInstances(t *testing.T, n int, connect func() redis.UniversalClient, prefix string) (*commandCounter, []instance) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mr := miniredis.RunT(t)
 	repo, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
 	if err != nil {
 		t.Fatal(err)
@@ -34,15 +107,17 @@ func newInstances(t *testing.T, n int) (*miniredis.Miniredis, []instance) {
 	q := mq.NewMemory()
 	t.Cleanup(func() { _ = q.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
+	count := &commandCounter{}
 	out := make([]instance, n)
 	done := make(chan struct{}, n)
+	var rdb redis.UniversalClient
 	for i := range out {
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		bus := stock.NewRedisBus(rdb, "sk", log)
-		svc := order.NewService(stock.NewRedis(rdb), q, repo, log, order.WithSoldOutBus(bus))
+		rdb = connect()
+		rdb.AddHook(count)
+		bus := stock.NewRedisBus(rdb, prefix, log)
+		svc := order.NewService(stock.NewRedis(rdb, stock.WithPrefix(prefix)), q, repo, log, order.WithSoldOutBus(bus))
 		go func() { _ = bus.Run(ctx, svc.Announced); done <- struct{}{} }()
 		out[i] = instance{svc: svc}
-		t.Cleanup(func() { _ = rdb.Close() })
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -51,27 +126,31 @@ func newInstances(t *testing.T, n int) (*miniredis.Miniredis, []instance) {
 		}
 	})
 	// Let the subscriptions settle before anything is announced.
-	for deadline := time.Now().Add(5 * time.Second); len(mr.PubSubNumSub("sk:soldout")) == 0 || mr.PubSubNumSub("sk:soldout")["sk:soldout"] < n; {
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		subs, err := subscribers(ctx, rdb, prefix+":soldout")
+		if err == nil && subs >= int64(n) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("subscriptions never appeared")
+			t.Fatalf("subscriptions never appeared: %d of %d, %v", subs, n, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return mr, out
+	return count, out
 }
 
 // quietPlace places and reports whether the stock backend was left alone.
-func quietPlace(mr *miniredis.Miniredis, svc *order.Service, sale, user int64) (quiet bool, err error) {
-	before := mr.CommandCount()
+func quietPlace(count *commandCounter, svc *order.Service, sale, user int64) (quiet bool, err error) {
+	before := count.n.Load()
 	_, err = svc.Place(context.Background(), sale, user)
-	return mr.CommandCount() == before, err
+	return count.n.Load() == before, err
 }
 
 // waitQuiet waits until a sold-out answer no longer touches the backend.
-func waitQuiet(t *testing.T, mr *miniredis.Miniredis, svc *order.Service, sale, user int64) {
+func waitQuiet(t *testing.T, count *commandCounter, svc *order.Service, sale, user int64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		quiet, err := quietPlace(mr, svc, sale, user)
+		quiet, err := quietPlace(count, svc, sale, user)
 		if !errors.Is(err, order.ErrSoldOut) {
 			t.Fatalf("place: %v, want sold out", err)
 		}
@@ -85,8 +164,20 @@ func waitQuiet(t *testing.T, mr *miniredis.Miniredis, svc *order.Service, sale, 
 	}
 }
 
+// TestSoldOutFlag runs two services on two clients of each server: what one
+// learns about a sale running out (or getting units back) reaches the other
+// over the bus.
 func TestSoldOutFlag(t *testing.T) {
-	mr, in := newInstances(t, 2)
+	for _, srv := range redisServers {
+		t.Run(srv.name, func(t *testing.T) {
+			connect, prefix := srv.open(t)
+			testSoldOutFlag(t, connect, prefix)
+		})
+	}
+}
+
+func testSoldOutFlag(t *testing.T, connect func() redis.UniversalClient, prefix string) {
+	count, in := newInstances(t, 2, connect, prefix)
 	a, b := in[0].svc, in[1].svc
 	ctx := context.Background()
 	now := time.Now()
@@ -108,11 +199,11 @@ func TestSoldOutFlag(t *testing.T) {
 
 	// Instance a learnt it from the backend, instance b from a's
 	// announcement: both now answer without the backend.
-	waitQuiet(t, mr, a, sale.ID, 4)
-	waitQuiet(t, mr, b, sale.ID, 5)
+	waitQuiet(t, count, a, sale.ID, 4)
+	waitQuiet(t, count, b, sale.ID, 5)
 
 	// A buyer asking again still hears already_purchased with the order.
-	quiet, err := quietPlace(mr, b, sale.ID, 1)
+	quiet, err := quietPlace(count, b, sale.ID, 1)
 	var ap *order.AlreadyPurchasedError
 	if !errors.As(err, &ap) || ap.OrderNo != first.OrderNo || !quiet {
 		t.Fatalf("buyer again: %v (quiet %v), want already purchased %s without the backend", err, quiet, first.OrderNo)
@@ -123,7 +214,7 @@ func TestSoldOutFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		quiet, err := quietPlace(mr, b, sale.ID, 6)
+		quiet, err := quietPlace(count, b, sale.ID, 6)
 		if !quiet {
 			if !errors.Is(err, order.ErrSoldOut) {
 				t.Fatalf("after the warm-up: %v, want sold out from the backend", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redistest"
 	"github.com/seckill/seckill/internal/stock"
 	"github.com/seckill/seckill/internal/stock/stocktest"
 )
@@ -23,7 +24,7 @@ import (
 const redisAddr = "127.0.0.1:6379"
 
 // realRedis returns a client of the Redis server on this machine and a key
-// prefix no other test uses; the keys under it are deleted in cleanup.
+// prefix of its own (see uniquePrefix).
 // Without a server the test skips, or fails when SECKILL_REQUIRE_SERVICES=1.
 func realRedis(tb testing.TB) (*redis.Client, string) {
 	tb.Helper()
@@ -39,21 +40,21 @@ func realRedis(tb testing.TB) (*redis.Client, string) {
 		}
 		tb.Skipf("redis at %s unreachable, skipping (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", redisAddr, err)
 	}
+	tb.Cleanup(func() { _ = client.Close() })
+	return client, uniquePrefix(tb, client)
+}
+
+// uniquePrefix returns a key prefix no other test uses; the keys under it
+// are deleted from client (every master of a cluster) in cleanup.
+func uniquePrefix(tb testing.TB, client redis.UniversalClient) string {
+	tb.Helper()
 	prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	tb.Cleanup(func() {
-		defer client.Close()
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
-		for iter.Next(ctx) {
-			if err := client.Unlink(ctx, iter.Val()).Err(); err != nil {
-				tb.Errorf("cleanup of %s: %v", iter.Val(), err)
-			}
-		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("cleanup scan of %s: %v", prefix, err)
+		if err := redistest.DeleteKeys(context.Background(), client, prefix+":*"); err != nil {
+			tb.Errorf("cleanup of %s: %v", prefix, err)
 		}
 	})
-	return client, prefix
+	return prefix
 }
 
 // memRedis returns a client of a fresh in-process Redis.
@@ -65,7 +66,8 @@ func memRedis(tb testing.TB) (*redis.Client, *miniredis.Miniredis) {
 	return client, srv
 }
 
-// backends are the Redis servers every test here runs on.
+// backends are the Redis servers every test here runs on: a single server,
+// an in-process Redis and the local Redis Cluster.
 var backends = []struct {
 	name string
 	open func(tb testing.TB, opts ...stock.Option) *stock.Redis
@@ -80,14 +82,17 @@ var backends = []struct {
 		client, _ := memRedis(tb)
 		return stock.NewRedis(client, opts...)
 	}},
+	{"cluster", func(tb testing.TB, opts ...stock.Option) *stock.Redis {
+		tb.Helper()
+		client := redistest.Cluster(tb)
+		return stock.NewRedis(client, append([]stock.Option{stock.WithPrefix(uniquePrefix(tb, client))}, opts...)...)
+	}},
 }
 
 func TestRedisContract(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			if b.name == "redis" {
-				realRedis(t) // skip the whole suite at once without a server
-			}
+			b.open(t) // skip the whole suite at once without a server
 			stocktest.Run(t, func(tb testing.TB) order.Stock { return b.open(tb) })
 		})
 	}
