@@ -110,7 +110,7 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 	cfg := config.API{
 		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		MemcacheServers: memcached, StockBackend: config.BackendRedis,
-		JWTSecret: "e2e-secret-0123456789abcdef",
+		JWTSecret: "e2e-secret-0123456789abcdef0123456789",
 		UserRate:  1000, UserBurst: 1000, IPRate: 0,
 		BodyLimit: 4096, ConfirmTimeout: 5 * time.Second, ConfirmWindow: 1024,
 		ShutdownTimeout: 10 * time.Second, DemoStock: 10, WorkerBatch: 64,

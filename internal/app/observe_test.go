@@ -91,7 +91,7 @@ func TestSaleGauges(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := NewAPI(ctx, config.API{
-		JWTSecret: "observe-test-secret-0123456789", BodyLimit: 4096, ConfirmWindow: 16,
+		JWTSecret: "observe-test-secret-0123456789abcdef", BodyLimit: 4096, ConfirmWindow: 16,
 		ShutdownTimeout: 5 * time.Second, DemoStock: 10, WorkerBatch: 16,
 	}, log, Overrides{})
 	if err != nil {

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const testSecret = "spike-test-secret-0123456789"
+const testSecret = "spike-test-secret-0123456789abcdef"
 
 // embedded is an api in embedded mode with its worker running and a demo
 // sale open, served on two test listeners.
