@@ -42,7 +42,16 @@ var kinds = []string{"redis", "memcache", "embedded"}
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
-	os.Exit(m.Run())
+	// Every answer the suite receives is checked against api/openapi.yaml.
+	check, err := newSpecCheck(client.Transport)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	client.Transport = check
+	code := m.Run()
+	fmt.Printf("api/openapi.yaml: %d answers validated\n", check.validated.Load())
+	os.Exit(code)
 }
 
 // requireServers skips (or, with SECKILL_REQUIRE_SERVICES=1, fails) when a
