@@ -111,7 +111,9 @@ func bearer(token string) gin.HandlerFunc {
 		sum := sha256.Sum256([]byte(got))
 		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="seckill admin"`)
-			c.AbortWithStatusJSON(http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{
+			// PureJSON: the message's <…> reads as written, not as \u003c…\u003e.
+			c.Abort()
+			c.PureJSON(http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{
 				Code: CodeUnauthorized, Message: "admin token required: send Authorization: Bearer <SECKILL_ADMIN_TOKEN>",
 			}})
 		}

@@ -74,6 +74,9 @@ func TestAdminToken(t *testing.T) {
 					if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != CodeUnauthorized || body.Error.Message == "" {
 						t.Fatalf("%s %s with %q: body %s, want the error body with code unauthorized", r.method, r.path, auth, w.Body)
 					}
+					if !strings.Contains(w.Body.String(), "<SECKILL_ADMIN_TOKEN>") {
+						t.Fatalf("%s %s: body %s does not name SECKILL_ADMIN_TOKEN as written", r.method, r.path, w.Body)
+					}
 					if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer") {
 						t.Fatalf("%s %s: no WWW-Authenticate challenge", r.method, r.path)
 					}
