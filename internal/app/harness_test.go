@@ -21,12 +21,12 @@ import (
 	"github.com/gin-gonic/gin"
 	_ "github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/redistest"
 )
 
 const (
@@ -37,8 +37,9 @@ const (
 )
 
 // kinds of system the end-to-end suite runs against: the real servers with
-// either stock backend, and the embedded mode.
-var kinds = []string{"redis", "memcache", "embedded"}
+// either stock backend (Redis as one server or as the local Redis Cluster),
+// and the embedded mode.
+var kinds = []string{"redis", "cluster", "memcache", "embedded"}
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
@@ -62,8 +63,12 @@ func requireServers(tb testing.TB, kind string) {
 		return
 	}
 	addrs := map[string]string{"redis": "127.0.0.1:6379", "rabbitmq": "127.0.0.1:5672", "mariadb": "127.0.0.1:3306"}
-	if kind == "memcache" {
+	switch kind {
+	case "memcache":
 		addrs["memcached"] = memcached
+	case "cluster":
+		delete(addrs, "redis")
+		redistest.Cluster(tb) // every slot served, or skip (fail when required)
 	}
 	for name, addr := range addrs {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -128,6 +133,9 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 	if kind != "embedded" {
 		s.dsn = mysqlRoot + "seckill_" + name + "?parseTime=true"
 		cfg.Backends = config.Backends{RedisURL: redisURL, AMQPURL: amqpURL, MySQLDSN: s.dsn}
+		if kind == "cluster" {
+			cfg.Backends.RedisURL = redistest.ClusterURL
+		}
 		if kind == "memcache" {
 			cfg.StockBackend = config.BackendMemcache
 		}
@@ -224,12 +232,15 @@ func (s *system) stopWorker() { s.stopW() }
 func (s *system) dropServerState(tb testing.TB, name string) {
 	tb.Helper()
 	ctx := context.Background()
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	iter := rdb.Scan(ctx, 0, name+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
+	url := redisURL
+	if s.kind == "cluster" {
+		url = redistest.ClusterURL
+	}
+	if rdb, err := app.OpenRedis(ctx, url); err == nil {
+		if err := redistest.DeleteKeys(ctx, rdb, name+":*"); err != nil {
+			tb.Errorf("drop keys: %v", err)
+		}
+		_ = rdb.Close()
 	}
 	if s.kind == "memcache" {
 		if k, ok := s.api.Stock.(interface{ Key(int64) string }); ok {
