@@ -22,7 +22,7 @@ test-services: services ## run every test with all servers required
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
 .PHONY: services
-services: ## install and start memcached/prometheus if missing; check redis, rabbitmq, mariadb
+services: ## install and start memcached/prometheus if missing; start redis, rabbitmq, mariadb and the redis cluster (:7000-7005) if down
 	./scripts/services.sh ensure
 
 .PHONY: lint
