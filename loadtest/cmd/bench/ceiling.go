@@ -12,6 +12,7 @@ import (
 
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redact"
 	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
@@ -95,7 +96,7 @@ type ceilingRun struct {
 func (c ceilingLoad) run(ctx context.Context) (ceilingRun, error) {
 	conn, err := amqp.DialConfig(c.URL, amqp.Config{Properties: amqp.Table{"connection_name": "seckill-bench-ceiling"}})
 	if err != nil {
-		return ceilingRun{}, fmt.Errorf("ceiling: dial: %w", err)
+		return ceilingRun{}, fmt.Errorf("ceiling: dial: %w", redact.Error(err, c.URL))
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()

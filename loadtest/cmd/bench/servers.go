@@ -8,6 +8,8 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the database/sql driver of MySQL
 
 	"github.com/seckill/seckill/loadtest/internal/scratch"
+
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // orderCounter counts a sale's rows in the run's orders table.
@@ -16,7 +18,7 @@ type orderCounter struct{ db *sql.DB }
 func openOrderCounter(server, db string) (*orderCounter, error) {
 	conn, err := sql.Open("mysql", scratch.DSN(server, db))
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	conn.SetMaxOpenConns(1)
 	return &orderCounter{db: conn}, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/redact"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
@@ -273,7 +274,7 @@ func (s *suite) rebuild(ctx context.Context, sale int64, timeout time.Duration) 
 func deleteSaleKeys(ctx context.Context, redisURL, prefix string, sale int64) (int, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", err)
+		return 0, fmt.Errorf("redis url: %w", redact.Error(err, redisURL))
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()

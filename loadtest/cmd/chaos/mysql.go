@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	_ "github.com/go-sql-driver/mysql" // the database/sql driver of MySQL
+
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // workerUser is the MySQL account the workers log in with, so that MySQL
@@ -26,7 +28,7 @@ type mysqlAdmin struct {
 func openMySQL(server, dbName string) (*mysqlAdmin, error) {
 	db, err := sql.Open("mysql", server+"?parseTime=true")
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	db.SetMaxOpenConns(4)
 	return &mysqlAdmin{db: db, dbName: dbName}, nil

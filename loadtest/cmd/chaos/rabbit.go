@@ -14,6 +14,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // rabbitmqctl runs rabbitmqctl with args and returns its output.
@@ -179,7 +181,7 @@ func closeConnections(ctx context.Context, conns []brokerConn) (int, error) {
 func publishPoison(ctx context.Context, amqpURL, exchange, routingKey string) error {
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
-		return fmt.Errorf("amqp: %w", err)
+		return fmt.Errorf("amqp: %w", redact.Error(err, amqpURL))
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/redact"
 )
 
 // DSN is the DSN the api and the worker get: the run's database on server,
@@ -23,7 +24,7 @@ func DSN(server, db string) string { return server + db + "?parseTime=true" }
 func RecreateDB(ctx context.Context, server, db string) error {
 	conn, err := sql.Open("mysql", server)
 	if err != nil {
-		return fmt.Errorf("mysql: %w", err)
+		return fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
@@ -39,7 +40,7 @@ func RecreateDB(ctx context.Context, server, db string) error {
 func DropDB(ctx context.Context, server, db string) error {
 	conn, err := sql.Open("mysql", server)
 	if err != nil {
-		return fmt.Errorf("mysql: %w", err)
+		return fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
@@ -53,7 +54,7 @@ func DropDB(ctx context.Context, server, db string) error {
 func DeleteRedisKeys(ctx context.Context, redisURL, prefix string) (int, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", err)
+		return 0, fmt.Errorf("redis url: %w", redact.Error(err, redisURL))
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
@@ -75,7 +76,7 @@ func DeleteRedisKeys(ctx context.Context, redisURL, prefix string) (int, error) 
 func DeleteAMQP(amqpURL string, queues, exchanges []string) error {
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
-		return fmt.Errorf("amqp: %w", err)
+		return fmt.Errorf("amqp: %w", redact.Error(err, amqpURL))
 	}
 	defer conn.Close()
 	var firstErr error
@@ -109,7 +110,7 @@ func DeleteAMQP(amqpURL string, queues, exchanges []string) error {
 func QueuesReady(amqpURL string, queues ...string) ([]int, error) {
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
-		return nil, fmt.Errorf("amqp: %w", err)
+		return nil, fmt.Errorf("amqp: %w", redact.Error(err, amqpURL))
 	}
 	defer conn.Close()
 	out := make([]int, 0, len(queues))
