@@ -134,7 +134,7 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 		s.dsn = mysqlRoot + "seckill_" + name + "?parseTime=true"
 		cfg.Backends = config.Backends{RedisURL: redisURL, AMQPURL: amqpURL, MySQLDSN: s.dsn}
 		if kind == "cluster" {
-			cfg.Backends.RedisURL = redistest.ClusterURL
+			cfg.RedisURL = redistest.ClusterURL
 		}
 		if kind == "memcache" {
 			cfg.StockBackend = config.BackendMemcache
