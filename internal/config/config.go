@@ -258,7 +258,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("redis_url", MaskURL(c.RedisURL)), slog.String("amqp_url", MaskURL(c.AMQPURL)),
 		slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.String("stock_backend", c.StockBackend), slog.String("memcache_servers", c.MemcacheServers),
-		slog.String("jwt_secret", mask(c.JWTSecret)), slog.String("admin_token", mask(c.AdminToken)),
+		slog.String("jwt_secret", c.jwtSecretLog()), slog.String("admin_token", mask(c.AdminToken)),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
 		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
@@ -277,6 +277,16 @@ func (c Worker) LogValue() slog.Value {
 		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.Int("batch_size", c.BatchSize), slog.String("linger", c.BatchWait.String()), slog.Int("prefetch", c.Prefetch),
 	)
+}
+
+// jwtSecretLog is the JWT secret as the log shows it: masked, or, in the
+// embedded mode without one, the random secret each start makes (tokens do
+// not outlive the process).
+func (c API) jwtSecretLog() string {
+	if c.JWTSecret == "" && c.Embedded() {
+		return "random per start"
+	}
+	return mask(c.JWTSecret)
 }
 
 func mask(s string) string {

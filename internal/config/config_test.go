@@ -124,3 +124,32 @@ func TestTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTSecretLog: the logged configuration never shows the secret, and
+// says so when the embedded mode makes a random one per start.
+func TestJWTSecretLog(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  API
+		want string
+	}{
+		{"embedded without a secret", API{}, "random per start"},
+		{"embedded with a secret", API{JWTSecret: "embedded-secret"}, "*****"},
+		{"real servers", API{JWTSecret: "real-secret-0123456789abcdef0123456789", Backends: Backends{
+			RedisURL: "redis://127.0.0.1:6379/0", AMQPURL: "amqp://127.0.0.1:5672/", MySQLDSN: "root@tcp(127.0.0.1:3306)/x",
+		}}, "*****"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, a := range tt.cfg.LogValue().Group() {
+				if a.Key == "jwt_secret" {
+					if got := a.Value.String(); got != tt.want {
+						t.Fatalf("jwt_secret logged as %q, want %q", got, tt.want)
+					}
+					return
+				}
+			}
+			t.Fatal("no jwt_secret in the logged configuration")
+		})
+	}
+}
