@@ -5,13 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/mq"
@@ -38,13 +36,7 @@ var redisServers = []struct {
 		return miniConnect(tb, miniredis.RunT(tb)), "sk"
 	}},
 	{"cluster", func(tb testing.TB) (func() redis.UniversalClient, string) {
-		admin := redistest.Cluster(tb)
-		prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
-		tb.Cleanup(func() {
-			if err := redistest.DeleteKeys(context.Background(), admin, prefix+":*"); err != nil {
-				tb.Errorf("cleanup of %s: %v", prefix, err)
-			}
-		})
+		prefix := redistest.Prefix(tb, redistest.Cluster(tb))
 		return func() redis.UniversalClient { return redistest.Cluster(tb) }, prefix
 	}},
 }

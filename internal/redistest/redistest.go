@@ -1,7 +1,7 @@
 // Package redistest gives tests the local Redis Cluster that
 // scripts/services.sh starts (3 masters and 3 replicas on
 // 127.0.0.1:7000-7005) and removes a test's keys from every master of a
-// cluster. It imports only go-redis and is imported only by tests.
+// cluster. It is imported only by tests.
 package redistest
 
 import (
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -68,6 +69,19 @@ func healthy(ctx context.Context, c *redis.ClusterClient) error {
 	return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		return m.Ping(ctx).Err()
 	})
+}
+
+// Prefix returns a key prefix no other test uses; the keys under it are
+// deleted from client (every master of a cluster) in cleanup.
+func Prefix(tb testing.TB, client redis.UniversalClient) string {
+	tb.Helper()
+	prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	tb.Cleanup(func() {
+		if err := DeleteKeys(context.Background(), client, prefix+":*"); err != nil {
+			tb.Errorf("cleanup of %s: %v", prefix, err)
+		}
+	})
+	return prefix
 }
 
 // DeleteKeys unlinks every key matching pattern. On a cluster it scans

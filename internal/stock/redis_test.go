@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -24,7 +22,7 @@ import (
 const redisAddr = "127.0.0.1:6379"
 
 // realRedis returns a client of the Redis server on this machine and a key
-// prefix of its own (see uniquePrefix).
+// prefix of its own (see redistest.Prefix).
 // Without a server the test skips, or fails when SECKILL_REQUIRE_SERVICES=1.
 func realRedis(tb testing.TB) (*redis.Client, string) {
 	tb.Helper()
@@ -41,20 +39,7 @@ func realRedis(tb testing.TB) (*redis.Client, string) {
 		tb.Skipf("redis at %s unreachable, skipping (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", redisAddr, err)
 	}
 	tb.Cleanup(func() { _ = client.Close() })
-	return client, uniquePrefix(tb, client)
-}
-
-// uniquePrefix returns a key prefix no other test uses; the keys under it
-// are deleted from client (every master of a cluster) in cleanup.
-func uniquePrefix(tb testing.TB, client redis.UniversalClient) string {
-	tb.Helper()
-	prefix := "sktest-" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	tb.Cleanup(func() {
-		if err := redistest.DeleteKeys(context.Background(), client, prefix+":*"); err != nil {
-			tb.Errorf("cleanup of %s: %v", prefix, err)
-		}
-	})
-	return prefix
+	return client, redistest.Prefix(tb, client)
 }
 
 // memRedis returns a client of a fresh in-process Redis.
@@ -85,7 +70,7 @@ var backends = []struct {
 	{"cluster", func(tb testing.TB, opts ...stock.Option) *stock.Redis {
 		tb.Helper()
 		client := redistest.Cluster(tb)
-		return stock.NewRedis(client, append([]stock.Option{stock.WithPrefix(uniquePrefix(tb, client))}, opts...)...)
+		return stock.NewRedis(client, append([]stock.Option{stock.WithPrefix(redistest.Prefix(tb, client))}, opts...)...)
 	}},
 }
 
