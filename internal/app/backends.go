@@ -25,6 +25,9 @@ func OpenRedis(ctx context.Context, rawURL string) (_ redis.UniversalClient, err
 		if err != nil {
 			return nil, fmt.Errorf("SECKILL_REDIS_URL: %w", err)
 		}
+		// Per node, as for a single server: a hot sale's scripts all go
+		// to the master of its slot.
+		opt.PoolSize = max(opt.PoolSize, 64)
 		c = redis.NewClusterClient(opt)
 	} else {
 		opt, err := redis.ParseURL(rawURL)
