@@ -222,6 +222,19 @@ func TestPurchaseResults(t *testing.T) {
 					t.Errorf("purchases{result=%q} = %v, want %v", res, got, want)
 				}
 			}
+			// Only the sold-out flag's own answer counts as one; a sold out
+			// the backend decided would not.
+			wantFlag := 0.0
+			if _, ok := tt.orders.(soldOutSale); ok {
+				wantFlag = 1
+			}
+			var fm dto.Metric
+			if err := e.metrics.SoldOutFlagAnswers.Write(&fm); err != nil {
+				t.Fatal(err)
+			}
+			if got := fm.GetCounter().GetValue(); got != wantFlag {
+				t.Errorf("soldout flag answers = %v, want %v", got, wantFlag)
+			}
 		})
 	}
 }

@@ -199,6 +199,7 @@ func (h *public) tryPurchase(c *gin.Context) error {
 		return err
 	}
 	if err := h.Orders.Settled(saleID, userID); err != nil {
+		h.Metrics.SoldOutFlagAnswers.Inc()
 		return err
 	}
 	if h.UserLimit != nil {

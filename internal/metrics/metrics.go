@@ -57,9 +57,10 @@ type Metrics struct {
 	HTTPRequests *prometheus.CounterVec   // route, method, code class
 	HTTPDuration *prometheus.HistogramVec // route, method
 
-	Purchases       *prometheus.CounterVec // result
-	ReserveDuration *prometheus.HistogramVec
-	ReserveBatch    prometheus.Histogram
+	Purchases          *prometheus.CounterVec // result
+	SoldOutFlagAnswers prometheus.Counter
+	ReserveDuration    *prometheus.HistogramVec
+	ReserveBatch       prometheus.Histogram
 
 	PublishDuration     prometheus.Histogram
 	ConfirmsOutstanding prometheus.Gauge
@@ -115,6 +116,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Purchases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seckill_purchases_total", Help: "Purchase attempts by result.",
 		}, []string{"result"}),
+		SoldOutFlagAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_soldout_flag_answers_total",
+			Help: "Purchases answered from this instance's local sold-out flag (409 sold_out, or already_purchased to a buyer) without a stock backend call.",
+		}),
 		ReserveDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "seckill_stock_reserve_duration_seconds", Help: "Stock reservation latency by backend.", Buckets: latencyBuckets,
 		}, []string{"backend"}),
@@ -222,7 +227,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.Purchases, m.ReserveDuration, m.ReserveBatch,
+		m.HTTPRequests, m.HTTPDuration, m.Purchases, m.SoldOutFlagAnswers, m.ReserveDuration, m.ReserveBatch,
 		m.PublishDuration, m.ConfirmsOutstanding, m.PublishFailures, m.Compensations, m.Unconfirmed,
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
 		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries, m.WorkerSortedBatches,

@@ -94,6 +94,13 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 	)
 	for _, sale := range sales {
 		r, err := s.settleSale(ctx, sale, now)
+		if err == nil {
+			var merged bool
+			merged, err = s.mergeLost(ctx, sale)
+			if merged {
+				r.Rebuilds++
+			}
+		}
 		res.add(r)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("settle sale %d: %w", sale.ID, err)
@@ -135,6 +142,45 @@ func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (Set
 		}
 	}
 	return res, nil
+}
+
+// mergeLost repairs a loaded sale whose stock backend lost acknowledged
+// reservations: a Redis failover promotes a replica that had not yet
+// received the old master's last writes. Their orders were in the queue
+// and reach MySQL all the same, so MySQL then holds live orders the backend
+// has no reservation for, and the backend still counts their units as for
+// sale. That shows without reading the sale whole: remaining + MySQL's sold
+// count exceeds the total, which never happens while every live order holds
+// its reservation (a reservation is taken before its order can reach
+// MySQL, and a unit goes back only for an order MySQL holds as cancelled).
+//
+// The repair is the merge of a warm-up: every order MySQL holds is added
+// as a reservation with its buyer, and remaining becomes total −
+// reservations. Reservations lost while their orders were still in the
+// queue cannot be seen yet; once those orders land, the next pass merges
+// them too. Until then the backend may accept more orders than units are
+// left: MySQL's guard refuses the excess, recorded as cancelled (sold_out)
+// under their own order numbers, which their buyers see. A spurious merge
+// (an expiry moving between the two reads) changes nothing: the merge is
+// idempotent and exact for what the backend holds. It reports whether it
+// merged.
+func (s *Service) mergeLost(ctx context.Context, sale Sale) (bool, error) {
+	remaining, err := s.stock.Remaining(ctx, sale.ID)
+	if errors.Is(err, ErrStockNotLoaded) {
+		return false, nil // a fenced rebuild's business
+	}
+	if err != nil {
+		return false, err
+	}
+	if remaining+sale.Sold <= sale.TotalStock {
+		return false, nil
+	}
+	if err := s.warm(ctx, sale, false); err != nil && !errors.Is(err, ErrStockNotLoaded) {
+		return false, err
+	}
+	s.log.WarnContext(ctx, "the stock backend counted units MySQL has sold (acknowledged reservations lost, as by a failover); merged MySQL's orders into it",
+		"sale_id", sale.ID, "remaining", remaining, "sold", sale.Sold, "total", sale.TotalStock)
+	return true, nil
 }
 
 // loaded reports whether the stock backend holds the sale's stock; a

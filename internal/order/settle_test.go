@@ -290,3 +290,49 @@ func TestRebuildCountsQueuedOrders(t *testing.T) {
 		t.Fatalf("after the sale: %+v", rec)
 	}
 }
+
+// TestSettleMergesLostReservations: a failover promoted a replica that
+// missed the last reservation, whose order reached MySQL all the same. The
+// stock then counts that unit as still for sale; a settle pass merges
+// MySQL's orders back, so the sale sells exactly its stock and reconciles.
+func TestSettleMergesLostReservations(t *testing.T) {
+	r := newSettleRig(t, 3)
+	ctx := context.Background()
+	now := time.Now()
+	kept := r.strand(t, 1, now.Add(-time.Second))
+	lost := orderNoAt(t, now.Add(-time.Second)) // acknowledged, reservation gone
+	orders := []order.Order{
+		{OrderNo: kept, SaleID: r.sale.ID, UserID: 1, Status: order.StatusCreated, CreatedAt: now},
+		{OrderNo: lost, SaleID: r.sale.ID, UserID: 2, Status: order.StatusCreated, CreatedAt: now},
+	}
+	if _, err := r.repo.PersistBatch(ctx, orders); err != nil {
+		t.Fatal(err)
+	}
+	if rec := r.reconcile(t); rec.Consistent || rec.Orphans != 1 || rec.Remaining != 2 {
+		t.Fatalf("before the pass: %+v, want one orphan and a unit counted twice", rec)
+	}
+
+	res, err := r.svc.Settle(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rebuilds != 1 {
+		t.Fatalf("pass %+v: want the lost reservation merged", res)
+	}
+	if res, err := r.svc.Settle(ctx, now); err != nil || res.Rebuilds != 0 {
+		t.Fatalf("second pass %+v, %v: merged again", res, err)
+	}
+	if rec := r.reconcile(t); !rec.Consistent || rec.Orphans != 0 || rec.Remaining != 1 || rec.Persisted != 2 {
+		t.Fatalf("after the pass: %+v", rec)
+	}
+	var dup *order.AlreadyPurchasedError
+	if _, err := r.svc.Place(ctx, r.sale.ID, 2); !errors.As(err, &dup) || dup.OrderNo != lost {
+		t.Fatalf("the lost order's buyer buys again: %v, want already purchased %s", err, lost)
+	}
+	if _, err := r.svc.Place(ctx, r.sale.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Place(ctx, r.sale.ID, 4); !errors.Is(err, order.ErrSoldOut) {
+		t.Fatalf("a fourth buyer of 3 units: %v, want sold out", err)
+	}
+}
