@@ -20,7 +20,14 @@ import (
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
-	Secrets  map[string]struct {
+	Networks map[string]struct {
+		IPAM struct {
+			Config []struct {
+				Subnet string `yaml:"subnet"`
+			} `yaml:"config"`
+		} `yaml:"ipam"`
+	} `yaml:"networks"`
+	Secrets map[string]struct {
 		Environment string `yaml:"environment"`
 		File        string `yaml:"file"`
 	} `yaml:"secrets"`
@@ -28,6 +35,10 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string            `yaml:"image"`
+	Profiles    []string          `yaml:"profiles"`
+	Hostname    string            `yaml:"hostname"`
+	Restart     string            `yaml:"restart"`
+	Networks    []string          `yaml:"networks"`
 	Build       any               `yaml:"build"`
 	Entrypoint  []string          `yaml:"entrypoint"`
 	Command     any               `yaml:"command"`
@@ -95,11 +106,16 @@ func TestCompose(t *testing.T) {
 		}
 		for name, s := range c.Services {
 			for dep, d := range s.DependsOn {
-				if _, ok := c.Services[dep]; !ok {
+				ds, ok := c.Services[dep]
+				if !ok {
 					t.Errorf("%s depends on unknown service %s", name, dep)
 				}
-				if d.Condition != "service_healthy" {
-					t.Errorf("%s depends on %s with condition %q, want service_healthy", name, dep, d.Condition)
+				want := "service_healthy"
+				if ds.Restart == "no" && ds.Healthcheck == nil {
+					want = "service_completed_successfully" // a one-shot
+				}
+				if d.Condition != want {
+					t.Errorf("%s depends on %s with condition %q, want %s", name, dep, d.Condition, want)
 				}
 			}
 		}
@@ -133,6 +149,20 @@ func TestCompose(t *testing.T) {
 			{"worker", reflect.TypeFor[config.Worker](), []string{
 				"SECKILL_ADMIN_ADDR", "SECKILL_ADMIN_TOKEN", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN",
 			}},
+			{"cluster-api-1", reflect.TypeFor[config.API](), []string{
+				"SECKILL_HTTP_ADDR", "SECKILL_ADMIN_ADDR", "SECKILL_REDIS_URL", "SECKILL_AMQP_URL",
+				"SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN", "SECKILL_TRUSTED_PROXIES",
+			}},
+			{"cluster-api-2", reflect.TypeFor[config.API](), []string{
+				"SECKILL_HTTP_ADDR", "SECKILL_ADMIN_ADDR", "SECKILL_REDIS_URL", "SECKILL_AMQP_URL",
+				"SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN", "SECKILL_TRUSTED_PROXIES",
+			}},
+			{"cluster-worker-1", reflect.TypeFor[config.Worker](), []string{
+				"SECKILL_ADMIN_ADDR", "SECKILL_ADMIN_TOKEN", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN",
+			}},
+			{"cluster-worker-2", reflect.TypeFor[config.Worker](), []string{
+				"SECKILL_ADMIN_ADDR", "SECKILL_ADMIN_TOKEN", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN",
+			}},
 		} {
 			known := envNames(tc.typ)
 			env := c.Services[tc.service].Environment
@@ -155,7 +185,7 @@ func TestCompose(t *testing.T) {
 				if strings.HasPrefix(p, "127.0.0.1:") {
 					continue
 				}
-				if name == "api" && strings.HasPrefix(p, "${SECKILL_PUBLIC_BIND:-127.0.0.1}:") && strings.HasSuffix(p, ":8080") {
+				if (name == "api" || name == "cluster-proxy") && strings.HasPrefix(p, "${SECKILL_PUBLIC_BIND:-127.0.0.1}:") && strings.HasSuffix(p, ":8080") {
 					continue // the public API, opt-in beyond localhost
 				}
 				t.Errorf("%s publishes %q beyond 127.0.0.1", name, p)
@@ -167,6 +197,14 @@ func TestCompose(t *testing.T) {
 			"rabbitmq": {"RABBITMQ_DEFAULT_PASS"},
 			"mysql":    {"MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD"},
 			"grafana":  {"GF_SECURITY_ADMIN_PASSWORD"},
+
+			"cluster-api-1":    {"SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN"},
+			"cluster-api-2":    {"SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN"},
+			"cluster-worker-1": {"SECKILL_ADMIN_TOKEN"},
+			"cluster-worker-2": {"SECKILL_ADMIN_TOKEN"},
+			"rabbitmq-node-1":  {"RABBITMQ_DEFAULT_PASS"},
+			"rabbitmq-node-2":  {"RABBITMQ_DEFAULT_PASS"},
+			"rabbitmq-node-3":  {"RABBITMQ_DEFAULT_PASS"},
 		}
 		// ${VAR:?message}: no default, compose refuses to start without it.
 		required := regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]+\}$`)
@@ -178,7 +216,7 @@ func TestCompose(t *testing.T) {
 			}
 		}
 		password := regexp.MustCompile(`:\$\{[A-Z_]+:\?[^}]+\}@`)
-		for _, svc := range []string{"api", "worker"} {
+		for _, svc := range []string{"api", "worker", "cluster-api-1", "cluster-api-2", "cluster-worker-1", "cluster-worker-2"} {
 			for _, n := range []string{"SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN"} {
 				if v := c.Services[svc].Environment[n]; !password.MatchString(v) {
 					t.Errorf("%s: %s = %q, want its password as ${VAR:?message}", svc, n, v)
@@ -259,13 +297,16 @@ func TestCompose(t *testing.T) {
 		if out, err := exec.Command(docker, "compose", "version").CombinedOutput(); err != nil {
 			t.Skipf("docker compose is not available (%s): `docker compose config` not run", strings.TrimSpace(string(out)))
 		}
-		cmd := exec.Command(docker, "compose", "-f", filepath.Join(root(t), "docker-compose.yml"), "config", "--quiet")
-		cmd.Env = os.Environ()
-		for _, n := range []string{"SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN", "MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD", "RABBITMQ_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} {
-			cmd.Env = append(cmd.Env, n+"=compose-config-check-0123456789abcdef")
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("docker compose config: %v\n%s", err, out)
+		for _, profile := range [][]string{nil, {"--profile", "cluster"}} {
+			args := slices.Concat([]string{"compose", "-f", filepath.Join(root(t), "docker-compose.yml")}, profile, []string{"config", "--quiet"})
+			cmd := exec.Command(docker, args...)
+			cmd.Env = os.Environ()
+			for _, n := range []string{"SECKILL_JWT_SECRET", "SECKILL_ADMIN_TOKEN", "MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD", "RABBITMQ_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} {
+				cmd.Env = append(cmd.Env, n+"=compose-config-check-0123456789abcdef")
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
 		}
 	})
 }
