@@ -80,6 +80,31 @@ rules: ## promtool: check the Prometheus config (syntax: its token file exists w
 	$(PROMTOOL) check rules $(RULES)/recording.yml $(RULES)/alerts.yml
 	$(PROMTOOL) test rules $(RULES)/*_test.yml
 
+HELM_VERSION ?= v3.22.0
+HELM         := $(CURDIR)/.tools/bin/helm
+CHART        := deploy/helm/seckill
+# Every value the chart requires, as a test install would give them.
+HELM_SET     := --set-string 'config.redisURL=redis://redis-0:6379?addr=redis-1:6379&addr=redis-2:6379' \
+	--set-string secrets.jwtSecret=helm-check-jwt-secret-0123456789abcdef \
+	--set-string secrets.adminToken=helm-check-admin-token-0123456789abcdef \
+	--set-string 'secrets.amqpURL=amqp://seckill:helm-check@rabbitmq:5672/' \
+	--set-string 'secrets.mysqlDSN=seckill:helm-check@tcp(mysql:3306)/seckill?parseTime=true'
+
+.PHONY: helm
+helm: ## install helm (HELM_VERSION, v3.22.0) into .tools/bin (go install, outside the service's go.mod) unless it is there
+	@if [ ! -x $(HELM) ] || [ "$$(cat $(HELM).version 2>/dev/null)" != "$(HELM_VERSION)" ]; then \
+		echo "installing helm $(HELM_VERSION) into .tools/bin"; \
+		GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && echo $(HELM_VERSION) >$(HELM).version; \
+	fi
+
+.PHONY: helm-check
+helm-check: helm ## helm lint and helm template of the chart (deploy/helm/seckill), with its required values and with an existing Secret
+	$(HELM) lint --strict $(CHART) $(HELM_SET)
+	$(HELM) template seckill $(CHART) $(HELM_SET) --set metrics.podMonitor.enabled=true >/dev/null
+	$(HELM) template seckill $(CHART) --set-string 'config.redisURL=redis://redis-0:6379?addr=redis-1:6379' \
+		--set secrets.existingSecret=seckill-secrets >/dev/null
+	@echo "helm-check: $(CHART) lints and renders"
+
 .PHONY: prove-dashboard
 prove-dashboard: ## real api+worker+Prometheus: every Grafana panel must return data
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -run 'TestDashboard|TestPromtool' -v ./deploy/
