@@ -71,6 +71,12 @@ chaos: ## fault suite: two apis and two workers on the local servers, one fault 
 chaos-short: ## the fault suite with fewer orders and shorter outages (a few minutes)
 	$(GO) run ./loadtest/cmd/chaos -short $(CHAOSFLAGS)
 
+CLUSTER_URL ?= redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002
+
+.PHONY: chaos-cluster-short
+chaos-cluster-short: ## the short fault suite on the local Redis Cluster (CLUSTER_URL), a master failover among its scenarios (about two minutes)
+	$(GO) run ./loadtest/cmd/chaos -short -redis '$(CLUSTER_URL)' $(CHAOSFLAGS)
+
 PROMTOOL ?= promtool
 RULES    := deploy/prometheus/rules
 

@@ -12,10 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/seckill/seckill/internal/mq"
-	"github.com/seckill/seckill/internal/redact"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
@@ -270,31 +267,10 @@ func (s *suite) rebuild(ctx context.Context, sale int64, timeout time.Duration) 
 	return false, text(), ctx.Err()
 }
 
-// deleteSaleKeys deletes every Redis key of one sale under prefix.
+// deleteSaleKeys deletes every Redis key of one sale under prefix (on
+// every master of a cluster).
 func deleteSaleKeys(ctx context.Context, redisURL, prefix string, sale int64) (int, error) {
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", redact.Error(err, redisURL))
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	pattern := prefix + ":{s" + strconv.FormatInt(sale, 10) + "}:*"
-	var keys []string
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return 0, fmt.Errorf("redis scan %s: %w", pattern, err)
-	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	n, err := rdb.Del(ctx, keys...).Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis del %s: %w", pattern, err)
-	}
-	return int(n), nil
+	return scratch.DeleteRedisMatch(ctx, redisURL, prefix+":{s"+strconv.FormatInt(sale, 10)+"}:*")
 }
 
 // injectMySQLRefuse locks the workers' MySQL account and ends its

@@ -59,8 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			"Builds cmd/api and cmd/worker, starts two of each against the local Redis, RabbitMQ and\n"+
 			"MySQL, and for each scenario opens a sale, runs a paced spike, injects one fault from\n"+
 			"outside (a killed api or worker, a blocked or disconnected broker, lost stock keys, MySQL\n"+
-			"refusing the worker, a poison message), waits for the sale to settle and checks that every\n"+
-			"accepted order is accounted for. Server settings a fault changes are restored on exit.\n"+
+			"refusing the worker, a poison message, a Redis Cluster master killed when -redis is a cluster),\n"+
+			"waits for the sale to settle and checks that every accepted order is accounted for.\n"+
+			"Server settings a fault changes are restored on exit.\n"+
 			"Exit status 0: every check held; 1: a check failed or the run failed; 2: usage error.\n\nflags:")
 		fs.PrintDefaults()
 	}
@@ -69,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the database and the process logs")
 	fs.StringVar(&o.out, "out", "", "`dir`ectory of the process logs (default loadtest/results/chaos-<time>)")
 	fs.StringVar(&o.src, "src", "", "build cmd/api and cmd/worker from the module in this `dir`ectory (default: this one)")
-	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis `URL`")
+	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis `URL`; one with addr= parameters is a Redis Cluster (redis://h:7000?addr=h:7001&addr=h:7002)")
 	fs.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ `URL`")
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL `DSN` without a database; the user must create users and databases")
 	fs.StringVar(&o.mysqlDB, "db", "seckill_chaos", "MySQL `database` of the run, dropped and created at start")

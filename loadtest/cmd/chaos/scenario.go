@@ -20,6 +20,12 @@ type scenario struct {
 	// the fault (restarted what it killed, restored what it changed) when
 	// it returns.
 	inject func(ctx context.Context, s *suite, st *state) error
+	// skip, when set, says why the scenario cannot run on this run's
+	// servers ("" when it can).
+	skip func(s *suite) string
+	// check, when set, holds the settled sale to the scenario's own
+	// promises and returns every violation.
+	check func(st *state, o observation) []string
 }
 
 // state is what one scenario collects while it runs.
@@ -51,6 +57,8 @@ func scenarios() []scenario {
 		{name: "broker-block", inject: injectBrokerBlock},
 		{name: "broker-disconnect", inject: injectBrokerDisconnect},
 		{name: "redis-loss", inject: injectRedisLoss},
+		{name: "redis-failover", inject: injectRedisFailover, skip: needsCluster},
+		{name: "replicas", inject: injectReplicas, check: checkReplicas},
 		{name: "mysql-refuse", inject: injectMySQLRefuse},
 		{name: "poison", deadWant: 1, inject: injectPoison},
 	}
@@ -70,6 +78,12 @@ func pick(re *regexp.Regexp) []scenario {
 // scenario runs one scenario on a sale of its own and checks it.
 func (s *suite) scenario(ctx context.Context, sc scenario) result {
 	r := result{name: sc.name}
+	if sc.skip != nil {
+		if why := sc.skip(s); why != "" {
+			r.skipped = why
+			return r
+		}
+	}
 	if err := s.cl.ensureUp(ctx); err != nil {
 		r.err = err
 		return r
@@ -117,6 +131,9 @@ func (s *suite) scenario(ctx context.Context, sc scenario) result {
 	obs.faultErrs = st.faultErrs
 	r.t, r.dead, r.settle, r.settled = obs.tally(), obs.dead, obs.settleTime, obs.settled
 	r.failures, r.notes = obs.failures(), st.notes
+	if sc.check != nil {
+		r.failures = append(r.failures, sc.check(st, obs)...)
+	}
 	if ctx.Err() != nil {
 		r.err = ctx.Err()
 	}
@@ -179,8 +196,8 @@ func (s *suite) deadCount(ctx context.Context) (int, error) {
 }
 
 // spikeWith releases users buyers of the sale over both apis and runs
-// fault after faultAt; it returns when both are done.
-func (s *suite) spikeWith(ctx context.Context, st *state, users int, faultAt time.Duration, fault func(ctx context.Context) error) {
+// fault after faultAt; it returns what the clients saw when both are done.
+func (s *suite) spikeWith(ctx context.Context, st *state, users int, faultAt time.Duration, fault func(ctx context.Context) error) spikeResult {
 	first := st.nextUser
 	st.nextUser += int64(users)
 	done := make(chan spikeResult, 1)
@@ -199,6 +216,7 @@ func (s *suite) spikeWith(ctx context.Context, st *state, users int, faultAt tim
 	res := <-done
 	st.accepted = append(st.accepted, res.accepted...)
 	st.note("spike of %d buyers in %.1fs: %s", users, res.elapsed.Seconds(), countsText(res))
+	return res
 }
 
 // spikeTime is how long a spike of the run's size takes.

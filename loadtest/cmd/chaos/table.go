@@ -18,12 +18,15 @@ type result struct {
 	failures []string
 	notes    []string // what the fault did, for the reader
 	err      error    // the scenario could not run to the end
+	skipped  string   // why the scenario did not run on these servers
 }
 
 func (r result) passed() bool { return r.err == nil && len(r.failures) == 0 }
 
 func (r result) verdict() string {
 	switch {
+	case r.skipped != "":
+		return "skipped"
 	case r.err != nil:
 		return "ERROR"
 	case len(r.failures) > 0:
@@ -33,7 +36,10 @@ func (r result) verdict() string {
 }
 
 func (r result) settleText() string {
-	if !r.settled {
+	switch {
+	case r.skipped != "":
+		return "-"
+	case !r.settled:
 		return "> " + r.settle.Round(time.Second).String()
 	}
 	return r.settle.Round(100 * time.Millisecond).String()
@@ -80,10 +86,13 @@ func renderTable(w io.Writer, results []result) {
 		}
 	}
 	for _, r := range results {
-		if r.passed() && len(r.notes) == 0 {
+		if r.passed() && len(r.notes) == 0 && r.skipped == "" {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s: %s\n", r.name, r.verdict())
+		if r.skipped != "" {
+			fmt.Fprintf(w, "  note  %s\n", r.skipped)
+		}
 		if r.err != nil {
 			fmt.Fprintf(w, "  error: %v\n", r.err)
 		}
@@ -98,11 +107,17 @@ func renderTable(w io.Writer, results []result) {
 
 // summary is the last line: how many scenarios failed.
 func summary(results []result) string {
-	failed := 0
+	failed, skipped := 0, 0
 	for _, r := range results {
-		if !r.passed() {
+		switch {
+		case !r.passed():
 			failed++
+		case r.skipped != "":
+			skipped++
 		}
+	}
+	if failed == 0 && skipped > 0 {
+		return fmt.Sprintf("result: all %d scenarios run held every check (%d skipped)", len(results)-skipped, skipped)
 	}
 	if failed == 0 {
 		return fmt.Sprintf("result: all %d scenarios held every check", len(results))

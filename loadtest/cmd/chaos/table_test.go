@@ -54,3 +54,19 @@ func TestRenderTableAligned(t *testing.T) {
 		t.Errorf("columns not aligned:\n%s", b.String())
 	}
 }
+
+// TestParseMetrics: a series is summed over its labels; comments, help
+// and malformed lines are skipped.
+func TestParseMetrics(t *testing.T) {
+	raw := []byte(`# HELP seckill_soldout_flag_answers_total x
+# TYPE seckill_soldout_flag_answers_total counter
+seckill_soldout_flag_answers_total 300
+seckill_stock_reserve_duration_seconds_count{backend="redis"} 12
+seckill_stock_reserve_duration_seconds_count{backend="memcache"} 3
+seckill_broken{a="b"} x
+`)
+	got := parseMetrics(raw)
+	if got[flagAnswersSeries] != 300 || got[reserveCallSeries] != 15 || len(got) != 2 {
+		t.Fatalf("parsed %v", got)
+	}
+}

@@ -1,17 +1,20 @@
 // Package scratch keeps a load tool's run apart on shared servers and
 // removes it afterwards: a MySQL database of its own, a Redis key prefix,
-// a queue prefix on RabbitMQ.
+// a queue prefix on RabbitMQ. A Redis URL may name a Redis Cluster, in the
+// api's form; key deletion then goes to every master.
 package scratch
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 
 	_ "github.com/go-sql-driver/mysql" // the database/sql driver of MySQL
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/redact"
 )
@@ -49,25 +52,53 @@ func DropDB(ctx context.Context, server, db string) error {
 	return nil
 }
 
+// OpenRedis connects to redisURL the way the api does: a URL with addr=
+// parameters is a Redis Cluster.
+func OpenRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
+	return app.OpenRedis(ctx, redisURL)
+}
+
 // DeleteRedisKeys deletes every key of the run's stock prefix and returns
 // how many it deleted.
 func DeleteRedisKeys(ctx context.Context, redisURL, prefix string) (int, error) {
-	opt, err := redis.ParseURL(redisURL)
+	return DeleteRedisMatch(ctx, redisURL, prefix+":*")
+}
+
+// DeleteRedisMatch deletes every key matching pattern and returns how many
+// it deleted. On a cluster it scans every master, since SCAN sees only the
+// node it is sent to.
+func DeleteRedisMatch(ctx context.Context, redisURL, pattern string) (int, error) {
+	rdb, err := OpenRedis(ctx, redisURL)
 	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", redact.Error(err, redisURL))
+		return 0, err
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return deleteKeys(ctx, rdb, pattern)
+	}
+	var n atomic.Int64
+	err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		k, err := deleteKeys(ctx, m, pattern)
+		n.Add(int64(k))
+		return err
+	})
+	return int(n.Load()), err
+}
+
+// deleteKeys deletes the keys matching pattern one at a time: keys of
+// different slots cannot share a command on a cluster node.
+func deleteKeys(ctx context.Context, c redis.Cmdable, pattern string) (int, error) {
 	n := 0
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 	for iter.Next(ctx) {
-		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+		if err := c.Del(ctx, iter.Val()).Err(); err != nil {
 			return n, fmt.Errorf("redis del %s: %w", iter.Val(), err)
 		}
 		n++
 	}
 	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("redis scan %s:*: %w", prefix, err)
+		return n, fmt.Errorf("redis scan %s: %w", pattern, err)
 	}
 	return n, nil
 }
