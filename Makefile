@@ -61,6 +61,10 @@ BENCHFLAGS ?=
 bench: ## benchmark api+worker on the local servers against a hello-world baseline (BENCHFLAGS=-profile, see loadtest/cmd/bench -h)
 	$(GO) run ./loadtest/cmd/bench $(BENCHFLAGS)
 
+.PHONY: bench-scale
+bench-scale: ## the bench's load phases on 1 and 2 apis, on the single Redis and on the local Redis Cluster, 5s each (a few minutes; BENCHFLAGS as for bench)
+	$(GO) run ./loadtest/cmd/bench -apis 1,2 -redis single,cluster -warmup 1s -duration 5s $(BENCHFLAGS)
+
 CHAOSFLAGS ?=
 
 .PHONY: chaos

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,25 +68,36 @@ type bench struct {
 	log io.Writer // progress
 
 	dir         string // output directory
+	setupDir    string // the current setup's logs, profiles and report: dir itself when there is one setup
 	stockPrefix string
+	setupPrefix string      // the current setup's stock prefix: stockPrefix itself when there is one setup
+	prefixes    []runPrefix // every setup's, for the cleanup
 	queuePrefix string
 	secret      []byte
 	cfg         config.API    // the api's configuration as the bench starts it
 	wcfg        config.Worker // the worker's
 	workerBin   string        // the worker's command …
 	workerEnv   []string      // … and environment, the same at every start
+	apiBin      string        // the api's command …
+	apiEnv      []string      // … and environment, but for its Redis and listeners
 
-	hello, api, worker *proc.Proc
-	helloURL           string
-	client             *load.Client // admin calls and setup purchases
-	ops                *http.Client // /metrics, pprof
-	apiWatch, wWatch   watched
-	workerAdmin        string
-	hz                 float64     // clock ticks per second of /proc's CPU times
-	servers            []procGroup // the local servers' processes, by command
+	hello, worker *proc.Proc
+	apis          []*proc.Proc // the current setup's replicas
+	helloURL      string
+	client        *load.Client // admin calls and setup purchases, through the first api
+	publics       []string     // base URLs of the apis' public listeners
+	admin         *http.Client // the client's connections
+	ops           *http.Client // /metrics, pprof
+	apiWatch      []watched
+	wWatch        watched
+	workerAdmin   string
+	hz            float64     // clock ticks per second of /proc's CPU times
+	servers       []procGroup // the local servers' processes, by command
 
-	mu  sync.Mutex // guards rep's checks, notes and profiles
-	rep report
+	mu      sync.Mutex // guards rep's checks, notes and profiles
+	rep     report     // the current setup's
+	reports []report   // every setup's, in the order measured
+	tokens  []string   // user tokens minted so far, user 1 first
 }
 
 func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.log, "bench: "+format+"\n", args...) }
@@ -130,37 +142,33 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	defer b.cleanup()
 
-	addrs, err := proc.FreeAddrs(ctx, 4)
+	addrs, err := proc.FreeAddrs(ctx, 2)
 	if err != nil {
 		return err
 	}
-	helloAddr, publicAddr, adminAddr, workerAdmin := addrs[0], addrs[1], addrs[2], addrs[3]
-	apiEnv := []string{
-		"SECKILL_REDIS_URL=" + o.redisURL,
+	helloAddr, workerAdmin := addrs[0], addrs[1]
+	b.apiBin = apiBin
+	b.apiEnv = []string{
 		"SECKILL_AMQP_URL=" + o.amqpURL,
 		"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
-		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
 		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
 		"SECKILL_JWT_SECRET=" + string(b.secret),
 		"SECKILL_ADMIN_TOKEN=",
 		"SECKILL_RATE_IP_RPS=0",
 		"SECKILL_RATE_USER_RPS=1000000",
 		"SECKILL_RATE_USER_BURST=1000000",
-		"SECKILL_HTTP_ADDR=" + publicAddr,
-		"SECKILL_ADMIN_ADDR=" + adminAddr,
 		"SECKILL_LOG_LEVEL=warn",
 	}
 	workerEnv := []string{
 		"SECKILL_AMQP_URL=" + o.amqpURL,
 		"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
-		"SECKILL_STOCK_PREFIX=" + b.stockPrefix,
 		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
 		"SECKILL_ADMIN_ADDR=" + workerAdmin,
 		"SECKILL_LOG_LEVEL=warn",
 	}
 	// Tunables the engineer set in the environment (SECKILL_PUBLISH_BATCH,
 	// SECKILL_WORKER_BATCH, …) pass through; read them as the binaries will.
-	if b.cfg, b.wcfg, err = childConfigs(apiEnv, workerEnv); err != nil {
+	if b.cfg, b.wcfg, err = childConfigs(append(slices.Clone(b.apiEnv), "SECKILL_REDIS_URL="+o.redis[0].URL), workerEnv); err != nil {
 		return err
 	}
 
@@ -168,70 +176,121 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("own executable: %w", err)
 	}
-	b.logf("starting hello-world %s, api %s (admin %s), worker (admin %s)", helloAddr, publicAddr, adminAddr, workerAdmin)
+	b.logf("starting hello-world %s", helloAddr)
 	if b.hello, err = proc.Start("hello", self, []string{"-serve-hello", helloAddr}, nil, filepath.Join(b.dir, "hello.log")); err != nil {
 		return err
 	}
-	if b.api, err = proc.Start("api", apiBin, nil, apiEnv, filepath.Join(b.dir, "api.log")); err != nil {
-		return err
-	}
 	b.workerBin, b.workerEnv = workerBin, workerEnv
-	if err := b.startWorker("worker.log"); err != nil {
-		return err
-	}
 
 	b.ops = &http.Client{Timeout: 30 * time.Second}
 	defer b.ops.CloseIdleConnections()
-	admin := load.NewHTTPClient(4, requestTimeout)
-	defer admin.CloseIdleConnections()
-	b.client = &load.Client{HTTP: admin, Public: "http://" + publicAddr, Admin: "http://" + adminAddr}
+	b.admin = load.NewHTTPClient(4, requestTimeout)
+	defer b.admin.CloseIdleConnections()
 	b.helloURL = "http://" + helloAddr + "/hello"
 	b.workerAdmin = "http://" + workerAdmin
-	b.apiWatch = watched{pid: b.api.Pid(), metrics: b.client.Admin + "/metrics"}
-	b.wWatch = watched{pid: b.worker.Pid(), metrics: b.workerAdmin + "/metrics"}
+	b.wWatch = watched{metrics: b.workerAdmin + "/metrics"}
 
 	if err := proc.WaitHTTP(ctx, b.hello, readyTimeout, proc.ExpectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
 		return err
 	}
-	if err := proc.WaitHTTP(ctx, b.api, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.client.Public+"/readyz", http.StatusOK)); err != nil {
-		return err
-	}
-	if err := proc.WaitHTTP(ctx, b.worker, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK)); err != nil {
-		return err
-	}
-	b.findServers()
-	b.rep.Settings = settings{
-		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
-		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight,
-		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch,
-		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
-	}
+	b.hz = clockTicks()
 
-	runErr := b.measure(ctx)
-	b.finish(runErr)
+	setups := o.setups()
+	var runErr error
+	for _, s := range setups {
+		// One setup is today's whole run, the raw-publish ceiling and the
+		// worker alone included; a matrix measures the load phases of
+		// each, which are what the apis and Redis change.
+		if runErr = b.runSetup(ctx, s, len(setups) == 1); runErr != nil {
+			break
+		}
+	}
 	if ctx.Err() != nil {
 		if runErr != nil && !errors.Is(runErr, context.Canceled) {
 			return fmt.Errorf("interrupted: %w", runErr)
 		}
 		return errors.New("interrupted")
 	}
-	if werr := b.write(); werr != nil {
+	if werr := b.write(len(setups) > 1); werr != nil {
 		return errors.Join(runErr, werr)
 	}
 	if runErr != nil {
 		return runErr
 	}
-	if failed := load.Failed(b.rep.Invariants); len(failed) > 0 {
+	var failed []load.Check
+	for _, r := range b.reports {
+		for _, c := range load.Failed(r.Invariants) {
+			if len(b.reports) > 1 {
+				c.Name = r.Setup.String() + ": " + c.Name
+			}
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) > 0 {
 		return &load.InvariantError{Failed: failed}
 	}
 	return nil
 }
 
-// startWorker starts the worker with the run's command and environment,
-// its output going to logName in the output directory, and watches the
-// new process.
+// runSetup measures one setup into a report of its own: it starts the
+// setup's apis, runs the load phases (and with full the raw-publish
+// ceiling and the worker alone), stops the apis and keeps the report in
+// b.reports, whatever happened.
+func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
+	o := b.o
+	b.rep = report{Machine: b.rep.Machine, Setup: s, Settings: settings{
+		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
+		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight,
+		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch,
+		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
+	}}
+	b.setupDir, b.setupPrefix = b.dir, b.stockPrefix
+	if !full {
+		b.setupDir = filepath.Join(b.dir, s.Slug())
+		b.setupPrefix = b.stockPrefix + "-" + s.Slug()
+		b.logf("setup %s", s)
+	}
+	b.prefixes = append(b.prefixes, runPrefix{redis: s.Redis, prefix: b.setupPrefix})
+	err := os.MkdirAll(b.setupDir, 0o755)
+	if err == nil && len(b.reports) > 0 {
+		// A database of its own, or the apis would find the earlier
+		// setups' sales without stock in their Redis and rebuild it.
+		err = scratch.RecreateDB(ctx, o.mysqlServer, o.mysqlDB)
+	}
+	if err == nil {
+		err = b.startWorker("worker.log")
+	}
+	if err == nil {
+		err = proc.WaitHTTP(ctx, b.worker, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK))
+	}
+	if err == nil {
+		err = b.startAPIs(ctx, s)
+	}
+	if err == nil {
+		b.findServers(ctx, s.Redis)
+		err = b.measure(ctx, full)
+	}
+	b.stopAPIs()
+	if b.worker != nil {
+		b.worker.Stop(stopGrace)
+	}
+	b.finish(err)
+	b.reports = append(b.reports, b.rep)
+	return err
+}
+
+// runPrefix is a stock prefix a setup used on a Redis.
+type runPrefix struct {
+	redis  redisTarget
+	prefix string
+}
+
+// startWorker starts the worker with the run's command and environment
+// and the setup's stock prefix, its output going to logName in the setup's
+// directory, and watches the new process.
 func (b *bench) startWorker(logName string) error {
-	p, err := proc.Start("worker", b.workerBin, nil, b.workerEnv, filepath.Join(b.dir, logName))
+	env := append(slices.Clone(b.workerEnv), "SECKILL_STOCK_PREFIX="+b.setupPrefix)
+	p, err := proc.Start("worker", b.workerBin, nil, env, filepath.Join(b.setupDir, logName))
 	if err != nil {
 		return err
 	}
@@ -266,9 +325,10 @@ func childConfigs(apiEnv, workerEnv []string) (config.API, config.Worker, error)
 	return a, w, nil
 }
 
-// measure runs the phases in order. The report holds whatever was measured
-// when it returns an error.
-func (b *bench) measure(ctx context.Context) error {
+// measure runs the phases in order: the load phases, and with full the
+// raw-publish ceiling and the worker alone. The report holds whatever was
+// measured when it returns an error.
+func (b *bench) measure(ctx context.Context, full bool) error {
 	hello, err := b.helloPhase(ctx, phaseHello)
 	if err != nil {
 		return err
@@ -287,6 +347,9 @@ func (b *bench) measure(ctx context.Context) error {
 	// phases is averaged out of their ratios.
 	if _, err := b.helloPhase(ctx, phaseHelloEnd); err != nil {
 		return err
+	}
+	if !full {
+		return nil
 	}
 	if err := b.ceilingPhase(ctx); err != nil {
 		return err
@@ -344,23 +407,35 @@ func endOnExhaustion(shot load.Shot, m *cpuMeter) load.Shot {
 	}
 }
 
-// findServers finds the local servers' processes whose CPU is reported.
-func (b *bench) findServers() {
-	b.hz = clockTicks()
+// findServers finds the local servers' processes whose CPU is reported,
+// the processes of the Redis under test among them (every node of a
+// cluster).
+func (b *bench) findServers(ctx context.Context, r redisTarget) {
+	b.servers = nil
 	comms, err := readComms("/proc")
 	if err != nil {
 		b.note("the local servers' CPU is not reported: %v", err)
 		return
 	}
-	b.servers = serverGroups(comms)
+	pids, err := redisPids(ctx, r.URL)
+	if err != nil {
+		b.note("the processes of the Redis under test are unknown (%v): the redis-server row sums every redis-server on the machine", err)
+	}
+	b.servers = serverGroups(comms, pids)
 }
 
 // phaseGroups are the processes whose CPU a phase reports: the bench, its
-// children and the local servers.
+// children (the apis summed as one) and the local servers.
 func (b *bench) phaseGroups() []procGroup {
-	gs := []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}
-	for _, p := range []*proc.Proc{b.hello, b.api, b.worker} {
-		gs = append(gs, procGroup{Name: p.Name, Pids: []int{p.Pid()}})
+	apis := procGroup{Name: "api"}
+	for _, p := range b.apis {
+		apis.Pids = append(apis.Pids, p.Pid())
+	}
+	gs := []procGroup{
+		{Name: "bench", Pids: []int{os.Getpid()}},
+		{Name: b.hello.Name, Pids: []int{b.hello.Pid()}},
+		apis,
+		{Name: b.worker.Name, Pids: []int{b.worker.Pid()}},
 	}
 	return append(gs, b.servers...)
 }
@@ -409,7 +484,7 @@ func (b *bench) phaseOf(name, target, expect string, want load.Outcome, res load
 		Requests: st.Requests, RPS: st.RPS, Latency: latencyOf(st.Latency), Errors: st.Errors,
 		Counts: st.Counts, Total: all.Snapshot(), Window: (to - from).Seconds(),
 		Timeline: timelineOf(load.PerSecond(res.Records, from, to, want)),
-		API:      usageOf(samples, to, func(s sample) usage { return s.API }),
+		APIs:     apiUsages(samples, to, len(b.apis)),
 		Worker:   usageOf(samples, to, func(s sample) usage { return s.Worker }),
 	}
 	return ph, short
@@ -449,6 +524,11 @@ func (b *bench) mintTokens(ctx context.Context, helloRPS float64) ([]string, err
 	o := b.o
 	n := int(math.Ceil(helloRPS * (o.warmup + o.duration).Seconds() * o.tokenMargin))
 	n = min(max(n, int(o.soldOutStock)+1+o.connections*10), o.maxTokens)
+	if len(b.tokens) >= n {
+		// An earlier setup's users: their purchases were of other sales.
+		b.rep.Settings.Tokens = n
+		return b.tokens[:n], nil
+	}
 	t0 := time.Now()
 	b.logf("minting %s user tokens (hello-world req/s × %s × %g)", fmtInt(float64(n)), o.warmup+o.duration, o.tokenMargin)
 	toks, err := load.PrepareTokens(ctx, load.Signer{Secret: b.secret, TTL: 2 * time.Hour}, 1, n, max(2, b.rep.Machine.CPUs))
@@ -456,20 +536,32 @@ func (b *bench) mintTokens(ctx context.Context, helloRPS float64) ([]string, err
 		return nil, fmt.Errorf("mint tokens: %w", err)
 	}
 	b.rep.Settings.Tokens = len(toks)
+	b.tokens = toks
 	b.logf("  %s tokens in %s", fmtInt(float64(len(toks))), time.Since(t0).Round(time.Millisecond))
 	return toks, nil
 }
 
 // tokenShot hands each request the next token, user after user, to POST
-// url; it reports no more once every token was used.
-func tokenShot(url string, tokens []string, next *atomic.Int64) load.Shot {
-	return func(ctx context.Context, _ int, c *http.Client) (load.Reply, bool) {
+// one of urls: worker w always to urls[w mod len(urls)], so the
+// connections spread evenly over them. It reports no more once every
+// token was used.
+func tokenShot(urls []string, tokens []string, next *atomic.Int64) load.Shot {
+	return func(ctx context.Context, w int, c *http.Client) (load.Reply, bool) {
 		i := next.Add(1) - 1
 		if i >= int64(len(tokens)) {
 			return load.Reply{}, false
 		}
-		return load.PostBearer(ctx, c, url, tokens[i]), true
+		return load.PostBearer(ctx, c, urls[w%len(urls)], tokens[i]), true
 	}
+}
+
+// purchaseURLs are the sale's purchase route on every api.
+func (b *bench) purchaseURLs(saleID int64) []string {
+	out := make([]string, len(b.publics))
+	for i, p := range b.publics {
+		out[i] = p + "/api/v1/sales/" + strconv.FormatInt(saleID, 10) + "/orders"
+	}
+	return out
 }
 
 func (b *bench) newSale(ctx context.Context, name string, stock int64) (load.Sale, error) {
@@ -501,7 +593,6 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 		return err
 	}
 	b.logf("phase contended: sale %d of %s units, distinct users", sale.ID, fmtInt(float64(o.stock)))
-	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
 	var next atomic.Int64
 	var profiles sync.WaitGroup
 	if o.profile {
@@ -510,11 +601,11 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	}
 	onMeasure := func() {
 		if o.profile {
-			profiles.Go(func() { b.profile(ctx, "api", phaseContended, b.client.Admin) })
+			profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseContended, b.client.Admin) })
 			profiles.Go(func() { b.profile(ctx, "worker", phaseContended, b.workerAdmin) })
 		}
 	}
-	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
+	res, s, m := b.loop(ctx, tokenShot(b.purchaseURLs(sale.ID), tokens, &next), onMeasure)
 	loopEnd := time.Since(res.Start)
 	profiles.Wait()
 	if ctx.Err() != nil {
@@ -539,7 +630,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 		e.setLastRow(rows.Last, res.Records)
 	}
 	samples, serr := s.finish()
-	ph.API = usageOf(samples, loopEnd, func(s sample) usage { return s.API })
+	ph.APIs = apiUsages(samples, loopEnd, len(b.apis))
 	ph.Worker = usageOf(samples, loopEnd, func(s sample) usage { return s.Worker })
 	e.Timeline = flowTimeline(res.Records, samples)
 	if confirmsAfter, err := b.apiCounter(ctx, seriesConfirms); err == nil {
@@ -673,15 +764,14 @@ func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
 		b.addCheck("sold-out: buy-out", false, "%d units, replies %s", o.soldOutStock, countsDetail(got))
 		return fmt.Errorf("buying out the sold-out sale: %s", countsDetail(got))
 	}
-	url := b.client.Public + "/api/v1/sales/" + strconv.FormatInt(sale.ID, 10) + "/orders"
 	var next atomic.Int64
 	next.Store(o.soldOutStock + 1)
 	var profiles sync.WaitGroup
 	var onMeasure func()
 	if o.profile {
-		onMeasure = func() { profiles.Go(func() { b.profile(ctx, "api", phaseSoldOut, b.client.Admin) }) }
+		onMeasure = func() { profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseSoldOut, b.client.Admin) }) }
 	}
-	res, s, m := b.loop(ctx, tokenShot(url, tokens, &next), onMeasure)
+	res, s, m := b.loop(ctx, tokenShot(b.purchaseURLs(sale.ID), tokens, &next), onMeasure)
 	profiles.Wait()
 	samples, serr := s.finish()
 	if ctx.Err() != nil {
@@ -802,7 +892,7 @@ func (b *bench) profile(ctx context.Context, name, phase, admin string) {
 		b.note("%s profile: %v", name, err)
 		return
 	}
-	path := filepath.Join(b.dir, name+"-"+phase+".cpu.pprof")
+	path := filepath.Join(b.setupDir, name+"-"+phase+".cpu.pprof")
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		b.note("%s profile: %v", name, err)
 		return
@@ -812,17 +902,21 @@ func (b *bench) profile(ctx context.Context, name, phase, admin string) {
 	b.mu.Unlock()
 }
 
-// apiCounter reads one series from the api's /metrics.
+// apiCounter reads one series from every api's /metrics and sums it.
 func (b *bench) apiCounter(ctx context.Context, series string) (float64, error) {
-	s, err := scrape(ctx, b.ops, b.apiWatch.metrics)
-	if err != nil {
-		return 0, err
+	var sum float64
+	for _, w := range b.apiWatch {
+		s, err := scrape(ctx, b.ops, w.metrics)
+		if err != nil {
+			return 0, err
+		}
+		v, ok := metricValue(s, series)
+		if !ok {
+			return 0, fmt.Errorf("%s has no %s", w.metrics, series)
+		}
+		sum += v
 	}
-	v, ok := metricValue(s, series)
-	if !ok {
-		return 0, fmt.Errorf("api /metrics has no %s", series)
-	}
-	return v, nil
+	return sum, nil
 }
 
 func (b *bench) addCheck(name string, ok bool, format string, args ...any) {
@@ -858,27 +952,76 @@ func countsDetail(c load.Counts) string {
 	return strings.Join(parts, ", ")
 }
 
-// write prints the table and writes bench.json, bench.md and bench.html.
-func (b *bench) write() error {
-	var md bytes.Buffer
-	b.rep.writeMarkdown(&md)
-	fmt.Fprintln(b.out)
-	_, _ = b.out.Write(md.Bytes())
-	var js, page bytes.Buffer
-	if err := b.rep.writeJSON(&js); err != nil {
+// write prints the report and writes bench.json, bench.md and bench.html:
+// of the one setup into the output directory, or, for a matrix, of each
+// setup into a directory of its own and the scaling-out summary with every
+// setup's tables into the output directory.
+func (b *bench) write(matrix bool) error {
+	if !matrix {
+		if len(b.reports) == 0 {
+			return nil
+		}
+		r := &b.reports[0]
+		var md bytes.Buffer
+		r.writeMarkdown(&md)
+		fmt.Fprintln(b.out)
+		_, _ = b.out.Write(md.Bytes())
+		if err := writeReport(b.dir, r, md.Bytes()); err != nil {
+			return err
+		}
+		fmt.Fprintf(b.out, "\nwritten: %s/{bench.md,bench.json,bench.html}\n", b.dir)
+		for _, p := range r.Profiles {
+			fmt.Fprintf(b.out, "profile: %s (go tool pprof %s)\n", p, p)
+		}
+		return nil
+	}
+	for i := range b.reports {
+		r := &b.reports[i]
+		var md bytes.Buffer
+		r.writeMarkdown(&md)
+		if err := writeReport(filepath.Join(b.dir, r.Setup.Slug()), r, md.Bytes()); err != nil {
+			return err
+		}
+	}
+	s := scaleOf(b.rep.Machine, b.reports)
+	var md, js bytes.Buffer
+	s.writeMarkdown(&md, b.reports)
+	if err := s.writeJSON(&js); err != nil {
 		return err
 	}
-	if err := b.rep.writeHTML(&page); err != nil {
-		return fmt.Errorf("render bench.html: %w", err)
-	}
-	for name, data := range map[string][]byte{"bench.md": md.Bytes(), "bench.json": js.Bytes(), "bench.html": page.Bytes()} {
+	fmt.Fprintln(b.out)
+	_, _ = b.out.Write(md.Bytes())
+	for name, data := range map[string][]byte{"bench.md": md.Bytes(), "bench.json": js.Bytes()} {
 		if err := os.WriteFile(filepath.Join(b.dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	fmt.Fprintf(b.out, "\nwritten: %s/{bench.md,bench.json,bench.html}\n", b.dir)
-	for _, p := range b.rep.Profiles {
-		fmt.Fprintf(b.out, "profile: %s (go tool pprof %s)\n", p, p)
+	fmt.Fprintf(b.out, "\nwritten: %s/{bench.md,bench.json} and a directory per setup with its bench.md, bench.json, bench.html and api logs\n", b.dir)
+	for _, r := range b.reports {
+		for _, p := range r.Profiles {
+			fmt.Fprintf(b.out, "profile: %s (go tool pprof %s)\n", p, p)
+		}
+	}
+	return nil
+}
+
+// writeReport writes one setup's bench.md (already rendered), bench.json
+// and bench.html into dir.
+func writeReport(dir string, r *report, md []byte) error {
+	var js, page bytes.Buffer
+	if err := r.writeJSON(&js); err != nil {
+		return err
+	}
+	if err := r.writeHTML(&page); err != nil {
+		return fmt.Errorf("render bench.html: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	for name, data := range map[string][]byte{"bench.md": md, "bench.json": js.Bytes(), "bench.html": page.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -888,15 +1031,18 @@ func (b *bench) write() error {
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, p := range []*proc.Proc{b.hello, b.api, b.worker} {
+	b.stopAPIs()
+	for _, p := range []*proc.Proc{b.hello, b.worker} {
 		if p != nil {
 			p.Stop(stopGrace)
 		}
 	}
-	if n, err := scratch.DeleteRedisKeys(ctx, b.o.redisURL, b.stockPrefix); err != nil {
-		b.logf("cleanup: %v", err)
-	} else {
-		b.logf("cleanup: deleted %d Redis keys %s:*", n, b.stockPrefix)
+	for _, p := range b.prefixes {
+		if n, err := scratch.DeleteRedisKeys(ctx, p.redis.URL, p.prefix); err != nil {
+			b.logf("cleanup: %v", err)
+		} else {
+			b.logf("cleanup: deleted %d Redis keys %s:* on %s", n, p.prefix, p.redis.Label())
+		}
 	}
 	t := scratch.Topology(b.queuePrefix)
 	c := newCeilingTopology(b.queuePrefix)

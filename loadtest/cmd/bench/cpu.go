@@ -162,20 +162,36 @@ type procGroup struct {
 // in the report's order.
 var serverNames = []string{"redis-server", "beam.smp", "mariadbd", "mysqld", "memcached"}
 
+// otherRedis names the redis-server processes of the machine that are not
+// the Redis under test, e.g. the cluster's nodes while the single server is
+// measured.
+const otherRedis = "redis-server, other instances"
+
 // serverGroups groups the pids whose command (comms, by pid) is one of
-// serverNames; a server not running has no group.
-func serverGroups(comms map[int]string) []procGroup {
+// serverNames; a server not running has no group. When redisPids, the
+// processes of the Redis under test, are known, only they are the
+// redis-server group, and any other redis-server process is reported apart
+// as otherRedis.
+func serverGroups(comms map[int]string, redisPids []int) []procGroup {
 	var out []procGroup
 	for _, name := range serverNames {
-		var pids []int
+		var pids, others []int
 		for pid, c := range comms {
-			if c == name {
+			switch {
+			case c != name:
+			case name == "redis-server" && len(redisPids) > 0 && !slices.Contains(redisPids, pid):
+				others = append(others, pid)
+			default:
 				pids = append(pids, pid)
 			}
 		}
 		if len(pids) > 0 {
 			slices.Sort(pids)
 			out = append(out, procGroup{Name: name, Pids: pids})
+		}
+		if len(others) > 0 {
+			slices.Sort(others)
+			out = append(out, procGroup{Name: otherRedis, Pids: others})
 		}
 	}
 	return out

@@ -109,14 +109,28 @@ func TestServerGroups(t *testing.T) {
 		1: "systemd", 30: "redis-server", 12: "redis-server", 40: "beam.smp", 41: "epmd",
 		50: "mariadbd", 60: "memcached-extra",
 	}
-	got := serverGroups(comms)
-	want := []procGroup{{Name: "redis-server", Pids: []int{12, 30}}, {Name: "beam.smp", Pids: []int{40}}, {Name: "mariadbd", Pids: []int{50}}}
-	if len(got) != len(want) {
-		t.Fatalf("serverGroups = %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i].Name != want[i].Name || !equalInts(got[i].Pids, want[i].Pids) {
-			t.Errorf("group %d = %+v, want %+v", i, got[i], want[i])
+	for _, tt := range []struct {
+		name      string
+		redisPids []int
+		want      []procGroup
+	}{
+		{"Redis under test unknown: every redis-server", nil,
+			[]procGroup{{Name: "redis-server", Pids: []int{12, 30}}, {Name: "beam.smp", Pids: []int{40}}, {Name: "mariadbd", Pids: []int{50}}}},
+		{"the Redis under test apart from the others", []int{30},
+			[]procGroup{{Name: "redis-server", Pids: []int{30}}, {Name: otherRedis, Pids: []int{12}}, {Name: "beam.smp", Pids: []int{40}},
+				{Name: "mariadbd", Pids: []int{50}}}},
+		{"every node of a cluster", []int{12, 30},
+			[]procGroup{{Name: "redis-server", Pids: []int{12, 30}}, {Name: "beam.smp", Pids: []int{40}}, {Name: "mariadbd", Pids: []int{50}}}},
+	} {
+		got := serverGroups(comms, tt.redisPids)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: serverGroups = %+v, want %+v", tt.name, got, tt.want)
+			continue
+		}
+		for i := range tt.want {
+			if got[i].Name != tt.want[i].Name || !equalInts(got[i].Pids, tt.want[i].Pids) {
+				t.Errorf("%s: group %d = %+v, want %+v", tt.name, i, got[i], tt.want[i])
+			}
 		}
 	}
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
-	"github.com/seckill/seckill/loadtest/internal/load"
-
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seckill/seckill/internal/redact"
+	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
 // options are the command line of bench.
@@ -25,7 +28,8 @@ type options struct {
 	maxTokens    int
 	drainTimeout time.Duration
 	drainOrders  int64
-	redisURL     string
+	apis         []int         // api replicas of each setup, in order
+	redis        []redisTarget // Redis of each setup, in order
 	amqpURL      string
 	mysqlServer  string // go-sql-driver DSN without a database: user@tcp(host:port)/
 	mysqlDB      string
@@ -50,6 +54,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			"throughput and latency as ratios to the hello-world baseline of the same run, plus orders\n"+
 			"persisted per second against a raw confirmed-publish ceiling measured in the same run, end to end\n"+
 			"and for the worker alone draining a queue filled while it was stopped.\n"+
+			"With several -apis or -redis it runs the load phases once per setup (each Redis × each number of\n"+
+			"api replicas) and opens the report with a scaling-out table; the ceiling and the worker alone are left out.\n"+
 			"Exit status 0 unless the run failed (errors, 5xx, a broken invariant); 2 on a usage error.\n\nflags:")
 		fs.VisitAll(func(f *flag.Flag) {
 			if hiddenFlags[f.Name] {
@@ -77,7 +83,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		"how long to wait for every accepted order, and every worker-alone order, to reach MySQL")
 	fs.Int64Var(&o.drainOrders, "drain-orders", 100_000, "orders queued while the worker is stopped, then persisted by the worker "+
 		"alone to time the persistence stage; 0 skips it")
-	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis `URL`")
+	apis := fs.String("apis", "1", "api replicas to measure, as a comma-separated `list` (e.g. 1,2): "+
+		"the load spreads its connections over their public listeners")
+	redisList := fs.String("redis", "single", "Redis to measure on, as a comma-separated `list` of single "+
+		"("+singleRedisURL+"), cluster (the local Redis Cluster, "+clusterRedisURL+") or URLs; "+
+		"a URL with addr= parameters is a cluster")
 	fs.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ `URL`")
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server as a go-sql-driver `DSN` without a database")
 	fs.StringVar(&o.mysqlDB, "mysql-db", "seckill_bench", "MySQL `database` of the run: dropped and created at the start")
@@ -91,6 +101,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.serveHello != "" {
 		return o, nil
+	}
+	var err error
+	if o.apis, err = parseAPIs(*apis); err != nil {
+		return o, &load.UsageError{Err: err}
+	}
+	if o.redis, err = parseRedis(*redisList); err != nil {
+		return o, &load.UsageError{Err: err}
 	}
 	if err := o.check(fs.Args()); err != nil {
 		return o, &load.UsageError{Err: err}
@@ -123,10 +140,123 @@ func (o *options) check(rest []string) error {
 	case !strings.HasSuffix(o.mysqlServer, "/"):
 		return fmt.Errorf("-mysql must end with / (no database, no parameters), not %q", o.mysqlServer)
 	}
-	for name, raw := range map[string]string{"-redis": o.redisURL, "-amqp": o.amqpURL} {
-		if u, err := url.Parse(raw); err != nil || u.Host == "" {
-			return fmt.Errorf("%s %q is not a URL", name, raw)
-		}
+	if u, err := url.Parse(o.amqpURL); err != nil || u.Host == "" {
+		return fmt.Errorf("-amqp %q is not a URL", o.amqpURL)
 	}
 	return nil
+}
+
+// setups are the combinations measured, Redis by Redis and within each
+// by api replicas, in the order of the flags.
+func (o *options) setups() []setup {
+	var out []setup
+	for _, r := range o.redis {
+		for _, n := range o.apis {
+			out = append(out, setup{Redis: r, APIs: n})
+		}
+	}
+	return out
+}
+
+// maxAPIs bounds -apis: each replica is a process on the machine under
+// test.
+const maxAPIs = 8
+
+// parseAPIs reads -apis: distinct replica counts from 1 to maxAPIs.
+func parseAPIs(list string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > maxAPIs {
+			return nil, fmt.Errorf("-apis: %q is not a replica count from 1 to %d", f, maxAPIs)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("-apis: %d appears twice", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// The local servers' Redis in SECKILL_REDIS_URL's form: the single server
+// and the cluster scripts/services.sh starts (3 masters and 3 replicas on
+// 127.0.0.1:7000-7005; a client learns the other nodes from these).
+const (
+	singleRedisURL  = "redis://127.0.0.1:6379/0"
+	clusterRedisURL = "redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002"
+)
+
+// redisTarget is one Redis a setup runs on.
+type redisTarget struct {
+	URL     string `json:"-"`       // may hold a password
+	Shown   string `json:"url"`     // URL with its password masked
+	Cluster bool   `json:"cluster"` // a Redis Cluster: URL has addr= parameters
+}
+
+// Kind is "single" or "cluster".
+func (r redisTarget) Kind() string {
+	if r.Cluster {
+		return "cluster"
+	}
+	return "single"
+}
+
+// Label names the Redis in the report's words.
+func (r redisTarget) Label() string {
+	if r.Cluster {
+		return "Redis Cluster"
+	}
+	return "single Redis"
+}
+
+// parseRedis reads -redis: single, cluster or URLs, at most one of each
+// kind, since a run's setups are told apart by kind.
+func parseRedis(list string) ([]redisTarget, error) {
+	var out []redisTarget
+	for f := range strings.SplitSeq(list, ",") {
+		raw := strings.TrimSpace(f)
+		switch raw {
+		case "single":
+			raw = singleRedisURL
+		case "cluster":
+			raw = clusterRedisURL
+		}
+		if u, err := url.Parse(raw); err != nil || u.Host == "" || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return nil, fmt.Errorf("-redis: %q is neither single, cluster nor a redis:// URL", redact.URL(f))
+		}
+		r := redisTarget{URL: raw, Shown: redact.URL(raw), Cluster: strings.Contains(raw, "addr=")}
+		for _, seen := range out {
+			if seen.Cluster == r.Cluster {
+				return nil, fmt.Errorf("-redis: two %s entries; give one of each kind at most", r.Label())
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// setup is one combination measured: a Redis and a number of api
+// replicas in front of it.
+type setup struct {
+	Redis redisTarget `json:"redis"`
+	APIs  int         `json:"apis"`
+}
+
+// String names the setup in the report: "single Redis, 1 api".
+func (s setup) String() string {
+	apis := "1 api"
+	if s.APIs != 1 {
+		apis = strconv.Itoa(s.APIs) + " apis"
+	}
+	return s.Redis.Label() + ", " + apis
+}
+
+// Slug names the setup's directory of results: "single-1api",
+// "cluster-2apis".
+func (s setup) Slug() string {
+	slug := s.Redis.Kind() + "-" + strconv.Itoa(s.APIs) + "api"
+	if s.APIs != 1 {
+		slug += "s"
+	}
+	return slug
 }

@@ -23,6 +23,44 @@ func TestFlagDefaults(t *testing.T) {
 		o.drainOrders != 100_000 || o.drainTimeout != 3*time.Minute {
 		t.Errorf("defaults %+v", o)
 	}
+	// One setup, as make bench has always measured.
+	if s := o.setups(); len(s) != 1 || s[0].APIs != 1 || s[0].Redis.URL != singleRedisURL || s[0].Redis.Cluster {
+		t.Errorf("default setups %+v", s)
+	}
+}
+
+func TestSetupsMatrix(t *testing.T) {
+	o, err := parseFlags([]string{"-apis", "1,2", "-redis", "single, cluster"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range o.setups() {
+		got = append(got, s.String()+" → "+s.Slug()+" on "+s.Redis.URL)
+	}
+	want := []string{
+		"single Redis, 1 api → single-1api on " + singleRedisURL,
+		"single Redis, 2 apis → single-2apis on " + singleRedisURL,
+		"Redis Cluster, 1 api → cluster-1api on " + clusterRedisURL,
+		"Redis Cluster, 2 apis → cluster-2apis on " + clusterRedisURL,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("setups:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestRedisFlagTakesURLs(t *testing.T) {
+	rs, err := parseRedis("redis://:secret@10.0.0.1:6379/2,redis://10.0.0.2:7000?addr=10.0.0.3:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Cluster || !rs[1].Cluster || rs[0].URL != "redis://:secret@10.0.0.1:6379/2" {
+		t.Fatalf("parseRedis = %+v", rs)
+	}
+	// The password stays out of the report.
+	if strings.Contains(rs[0].Shown, "secret") {
+		t.Errorf("shown URL %q carries the password", rs[0].Shown)
+	}
 }
 
 func TestFlagErrors(t *testing.T) {
@@ -30,6 +68,9 @@ func TestFlagErrors(t *testing.T) {
 		{"-connections", "0"}, {"-duration", "500ms"}, {"-warmup", "-1s"}, {"-stock", "0"},
 		{"-token-margin", "0.5"}, {"-mysql-db", "a`b"}, {"-mysql", "root@tcp(127.0.0.1:3306)/x"},
 		{"-redis", "::"}, {"extra"}, {"-nope"}, {"-max-tokens", "5"}, {"-drain-orders", "-1"},
+		{"-apis", "0"}, {"-apis", "1,x"}, {"-apis", "9"}, {"-apis", "2,2"}, {"-apis", ""},
+		{"-redis", "single,single"}, {"-redis", "cluster,redis://127.0.0.1:7000?addr=127.0.0.1:7001"},
+		{"-redis", "memcached"}, {"-redis", "http://127.0.0.1:6379"}, {"-redis", ""},
 	} {
 		_, err := parseFlags(args, &bytes.Buffer{})
 		var ue *load.UsageError
@@ -48,7 +89,7 @@ func TestHelpHidesTheChildFlag(t *testing.T) {
 	if strings.Contains(help, "serve-hello") {
 		t.Error("usage shows -serve-hello")
 	}
-	for _, f := range []string{"-connections", "-duration", "-warmup", "-out", "-profile", "-drain-orders"} {
+	for _, f := range []string{"-connections", "-duration", "-warmup", "-out", "-profile", "-drain-orders", "-apis", "-redis"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("usage lacks %s", f)
 		}

@@ -172,10 +172,13 @@ func (r *report) charts() []chartBlock {
 			}
 			xMax = f.T + f.Width
 		}
+		note := fmt.Sprintf("contended sale from its first request: %s orders persisted/s", fmtInt(e.PersistedPerSec))
+		if e.CeilingPerSec > 0 {
+			note += fmt.Sprintf(" (%s of the raw ceiling at %d order(s)/message)", fmtPct(e.Ratio), e.CeilingBatch)
+		}
 		out = append(out, chartBlock{
 			Title: "end to end",
-			Note: fmt.Sprintf("contended sale from its first request: %s orders persisted/s (%s of the raw ceiling at %d order(s)/message)",
-				fmtInt(e.PersistedPerSec), fmtPct(e.Ratio), e.CeilingBatch),
+			Note:  note,
 			Charts: []template.HTML{lineChart("orders per second since the first request", "", x, xMax, []series{
 				{Name: "accepted (202)", Color: colorRPS, Y: acc}, {Name: "persisted (worker inserts)", Color: colorFlow, Y: per},
 			})},
@@ -242,6 +245,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 </style></head><body>
 <h1>seckill benchmark</h1>
 <p>{{.R.Machine}}</p>
+<p>Setup: {{.R.Setup}} ({{.R.Setup.Redis.Shown}}).</p>
 <p>Closed loop: {{.R.Settings.Connections}} connections, each with its own keep-alive connection sending back to back;
 {{secs .R.Settings.WarmupSeconds}} warm-up + {{secs .R.Settings.DurationSeconds}} measured per phase.
 api: SECKILL_PUBLISH_BATCH={{.R.Settings.PublishBatch}}, SECKILL_PUBLISH_INFLIGHT={{.R.Settings.PublishInFlight}};
@@ -268,7 +272,7 @@ worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch
 <tr><td><b>orders persisted/s</b></td><td class="n"><b>{{int .PersistedPerSec}}</b></td></tr>
 <tr><td>api orders per confirmed message</td><td class="n">{{f1 .OrdersPerMessage}} ({{i64 .Messages}} messages)</td></tr>
 {{range $.R.Ceilings}}<tr><td>raw confirmed-publish ceiling, {{.Batch}} order(s)/message × {{.InFlight}} in flight{{if .ComparedToAPI}} <b>(compared)</b>{{end}}</td><td class="n">{{int .OrdersPerS}} orders/s ({{int .MessagesPerS}} msg/s, {{.MessageBytes}} B/msg)</td></tr>
-{{end}}<tr><td><b>orders persisted/s ÷ ceiling</b></td><td class="n"><b>{{pct .Ratio}}</b></td></tr>
+{{end}}{{if .CeilingPerSec}}<tr><td><b>orders persisted/s ÷ ceiling</b></td><td class="n"><b>{{pct .Ratio}}</b></td></tr>{{end}}
 </table>{{end}}
 {{with .R.Drain}}<h2>Worker alone</h2>
 <p class="note">Orders of a fresh sale queued while the worker was stopped, then persisted by the worker alone:
@@ -291,8 +295,7 @@ the persistence stage without the HTTP stage in front of it. Times from the work
 
 <h2>Memory and goroutines</h2>
 <table><tr><th>process</th><th>phase</th><th>RSS</th><th>peak RSS (VmHWM)</th><th>goroutines</th><th>peak goroutines</th></tr>
-{{range .R.Phases}}{{$p := .}}{{with .API}}<tr><td>api</td><td>{{$p.Name}}</td><td class="n">{{mb .RSSMB}}</td><td class="n">{{mb .PeakRSSMB}}</td><td class="n">{{.Goroutines}}</td><td class="n">{{.PeakGoroutines}}</td></tr>
-{{end}}{{with .Worker}}<tr><td>worker</td><td>{{$p.Name}}</td><td class="n">{{mb .RSSMB}}</td><td class="n">{{mb .PeakRSSMB}}</td><td class="n">{{.Goroutines}}</td><td class="n">{{.PeakGoroutines}}</td></tr>
+{{range .R.Phases}}{{$p := .}}{{range .Usages}}<tr><td>{{.Name}}</td><td>{{$p.Name}}</td><td class="n">{{mb .RSSMB}}</td><td class="n">{{mb .PeakRSSMB}}</td><td class="n">{{.Goroutines}}</td><td class="n">{{.PeakGoroutines}}</td></tr>
 {{end}}{{end}}</table>
 
 <h2>Invariants</h2>

@@ -18,6 +18,15 @@
 // bench.json, bench.md and bench.html (charts per second) to its output
 // directory.
 //
+// With -apis and -redis it measures a matrix instead: for each Redis
+// (the single server, the local Redis Cluster or a URL) and each number of
+// api replicas, the same four load phases with the replicas started on that
+// Redis and the load's connections spread evenly over their public
+// listeners; each setup gets its full report in a directory of its own,
+// and bench.md opens with a table of them side by side. A matrix leaves
+// out the raw-publish ceiling and the worker alone, which depend on
+// neither.
+//
 // Exit status: 0 when the run completed without errors, 5xx or a broken
 // invariant (targets not met are reported, not failed); 1 when the run
 // failed; 2 on a usage error.

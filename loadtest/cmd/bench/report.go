@@ -17,6 +17,7 @@ import (
 // bench.md (also printed) and bench.html.
 type report struct {
 	Machine  machine  `json:"machine"`
+	Setup    setup    `json:"setup"` // the Redis and the api replicas measured
 	Settings settings `json:"settings"`
 	Phases   []phase  `json:"phases"`
 	// BaselineRPS is what every ratio to hello-world divides by: the mean
@@ -74,7 +75,7 @@ type phase struct {
 	// finishing after the window included.
 	Total    load.Counts `json:"counts_all"`
 	Window   float64     `json:"window_seconds"` // measured seconds; shorter than the duration when tokens ran out
-	API      *procUsage  `json:"api,omitempty"`
+	APIs     []procUsage `json:"apis,omitempty"` // one per api, in their order
 	Worker   *procUsage  `json:"worker,omitempty"`
 	CPU      *cpuUsage   `json:"cpu,omitempty"` // per reply complete inside the window
 	Timeline []second    `json:"timeline"`
@@ -141,6 +142,34 @@ func usageOf(samples []sample, end time.Duration, pick func(sample) usage) *proc
 		return nil
 	}
 	return &u
+}
+
+// apiUsages summarises the samples of each of n apis, as usageOf; nil
+// when there were none.
+func apiUsages(samples []sample, end time.Duration, n int) []procUsage {
+	var out []procUsage
+	for i := range n {
+		u := usageOf(samples, end, func(s sample) usage {
+			if i < len(s.APIs) {
+				return s.APIs[i]
+			}
+			return usage{}
+		})
+		if u == nil {
+			return nil
+		}
+		out = append(out, *u)
+	}
+	return out
+}
+
+// apiName is the name of api i of n in the report: "api" when it is the
+// only one, else api1, api2, …
+func apiName(i, n int) string {
+	if n == 1 {
+		return "api"
+	}
+	return "api" + strconv.Itoa(i+1)
 }
 
 func kbToMB(kb int64) float64 { return float64(kb) / 1024 }
@@ -403,10 +432,22 @@ func (r *report) writeJSON(w io.Writer) error {
 
 // writeMarkdown renders the report as Markdown tables.
 func (r *report) writeMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "# seckill benchmark\n\n%s\n\n", r.Machine)
+	r.writeMarkdownBody(w)
+}
+
+// writeMarkdownBody renders the report's tables without the title and the
+// machine line, as a section of a longer document.
+func (r *report) writeMarkdownBody(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	s := r.Settings
-	p("# seckill benchmark\n\n")
-	p("%s\n\n", r.Machine)
+	p("Setup: %s (%s)", r.Setup.Redis.Label(), r.Setup.Redis.Shown)
+	if r.Setup.APIs > 1 {
+		p(", %d api replicas; the load spreads its connections evenly over their public listeners", r.Setup.APIs)
+	} else {
+		p(", 1 api")
+	}
+	p(".\n\n")
 	p("Closed loop: %d connections, each with its own keep-alive connection sending back to back; "+
 		"%s warm-up + %s measured per phase. api: SECKILL_PUBLISH_BATCH=%d, SECKILL_PUBLISH_INFLIGHT=%d; "+
 		"worker: batch %d, prefetch %d.\n\n",
@@ -450,7 +491,10 @@ func (r *report) writeMarkdown(w io.Writer) {
 				c.Batch, c.InFlight, mark, fmtInt(c.OrdersPerS), fmtInt(c.MessagesPerS), c.MessageBytes,
 				fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
 		}
-		p("| **orders persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(e.Ratio))
+		if e.CeilingPerSec > 0 {
+			p("| **orders persisted/s ÷ ceiling** | **%s** |\n", fmtPct(e.Ratio))
+		}
+		p("\n")
 	}
 	if g, ok := r.ceilingCPUGrid(); ok {
 		writeCPUGrid(w, g)
@@ -464,15 +508,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 
 	p("| process | phase | RSS | peak RSS (VmHWM) | goroutines (peak) |\n|---|---|---:|---:|---:|\n")
 	for _, ph := range r.Phases {
-		for _, pu := range []struct {
-			name string
-			u    *procUsage
-		}{{"api", ph.API}, {"worker", ph.Worker}} {
-			if pu.u == nil {
-				continue
-			}
-			p("| %s | %s | %.0f MB | %.0f MB | %d (%d) |\n", pu.name, ph.Name, pu.u.RSSMB, pu.u.PeakRSSMB,
-				pu.u.Goroutines, pu.u.PeakGoroutines)
+		for _, pu := range ph.Usages() {
+			p("| %s | %s | %.0f MB | %.0f MB | %d (%d) |\n", pu.Name, ph.Name, pu.RSSMB, pu.PeakRSSMB,
+				pu.Goroutines, pu.PeakGoroutines)
 		}
 	}
 	p("\n")
@@ -495,6 +533,25 @@ func (r *report) writeMarkdown(w io.Writer) {
 	for _, n := range r.Notes {
 		p("\nNote: %s\n", n)
 	}
+}
+
+// namedUsage is a binary's memory and goroutines over a phase, with its
+// name in the report.
+type namedUsage struct {
+	Name string
+	procUsage
+}
+
+// Usages are the phase's apis and worker, in the report's order.
+func (ph phase) Usages() []namedUsage {
+	var out []namedUsage
+	for i, u := range ph.APIs {
+		out = append(out, namedUsage{apiName(i, len(ph.APIs)), u})
+	}
+	if ph.Worker != nil {
+		out = append(out, namedUsage{"worker", *ph.Worker})
+	}
+	return out
 }
 
 // fmtLag shows the last 202 → last row lag: n/a when the rows did not all
@@ -633,6 +690,9 @@ func cpuGridOf(title, per string, cols []string, us []*cpuUsage) (cpuGrid, bool)
 	}
 	for _, name := range names {
 		row := cpuRow{Label: cpuLabel(name)}
+		if n := maxPids(us, name); n > 1 {
+			row.Label += fmt.Sprintf(", %d processes summed", n)
+		}
 		for _, u := range us {
 			row.Cells = append(row.Cells, processCell(u, name))
 		}
@@ -650,6 +710,22 @@ func cpuGridOf(title, per string, cols []string, us []*cpuUsage) (cpuGrid, bool)
 	}
 	g.Rows = append(g.Rows, busy, rest)
 	return g, true
+}
+
+// maxPids is the most processes the named group summed in any of us.
+func maxPids(us []*cpuUsage, name string) int {
+	n := 0
+	for _, u := range us {
+		if u == nil {
+			continue
+		}
+		for _, s := range u.Processes {
+			if s.Process == name {
+				n = max(n, s.Pids)
+			}
+		}
+	}
+	return n
 }
 
 // processCell shows the named process's share of u, "–" when u does not

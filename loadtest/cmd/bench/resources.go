@@ -139,15 +139,15 @@ func observe(ctx context.Context, c *http.Client, w watched) (usage, error) {
 	return usage{Mem: m, Goroutines: int(g), Scrape: s}, nil
 }
 
-// sample is the api and the worker at one moment of a phase.
+// sample is the apis and the worker at one moment of a phase.
 type sample struct {
 	At       time.Duration // since the phase's start
-	API      usage
+	APIs     []usage       // in the order of the apis
 	Worker   usage
 	Inserted float64 // the worker's orders inserted so far
 }
 
-// sampler observes the api and the worker every interval until stopped.
+// sampler observes the apis and the worker every interval until stopped.
 type sampler struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -157,13 +157,13 @@ type sampler struct {
 	err     error // the first reason
 }
 
-func startSampler(ctx context.Context, c *http.Client, start time.Time, every time.Duration, api, worker watched) *sampler {
+func startSampler(ctx context.Context, c *http.Client, start time.Time, every time.Duration, apis []watched, worker watched) *sampler {
 	s := &sampler{stop: make(chan struct{})}
 	s.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			s.take(ctx, c, start, api, worker)
+			s.take(ctx, c, start, apis, worker)
 			select {
 			case <-s.stop:
 				return
@@ -176,25 +176,31 @@ func startSampler(ctx context.Context, c *http.Client, start time.Time, every ti
 	return s
 }
 
-func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api, worker watched) {
+func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, apis []watched, worker watched) {
 	at := time.Since(start)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	a, aerr := observe(ctx, c, api)
+	as := make([]usage, len(apis))
+	errs := make([]error, len(apis)+1)
+	for i, api := range apis {
+		as[i], errs[i] = observe(ctx, c, api)
+		// Keep only what the report needs of the pages.
+		as[i].Scrape = ""
+	}
 	w, werr := observe(ctx, c, worker)
+	errs[len(apis)] = werr
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if aerr != nil || werr != nil {
+	if err := firstErr(errs...); err != nil {
 		s.failed++
 		if s.err == nil {
-			s.err = fmt.Errorf("sample api/worker: %w", firstErr(aerr, werr))
+			s.err = fmt.Errorf("sample api/worker: %w", err)
 		}
 		return
 	}
 	ins, _ := metricValue(w.Scrape, seriesInserted)
-	// Keep only what the report needs of the pages.
-	a.Scrape, w.Scrape = "", ""
-	s.samples = append(s.samples, sample{At: at, API: a, Worker: w, Inserted: ins})
+	w.Scrape = ""
+	s.samples = append(s.samples, sample{At: at, APIs: as, Worker: w, Inserted: ins})
 }
 
 // finish stops the sampler and returns what it saw, and an error telling

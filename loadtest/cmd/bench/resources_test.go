@@ -85,7 +85,7 @@ func TestMetricValue(t *testing.T) {
 
 func TestUsageOfTakesTheLastSampleUnderLoad(t *testing.T) {
 	s := func(at time.Duration, rss, hwm int64, g int) sample {
-		return sample{At: at, API: usage{Mem: memInfo{RSSKB: rss, HWMKB: hwm}, Goroutines: g}}
+		return sample{At: at, APIs: []usage{{Mem: memInfo{RSSKB: rss, HWMKB: hwm}, Goroutines: g}}}
 	}
 	samples := []sample{
 		s(0, 1024, 1024, 10),
@@ -93,15 +93,15 @@ func TestUsageOfTakesTheLastSampleUnderLoad(t *testing.T) {
 		s(2*time.Second, 3072, 5120, 60),
 		s(3*time.Second, 2048, 6144, 12), // after the load ended
 	}
-	u := usageOf(samples, 2500*time.Millisecond, func(s sample) usage { return s.API })
+	u := usageOf(samples, 2500*time.Millisecond, func(s sample) usage { return s.APIs[0] })
 	if u == nil || u.RSSMB != 3 || u.PeakRSSMB != 5 || u.Goroutines != 60 || u.PeakGoroutines != 80 {
 		t.Errorf("usageOf = %+v; want RSS 3 MB, peak 5 MB, 60 goroutines, peak 80", u)
 	}
-	if u := usageOf(nil, time.Second, func(s sample) usage { return s.API }); u != nil {
+	if u := usageOf(nil, time.Second, func(s sample) usage { return s.APIs[0] }); u != nil {
 		t.Errorf("no samples: %+v, want nil", u)
 	}
 	// A load shorter than the first interval still reports the first sample.
-	if u := usageOf(samples[1:], 0, func(s sample) usage { return s.API }); u == nil || u.Goroutines != 80 {
+	if u := usageOf(samples[1:], 0, func(s sample) usage { return s.APIs[0] }); u == nil || u.Goroutines != 80 {
 		t.Errorf("load ended before the first sample: %+v", u)
 	}
 }
@@ -133,18 +133,19 @@ func TestSamplerReadsMemoryAndMetrics(t *testing.T) {
 	}))
 	defer srv.Close()
 	me := watched{pid: os.Getpid(), metrics: srv.URL + "/metrics"}
-	s := startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, me, me)
+	s := startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, []watched{me, me}, me)
 	samples, err := s.finish() // the first sample is taken at the start
 	if err != nil || len(samples) != 1 {
 		t.Fatalf("finish = %d samples, %v; want one, no error", len(samples), err)
 	}
 	got := samples[0]
-	if got.API.Goroutines != 42 || got.Worker.Mem.RSSKB <= 0 || got.Inserted != 1234000 || got.API.Scrape != "" {
+	if len(got.APIs) != 2 || got.APIs[1].Goroutines != 42 || got.Worker.Mem.RSSKB <= 0 || got.Inserted != 1234000 ||
+		got.APIs[0].Scrape != "" || got.Worker.Scrape != "" {
 		t.Errorf("sample %+v", got)
 	}
 
 	broken := watched{pid: os.Getpid(), metrics: srv.URL + "/nothing"}
-	s = startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, me, broken)
+	s = startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, []watched{me}, broken)
 	samples, err = s.finish()
 	if len(samples) != 0 || err == nil || !strings.Contains(err.Error(), "1 of 1 samples failed") {
 		t.Errorf("broken worker metrics: %d samples, %v", len(samples), err)
