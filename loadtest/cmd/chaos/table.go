@@ -36,10 +36,7 @@ func (r result) verdict() string {
 }
 
 func (r result) settleText() string {
-	switch {
-	case r.skipped != "":
-		return "-"
-	case !r.settled:
+	if !r.settled {
 		return "> " + r.settle.Round(time.Second).String()
 	}
 	return r.settle.Round(100 * time.Millisecond).String()
@@ -52,6 +49,10 @@ var tableHeader = []string{"scenario", "202s seen", "persisted", "cancelled w/ r
 func renderTable(w io.Writer, results []result) {
 	rows := [][]string{tableHeader}
 	for _, r := range results {
+		if r.skipped != "" {
+			rows = append(rows, []string{r.name, "-", "-", "-", "-", "-", r.verdict()})
+			continue
+		}
 		rows = append(rows, []string{
 			r.name, strconv.Itoa(r.t.accepted), strconv.Itoa(r.t.persisted), strconv.Itoa(r.t.cancelled),
 			strconv.Itoa(r.dead), r.settleText(), r.verdict(),

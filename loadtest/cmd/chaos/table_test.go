@@ -15,14 +15,16 @@ func TestRenderTable(t *testing.T) {
 		{name: "mysql-refuse", t: tally{accepted: 800, persisted: 790, cancelled: 4}, dead: 6, settle: 35 * time.Second,
 			failures: []string{"6 of 800 accepted orders are not in MySQL (a, b, c, …)"}},
 		{name: "poison", err: errors.New("create sale: 503")},
+		{name: "redis-failover", skipped: "skipped: not a cluster"},
 	}
 	var b bytes.Buffer
 	renderTable(&b, results)
-	want := `scenario      202s seen  persisted  cancelled w/ reason  dead-lettered  settle  verdict
----------------------------------------------------------------------------------------
-api-kill            747        747                    0              0   500ms  ok
-mysql-refuse        800        790                    4              6   > 35s  FAIL
-poison                0          0                    0              0    > 0s  ERROR
+	want := `scenario        202s seen  persisted  cancelled w/ reason  dead-lettered  settle  verdict
+-----------------------------------------------------------------------------------------
+api-kill              747        747                    0              0   500ms  ok
+mysql-refuse          800        790                    4              6   > 35s  FAIL
+poison                  0          0                    0              0    > 0s  ERROR
+redis-failover          -          -                    -              -       -  skipped
 
 api-kill: ok
   note  killed api2
@@ -32,14 +34,20 @@ mysql-refuse: FAIL
 
 poison: ERROR
   error: create sale: 503
+
+redis-failover: skipped
+  note  skipped: not a cluster
 `
 	if got := b.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
-	if got := summary(results); got != "result: 2 of 3 scenarios failed" {
+	if got := summary(results); got != "result: 2 of 4 scenarios failed" {
 		t.Errorf("summary %q", got)
 	}
 	if got := summary(results[:1]); got != "result: all 1 scenarios held every check" {
+		t.Errorf("summary %q", got)
+	}
+	if got := summary([]result{results[0], results[3]}); got != "result: all 1 scenarios run held every check (1 skipped)" {
 		t.Errorf("summary %q", got)
 	}
 }
