@@ -258,7 +258,10 @@ func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []ht
 
 // openStock picks the stock backend.
 func (a *API) openStock(rdb redis.UniversalClient, ov Overrides) error {
-	sopts := []stock.Option{stock.WithMetrics(a.Metrics)}
+	sopts := []stock.Option{
+		stock.WithMetrics(a.Metrics), stock.WithLogger(a.log),
+		stock.WithReplicaWait(a.Config.RedisWaitReplicas, a.Config.RedisWaitTimeout),
+	}
 	if ov.StockPrefix != "" {
 		sopts = append(sopts, stock.WithPrefix(ov.StockPrefix))
 	}

@@ -94,6 +94,12 @@ type API struct {
 	// X-Forwarded-For is believed; from anyone else the client address is
 	// the TCP peer. LoadAPI checks every entry and writes it as a CIDR.
 	TrustedProxies []string `env:"SECKILL_TRUSTED_PROXIES" envSeparator:","`
+	// RedisWaitReplicas, when positive, makes the Redis stock backend wait
+	// after each reservation script call that granted a unit until that
+	// many replicas of the sale's master acknowledged it, or
+	// RedisWaitTimeout passed; the reservations stand either way.
+	RedisWaitReplicas int           `env:"SECKILL_REDIS_WAIT_REPLICAS" envDefault:"0"`
+	RedisWaitTimeout  time.Duration `env:"SECKILL_REDIS_WAIT_TIMEOUT" envDefault:"50ms"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
@@ -158,6 +164,14 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
 	case c.SettleInterval <= 0:
 		return API{}, errors.New("config: SECKILL_SETTLE_INTERVAL must be positive")
+	case c.RedisWaitReplicas < 0:
+		return API{}, errors.New("config: SECKILL_REDIS_WAIT_REPLICAS must be 0 (off) or more")
+	case c.RedisWaitReplicas > 0 && (c.RedisWaitTimeout < MinRedisWaitTimeout || c.RedisWaitTimeout > MaxRedisWaitTimeout):
+		// WAIT counts in milliseconds, and 0 would block forever; past the
+		// client's read timeout (3s) a call would fail after its script ran.
+		return API{}, fmt.Errorf("config: SECKILL_REDIS_WAIT_TIMEOUT (%v) must be between %v and %v", c.RedisWaitTimeout, MinRedisWaitTimeout, MaxRedisWaitTimeout)
+	case c.RedisWaitReplicas > 0 && (c.Embedded() || c.StockBackend != BackendRedis):
+		return API{}, errors.New("config: SECKILL_REDIS_WAIT_REPLICAS needs the redis stock backend on a real Redis (SECKILL_REDIS_URL): the embedded Redis and memcached have no replicas")
 	case checkAdmin(c.AdminAddr, c.AdminToken) != nil:
 		return API{}, checkAdmin(c.AdminAddr, c.AdminToken)
 	case c.SettleAfter < c.ConfirmTimeout+time.Second:
@@ -190,6 +204,12 @@ func ParseTrustedProxies(list []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// The bounds of SECKILL_REDIS_WAIT_TIMEOUT.
+const (
+	MinRedisWaitTimeout = time.Millisecond
+	MaxRedisWaitTimeout = time.Second
+)
 
 // MinSecretBytes is the least length of SECKILL_JWT_SECRET outside the
 // embedded mode, and of SECKILL_ADMIN_TOKEN on an admin address beyond
@@ -267,6 +287,7 @@ func (c API) LogValue() slog.Value {
 		slog.Int("publish_batch", c.PublishBatch), slog.Int("publish_inflight", c.PublishInFlight),
 		slog.String("expiry_interval", c.ExpiryInterval.String()),
 		slog.String("settle_after", c.SettleAfter.String()), slog.String("settle_interval", c.SettleInterval.String()),
+		slog.Int("redis_wait_replicas", c.RedisWaitReplicas), slog.String("redis_wait_timeout", c.RedisWaitTimeout.String()),
 	)
 }
 

@@ -28,10 +28,23 @@ func TestLoadAPIBackends(t *testing.T) {
 		}, wantErr: "SECKILL_JWT_SECRET"},
 		{name: "unknown backend", env: map[string]string{"SECKILL_STOCK_BACKEND": "etcd"}, wantErr: "SECKILL_STOCK_BACKEND"},
 		{name: "no expiry sweep", env: map[string]string{"SECKILL_EXPIRY_INTERVAL": "0s"}, wantErr: "SECKILL_EXPIRY_INTERVAL"},
+		{name: "replica wait", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1")},
+		{name: "replica wait with a timeout", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "2", "SECKILL_REDIS_WAIT_TIMEOUT", "1s")},
+		{name: "negative replica wait", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "-1"), wantErr: "SECKILL_REDIS_WAIT_REPLICAS"},
+		{name: "replica wait forever", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1", "SECKILL_REDIS_WAIT_TIMEOUT", "0s"),
+			wantErr: "SECKILL_REDIS_WAIT_TIMEOUT"},
+		{name: "replica wait under a millisecond", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1", "SECKILL_REDIS_WAIT_TIMEOUT", "500us"),
+			wantErr: "SECKILL_REDIS_WAIT_TIMEOUT"},
+		{name: "replica wait past the read timeout", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1", "SECKILL_REDIS_WAIT_TIMEOUT", "3s"),
+			wantErr: "SECKILL_REDIS_WAIT_TIMEOUT"},
+		{name: "replica wait embedded", env: map[string]string{"SECKILL_REDIS_WAIT_REPLICAS": "1"}, wantErr: "SECKILL_REDIS_WAIT_REPLICAS"},
+		{name: "replica wait on memcached", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1", "SECKILL_STOCK_BACKEND", "memcache"),
+			wantErr: "SECKILL_REDIS_WAIT_REPLICAS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_STOCK_BACKEND", "SECKILL_RATE_IP_RPS", "SECKILL_EXPIRY_INTERVAL"} {
+			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_JWT_SECRET", "SECKILL_STOCK_BACKEND", "SECKILL_RATE_IP_RPS", "SECKILL_EXPIRY_INTERVAL",
+				"SECKILL_REDIS_WAIT_REPLICAS", "SECKILL_REDIS_WAIT_TIMEOUT"} {
 				t.Setenv(k, tt.env[k])
 			}
 			c, err := LoadAPI()
@@ -49,6 +62,24 @@ func TestLoadAPIBackends(t *testing.T) {
 			}
 		})
 	}
+}
+
+// servers is a complete set of real servers.
+var servers = map[string]string{
+	"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0", "SECKILL_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+	"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill", "SECKILL_JWT_SECRET": "0123456789abcdef0123456789abcdef",
+}
+
+// withEnv returns a copy of env with the given key, value pairs set.
+func withEnv(env map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(env)+len(kv)/2)
+	for k, v := range env {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
 
 func TestEmbeddedIPLimit(t *testing.T) {

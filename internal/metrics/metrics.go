@@ -61,6 +61,7 @@ type Metrics struct {
 	SoldOutFlagAnswers prometheus.Counter
 	ReserveDuration    *prometheus.HistogramVec
 	ReserveBatch       prometheus.Histogram
+	RedisWaitShort     prometheus.Counter
 
 	PublishDuration     prometheus.Histogram
 	ConfirmsOutstanding prometheus.Gauge
@@ -126,6 +127,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReserveBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "seckill_stock_reserve_batch_size", Help: "Reservations decided together in one backend call.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		RedisWaitShort: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_redis_wait_short_total",
+			Help: "Reservation script calls after which fewer Redis replicas than SECKILL_REDIS_WAIT_REPLICAS acknowledged the write within SECKILL_REDIS_WAIT_TIMEOUT; their reservations stand.",
 		}),
 		PublishDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "seckill_publish_confirm_duration_seconds", Help: "Time from publish to broker confirm.", Buckets: latencyBuckets,
@@ -228,6 +233,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.Purchases, m.SoldOutFlagAnswers, m.ReserveDuration, m.ReserveBatch,
+		m.RedisWaitShort,
 		m.PublishDuration, m.ConfirmsOutstanding, m.PublishFailures, m.Compensations, m.Unconfirmed,
 		m.WorkerDeliveries, m.WorkerRedeliveries, m.WorkerBatchSize, m.WorkerPersistDuration,
 		m.WorkerOrders, m.WorkerDeadLettered, m.WorkerRetries, m.WorkerSortedBatches,

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redistest"
 	"github.com/seckill/seckill/internal/stock"
 )
 
@@ -54,6 +55,12 @@ var benchBackends = []benchBackend{
 		})
 		return []order.Stock{stock.NewRedis(client, stock.WithPrefix(prefix))}, func() stock.CASStats { return stock.CASStats{} }
 	}},
+	{"redis-cluster", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
+		return clusterBench(b)
+	}},
+	{"redis-cluster-wait1", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
+		return clusterBench(b, stock.WithReplicaWait(1, 50*time.Millisecond))
+	}},
 	{"memcache-cas", func(b *testing.B) ([]order.Stock, func() stock.CASStats) {
 		s := newMemcached(b)
 		return []order.Stock{s}, s.CASStats
@@ -85,6 +92,14 @@ var benchBackends = []benchBackend{
 	}},
 }
 
+// clusterBench opens the Redis backend on the local Redis Cluster, whose
+// masters have one replica each.
+func clusterBench(b *testing.B, opts ...stock.Option) ([]order.Stock, func() stock.CASStats) {
+	client := redistest.Cluster(b)
+	opts = append([]stock.Option{stock.WithPrefix(redistest.Prefix(b, client))}, opts...)
+	return []order.Stock{stock.NewRedis(client, opts...)}, func() stock.CASStats { return stock.CASStats{} }
+}
+
 // hotSale is the sale every caller reserves on, replaced by a fresh one
 // when it sells out.
 type hotSale struct {
@@ -114,7 +129,8 @@ func (h *hotSale) advance(tb testing.TB, soldOut int64) {
 
 // BenchmarkReserveHotSale reserves units of one hot sale for distinct
 // users from 1, 8 and 64 concurrent callers, on Redis (one Lua script per
-// reservation) and on memcached (gets + cas): from one process, whose
+// reservation; a single server, the Redis Cluster, and the cluster with
+// each granting call waiting for its replica) and on memcached (gets + cas): from one process, whose
 // concurrent reservations share CAS writes, and from four processes
 // (backends with their own clients) that race each other's CAS. It reports
 // throughput in ops/s; for memcached also the share of cas writes that lost

@@ -47,18 +47,20 @@ type Redis struct {
 	client   redis.UniversalClient
 	prefix   string
 	metrics  *metrics.Metrics
+	wait     *replicaWait // nil: no wait for replicas
 	combined combiners
 }
 
 // NewRedis returns a stock backend on client. The prefix (WithPrefix) must
 // not contain '{' or '}': the sale's hash tag has to be the first one in each
-// key. NewRedis panics on such a prefix.
+// key. NewRedis panics on such a prefix, and on a replica wait
+// (WithReplicaWait) that cannot work.
 func NewRedis(client redis.UniversalClient, opts ...Option) *Redis {
 	c := newConfig(opts)
 	if c.prefix == "" || strings.ContainsAny(c.prefix, "{}") {
 		panic(fmt.Sprintf("stock: invalid key prefix %q: must be non-empty and free of '{' and '}'", c.prefix))
 	}
-	r := &Redis{client: client, prefix: c.prefix, metrics: c.metrics}
+	r := &Redis{client: client, prefix: c.prefix, metrics: c.metrics, wait: newReplicaWait(client, c)}
 	r.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
 		// One script call judges the window at one time: the latest of the
 		// batch, which is when the decision is being made.
@@ -205,7 +207,9 @@ func (r *Redis) Reserve(ctx context.Context, res order.Reservation, now time.Tim
 // few script calls as the batch limit allows. It returns one error per
 // reservation, nil for the reserved ones. A later reservation of the same
 // user sees the earlier one: the same user twice gets an
-// *order.AlreadyPurchasedError the second time.
+// *order.AlreadyPurchasedError the second time. With a replica wait
+// (WithReplicaWait) each call that granted a reservation is followed by
+// WAIT on its connection; a shortfall leaves the decisions as they are.
 func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reservation, now time.Time) []error {
 	errs := make([]error, len(rs))
 	pending := make([]int, 0, len(rs)) // indexes of rs sent to the script
@@ -231,7 +235,13 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 		for _, i := range chunk {
 			args = append(args, rs[i].UserID, rs[i].OrderNo)
 		}
-		reply, err := reserveScript.Run(ctx, r.client, keys, args...).StringSlice()
+		var reply []string
+		var err error
+		if r.wait == nil {
+			reply, err = reserveScript.Run(ctx, r.client, keys, args...).StringSlice()
+		} else {
+			reply, err = r.reserveWaiting(ctx, keys, args)
+		}
 		if err == nil && len(reply) != 2*len(chunk) {
 			err = fmt.Errorf("unexpected reply of %d values for %d reservations", len(reply), len(chunk))
 		}
