@@ -16,6 +16,26 @@ import (
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
+// outage applies a fault, holds it for d and undoes it. The undo is
+// registered before the fault is applied, so it also runs if the suite
+// stops half-way; apply returns the note that says what it did, undone is
+// the note once it is undone.
+func (s *suite) outage(ctx context.Context, st *state, d time.Duration,
+	apply func(ctx context.Context) (string, error), undone string, undo func(ctx context.Context) error) error {
+	restore := s.onExit(undone, undo)
+	note, err := apply(ctx)
+	if err != nil {
+		return errors.Join(err, restore(context.WithoutCancel(ctx)))
+	}
+	st.note("%s", note)
+	sleep(ctx, d)
+	if err := restore(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	st.note("%s", undone)
+	return nil
+}
+
 // downFor is how long a killed process stays down before its restart.
 const downFor = 2 * time.Second
 
@@ -133,20 +153,16 @@ func injectBrokerBlock(ctx context.Context, s *suite, st *state) error {
 	}
 	users := s.sz.users
 	s.spikeWith(ctx, st, users, s.spikeTime(users)/5, func(ctx context.Context) error {
-		restore := s.onExit("RabbitMQ memory high watermark "+old.String(), func(ctx context.Context) error {
-			_, err := rabbitmqctl(ctx, old.args()...)
-			return err
-		})
-		if _, err := rabbitmqctl(ctx, "set_vm_memory_high_watermark", blockingWatermark); err != nil {
-			return errors.Join(err, restore(context.WithoutCancel(ctx)))
-		}
-		st.note("memory high watermark %s → %s: the broker blocks publishers for %s", old, blockingWatermark, s.sz.outage)
-		sleep(ctx, s.sz.outage)
-		if err := restore(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
-		st.note("memory high watermark restored to %s", old)
-		return nil
+		return s.outage(ctx, st, s.sz.outage,
+			func(ctx context.Context) (string, error) {
+				_, err := rabbitmqctl(ctx, "set_vm_memory_high_watermark", blockingWatermark)
+				return fmt.Sprintf("memory high watermark %s → %s: the broker blocks publishers for %s", old, blockingWatermark, s.sz.outage), err
+			},
+			"memory high watermark restored to "+old.String(),
+			func(ctx context.Context) error {
+				_, err := rabbitmqctl(ctx, old.args()...)
+				return err
+			})
 	})
 	return nil
 }
@@ -278,23 +294,16 @@ func deleteSaleKeys(ctx context.Context, redisURL, prefix string, sale int64) (i
 func injectMySQLRefuse(ctx context.Context, s *suite, st *state) error {
 	users := s.sz.users
 	s.spikeWith(ctx, st, users, s.spikeTime(users)*3/10, func(ctx context.Context) error {
-		unlock := s.onExit("MySQL account "+workerUser+" unlocked", func(ctx context.Context) error {
-			return s.mysql.lockWorkerUser(ctx, false)
-		})
-		if err := s.mysql.lockWorkerUser(ctx, true); err != nil {
-			return errors.Join(err, unlock(context.WithoutCancel(ctx)))
-		}
-		n, err := s.mysql.killWorkerConnections(ctx)
-		if err != nil {
-			return errors.Join(err, unlock(context.WithoutCancel(ctx)))
-		}
-		st.note("locked MySQL account %s and killed its %d connections, for %s", workerUser, n, s.sz.mysqlDown)
-		sleep(ctx, s.sz.mysqlDown)
-		if err := unlock(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
-		st.note("unlocked MySQL account %s", workerUser)
-		return nil
+		return s.outage(ctx, st, s.sz.mysqlDown,
+			func(ctx context.Context) (string, error) {
+				if err := s.mysql.lockWorkerUser(ctx, true); err != nil {
+					return "", err
+				}
+				n, err := s.mysql.killWorkerConnections(ctx)
+				return fmt.Sprintf("locked MySQL account %s and killed its %d connections, for %s", workerUser, n, s.sz.mysqlDown), err
+			},
+			"unlocked MySQL account "+workerUser,
+			func(ctx context.Context) error { return s.mysql.lockWorkerUser(ctx, false) })
 	})
 	return nil
 }
