@@ -49,9 +49,14 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // injectAPIKill kills api2 with SIGKILL mid-spike and restarts it.
 func injectAPIKill(ctx context.Context, s *suite, st *state) error {
+	return s.killMidSpike(ctx, st, s.cl.apis[1])
+}
+
+// killMidSpike kills n with SIGKILL 2/5 into a spike and restarts it
+// after downFor.
+func (s *suite) killMidSpike(ctx context.Context, st *state, n *node) error {
 	users := s.sz.users
 	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
-		n := s.cl.apis[1]
 		s.cl.kill(n)
 		st.note("killed %s (SIGKILL)", n.name)
 		sleep(ctx, downFor)
@@ -123,19 +128,7 @@ func brokerPID(ctx context.Context) (int, error) {
 // injectWorkerKill kills worker1 with SIGKILL while orders flow and
 // restarts it.
 func injectWorkerKill(ctx context.Context, s *suite, st *state) error {
-	users := s.sz.users
-	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
-		n := s.cl.workers[0]
-		s.cl.kill(n)
-		st.note("killed %s (SIGKILL)", n.name)
-		sleep(ctx, downFor)
-		if err := s.cl.start(ctx, n); err != nil {
-			return err
-		}
-		st.note("%s restarted and ready", n.name)
-		return nil
-	})
-	return nil
+	return s.killMidSpike(ctx, st, s.cl.workers[0])
 }
 
 // blockingWatermark is a memory high watermark far below what the broker
