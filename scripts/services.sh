@@ -4,7 +4,9 @@
 # they are down), a Redis Cluster of 3 masters and 3 replicas on ports
 # 7000-7005 (formed again from scratch when it is not healthy), and memcached
 # and Prometheus's tools (installed with apt-get when missing; memcached
-# started with -M so a full cache errors instead of evicting stock).
+# started with -M so a full cache errors instead of evicting stock), and
+# Chromium with ChromeDriver for the storefront's browser test (installed
+# with apt-get when missing).
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -168,6 +170,11 @@ ensure_prometheus_tools() {
 	if [ -x /etc/init.d/prometheus ]; then /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
 }
 
+ensure_chromium() {
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+	apt_install chromium chromium-driver
+}
+
 case "${1:-ensure}" in
 ensure)
 	ensure_redis
@@ -176,7 +183,8 @@ ensure)
 	ensure_mariadb
 	ensure_memcached
 	ensure_prometheus_tools
-	log "redis :6379, redis cluster :7000-7005, rabbitmq :5672, mariadb :3306, memcached :11211 answer; promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}')"
+	ensure_chromium
+	log "redis :6379, redis cluster :7000-7005, rabbitmq :5672, mariadb :3306, memcached :11211 answer; promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'); $(chromium --version 2>/dev/null)"
 	;;
 *)
 	echo "usage: $0 [ensure]" >&2

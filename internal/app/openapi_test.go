@@ -45,6 +45,11 @@ func newSpecCheck(next http.RoundTripper) (*specCheck, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
 	}
+	// The storefront page is HTML: its body is checked as a string.
+	openapi3filter.RegisterBodyDecoder("text/html", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
 	errSchema := doc.Components.Schemas["Error"]
 	if errSchema == nil || errSchema.Value == nil {
 		return nil, errors.New("api/openapi.yaml: no Error schema")

@@ -70,6 +70,7 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
+	e.GET("/", h.storefront)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", h.readyz)
 	v1 := e.Group("/api/v1")

@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed web/storefront.html
+var web embed.FS
+
+// storefrontPage is the page GET / serves: one sale, polled every second
+// through the public API, with a Buy and a Pay button. Everything it runs
+// is inline and allowed by a per-answer nonce only.
+var storefrontPage = template.Must(template.ParseFS(web, "web/storefront.html"))
+
+// storefront serves the storefront page. The page holds no data of the
+// request (it reads ?sale and ?token itself and shows them as text), so
+// the only value written into it is the nonce of its Content-Security-Policy.
+func (h *public) storefront(c *gin.Context) {
+	var raw [18]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	nonce := base64.RawURLEncoding.EncodeToString(raw[:])
+	var page bytes.Buffer
+	if err := storefrontPage.Execute(&page, struct{ Nonce string }{nonce}); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	hd := c.Writer.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
+		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
+}
