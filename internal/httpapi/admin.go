@@ -26,6 +26,8 @@ type SaleAdmin interface {
 	CreateSale(ctx context.Context, n order.NewSale) (order.SaleView, error)
 	Warmup(ctx context.Context, id int64) (order.SaleView, error)
 	Reconcile(ctx context.Context, id int64) (order.Reconciliation, error)
+	ListSales(ctx context.Context, limit int) ([]order.SaleView, error)
+	AddStock(ctx context.Context, id, add int64, requestID string) (order.SaleView, error)
 }
 
 // AdminConfig is what the api's admin listener needs.
@@ -56,7 +58,9 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 	e := NewOps(cfg.Gatherer, cfg.Token, cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
 	v1 := e.Group("/admin/v1") // behind the token with everything NewOps guards
+	v1.GET("/sales", h.listSales)
 	v1.POST("/sales", h.createSale)
+	v1.POST("/sales/:id/stock", h.addStock)
 	v1.POST("/sales/:id/warmup", h.warmup)
 	v1.GET("/sales/:id/reconcile", h.reconcile)
 	v1.POST("/tokens", h.mintToken)

@@ -38,6 +38,17 @@ func (echoSales) Reconcile(context.Context, int64) (order.Reconciliation, error)
 	return order.Reconciliation{}, order.ErrSaleNotFound
 }
 
+func (echoSales) ListSales(context.Context, int) ([]order.SaleView, error) { return nil, nil }
+
+// AddStock checks add as the domain does, then answers sale 5 with the
+// units added.
+func (echoSales) AddStock(ctx context.Context, id, add int64, requestID string) (order.SaleView, error) {
+	if add < 1 || add > order.MaxStockAdd {
+		return order.NewService(nil, nil, nil, slog.New(slog.DiscardHandler)).AddStock(ctx, id, add, requestID)
+	}
+	return order.SaleView{Sale: order.Sale{ID: id, TotalStock: 10 + add}, Remaining: add, Status: order.SaleActive}, nil
+}
+
 func newMessageAdmin(tb testing.TB) http.Handler {
 	tb.Helper()
 	gin.SetMode(gin.TestMode)
@@ -71,6 +82,7 @@ func TestBodyMessages(t *testing.T) {
 	}
 	const salesPath, tokensPath = "/admin/v1/sales", "/admin/v1/tokens"
 	const replayPath, discardPath = "/admin/v1/dead-letters/replay", "/admin/v1/dead-letters/discard"
+	const stockPath = "/admin/v1/sales/5/stock"
 	tests := []struct {
 		name, path, body, want string
 	}{
@@ -131,6 +143,16 @@ func TestBodyMessages(t *testing.T) {
 		{"replay: zero id", replayPath, `{"ids":[0]}`, "ids must be a list of dead-letter ids, integers of 1 or more"},
 		{"discard: no ids", discardPath, `{}`, "ids is required: a list of dead-letter ids"},
 		{"discard: all", discardPath, `{"all":true}`, `unknown field "all"; the fields are ids`},
+
+		{"stock: no add", stockPath, `{}`, "add is required: the units to add, an integer from 1 to 1000000"},
+		{"stock: add as a string", stockPath, `{"add":"5"}`, "add must be an integer"},
+		{"stock: add zero", stockPath, `{"add":0}`, "add must be an integer from 1 to 1000000"},
+		{"stock: add too many", stockPath, `{"add":1000001}`, "add must be an integer from 1 to 1000000"},
+		{"stock: request id too long", stockPath, `{"add":1,"request_id":"` + strings.Repeat("r", 101) + `"}`,
+			"request_id must be 1 to 100 letters, digits or . _ : -"},
+		{"stock: request id with a space", stockPath, `{"add":1,"request_id":"a b"}`,
+			"request_id must be 1 to 100 letters, digits or . _ : -"},
+		{"stock: unknown field", stockPath, `{"n":1}`, `unknown field "n"; the fields are add, request_id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

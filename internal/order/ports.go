@@ -82,6 +82,13 @@ type Stock interface {
 	// that id belongs to an earlier database and must not be merged) and by
 	// a fenced rebuild, which then warms the sale from MySQL alone.
 	Forget(ctx context.Context, saleID int64) error
+	// Restock raises the sale's total to total and its remaining stock by
+	// as much, only when the backend's total is below it: a repeat, or a
+	// total already reached, changes nothing. It returns the remaining
+	// stock after the call and whether this call raised it;
+	// ErrStockNotLoaded when the sale is not loaded (a warm-up loads it
+	// with MySQL's total).
+	Restock(ctx context.Context, saleID, total int64) (int64, bool, error)
 
 	// The in-flight index: every reservation is in it from Reserve until
 	// Settle (MySQL holds its order) or Release. It is what the settler
@@ -117,6 +124,15 @@ type Repository interface {
 	CreateSale(ctx context.Context, n NewSale) (Sale, error)
 	// Sale returns ErrSaleNotFound for an unknown id.
 	Sale(ctx context.Context, id int64) (Sale, error)
+	// Sales lists up to limit sales, newest (highest id) first.
+	Sales(ctx context.Context, limit int) ([]Sale, error)
+	// AddStock raises the sale's total_stock by add and returns the sale.
+	// A non-empty requestID is recorded with the change in the same
+	// transaction: a call with a request id already recorded for the same
+	// sale and add changes nothing and returns the sale as it is now;
+	// recorded for another sale or add, it is ErrInvalid.
+	// ErrSaleNotFound for an unknown sale.
+	AddStock(ctx context.Context, saleID, add int64, requestID string, now time.Time) (Sale, error)
 	// OpenSales lists sales whose reservations may still be in flight: not
 	// ended before since.
 	OpenSales(ctx context.Context, since time.Time) ([]Sale, error)

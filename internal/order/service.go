@@ -215,6 +215,10 @@ type SaleView struct {
 	Sale
 	Remaining int64
 	Status    SaleStatus
+	// StockLoaded is false when the stock backend holds nothing for the
+	// sale (lost, or not warmed yet); Remaining is then 0 and Status
+	// follows MySQL's count, total_stock − sold.
+	StockLoaded bool
 }
 
 // Sale returns a sale with its remaining stock read live from the stock
@@ -232,7 +236,7 @@ func (s *Service) view(ctx context.Context, sale Sale) (SaleView, error) {
 	if err != nil {
 		return SaleView{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem)}, nil
+	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem), StockLoaded: true}, nil
 }
 
 // CreateSale stores a new sale and warms its stock.

@@ -101,6 +101,9 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 				r.Rebuilds++
 			}
 		}
+		if err == nil {
+			err = s.finishRestock(ctx, sale)
+		}
 		res.add(r)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("settle sale %d: %w", sale.ID, err)

@@ -384,6 +384,49 @@ func (m *Memcached) Warm(ctx context.Context, s order.StockSale) error {
 	return nil
 }
 
+// Restock raises the sale's total, and its remaining stock by as much, to
+// total when the header's total is below, in one CAS, as restock.lua does
+// for Redis; a repeat changes nothing. A total above MemcachedMaxUnits is
+// order.ErrInvalid, as in Warm.
+func (m *Memcached) Restock(ctx context.Context, saleID, total int64) (int64, bool, error) {
+	if saleID <= 0 || total < 0 {
+		return 0, false, fmt.Errorf("stock: restock sale %d: %w: want id > 0, total >= 0", saleID, order.ErrInvalid)
+	}
+	var (
+		rem    int64
+		raised bool
+	)
+	err := m.update(ctx, "restock", saleID, func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, order.ErrStockNotLoaded
+		}
+		h, err := readHeader(cur)
+		if err != nil {
+			return nil, err
+		}
+		rem, raised = h.remaining, false
+		if total <= h.total {
+			return nil, nil
+		}
+		if total > MemcachedMaxUnits {
+			return nil, fmt.Errorf("%w: %d units exceed the memcached backend's maximum of %d per sale", order.ErrInvalid, total, MemcachedMaxUnits)
+		}
+		h.remaining += total - h.total
+		h.total = total
+		next := bytes.Clone(cur)
+		h.put(next)
+		rem, raised = h.remaining, true
+		return next, nil
+	})
+	if err != nil {
+		if errors.Is(err, errInDoubt) {
+			return 0, false, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
+		}
+		return 0, false, fmt.Errorf("stock: restock sale %d: %w", saleID, err)
+	}
+	return rem, raised, nil
+}
+
 // Reserve takes one unit for res.UserID under res.OrderNo at now.
 //
 // Concurrent reservations of one sale in this process are combined: while

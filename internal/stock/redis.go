@@ -23,6 +23,7 @@ var (
 	reserveScript = redis.NewScript(lua.Reserve)
 	releaseScript = redis.NewScript(lua.Release)
 	warmScript    = redis.NewScript(lua.Warm)
+	restockScript = redis.NewScript(lua.Restock)
 )
 
 // Batch limits: the number of reservations per reserve.lua call and of
@@ -187,6 +188,30 @@ func (r *Redis) Warm(ctx context.Context, s order.StockSale) error {
 			return nil
 		}
 	}
+}
+
+// Restock raises the sale's total and its stock by as much to total when
+// the total it holds is below; a repeat changes nothing (restock.lua).
+func (r *Redis) Restock(ctx context.Context, saleID, total int64) (int64, bool, error) {
+	if saleID <= 0 || total < 0 {
+		return 0, false, fmt.Errorf("stock: restock sale %d: %w: want id > 0, total >= 0", saleID, order.ErrInvalid)
+	}
+	k := r.keys(saleID)
+	reply, err := restockScript.Run(ctx, r.client, []string{k.stock, k.buyers, k.resv, k.meta, k.pend}, total).StringSlice()
+	if err != nil {
+		return 0, false, backendErr("restock", saleID, err)
+	}
+	if len(reply) != 3 {
+		return 0, false, backendErr("restock", saleID, fmt.Errorf("unexpected reply %q", reply))
+	}
+	if err := statusErr(reply[0], reply[1]); err != nil {
+		return 0, false, fmt.Errorf("stock: restock sale %d: %w", saleID, err)
+	}
+	rem, err := strconv.ParseInt(reply[1], 10, 64)
+	if err != nil {
+		return 0, false, backendErr("restock", saleID, fmt.Errorf("unexpected remaining %q", reply[1]))
+	}
+	return rem, reply[2] == "1", nil
 }
 
 // Reserve takes one unit for res.UserID under res.OrderNo at now.

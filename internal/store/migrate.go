@@ -232,6 +232,32 @@ var migrations = []migration{
 			`CREATE INDEX IF NOT EXISTS idx_stock_rebuilds_sale ON stock_rebuilds (sale_id, done_at)`,
 		},
 	},
+	{
+		// Stock added to a sale through the admin API, by request id: the
+		// row is written in the transaction that raises sales.total_stock,
+		// so a retry of the same request adds nothing.
+		version: 5,
+		name:    "stock additions",
+		mysql: []string{
+			`CREATE TABLE IF NOT EXISTS stock_additions (
+				request_id VARCHAR(100) CHARACTER SET ascii NOT NULL,
+				sale_id BIGINT NOT NULL,
+				added BIGINT NOT NULL,
+				created_at DATETIME(6) NOT NULL,
+				PRIMARY KEY (request_id),
+				KEY idx_stock_additions_sale (sale_id)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		},
+		sqlite: []string{
+			`CREATE TABLE IF NOT EXISTS stock_additions (
+				request_id TEXT NOT NULL PRIMARY KEY,
+				sale_id INTEGER NOT NULL,
+				added INTEGER NOT NULL,
+				created_at DATETIME NOT NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_stock_additions_sale ON stock_additions (sale_id)`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

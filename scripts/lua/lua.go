@@ -21,3 +21,9 @@ var Release string
 //
 //go:embed warm.lua
 var Warm string
+
+// Restock raises a sale's total and its stock to a new total, only upwards
+// and only once.
+//
+//go:embed restock.lua
+var Restock string

@@ -18,6 +18,7 @@ var scripts = []struct {
 	{"reserve.lua", lua.Reserve},
 	{"release.lua", lua.Release},
 	{"warm.lua", lua.Warm},
+	{"restock.lua", lua.Restock},
 }
 
 // TestScriptsCompile loads every script into a Redis, which compiles it.

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t.Run("Forget", func(t *testing.T) { testForget(t, newStock(t)) })
 	t.Run("InFlightIndex", func(t *testing.T) { testInFlightIndex(t, newStock) })
 	t.Run("WarmLostSale", func(t *testing.T) { testWarmLostSale(t, newStock(t)) })
+	t.Run("Restock", func(t *testing.T) { testRestock(t, newStock) })
 }
 
 // testWarmLostSale: a warm-up loads a sale the backend does not hold only

@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// defaultSalesLimit is how many sales GET /admin/v1/sales lists when the
+// request names no limit.
+const defaultSalesLimit = 100
+
+// AdminSaleJSON is one sale of GET /admin/v1/sales: the sale as the API
+// shows it, with remaining null and stock_loaded false when the stock
+// backend does not hold the sale (lost, or not warmed yet); status then
+// follows MySQL's count until a warm-up.
+type AdminSaleJSON struct {
+	SaleJSON
+	Remaining   *int64 `json:"remaining"`
+	StockLoaded bool   `json:"stock_loaded"`
+}
+
+// SalesJSON is the body of GET /admin/v1/sales.
+type SalesJSON struct {
+	Sales []AdminSaleJSON `json:"sales"`
+}
+
+func (h *admin) listSales(c *gin.Context) {
+	limit := defaultSalesLimit
+	if q, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > order.MaxSalesListed {
+			writeError(c, h.Log, fmt.Errorf("%w: limit must be an integer between 1 and %d",
+				order.ErrInvalid, order.MaxSalesListed))
+			return
+		}
+		limit = n
+	}
+	list, err := h.Sales.ListSales(c.Request.Context(), limit)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	out := SalesJSON{Sales: make([]AdminSaleJSON, len(list))}
+	for i, v := range list {
+		out.Sales[i] = AdminSaleJSON{SaleJSON: saleJSON(v), StockLoaded: v.StockLoaded}
+		if v.StockLoaded {
+			rem := v.Remaining
+			out.Sales[i].Remaining = &rem
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// AddStockJSON is the body of POST /admin/v1/sales/{id}/stock.
+type AddStockJSON struct {
+	Add       int64  `json:"add"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// addStockBody is AddStockJSON as it is decoded.
+type addStockBody struct {
+	Add       *int64  `json:"add"`
+	RequestID *string `json:"request_id"`
+}
+
+// requestIDForm is the form of request_id.
+var requestIDForm = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,100}$`)
+
+func (h *admin) addStock(c *gin.Context) {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		writeError(c, h.Log, order.ErrSaleNotFound)
+		return
+	}
+	var in addStockBody
+	if err := decodeStrict(c.Request, h.BodyLimit, &in, false); err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	if in.Add == nil {
+		writeError(c, h.Log, required("add", fmt.Sprintf("the units to add, an integer from 1 to %d", order.MaxStockAdd)))
+		return
+	}
+	var requestID string
+	if in.RequestID != nil {
+		requestID = *in.RequestID
+		if !requestIDForm.MatchString(requestID) {
+			writeError(c, h.Log, fmt.Errorf("%w: request_id must be 1 to 100 letters, digits or . _ : -", order.ErrInvalid))
+			return
+		}
+	}
+	v, err := h.Sales.AddStock(c.Request.Context(), id, *in.Add, requestID)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
+	}
+	h.Log.InfoContext(c.Request.Context(), "sale stock added", "sale_id", id, "add", *in.Add, "request_id", requestID,
+		"total_stock", v.TotalStock, "remaining", v.Remaining)
+	h.changed(c, v.ID)
+	c.JSON(http.StatusOK, saleJSON(v))
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// maxRequestIDLen bounds a stock addition's request id (the column's width).
+const maxRequestIDLen = 100
+
+// stockAdditionRow is a row of stock_additions: one stock addition made
+// under a request id.
+type stockAdditionRow struct {
+	RequestID string `gorm:"primaryKey"`
+	SaleID    int64
+	Added     int64
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (stockAdditionRow) TableName() string { return "stock_additions" }
+
+// Sales lists up to limit sales, newest (highest id) first.
+func (s *Store) Sales(ctx context.Context, limit int) ([]order.Sale, error) {
+	var rows []saleRow
+	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list sales: %w", err)
+	}
+	out := make([]order.Sale, len(rows))
+	for i, r := range rows {
+		out[i] = r.sale()
+	}
+	return out, nil
+}
+
+// AddStock raises the sale's total_stock by add; see order.Repository. The
+// request id, when given, is recorded in the same transaction, so that a
+// retry finds it and changes nothing. Two calls racing with one request id
+// meet on its primary key: the loser's attempt is retried and finds the
+// winner's row.
+func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID string, at time.Time) (order.Sale, error) {
+	if add < 1 {
+		return order.Sale{}, fmt.Errorf("%w: add must be 1 or more", order.ErrInvalid)
+	}
+	if len(requestID) > maxRequestIDLen {
+		return order.Sale{}, fmt.Errorf("%w: request_id must be at most %d bytes", order.ErrInvalid, maxRequestIDLen)
+	}
+	var row saleRow
+	err := s.withRetry(ctx, func() error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if requestID != "" {
+				var prev stockAdditionRow
+				err := tx.Where("request_id = ?", requestID).Take(&prev).Error
+				switch {
+				case err == nil:
+					if prev.SaleID != saleID || prev.Added != add {
+						return fmt.Errorf("%w: request_id %q was already used to add %d units to sale %d",
+							order.ErrInvalid, requestID, prev.Added, prev.SaleID)
+					}
+					return takeSale(tx, saleID, &row)
+				case !errors.Is(err, gorm.ErrRecordNotFound):
+					return err
+				}
+			}
+			res := tx.Model(&saleRow{}).Where("id = ?", saleID).Updates(map[string]any{
+				"total_stock": gorm.Expr("total_stock + ?", add),
+				"updated_at":  utc(at),
+			})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return order.ErrSaleNotFound
+			}
+			if requestID != "" {
+				rec := stockAdditionRow{RequestID: requestID, SaleID: saleID, Added: add, CreatedAt: utc(at)}
+				if err := tx.Create(&rec).Error; err != nil {
+					return err
+				}
+			}
+			return takeSale(tx, saleID, &row)
+		})
+	})
+	if err != nil {
+		return order.Sale{}, fmt.Errorf("add %d units to sale %d: %w", add, saleID, err)
+	}
+	return row.sale(), nil
+}
+
+// takeSale reads the sale saleID into row; order.ErrSaleNotFound when
+// there is none.
+func takeSale(tx *gorm.DB, saleID int64, row *saleRow) error {
+	err := tx.Where("id = ?", saleID).Take(row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return order.ErrSaleNotFound
+	}
+	return err
+}

@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/store"
+	"github.com/seckill/seckill/internal/store/storetest"
+)
+
+// TestAddStock: total_stock grows by add once per request id, however
+// often and however concurrently the request comes; an id reused for
+// another change is refused and changes nothing.
+func TestAddStock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sale := newSale(t, s, 10)
+
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				got, err := s.AddStock(ctx, sale.ID, 5, "req-1", t0)
+				if err == nil && got.TotalStock != 15 {
+					err = errors.New("total_stock not 15 after request req-1")
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("add 5 under req-1: %v", err)
+			}
+		}
+		if got, err := s.AddStock(ctx, sale.ID, 2, "", t0); err != nil || got.TotalStock != 17 {
+			t.Fatalf("add 2 without a request id = %+v, %v; want total_stock 17", got, err)
+		}
+		for _, tt := range []struct {
+			name      string
+			sale, add int64
+			id        string
+			want      error
+		}{
+			{"another add", sale.ID, 6, "req-1", order.ErrInvalid},
+			{"another sale", sale.ID + 1000, 5, "req-1", order.ErrInvalid},
+			{"unknown sale", sale.ID + 1000, 5, "req-2", order.ErrSaleNotFound},
+			{"nothing to add", sale.ID, 0, "req-3", order.ErrInvalid},
+		} {
+			if _, err := s.AddStock(ctx, tt.sale, tt.add, tt.id, t0); !errors.Is(err, tt.want) {
+				t.Fatalf("%s: %v, want %v", tt.name, err, tt.want)
+			}
+		}
+		if got, err := s.Sale(ctx, sale.ID); err != nil || got.TotalStock != 17 {
+			t.Fatalf("sale = %+v, %v; want total_stock 17", got, err)
+		}
+		// req-2 was refused with the unknown sale: it is free for a real one.
+		if got, err := s.AddStock(ctx, sale.ID, 1, "req-2", t0); err != nil || got.TotalStock != 18 {
+			t.Fatalf("add 1 under req-2 = %+v, %v; want total_stock 18", got, err)
+		}
+	})
+}
+
+// TestSalesNewestFirst: Sales lists the newest sales first, up to limit.
+func TestSalesNewestFirst(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		a, b := newSale(t, s, 1), newSale(t, s, 2)
+		got, err := s.Sales(context.Background(), 2)
+		if err != nil || len(got) != 2 || got[0].ID != b.ID || got[1].ID != a.ID {
+			t.Fatalf("Sales(2) = %+v, %v; want sales %d then %d", got, err, b.ID, a.ID)
+		}
+	})
+}
