@@ -156,6 +156,7 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 
 		TrustedProxies: cfg.TrustedProxies,
 	})
+	auditLog, _ := a.Repo.(order.AuditLog)
 	a.Admin = httpapi.NewAdmin(httpapi.AdminConfig{
 		Sales:     a.Service,
 		Tokens:    a.Tokens,
@@ -168,6 +169,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 
 		DeadLetters:    a.Service,
 		TrustedProxies: cfg.TrustedProxies,
+		NamedTokens:    cfg.AdminTokens,
+		Audit:          auditLog, // every store keeps the audit trail, in both modes
 	})
 	return a, nil
 }

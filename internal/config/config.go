@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +96,12 @@ type API struct {
 	// X-Forwarded-For is believed; from anyone else the client address is
 	// the TCP peer. LoadAPI checks every entry and writes it as a CIDR.
 	TrustedProxies []string `env:"SECKILL_TRUSTED_PROXIES" envSeparator:","`
+	// AdminTokenList is SECKILL_ADMIN_TOKENS as written: name:token pairs,
+	// comma-separated. LoadAPI checks it into AdminTokens.
+	AdminTokenList string `env:"SECKILL_ADMIN_TOKENS"`
+	// AdminTokens are the named admin tokens by actor name; the name of
+	// the token a request carries is the actor of its audit entries.
+	AdminTokens map[string]string `env:"-"`
 	// RedisWaitReplicas, when positive, makes the Redis stock backend wait
 	// after each reservation script call that granted a unit until that
 	// many replicas of the sale's master acknowledged it, or
@@ -147,6 +155,11 @@ func LoadAPI() (API, error) {
 		return API{}, err
 	}
 	c.TrustedProxies = proxies
+	named, err := ParseAdminTokens(c.AdminTokenList, c.AdminToken != "")
+	if err != nil {
+		return API{}, err
+	}
+	c.AdminTokens = named
 	switch {
 	case c.StockBackend != BackendRedis && c.StockBackend != BackendMemcache:
 		return API{}, fmt.Errorf("config: SECKILL_STOCK_BACKEND must be %q or %q, not %q", BackendRedis, BackendMemcache, c.StockBackend)
@@ -172,8 +185,8 @@ func LoadAPI() (API, error) {
 		return API{}, fmt.Errorf("config: SECKILL_REDIS_WAIT_TIMEOUT (%v) must be between %v and %v", c.RedisWaitTimeout, MinRedisWaitTimeout, MaxRedisWaitTimeout)
 	case c.RedisWaitReplicas > 0 && (c.Embedded() || c.StockBackend != BackendRedis):
 		return API{}, errors.New("config: SECKILL_REDIS_WAIT_REPLICAS needs the redis stock backend on a real Redis (SECKILL_REDIS_URL): the embedded Redis and memcached have no replicas")
-	case checkAdmin(c.AdminAddr, c.AdminToken) != nil:
-		return API{}, checkAdmin(c.AdminAddr, c.AdminToken)
+	case checkAdmin(c.AdminAddr, c.AdminToken, c.AdminTokens) != nil:
+		return API{}, checkAdmin(c.AdminAddr, c.AdminToken, c.AdminTokens)
 	case c.SettleAfter < c.ConfirmTimeout+time.Second:
 		// A publish still waiting for its confirm must never be
 		// republished: its definite failure releases the unit.
@@ -216,15 +229,82 @@ const (
 // loopback: 256 bits, the HS256 key size.
 const MinSecretBytes = 32
 
+// AdminActor is the actor name of SECKILL_ADMIN_TOKEN, which no named
+// token may take when that token is set.
+const AdminActor = "admin"
+
+// maxActorBytes bounds an admin token's name (the audit log's actor).
+const maxActorBytes = 64
+
+// ParseAdminTokens checks a SECKILL_ADMIN_TOKENS list (name:token pairs,
+// comma-separated, blank entries skipped) and returns the tokens by name.
+// It refuses an entry without a name or a token, a name that is not 1 to
+// 64 letters, digits, '.', '_' or '-', a name given twice (or "admin"
+// while SECKILL_ADMIN_TOKEN is set) and a token given to two names.
+// Errors name the entry, never its token.
+func ParseAdminTokens(list string, adminSet bool) (map[string]string, error) {
+	out := map[string]string{}
+	owner := map[string]string{} // token to name
+	for i, raw := range strings.Split(list, ",") {
+		entry := strings.TrimSpace(raw)
+		if entry == "" {
+			continue
+		}
+		name, token, ok := strings.Cut(entry, ":")
+		name = strings.TrimSpace(name)
+		switch {
+		case !ok || token == "":
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: entry %d has no token: write name:token pairs, e.g. alice:<token>,bob:<token>", i+1)
+		case name == "":
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: entry %d has no name: write name:token pairs, e.g. alice:<token>,bob:<token>", i+1)
+		case !validActor(name):
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: entry %d: a name is 1 to %d letters, digits, '.', '_' or '-'", i+1, maxActorBytes)
+		case name == AdminActor && adminSet:
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: the name %q is SECKILL_ADMIN_TOKEN's: choose another", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: the name %q is given twice: each name has one token", name)
+		}
+		if other, dup := owner[token]; dup {
+			return nil, fmt.Errorf("config: SECKILL_ADMIN_TOKENS: %q and %q have the same token: give each name its own", other, name)
+		}
+		out[name], owner[token] = token, name
+	}
+	return out, nil
+}
+
+func validActor(name string) bool {
+	if name == "" || len(name) > maxActorBytes {
+		return false
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // checkAdmin refuses an admin listener reachable from other machines
-// without a bearer token of at least MinSecretBytes: that listener mints
-// user tokens, changes sales and serves pprof.
-func checkAdmin(addr, token string) error {
+// without a bearer token, or with one shorter than MinSecretBytes: that
+// listener mints user tokens, changes sales and serves pprof. token is
+// SECKILL_ADMIN_TOKEN, named the checked SECKILL_ADMIN_TOKENS.
+func checkAdmin(addr, token string, named map[string]string) error {
 	loopback, err := IsLoopback(addr)
 	if err != nil {
 		return fmt.Errorf("config: SECKILL_ADMIN_ADDR %q: %w", addr, err)
 	}
-	if loopback || len(token) >= MinSecretBytes {
+	if loopback {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(named)) {
+		if n := len(named[name]); n < MinSecretBytes {
+			return fmt.Errorf("config: SECKILL_ADMIN_ADDR %q listens beyond loopback, so every token of SECKILL_ADMIN_TOKENS must be at least %d bytes (%q's has %d bytes): "+
+				"set it to a random secret, e.g. `openssl rand -hex 32`, or listen on 127.0.0.1", addr, MinSecretBytes, name, n)
+		}
+	}
+	if len(token) >= MinSecretBytes || token == "" && len(named) > 0 {
 		return nil
 	}
 	have := "is not set"
@@ -261,8 +341,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
 	case c.BatchSize <= 0:
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
-	case checkAdmin(c.AdminAddr, c.AdminToken) != nil:
-		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken)
+	case checkAdmin(c.AdminAddr, c.AdminToken, nil) != nil:
+		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken, nil)
 	}
 	if c.Prefetch <= 0 {
 		c.Prefetch = 2 * c.BatchSize
@@ -279,6 +359,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.String("stock_backend", c.StockBackend), slog.String("memcache_servers", c.MemcacheServers),
 		slog.String("jwt_secret", c.jwtSecretLog()), slog.String("admin_token", mask(c.AdminToken)),
+		slog.String("admin_tokens", maskNamed(c.AdminTokens)),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
 		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
@@ -308,6 +389,16 @@ func (c API) jwtSecretLog() string {
 		return "random per start"
 	}
 	return mask(c.JWTSecret)
+}
+
+// maskNamed is a set of named tokens as the log shows it: the names, each
+// token masked.
+func maskNamed(tokens map[string]string) string {
+	names := slices.Sorted(maps.Keys(tokens))
+	for i, n := range names {
+		names[i] = n + ":" + mask(tokens[n])
+	}
+	return strings.Join(names, ",")
 }
 
 func mask(s string) string {

@@ -34,7 +34,7 @@ type SaleAdmin interface {
 type AdminConfig struct {
 	Sales     SaleAdmin
 	Tokens    *Tokens
-	Token     string // optional bearer token for /admin and pprof
+	Token     string // optional bearer token for /admin and pprof; its actor is "admin"
 	BodyLimit int64
 	Gatherer  prometheus.Gatherer
 	Log       *slog.Logger
@@ -47,6 +47,12 @@ type AdminConfig struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client;
 	// nil trusts none.
 	TrustedProxies []string
+	// NamedTokens are further bearer tokens by actor name; the name of the
+	// token a request carries is the actor of its audit entries.
+	NamedTokens map[string]string
+	// Audit keeps the audit trail of every change; nil records nothing and
+	// leaves GET /admin/v1/audit out.
+	Audit order.AuditLog
 }
 
 type admin struct{ AdminConfig }
@@ -55,7 +61,7 @@ type admin struct{ AdminConfig }
 // /healthz and pprof.
 func NewAdmin(cfg AdminConfig) http.Handler {
 	h := &admin{cfg}
-	e := NewOps(cfg.Gatherer, cfg.Token, cfg.Log, cfg.Metrics)
+	e := newOps(cfg.Gatherer, adminTokens(cfg.Token, cfg.NamedTokens), cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
 	v1 := e.Group("/admin/v1") // behind the token with everything NewOps guards
 	v1.GET("/sales", h.listSales)
@@ -68,6 +74,9 @@ func NewAdmin(cfg AdminConfig) http.Handler {
 		v1.GET("/dead-letters", h.listDeadLetters)
 		v1.POST("/dead-letters/replay", h.replayDeadLetters)
 		v1.POST("/dead-letters/discard", h.discardDeadLetters)
+	}
+	if cfg.Audit != nil {
+		v1.GET("/audit", h.listAudit)
 	}
 	v1.GET("/openapi.yaml", openAPI)
 	return e
@@ -83,12 +92,30 @@ func openAPI(c *gin.Context) {
 // pprof, the routes added to the engine later (NewAdmin's) and the answers
 // to unknown paths — requires "Authorization: Bearer <token>".
 func NewOps(g prometheus.Gatherer, token string, log *slog.Logger, m *metrics.Metrics) *gin.Engine {
+	return newOps(g, adminTokens(token, nil), log, m)
+}
+
+// adminTokens are the bearer tokens of an admin listener by actor name:
+// token as ActorAdmin, when set, and the named ones.
+func adminTokens(token string, named map[string]string) map[string]string {
+	out := make(map[string]string, len(named)+1)
+	if token != "" {
+		out[ActorAdmin] = token
+	}
+	for name, t := range named {
+		out[name] = t
+	}
+	return out
+}
+
+// newOps is NewOps guarded by any of tokens (actor name to token).
+func newOps(g prometheus.Gatherer, tokens map[string]string, log *slog.Logger, m *metrics.Metrics) *gin.Engine {
 	e := newEngine(log, m)
 	// Probes carry no token: /healthz is added before the guard, which
 	// gin's Use puts in front of the routes added after it only (and of
 	// the 404 and 405 answers).
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	e.Use(bearer(token))
+	e.Use(bearer(tokens))
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: false})))
 	dbg := e.Group("/debug/pprof")
 	dbg.GET("/", gin.WrapF(pprof.Index))
@@ -101,19 +128,37 @@ func NewOps(g prometheus.Gatherer, token string, log *slog.Logger, m *metrics.Me
 	return e
 }
 
-// bearer requires "Authorization: Bearer <token>" when token is set. The
-// presented and the expected token are compared as SHA-256 digests in
-// constant time, so neither their bytes nor their lengths show in the time
-// an answer takes.
-func bearer(token string) gin.HandlerFunc {
-	if token == "" {
-		return func(*gin.Context) {}
+// bearer requires "Authorization: Bearer <token>" with one of tokens (actor
+// name to token) when any is set, and names the matching token's actor in
+// the request (ActorAnonymous when none is set). The presented token is
+// compared with every configured one as SHA-256 digests in constant time,
+// without stopping at a match, so neither their bytes nor their lengths
+// nor which one matched show in the time an answer takes.
+func bearer(tokens map[string]string) gin.HandlerFunc {
+	if len(tokens) == 0 {
+		return func(c *gin.Context) { c.Set(actorKey, ActorAnonymous) }
 	}
-	want := sha256.Sum256([]byte(token))
+	type digest struct {
+		actor string
+		sum   [sha256.Size]byte
+	}
+	want := make([]digest, 0, len(tokens))
+	for name, t := range tokens {
+		want = append(want, digest{actor: name, sum: sha256.Sum256([]byte(t))})
+	}
 	return func(c *gin.Context) {
 		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(got))
-		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok {
+		matched := ""
+		for _, w := range want {
+			if subtle.ConstantTimeCompare(sum[:], w.sum[:]) == 1 {
+				matched = w.actor
+			}
+		}
+		if matched != "" && ok {
+			c.Set(actorKey, matched)
+		}
+		if matched == "" || !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="seckill admin"`)
 			// PureJSON: the message's <…> reads as written, not as \u003c…\u003e.
 			c.Abort()
@@ -209,6 +254,10 @@ func (h *admin) createSale(c *gin.Context) {
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale created", "sale_id", v.ID, "total_stock", v.TotalStock,
 		"starts_at", v.StartsAt, "ends_at", v.EndsAt)
+	// The entry is written right after the sale is stored, not in its
+	// transaction: the domain creates and warms the sale in one call.
+	h.audit(c, order.AuditSaleCreated, saleTarget(v.ID), fmt.Sprintf("name %q, price_cents %d, total_stock %d, starts_at %s, ends_at %s",
+		v.Name, v.PriceCents, v.TotalStock, v.StartsAt.UTC().Format(time.RFC3339), v.EndsAt.UTC().Format(time.RFC3339)))
 	h.changed(c, v.ID)
 	c.JSON(http.StatusCreated, saleJSON(v))
 }
@@ -225,6 +274,7 @@ func (h *admin) warmup(c *gin.Context) {
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock warmed", "sale_id", id, "remaining", v.Remaining)
+	h.audit(c, order.AuditSaleWarmed, saleTarget(v.ID), fmt.Sprintf("remaining %d", v.Remaining))
 	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
 }
@@ -323,5 +373,6 @@ func (h *admin) mintToken(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
+	h.auditCounted(c, order.AuditTokensMinted, "user tokens", "minted user tokens")
 	c.JSON(http.StatusOK, gin.H{"token": tok})
 }

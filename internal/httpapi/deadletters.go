@@ -98,6 +98,11 @@ func (h *admin) replayDeadLetters(c *gin.Context) {
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "dead letters replayed", "asked", len(in.IDs), "all", in.All, "replayed", n)
+	asked := fmt.Sprintf("ids %v", in.IDs)
+	if in.All {
+		asked = "all"
+	}
+	h.audit(c, order.AuditDeadLettersReplayed, "dead letters", fmt.Sprintf("asked %s, replayed %d", asked, n))
 	c.JSON(http.StatusOK, gin.H{"replayed": n})
 }
 
@@ -113,5 +118,6 @@ func (h *admin) discardDeadLetters(c *gin.Context) {
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "dead letters discarded", "asked", len(in.IDs), "discarded", n)
+	h.audit(c, order.AuditDeadLettersDiscarded, "dead letters", fmt.Sprintf("asked ids %v, discarded %d", in.IDs, n))
 	c.JSON(http.StatusOK, gin.H{"discarded": n})
 }

@@ -38,6 +38,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		{"public", "http://127.0.0.1:8080", NewPublic(PublicConfig{Log: log, Metrics: m})},
 		{"api admin", "http://127.0.0.1:9090", NewAdmin(AdminConfig{
 			Log: log, Metrics: m, Gatherer: prometheus.NewRegistry(), DeadLetters: noDeadLetters{},
+			Audit: &memAudit{},
 		})},
 		{"worker admin", "http://127.0.0.1:9091", NewOps(prometheus.NewRegistry(), "", log, m)},
 	}

@@ -102,6 +102,10 @@ func (h *admin) addStock(c *gin.Context) {
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock added", "sale_id", id, "add", *in.Add, "request_id", requestID,
 		"total_stock", v.TotalStock, "remaining", v.Remaining)
+	// A retry with the same request_id adds nothing and is recorded again,
+	// as a request that was made.
+	h.audit(c, order.AuditSaleStockAdded, saleTarget(v.ID), fmt.Sprintf("add %d, request_id %q, total_stock %d",
+		*in.Add, requestID, v.TotalStock))
 	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
 }
