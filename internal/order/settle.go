@@ -95,13 +95,6 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 	for _, sale := range sales {
 		r, err := s.settleSale(ctx, sale, now)
 		if err == nil {
-			var merged bool
-			merged, err = s.mergeLost(ctx, sale)
-			if merged {
-				r.Rebuilds++
-			}
-		}
-		if err == nil {
 			err = s.finishRestock(ctx, sale)
 		}
 		res.add(r)
@@ -122,29 +115,40 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 
 func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (SettleResult, error) {
 	var res SettleResult
+	remaining, err := s.stock.Remaining(ctx, sale.ID)
+	if errors.Is(err, ErrStockNotLoaded) {
+		started, err := s.rebuild(ctx, sale, 0)
+		if started {
+			res.Rebuilds++
+		}
+		if errors.Is(err, ErrRebuildPending) {
+			err = nil
+		}
+		return res, err
+	}
+	if err != nil {
+		return res, err
+	}
 	due := now.Add(-s.settleAfter)
 	for range settleBatches {
 		rs, err := s.stock.Due(ctx, sale.ID, due, settleBatch)
-		if errors.Is(err, ErrStockNotLoaded) || (err == nil && len(rs) == 0 && !s.loaded(ctx, sale.ID)) {
-			r, err := s.rebuild(ctx, sale, 0)
-			if r {
-				res.Rebuilds++
-			}
-			if errors.Is(err, ErrRebuildPending) {
-				err = nil
-			}
-			return res, err
-		}
 		if err != nil {
 			return res, err
 		}
 		r, err := s.settleBatch(ctx, sale.ID, rs, now)
 		res.add(r)
-		if err != nil || len(rs) < settleBatch {
+		if err != nil {
 			return res, err
 		}
+		if len(rs) < settleBatch {
+			break
+		}
 	}
-	return res, nil
+	merged, err := s.mergeLost(ctx, sale, remaining)
+	if merged {
+		res.Rebuilds++
+	}
+	return res, err
 }
 
 // mergeLost repairs a loaded sale whose stock backend lost acknowledged
@@ -167,14 +171,7 @@ func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (Set
 // (an expiry moving between the two reads) changes nothing: the merge is
 // idempotent and exact for what the backend holds. It reports whether it
 // merged.
-func (s *Service) mergeLost(ctx context.Context, sale Sale) (bool, error) {
-	remaining, err := s.stock.Remaining(ctx, sale.ID)
-	if errors.Is(err, ErrStockNotLoaded) {
-		return false, nil // a fenced rebuild's business
-	}
-	if err != nil {
-		return false, err
-	}
+func (s *Service) mergeLost(ctx context.Context, sale Sale, remaining int64) (bool, error) {
 	if remaining+sale.Sold <= sale.TotalStock {
 		return false, nil
 	}
@@ -184,13 +181,6 @@ func (s *Service) mergeLost(ctx context.Context, sale Sale) (bool, error) {
 	s.log.WarnContext(ctx, "the stock backend counted units MySQL has sold (acknowledged reservations lost, as by a failover); merged MySQL's orders into it",
 		"sale_id", sale.ID, "remaining", remaining, "sold", sale.Sold, "total", sale.TotalStock)
 	return true, nil
-}
-
-// loaded reports whether the stock backend holds the sale's stock; a
-// backend error counts as loaded (nothing to rebuild on a doubt).
-func (s *Service) loaded(ctx context.Context, saleID int64) bool {
-	_, err := s.stock.Remaining(ctx, saleID)
-	return !errors.Is(err, ErrStockNotLoaded)
 }
 
 func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time) (SettleResult, error) {
