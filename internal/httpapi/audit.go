@@ -86,15 +86,10 @@ func (h *admin) auditCounted(c *gin.Context, action, target, detail string) {
 func saleTarget(id int64) string { return "sale " + strconv.FormatInt(id, 10) }
 
 func (h *admin) listAudit(c *gin.Context) {
-	limit := defaultAuditLimit
-	if q, ok := c.GetQuery("limit"); ok {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 || n > order.MaxAuditEntries {
-			writeError(c, h.Log, fmt.Errorf("%w: limit must be an integer between 1 and %d",
-				order.ErrInvalid, order.MaxAuditEntries))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(c, defaultAuditLimit, order.MaxAuditEntries)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
 	}
 	list, err := h.Audit.AuditEntries(c.Request.Context(), limit)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -58,15 +57,10 @@ type DeadLetterDiscardJSON struct {
 }
 
 func (h *admin) listDeadLetters(c *gin.Context) {
-	limit := defaultDeadLetterLimit
-	if q, ok := c.GetQuery("limit"); ok {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 || n > order.MaxDeadLetterIDs {
-			writeError(c, h.Log, fmt.Errorf("%w: limit must be an integer between 1 and %d",
-				order.ErrInvalid, order.MaxDeadLetterIDs))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(c, defaultDeadLetterLimit, order.MaxDeadLetterIDs)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
 	}
 	list, total, err := h.DeadLetters.DeadLetters(c.Request.Context(), limit)
 	if err != nil {

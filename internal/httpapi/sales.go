@@ -31,15 +31,10 @@ type SalesJSON struct {
 }
 
 func (h *admin) listSales(c *gin.Context) {
-	limit := defaultSalesLimit
-	if q, ok := c.GetQuery("limit"); ok {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 || n > order.MaxSalesListed {
-			writeError(c, h.Log, fmt.Errorf("%w: limit must be an integer between 1 and %d",
-				order.ErrInvalid, order.MaxSalesListed))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(c, defaultSalesLimit, order.MaxSalesListed)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
 	}
 	list, err := h.Sales.ListSales(c.Request.Context(), limit)
 	if err != nil {
@@ -108,4 +103,18 @@ func (h *admin) addStock(c *gin.Context) {
 		*in.Add, requestID, v.TotalStock))
 	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
+}
+
+// queryLimit reads the optional ?limit= of a listing: an integer from 1 to
+// most, def when absent. A bad value is ErrInvalid in the API's words.
+func queryLimit(c *gin.Context, def, most int) (int, error) {
+	q, ok := c.GetQuery("limit")
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > most {
+		return 0, fmt.Errorf("%w: limit must be an integer between 1 and %d", order.ErrInvalid, most)
+	}
+	return n, nil
 }
