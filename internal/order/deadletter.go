@@ -1,6 +1,7 @@
 package order
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -172,39 +173,24 @@ func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, err
 
 // releaseDiscarded gives back the units of the orders of d just recorded
 // cancelled, records the releases, and returns how many units came back.
+// A release or record that fails is left to the expiry sweep, which
+// releases every cancelled order not yet released.
 func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
-	if len(written) == 0 {
-		return 0
-	}
 	sales := make(map[string]int64, len(d.Orders))
 	for _, o := range d.Orders {
 		sales[o.OrderNo] = o.SaleID
 	}
-	released := make([]string, 0, len(written))
-	back := make(map[int64]bool)
-	returned := 0
+	bySale := make(map[int64][]string)
 	for _, no := range written {
-		saleID := sales[no]
-		ok, err := s.stock.Release(ctx, saleID, no)
-		if err != nil {
-			s.log.WarnContext(ctx, "release of a discarded order failed; the expiry sweep retries",
-				"dead_letter_id", d.ID, "sale_id", saleID, "order_no", no, "err", err)
-			continue
-		}
-		if ok {
-			returned++
-			back[saleID] = true
-		}
-		// Released now or before: either way the backend has the unit.
-		released = append(released, no)
+		bySale[sales[no]] = append(bySale[sales[no]], no)
 	}
-	for saleID := range back {
-		s.flags.available(ctx, saleID, true)
-	}
-	if len(released) > 0 {
-		if err := s.repo.MarkReleased(ctx, released, now); err != nil {
-			s.log.WarnContext(ctx, "recording released discarded orders failed; the expiry sweep records them",
-				"dead_letter_id", d.ID, "err", err)
+	returned := 0
+	for saleID, nos := range bySale {
+		back, err := s.returnUnits(ctx, saleID, nos, now)
+		returned += back.returned
+		if err = cmp.Or(back.releaseErr, err); err != nil {
+			s.log.WarnContext(ctx, "release of discarded orders failed; the expiry sweep retries",
+				"dead_letter_id", d.ID, "sale_id", saleID, "failed", back.failed, "err", err)
 		}
 	}
 	return returned

@@ -149,38 +149,61 @@ func (s *Service) releaseCancelled(ctx context.Context, saleID int64, now time.T
 	if err != nil || len(orders) == 0 {
 		return 0, 0, false, err
 	}
-	settled := make([]string, 0, len(orders))
-	var firstErr error
-	for _, o := range orders {
-		released, err := s.stock.Release(ctx, saleID, o.OrderNo)
+	nos := make([]string, len(orders))
+	for i, o := range orders {
+		nos[i] = o.OrderNo
+	}
+	back, err := s.returnUnits(ctx, saleID, nos, now)
+	returned, pending = back.returned, back.failed
+	if back.releaseErr != nil {
+		s.log.WarnContext(ctx, "release of cancelled orders failed; the next sweep retries",
+			"sale_id", saleID, "failed", pending, "err", back.releaseErr)
+	}
+	if err != nil {
+		return returned, pending, false, err
+	}
+	return returned, pending, pending == 0 && len(orders) == expiryBatch, nil
+}
+
+// unitsBack is what returnUnits did.
+type unitsBack struct {
+	returned   int   // units the backend got back by this call
+	failed     int   // releases that failed; their orders stay unreleased
+	releaseErr error // the first of those failures
+}
+
+// returnUnits gives back the units of these cancelled orders of one sale
+// through the guarded Release, once each, and records with MarkReleased
+// the ones the backend now holds (released by this call or an earlier
+// one: a retry after a crash, another instance). When units came back,
+// every instance stops answering sold_out. The error is MarkReleased's; a
+// failed release is counted in failed and left for the next sweep.
+func (s *Service) returnUnits(ctx context.Context, saleID int64, orderNos []string, now time.Time) (unitsBack, error) {
+	var back unitsBack
+	settled := make([]string, 0, len(orderNos))
+	for _, no := range orderNos {
+		released, err := s.stock.Release(ctx, saleID, no)
 		if err != nil {
-			pending++
-			if firstErr == nil {
-				firstErr = err
+			back.failed++
+			if back.releaseErr == nil {
+				back.releaseErr = err
 			}
 			continue
 		}
 		if released {
-			returned++
+			back.returned++
 		}
-		// Released now, or earlier (a retry after a crash, another
-		// instance): either way the backend has the unit.
-		settled = append(settled, o.OrderNo)
+		settled = append(settled, no)
 	}
-	if returned > 0 {
-		// Units are back: every instance stops answering sold_out.
+	if back.returned > 0 {
 		s.flags.available(ctx, saleID, true)
-	}
-	if firstErr != nil {
-		s.log.WarnContext(ctx, "release of cancelled orders failed; the next sweep retries",
-			"sale_id", saleID, "failed", pending, "err", firstErr)
 	}
 	if len(settled) > 0 {
 		if err := s.repo.MarkReleased(ctx, settled, now); err != nil {
-			return returned, pending, false, err
+			return back, err
 		}
 	}
-	return returned, pending, pending == 0 && len(orders) == expiryBatch, nil
+	return back, nil
 }
 
 func (s *Service) expired(ctx context.Context, saleID int64, r ExpiryResult) {

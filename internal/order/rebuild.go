@@ -66,16 +66,6 @@ func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Op
 	}
 }
 
-// WithSettleAfter sets the age past which the settler handles an
-// in-flight reservation (default DefaultSettleAfter).
-func WithSettleAfter(d time.Duration) Option {
-	return func(s *Service) {
-		if d > 0 {
-			s.settleAfter = d
-		}
-	}
-}
-
 // rebuildPoll is how often a waiting rebuild looks at its fence.
 const rebuildPoll = 100 * time.Millisecond
 

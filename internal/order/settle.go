@@ -1,6 +1,7 @@
 package order
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,8 +49,15 @@ func (r *SettleResult) add(o SettleResult) {
 	r.Rebuilds += o.Rebuilds
 }
 
-// SettleAfter is the age past which the settler handles a reservation.
-func (s *Service) SettleAfter() time.Duration { return s.settleAfter }
+// WithSettleAfter sets the age past which the settler handles an
+// in-flight reservation (default DefaultSettleAfter).
+func WithSettleAfter(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.settleAfter = d
+		}
+	}
+}
 
 // DefaultSettleInterval is how often the api runs a settle pass.
 const DefaultSettleInterval = 5 * time.Second
@@ -194,9 +202,9 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		return res, err
 	}
 	var (
-		settled, released []string
-		missing           []Reservation
-		firstErr          error
+		settled, cancelled []string
+		missing            []Reservation
+		firstErr           error
 	)
 	for _, r := range rs {
 		o, ok := held[r.OrderNo]
@@ -206,18 +214,7 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		case o.Status != StatusCancelled:
 			settled = append(settled, r.OrderNo)
 		default:
-			back, err := s.stock.Release(ctx, saleID, r.OrderNo)
-			if err != nil {
-				res.Failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
-			if back {
-				res.Released++
-			}
-			released = append(released, r.OrderNo)
+			cancelled = append(cancelled, r.OrderNo)
 		}
 	}
 	if len(settled) > 0 {
@@ -226,13 +223,10 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		}
 		res.Settled = len(settled)
 	}
-	if len(released) > 0 {
-		if res.Released > 0 {
-			s.flags.available(ctx, saleID, true)
-		}
-		if err := s.repo.MarkReleased(ctx, released, now); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	if len(cancelled) > 0 {
+		back, err := s.returnUnits(ctx, saleID, cancelled, now)
+		res.Released, res.Failed = back.returned, back.failed
+		firstErr = cmp.Or(back.releaseErr, err)
 	}
 	if len(missing) > 0 {
 		ok, failed := s.republish(ctx, missing)
