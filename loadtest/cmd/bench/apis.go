@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/proc"
-	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
 // startAPIs starts the setup's api replicas on the setup's Redis, each on
@@ -60,49 +54,4 @@ func (b *bench) stopAPIs() {
 	}
 	wg.Wait()
 	b.apis = nil
-}
-
-// redisPids are the process ids of the Redis at redisURL as it reports
-// them: the server's, or on a cluster every node's, replicas included.
-// The Redis must run on this machine for them to mean anything.
-func redisPids(ctx context.Context, redisURL string) ([]int, error) {
-	c, err := scratch.OpenRedis(ctx, redisURL)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	var mu sync.Mutex
-	var pids []int
-	add := func(ctx context.Context, n redis.Cmdable) error {
-		info, err := n.Info(ctx, "server").Result()
-		if err != nil {
-			return fmt.Errorf("redis info server: %w", err)
-		}
-		pid, ok := infoProcessID(info)
-		if !ok {
-			return fmt.Errorf("redis info server: no process_id")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		pids = append(pids, pid)
-		return nil
-	}
-	if cc, ok := c.(*redis.ClusterClient); ok {
-		err = cc.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return add(ctx, n) })
-	} else {
-		err = add(ctx, c)
-	}
-	slices.Sort(pids)
-	return pids, err
-}
-
-// infoProcessID reads process_id from the text of INFO server.
-func infoProcessID(info string) (int, bool) {
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, err := strconv.Atoi(v)
-			return pid, err == nil && pid > 0
-		}
-	}
-	return 0, false
 }

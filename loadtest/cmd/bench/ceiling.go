@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,4 +246,75 @@ func sampleMessage(n int) []byte {
 	}
 	body, _ := mq.Encode(id, orders)
 	return body
+}
+
+// ceilingPhase measures the raw confirmed publish: shaped as the api
+// publishes (its average orders per message, its messages in flight) and,
+// for reference, one order per message with one publisher per connection.
+func (b *bench) ceilingPhase(ctx context.Context) error {
+	o := b.o
+	e := b.rep.EndToEnd
+	batch, inFlight := 1, o.connections
+	if e != nil && e.OrdersPerMessage > 0 {
+		batch = max(1, int(math.Round(e.OrdersPerMessage)))
+	}
+	if b.cfg.PublishBatch > 1 {
+		// The api's coalescer: at most PublishInFlight messages await a
+		// confirm at once.
+		inFlight = b.cfg.PublishInFlight
+	}
+	shapes := []struct{ batch, inFlight int }{{batch, inFlight}}
+	if batch != 1 || inFlight != o.connections {
+		shapes = append(shapes, struct{ batch, inFlight int }{1, o.connections})
+	}
+	top := newCeilingTopology(b.queuePrefix)
+	for i, sh := range shapes {
+		b.logf("raw confirmed publish: %d order(s)/message × %d in flight, %s + %s", sh.batch, sh.inFlight, o.warmup, o.duration)
+		m := newCPUMeter(b.ceilingGroups(), b.hz)
+		cl := ceilingLoad{URL: o.amqpURL, Topology: top, Batch: sh.batch, InFlight: sh.inFlight,
+			Warmup: o.warmup, Duration: o.duration, SaleID: 1,
+			OnStart: func() { m.arm(o.warmup, o.duration) }}
+		res, err := cl.run(ctx)
+		m.end()
+		if err != nil {
+			b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), false, "%v", err)
+			return err
+		}
+		from, to := o.warmup, o.warmup+o.duration
+		st := load.Measure(res.Records, from, to, load.Accepted)
+		c := ceilingResult{
+			Batch: sh.batch, InFlight: sh.inFlight, Messages: st.Counts.Accepted,
+			MessagesPerS: float64(st.Counts.Accepted) / o.duration.Seconds(),
+			ConfirmP50MS: ms(st.Latency.P50), ConfirmP99MS: ms(st.Latency.P99), Errors: st.Errors,
+			MessageBytes: messageSize(sh.batch), ComparedToAPI: i == 0,
+			Timeline: timelineOf(load.PerSecond(res.Records, from, to, load.Accepted)),
+			Latency:  latencyOf(st.Latency),
+		}
+		c.OrdersPerS = c.MessagesPerS * float64(sh.batch)
+		b.logf("  %s msg/s = %s orders/s, confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS),
+			fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
+		c.CPU = b.cpuOf(fmt.Sprintf("ceiling %d×%d", sh.batch, sh.inFlight), m, c.Messages*int64(sh.batch), "order")
+		b.rep.Ceilings = append(b.rep.Ceilings, c)
+		var all load.Counters
+		for _, r := range res.Records {
+			all.Add(r.Outcome)
+		}
+		tot := all.Snapshot()
+		b.addCheck(fmt.Sprintf("ceiling %d×%d: publishes confirmed", sh.batch, sh.inFlight), tot.Accepted == tot.Total(),
+			"%d confirmed, %d nacked, %d failed", tot.Accepted, tot.ServerError, tot.TransportError)
+		if i == 0 && e != nil {
+			e.CeilingBatch, e.CeilingPerSec = sh.batch, c.OrdersPerS
+		}
+		// Empty the scratch queue between runs so each starts alike.
+		if err := scratch.DeleteAMQP(o.amqpURL, []string{top.Queue}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// messageSize is the body size of a message of n orders as mq.Encode
+// writes it.
+func messageSize(n int) int {
+	return len(sampleMessage(n))
 }

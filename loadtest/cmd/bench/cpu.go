@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,74 +148,6 @@ func clockTicks() float64 {
 		return float64(v)
 	}
 	return defaultClockTicks
-}
-
-// procGroup is processes reported as one row: a child of the bench, or
-// every process of a local server.
-type procGroup struct {
-	Name string
-	Pids []int
-}
-
-// serverNames are the commands of the local servers whose CPU is reported,
-// in the report's order.
-var serverNames = []string{"redis-server", "beam.smp", "mariadbd", "mysqld", "memcached"}
-
-// otherRedis names the redis-server processes of the machine that are not
-// the Redis under test, e.g. the cluster's nodes while the single server is
-// measured.
-const otherRedis = "redis-server, other instances"
-
-// serverGroups groups the pids whose command (comms, by pid) is one of
-// serverNames; a server not running has no group. When redisPids, the
-// processes of the Redis under test, are known, only they are the
-// redis-server group, and any other redis-server process is reported apart
-// as otherRedis.
-func serverGroups(comms map[int]string, redisPids []int) []procGroup {
-	var out []procGroup
-	for _, name := range serverNames {
-		var pids, others []int
-		for pid, c := range comms {
-			switch {
-			case c != name:
-			case name == "redis-server" && len(redisPids) > 0 && !slices.Contains(redisPids, pid):
-				others = append(others, pid)
-			default:
-				pids = append(pids, pid)
-			}
-		}
-		if len(pids) > 0 {
-			slices.Sort(pids)
-			out = append(out, procGroup{Name: name, Pids: pids})
-		}
-		if len(others) > 0 {
-			slices.Sort(others)
-			out = append(out, procGroup{Name: otherRedis, Pids: others})
-		}
-	}
-	return out
-}
-
-// readComms reads the command of every process under procDir (/proc).
-// Processes that exit while it reads are skipped.
-func readComms(procDir string) (map[int]string, error) {
-	ents, err := os.ReadDir(procDir)
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
-	comms := map[int]string{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(procDir + "/" + e.Name() + "/comm")
-		if err != nil {
-			continue
-		}
-		comms[pid] = strings.TrimSuffix(string(b), "\n")
-	}
-	return comms, nil
 }
 
 // cpuReading is the CPU time of watched processes and of the machine at one

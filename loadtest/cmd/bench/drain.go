@@ -15,29 +15,6 @@ const (
 	queueSettle   = 5 * time.Second // how long the persist queue may take to show empty
 )
 
-// rowWait is how a sale's rows reached MySQL, timed from a start.
-type rowWait struct {
-	Count     int64         // rows at the last poll
-	Seen      bool          // whether a poll saw a row
-	First     time.Duration // when a poll first saw a row
-	FirstRows int64         // rows that poll saw
-	Done      bool          // whether a poll saw every row awaited
-	Last      time.Duration // when a poll first saw them all
-}
-
-// observe records a poll at at that counted n rows of the want awaited,
-// and reports whether they are all in.
-func (w *rowWait) observe(at time.Duration, n, want int64) bool {
-	w.Count = n
-	if n > 0 && !w.Seen {
-		w.Seen, w.First, w.FirstRows = true, at, n
-	}
-	if n >= want && !w.Done {
-		w.Done, w.Last = true, at
-	}
-	return w.Done
-}
-
 // drainStock is the stock of the worker-alone sale: comfortably above the
 // orders published for it, so the worker keeps every one.
 func drainStock(orders int64) int64 { return max(drainMinStock, 2*orders) }
@@ -152,73 +129,4 @@ func (b *bench) timeWorker(ctx context.Context, d *drainResult) (*cpuMeter, rowW
 		return m, rows, fmt.Errorf("worker alone: %w", err)
 	}
 	return m, rows, nil
-}
-
-// drainGroups are the processes whose CPU the worker-alone drain reports:
-// the worker, RabbitMQ and MySQL.
-func (b *bench) drainGroups() []procGroup {
-	gs := []procGroup{{Name: b.worker.Name, Pids: []int{b.worker.Pid()}}}
-	for _, g := range b.servers {
-		switch g.Name {
-		case "beam.smp", "mariadbd", "mysqld":
-			gs = append(gs, g)
-		}
-	}
-	return gs
-}
-
-// drainChecks adds the worker-alone invariants: every order persisted
-// exactly once, sales.sold raised by as many, the persist queue emptied
-// and nothing dead-lettered.
-func (b *bench) drainChecks(ctx context.Context, d *drainResult, rows rowWait, queue, deadQueue string, deadBefore int) {
-	sold, err := b.saleSold(ctx, d.SaleID)
-	b.addCheck("worker alone: every published order persisted exactly once", rows.Done && rows.Count == d.Orders,
-		"%s rows of %s orders published after %s", fmtInt(float64(rows.Count)), fmtInt(float64(d.Orders)),
-		fmtSeconds(rows.Last.Seconds()))
-	b.addCheck("worker alone: sold raised by every order", err == nil && sold == d.Orders,
-		"sales.sold %d, %d orders%s", sold, d.Orders, errSuffix(err))
-	ready, dead, err := b.settledQueues(ctx, queue, deadQueue)
-	b.addCheck("worker alone: persist queue empty afterwards", err == nil && ready == 0,
-		"%d messages ready in %s%s", ready, queue, errSuffix(err))
-	b.addCheck("worker alone: nothing dead-lettered", err == nil && dead == deadBefore,
-		"%d messages in %s, %d before%s", dead, deadQueue, deadBefore, errSuffix(err))
-}
-
-// saleSold reads the sale's sales.sold.
-func (b *bench) saleSold(ctx context.Context, saleID int64) (int64, error) {
-	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
-	if err != nil {
-		return 0, err
-	}
-	defer oc.close()
-	return oc.sold(ctx, saleID)
-}
-
-// settledQueues reads the ready messages of the persist queue and of the
-// dead-letter queue, polling up to queueSettle for the persist queue to
-// show empty.
-func (b *bench) settledQueues(ctx context.Context, queue, deadQueue string) (ready, dead int, err error) {
-	deadline := time.Now().Add(queueSettle)
-	for {
-		n, err := scratch.QueuesReady(b.o.amqpURL, queue, deadQueue)
-		if err != nil {
-			return 0, 0, err
-		}
-		if n[0] == 0 || time.Now().After(deadline) {
-			return n[0], n[1], nil
-		}
-		select {
-		case <-ctx.Done():
-			return n[0], n[1], ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// errSuffix is "; err" for an error, "" for none.
-func errSuffix(err error) string {
-	if err == nil {
-		return ""
-	}
-	return "; " + err.Error()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -57,57 +56,6 @@ func readMem(pid int) (memInfo, error) {
 	}
 	return parseStatus(string(b))
 }
-
-// metricValue finds series (a metric name with its labels exactly as the
-// Prometheus text format prints them, e.g. `go_goroutines` or
-// `seckill_worker_orders_total{outcome="inserted"}`) in a scrape and
-// returns its value.
-func metricValue(scrape, series string) (float64, bool) {
-	for line := range strings.Lines(scrape) {
-		rest, ok := strings.CutPrefix(line, series)
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return 0, false
-		}
-		return v, true
-	}
-	return 0, false
-}
-
-// scrape reads a /metrics page.
-func scrape(ctx context.Context, c *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return "", err
-	}
-	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %d", url, res.StatusCode)
-	}
-	return string(b), nil
-}
-
-// Series the bench reads from the binaries' /metrics.
-const (
-	seriesGoroutines = "go_goroutines"
-	seriesInserted   = `seckill_worker_orders_total{outcome="inserted"}`
-	seriesConfirms   = "seckill_publish_confirm_duration_seconds_count"
-)
 
 // watched is a binary whose memory and goroutines are sampled.
 type watched struct {
@@ -224,3 +172,46 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// usageOf summarises the samples taken until the load ended (at end, since
+// the phase's start); pick chooses the binary.
+func usageOf(samples []sample, end time.Duration, pick func(sample) usage) *procUsage {
+	var u procUsage
+	found := false
+	for _, s := range samples {
+		if s.At > end && found {
+			break
+		}
+		x := pick(s)
+		u.RSSMB = kbToMB(x.Mem.RSSKB)
+		u.PeakRSSMB = kbToMB(x.Mem.HWMKB)
+		u.Goroutines = x.Goroutines
+		u.PeakGoroutines = max(u.PeakGoroutines, x.Goroutines)
+		found = true
+	}
+	if !found {
+		return nil
+	}
+	return &u
+}
+
+// apiUsages summarises the samples of each of n apis, as usageOf; nil
+// when there were none.
+func apiUsages(samples []sample, end time.Duration, n int) []procUsage {
+	var out []procUsage
+	for i := range n {
+		u := usageOf(samples, end, func(s sample) usage {
+			if i < len(s.APIs) {
+				return s.APIs[i]
+			}
+			return usage{}
+		})
+		if u == nil {
+			return nil
+		}
+		out = append(out, *u)
+	}
+	return out
+}
+
+func kbToMB(kb int64) float64 { return float64(kb) / 1024 }

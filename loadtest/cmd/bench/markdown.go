@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
+)
+
+// writeMarkdown renders the report as Markdown tables.
+func (r *report) writeMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "# seckill benchmark\n\n%s\n\n", r.Machine)
+	r.writeMarkdownBody(w)
+}
+
+// writeMarkdownBody renders the report's tables without the title and the
+// machine line, as a section of a longer document.
+func (r *report) writeMarkdownBody(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	s := r.Settings
+	p("Setup: %s (%s)", r.Setup.Redis.Label(), r.Setup.Redis.Shown)
+	if r.Setup.APIs > 1 {
+		p(", %d api replicas; the load spreads its connections evenly over their public listeners", r.Setup.APIs)
+	} else {
+		p(", 1 api")
+	}
+	p(".\n\n")
+	p("Closed loop: %d connections, each with its own keep-alive connection sending back to back; "+
+		"%s warm-up + %s measured per phase. api: SECKILL_PUBLISH_BATCH=%d, SECKILL_PUBLISH_INFLIGHT=%d; "+
+		"worker: batch %d, prefetch %d.\n\n",
+		s.Connections, fmtSeconds(s.WarmupSeconds), fmtSeconds(s.DurationSeconds), s.PublishBatch, s.PublishInFlight,
+		s.WorkerBatch, s.WorkerPrefetch)
+
+	if r.BaselineRPS > 0 {
+		p("Ratios are to the mean of the hello-world phases run before and after the purchase phases: %s req/s.\n\n",
+			fmtInt(r.BaselineRPS))
+	}
+	p("| phase | req/s | ratio to hello-world | p50 | p99 | errors |\n")
+	p("|---|---:|---:|---:|---:|---:|\n")
+	for _, ph := range r.Phases {
+		p("| %s (%s → %s) | %s | %s | %s | %s | %d |\n", ph.Name, ph.Target, ph.Expect, fmtInt(ph.RPS),
+			fmtPct(ph.Ratio), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99), ph.Errors)
+	}
+	p("\n")
+	if g, ok := r.phaseCPUGrid(); ok {
+		writeCPUGrid(w, g)
+	}
+	if b, ok := r.contendedBound(); ok {
+		p("**Bound on this machine.** A hello-world reply costs the whole machine %s; a contended order costs "+
+			"Redis, RabbitMQ, MariaDB and the worker alone %s. Even with the api and the load generator free, "+
+			"contended purchases could reach at most %s of hello-world here.\n\n",
+			fmtMicros(b.HelloMachineMicros, 1), fmtMicros(b.ServersMicros, 1), fmtPct(b.Ratio))
+	}
+
+	if e := r.EndToEnd; e != nil {
+		p("| end to end (contended sale) | value |\n|---|---:|\n")
+		p("| orders accepted (202, warm-up included) | %s |\n", fmtInt(float64(e.Accepted)))
+		p("| first request → last row in MySQL | %s |\n", fmtSeconds(e.LastRowSeconds))
+		p("| last 202 → last row in MySQL | %s |\n", fmtLag(e))
+		p("| **orders persisted/s** | **%s** |\n", fmtInt(e.PersistedPerSec))
+		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
+		for _, c := range r.Ceilings {
+			mark := ""
+			if c.ComparedToAPI {
+				mark = " **(compared)**"
+			}
+			p("| raw confirmed-publish ceiling, %d order(s)/message × %d in flight%s | %s orders/s (%s msg/s, %d B/msg, confirm p50 %s p99 %s) |\n",
+				c.Batch, c.InFlight, mark, fmtInt(c.OrdersPerS), fmtInt(c.MessagesPerS), c.MessageBytes,
+				fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS))
+		}
+		if e.CeilingPerSec > 0 {
+			p("| **orders persisted/s ÷ ceiling** | **%s** |\n", fmtPct(e.Ratio))
+		}
+		p("\n")
+	}
+	if g, ok := r.ceilingCPUGrid(); ok {
+		writeCPUGrid(w, g)
+	}
+	if d := r.Drain; d != nil {
+		writeDrain(w, d)
+	}
+	if g, ok := r.drainCPUGrid(); ok {
+		writeCPUGrid(w, g)
+	}
+
+	p("| process | phase | RSS | peak RSS (VmHWM) | goroutines (peak) |\n|---|---|---:|---:|---:|\n")
+	for _, ph := range r.Phases {
+		for _, pu := range ph.Usages() {
+			p("| %s | %s | %.0f MB | %.0f MB | %d (%d) |\n", pu.Name, ph.Name, pu.RSSMB, pu.PeakRSSMB,
+				pu.Goroutines, pu.PeakGoroutines)
+		}
+	}
+	p("\n")
+
+	p("| target | value | goal | met |\n|---|---:|---:|---|\n")
+	for _, t := range r.Targets {
+		p("| %s | %s | %s | %s |\n", t.Name, t.ValueText(), t.GoalText(), t.MetText())
+	}
+	p("\n")
+
+	failed := load.Failed(r.Invariants)
+	if len(failed) == 0 {
+		p("Invariants: all %d hold (no errors or 5xx, no oversell, every accepted order persisted, reconciliation consistent).\n", len(r.Invariants))
+	} else {
+		p("Invariants FAILED:\n\n")
+		for _, c := range failed {
+			p("- %s: %s\n", c.Name, c.Detail)
+		}
+	}
+	for _, n := range r.Notes {
+		p("\nNote: %s\n", n)
+	}
+}
+
+// namedUsage is a binary's memory and goroutines over a phase, with its
+// name in the report.
+type namedUsage struct {
+	Name string
+	procUsage
+}
+
+// Usages are the phase's apis and worker, in the report's order.
+func (ph phase) Usages() []namedUsage {
+	var out []namedUsage
+	for i, u := range ph.APIs {
+		out = append(out, namedUsage{apiName(i, len(ph.APIs)), u})
+	}
+	if ph.Worker != nil {
+		out = append(out, namedUsage{"worker", *ph.Worker})
+	}
+	return out
+}
+
+// fmtLag shows the last 202 → last row lag: n/a when the rows did not all
+// land or no request was accepted.
+func fmtLag(e *endToEnd) string {
+	if e.LastRowSeconds <= 0 || e.LastAcceptedSeconds <= 0 {
+		return "n/a"
+	}
+	return fmtSeconds(e.LagSeconds)
+}
+
+// writeDrain renders the worker-alone drain as a Markdown table.
+func writeDrain(w io.Writer, d *drainResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("| worker alone (pre-filled queue) | value |\n|---|---:|\n")
+	p("| orders queued while the worker was stopped (%d order(s)/message × %d in flight, as the compared ceiling) | %s (%s messages, confirmed in %s) |\n",
+		d.Batch, d.InFlight, fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)), fmtSeconds(d.PublishSeconds))
+	for _, row := range drainRows(d) {
+		p("| %s | %s |\n", row[0], row[1])
+	}
+	p("\n")
+}
+
+// drainRows are the worker-alone table's rows after the first, label and
+// value; the bold ones are Markdown.
+func drainRows(d *drainResult) [][2]string {
+	if !d.Complete {
+		return [][2]string{{"rows in MySQL at the end of the wait (incomplete)", fmtInt(float64(d.Persisted))}}
+	}
+	return [][2]string{
+		{"worker start → first row", fmtSeconds(d.FirstRowSeconds) + " (" + fmtInt(float64(d.FirstRows)) + " rows)"},
+		{"worker start → last row", fmtSeconds(d.LastRowSeconds) + " (" + fmtInt(d.StartToLastPerSec) + " orders/s)"},
+		{"first row → last row", fmtSeconds(d.SpanSeconds)},
+		{"**orders persisted/s (first row → last row)**", "**" + fmtInt(d.PersistedPerSec) + "**"},
+		{"raw confirmed-publish ceiling (compared)", fmtInt(d.CeilingPerSec) + " orders/s"},
+		{"**worker-alone persisted/s ÷ ceiling**", "**" + fmtPct(d.Ratio) + "**"},
+	}
+}
+
+// writeCPUGrid renders g as a Markdown table with its note.
+func writeCPUGrid(w io.Writer, g cpuGrid) {
+	fmt.Fprintf(w, "%s\n\n| %s | %s |\n|---|%s\n", g.Note, g.Title, strings.Join(g.Columns, " | "),
+		strings.Repeat("---:|", len(g.Columns)))
+	for _, row := range g.Rows {
+		fmt.Fprintf(w, "| %s | %s |\n", row.Label, strings.Join(row.Cells, " | "))
+	}
+	fmt.Fprintln(w)
+}

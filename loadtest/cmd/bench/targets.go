@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+)
+
+// target is a goal a figure is held against; reported, never failed.
+type target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Goal   float64 `json:"goal"`
+	Unit   string  `json:"unit"`    // "%" (Value and Goal are ratios) or "ms"
+	AtMost bool    `json:"at_most"` // met when Value ≤ Goal; else when Value ≥ Goal
+	Met    bool    `json:"met"`
+	Known  bool    `json:"known"` // false when the figure could not be measured
+}
+
+// Goals of issue 6, held against the figures of the same run.
+const (
+	goalContended = 0.60 // contended req/s ÷ hello req/s
+	goalSoldOut   = 0.90 // sold-out req/s ÷ hello req/s
+	goalPersisted = 0.85 // orders persisted/s ÷ raw confirmed-publish ceiling
+	goalDrain     = 0.85 // worker-alone orders persisted/s ÷ raw confirmed-publish ceiling
+	goalP99MS     = 10.0 // contended p99 at 64 connections
+)
+
+// evaluateTargets holds the run's figures against the goals.
+func (r *report) evaluateTargets() {
+	mk := func(name string, value, goal float64, unit string, atMost, known bool) target {
+		t := target{Name: name, Value: value, Goal: goal, Unit: unit, AtMost: atMost, Known: known}
+		if known {
+			t.Met = value >= goal
+			if atMost {
+				t.Met = value <= goal
+			}
+		}
+		return t
+	}
+	c, s := r.phaseByName(phaseContended), r.phaseByName(phaseSoldOut)
+	var ts []target
+	ts = append(ts, mk("contended req/s ÷ hello-world req/s", ratioOf(c), goalContended, "%", false, c != nil && c.Requests > 0))
+	ts = append(ts, mk("sold-out req/s ÷ hello-world req/s", ratioOf(s), goalSoldOut, "%", false, s != nil && s.Requests > 0))
+	e := r.EndToEnd
+	ts = append(ts, mk("orders persisted/s ÷ raw confirmed-publish ceiling", func() float64 {
+		if e == nil {
+			return 0
+		}
+		return e.Ratio
+	}(), goalPersisted, "%", false, e != nil && e.CeilingPerSec > 0 && e.PersistedPerSec > 0))
+	d := r.Drain
+	ts = append(ts, mk("worker-alone persisted/s ÷ raw confirmed-publish ceiling (persistence stage alone, informational)", func() float64 {
+		if d == nil {
+			return 0
+		}
+		return d.Ratio
+	}(), goalDrain, "%", false, d != nil && d.CeilingPerSec > 0 && d.PersistedPerSec > 0))
+	p99 := 0.0
+	if c != nil {
+		p99 = c.Latency.P99
+	}
+	ts = append(ts, mk(fmt.Sprintf("contended p99 at %d connections (goal set at 64)", r.Settings.Connections),
+		p99, goalP99MS, "ms", true, c != nil && c.Requests > 0))
+	r.Targets = ts
+}
+
+func ratioOf(p *phase) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.Ratio
+}
+
+// ValueText shows the value in its unit.
+func (t target) ValueText() string {
+	switch {
+	case !t.Known:
+		return "n/a"
+	case t.Unit == "%":
+		return fmtPct(t.Value)
+	}
+	return fmtMS(t.Value)
+}
+
+// GoalText shows the goal with its direction.
+func (t target) GoalText() string {
+	op := "≥"
+	if t.AtMost {
+		op = "≤"
+	}
+	if t.Unit == "%" {
+		return op + " " + fmtPct(t.Goal)
+	}
+	return op + " " + fmtMS(t.Goal)
+}
+
+// MetText says whether the goal was met.
+func (t target) MetText() string {
+	switch {
+	case !t.Known:
+		return "not measured"
+	case t.Met:
+		return "met"
+	}
+	return "**not met**"
+}
+
+// bound is the most the contended phase could reach on the run's machine
+// if the api and the load generator cost nothing: the CPU of a hello-world
+// reply (all of the machine's) over what the other servers spend per
+// contended order.
+type bound struct {
+	HelloMachineMicros float64 `json:"hello_machine_us_per_reply"`
+	ServersMicros      float64 `json:"servers_us_per_contended_order"`
+	Ratio              float64 `json:"ratio"`
+}
+
+// boundServers are the processes a contended order needs besides the api
+// and the load generator.
+var boundServers = []string{"redis-server", "beam.smp", "mariadbd", "mysqld", "memcached", "worker"}
+
+// contendedBound computes the bound from the phases' CPU; false when they
+// were not measured.
+func (r *report) contendedBound() (bound, bool) {
+	var hello float64
+	var n int
+	for _, name := range []string{phaseHello, phaseHelloEnd} {
+		if h := r.phaseByName(name); h != nil && h.CPU != nil && h.CPU.Machine.MicrosPerUnit > 0 {
+			hello += h.CPU.Machine.MicrosPerUnit
+			n++
+		}
+	}
+	c := r.phaseByName(phaseContended)
+	if n == 0 || c == nil || c.CPU == nil {
+		return bound{}, false
+	}
+	var servers float64
+	for _, sh := range c.CPU.Processes {
+		if slices.Contains(boundServers, sh.Process) {
+			servers += sh.MicrosPerUnit
+		}
+	}
+	if servers <= 0 {
+		return bound{}, false
+	}
+	b := bound{HelloMachineMicros: hello / float64(n), ServersMicros: servers}
+	b.Ratio = b.HelloMachineMicros / b.ServersMicros
+	return b, true
+}
