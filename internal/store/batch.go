@@ -200,7 +200,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 				return fmt.Errorf("insert orders: %w", err)
 			}
 		}
-		return nil
+		return s.recordEvents(tx, order.EventCancelled, res.Tombstoned, t)
 	}, s.txOptions())
 	return res, err
 }

@@ -306,10 +306,15 @@ func (s *Store) Tombstone(ctx context.Context, orders []order.Order, reason stri
 				}
 			}
 			written = make([]string, len(rows))
+			cancelled := make([]order.Order, len(rows))
 			for i, r := range rows {
 				written[i] = r["order_no"].(string)
+				cancelled[i] = order.Order{
+					OrderNo: written[i], SaleID: r["sale_id"].(int64), UserID: r["user_id"].(int64),
+					Status: order.StatusCancelled, Reason: reason, CreatedAt: r["created_at"].(time.Time),
+				}
 			}
-			return nil
+			return s.recordEvents(tx, order.EventCancelled, cancelled, now)
 		}, s.txOptions())
 	})
 	if err != nil {

@@ -297,6 +297,40 @@ var migrations = []migration{
 			`CREATE UNIQUE INDEX IF NOT EXISTS uk_audit_log_minute ON audit_log (actor, action, minute)`,
 		},
 	},
+	{
+		// The outbox of lifecycle events: a row per order paid or
+		// cancelled, written in the transaction that changes the order and
+		// deleted once the broker has confirmed it. id is the event's id.
+		version: 7,
+		name:    "order events outbox",
+		mysql: []string{
+			`CREATE TABLE IF NOT EXISTS order_events (
+				id BIGINT NOT NULL AUTO_INCREMENT,
+				kind VARCHAR(32) CHARACTER SET ascii NOT NULL,
+				order_no CHAR(36) CHARACTER SET ascii NOT NULL,
+				sale_id BIGINT NOT NULL,
+				user_id BIGINT NOT NULL,
+				status VARCHAR(16) CHARACTER SET ascii NOT NULL,
+				reason VARCHAR(32) CHARACTER SET ascii NOT NULL DEFAULT '',
+				created_at DATETIME(6) NOT NULL,
+				at DATETIME(6) NOT NULL,
+				PRIMARY KEY (id)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		},
+		sqlite: []string{
+			`CREATE TABLE IF NOT EXISTS order_events (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				kind TEXT NOT NULL,
+				order_no TEXT NOT NULL,
+				sale_id INTEGER NOT NULL,
+				user_id INTEGER NOT NULL,
+				status TEXT NOT NULL,
+				reason TEXT NOT NULL DEFAULT '',
+				created_at DATETIME NOT NULL,
+				at DATETIME NOT NULL
+			)`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

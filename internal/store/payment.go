@@ -74,7 +74,7 @@ func (s *Store) Pay(ctx context.Context, userID int64, orderNo string, now time.
 			}
 			o.Status = order.StatusPaid
 			out = o
-			return nil
+			return s.recordEvents(tx, order.EventPaid, []order.Order{o}, now)
 		}, s.txOptions())
 	})
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Store) ExpireDue(ctx context.Context, saleID int64, dueBefore time.Time
 				o.Status, o.Reason = order.StatusCancelled, order.ReasonExpired
 				out[i] = o
 			}
-			return nil
+			return s.recordEvents(tx, order.EventCancelled, out, t)
 		}, s.txOptions())
 	})
 	if err != nil {
