@@ -41,6 +41,9 @@ type API struct {
 	Registry *prometheus.Registry
 	Stock    order.Stock
 	Repo     order.Repository
+	// Events holds the lifecycle events of the embedded mode (nil on real
+	// servers, where the worker relays them to RabbitMQ).
+	Events *mq.EventLog
 
 	log       *slog.Logger
 	saleCache *cache.Sales
@@ -155,6 +158,9 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Metrics:   a.Metrics,
 
 		TrustedProxies: cfg.TrustedProxies,
+		Catalog:        a.Service,
+		Storefront:     cfg.StorefrontServed(),
+		DemoTokens:     cfg.Embedded(),
 	})
 	auditLog, _ := a.Repo.(order.AuditLog)
 	a.Admin = httpapi.NewAdmin(httpapi.AdminConfig{

@@ -63,6 +63,14 @@ func (a *API) openEmbedded(ctx context.Context, ov Overrides) (order.Publisher, 
 		}
 		return err
 	})
+	// No broker for other systems to bind to: the events are kept in
+	// memory (the newest 1,000 messages), relayed like the worker's.
+	relayEvery := cfg.EventRelayInterval
+	if relayEvery <= 0 {
+		relayEvery = defaultEventRelayInterval
+	}
+	a.Events = mq.NewEventLog(1000, a.Metrics)
+	a.background = append(a.background, newEventRelay(st, a.Events, a.Metrics, a.log, relayEvery).run)
 	checks := []httpapi.Check{
 		{Name: "sqlite", Ping: st.Ping},
 		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},

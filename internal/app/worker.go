@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +27,7 @@ type Worker struct {
 	log    *slog.Logger
 	source *mq.Source
 	mover  *mq.Mover
+	events *mq.Publisher // relays the outbox's lifecycle events
 	store  *store.Store
 	loop   *consumer.Worker
 }
@@ -59,6 +61,10 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
+	w.events, err = mq.DialPublisher(ctx, cfg.AMQPURL, log, append(opts[:len(opts):len(opts)], mq.WithConnectionName("seckill-worker-events"))...)
+	if err != nil {
+		return nil, err
+	}
 	initWorkerSeries(w.Metrics)
 	w.loop = consumer.New(w.source, lastBatchStore{Store: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
@@ -83,6 +89,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	probed := w.watchQueues(probeCtx)
 	moved := make(chan error, 1)
 	go func() { moved <- w.mover.Run(ctx) }()
+	relayed := make(chan error, 1)
+	relayEvery := w.Config.EventRelayInterval
+	if relayEvery <= 0 {
+		relayEvery = defaultEventRelayInterval
+	}
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go func() { relayed <- newEventRelay(w.store, w.events, w.Metrics, w.log, relayEvery).run(relayCtx) }()
 	err := w.loop.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -95,12 +109,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	if merr := <-moved; merr != nil {
 		err = errors.Join(err, fmt.Errorf("dead-letter mover: %w", merr))
 	}
+	stopRelay()
+	<-relayed
 	w.close()
 	stopAdmin()
 	return errors.Join(err, <-served)
 }
 
 func (w *Worker) close() {
+	if w.events != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), max(w.Config.ShutdownTimeout, time.Second))
+		if err := w.events.Close(ctx); err != nil {
+			w.log.Warn("close rabbitmq event publisher", "err", err)
+		}
+		cancel()
+		w.events = nil
+	}
 	if w.source != nil {
 		if err := w.source.Close(); err != nil {
 			w.log.Warn("close rabbitmq source", "err", err)

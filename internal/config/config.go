@@ -92,6 +92,9 @@ type API struct {
 	// reservation; SettleInterval is how often it runs.
 	SettleAfter    time.Duration `env:"SECKILL_SETTLE_AFTER" envDefault:"30s"`
 	SettleInterval time.Duration `env:"SECKILL_SETTLE_INTERVAL" envDefault:"5s"`
+	// EventRelayInterval is how often the embedded mode relays recorded
+	// lifecycle events (on real servers the worker relays them).
+	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
 	// TrustedProxies are the peers (CIDRs or single addresses) whose
 	// X-Forwarded-For is believed; from anyone else the client address is
 	// the TCP peer. LoadAPI checks every entry and writes it as a CIDR.
@@ -108,6 +111,9 @@ type API struct {
 	// RedisWaitTimeout passed; the reservations stand either way.
 	RedisWaitReplicas int           `env:"SECKILL_REDIS_WAIT_REPLICAS" envDefault:"0"`
 	RedisWaitTimeout  time.Duration `env:"SECKILL_REDIS_WAIT_TIMEOUT" envDefault:"50ms"`
+	// Storefront is "on" (the default) or "off": whether the public
+	// listener serves the storefront page at GET /.
+	Storefront string `env:"SECKILL_STOREFRONT" envDefault:"on"`
 	// Embedded mode only.
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
@@ -127,6 +133,9 @@ type Worker struct {
 	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
+	// EventRelayInterval is how often the worker relays the lifecycle
+	// events MySQL recorded (order.paid, order.cancelled) to the exchange.
+	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
 }
 
 // EmbeddedFromEnv reports whether none of the three servers is set in the
@@ -173,10 +182,14 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH and SECKILL_PUBLISH_INFLIGHT must be positive")
 	case c.DemoStock <= 0:
 		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
+	case c.Storefront != StorefrontOn && c.Storefront != StorefrontOff:
+		return API{}, fmt.Errorf("config: SECKILL_STOREFRONT must be %q or %q, not %q", StorefrontOn, StorefrontOff, c.Storefront)
 	case c.ExpiryInterval <= 0:
 		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
 	case c.SettleInterval <= 0:
 		return API{}, errors.New("config: SECKILL_SETTLE_INTERVAL must be positive")
+	case c.EventRelayInterval <= 0:
+		return API{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
 	case c.RedisWaitReplicas < 0:
 		return API{}, errors.New("config: SECKILL_REDIS_WAIT_REPLICAS must be 0 (off) or more")
 	case c.RedisWaitReplicas > 0 && (c.RedisWaitTimeout < MinRedisWaitTimeout || c.RedisWaitTimeout > MaxRedisWaitTimeout):
@@ -194,6 +207,16 @@ func LoadAPI() (API, error) {
 	}
 	return c, nil
 }
+
+// The values of SECKILL_STOREFRONT.
+const (
+	StorefrontOn  = "on"
+	StorefrontOff = "off"
+)
+
+// StorefrontServed reports whether the public listener serves the
+// storefront page: unless SECKILL_STOREFRONT is "off".
+func (c API) StorefrontServed() bool { return c.Storefront != StorefrontOff }
 
 // ParseTrustedProxies checks a SECKILL_TRUSTED_PROXIES list and returns
 // it as CIDRs: an address stands for itself alone (/32 or /128), blank
@@ -341,6 +364,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
 	case c.BatchSize <= 0:
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
+	case c.EventRelayInterval <= 0:
+		return Worker{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
 	case checkAdmin(c.AdminAddr, c.AdminToken, nil) != nil:
 		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken, nil)
 	}
@@ -369,6 +394,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("expiry_interval", c.ExpiryInterval.String()),
 		slog.String("settle_after", c.SettleAfter.String()), slog.String("settle_interval", c.SettleInterval.String()),
 		slog.Int("redis_wait_replicas", c.RedisWaitReplicas), slog.String("redis_wait_timeout", c.RedisWaitTimeout.String()),
+		slog.Bool("storefront", c.StorefrontServed()), slog.String("event_relay_interval", c.EventRelayInterval.String()),
 	)
 }
 
@@ -378,6 +404,7 @@ func (c Worker) LogValue() slog.Value {
 		slog.String("admin_addr", c.AdminAddr), slog.String("admin_token", mask(c.AdminToken)),
 		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
 		slog.Int("batch_size", c.BatchSize), slog.String("linger", c.BatchWait.String()), slog.Int("prefetch", c.Prefetch),
+		slog.String("event_relay_interval", c.EventRelayInterval.String()),
 	)
 }
 

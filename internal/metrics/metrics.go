@@ -97,6 +97,10 @@ type Metrics struct {
 	SettleBound          prometheus.Gauge
 	ReconcileOldestInFly *prometheus.GaugeVec // sale_id
 
+	EventsRelayed       *prometheus.CounterVec // event: order.paid, order.cancelled
+	EventRelayFailures  prometheus.Counter
+	EventsOutboxPending prometheus.Gauge
+
 	QueueMessages   *prometheus.GaugeVec // queue, role: persist, dead
 	QueueConsumers  *prometheus.GaugeVec // queue, role
 	WorkerLastBatch prometheus.Gauge
@@ -219,6 +223,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReconcileOldestInFly: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_reconcile_oldest_in_flight_seconds", Help: "Age of the oldest reservation whose order MySQL does not hold yet, per sale (0 when none).",
 		}, []string{"sale_id"}),
+		EventsRelayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seckill_events_relayed_total", Help: "Lifecycle events relayed from the MySQL outbox to the topic exchange (confirmed by the broker), by event; a repeat after a crash counts again.",
+		}, []string{"event"}),
+		EventRelayFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seckill_event_relay_failures_total", Help: "Relay passes that met an error (the events stay in the outbox; the next pass retries).",
+		}),
+		EventsOutboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seckill_events_outbox_pending", Help: "Lifecycle events recorded in MySQL and not relayed yet, as of the relay's last pass.",
+		}),
 		QueueMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seckill_queue_messages_ready", Help: "Messages ready for delivery in a queue, as last reported by the broker.",
 		}, []string{"queue", "role"}),
@@ -241,6 +254,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.SaleRemaining, m.ReconcileGap, m.ReconcileInFlight, m.ReconcilePersisted, m.CacheRequests,
 		m.OrdersExpired, m.ExpiryUnitsReturned, m.ExpirySweepFailures,
 		m.SettleOrders, m.SettleFailures, m.StockRebuilds, m.SettleBound, m.ReconcileOldestInFly,
+		m.EventsRelayed, m.EventRelayFailures, m.EventsOutboxPending,
 		m.QueueMessages, m.QueueConsumers, m.WorkerLastBatch,
 	)
 	return m

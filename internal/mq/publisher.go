@@ -344,6 +344,13 @@ func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order
 // send publishes body under id, confirmed, persistent and mandatory, to
 // the order exchange with the order.created routing key.
 func (p *Publisher) send(ctx context.Context, id string, body []byte) error {
+	return p.sendTo(ctx, p.cfg.topology.RoutingKey, true, id, body)
+}
+
+// sendTo publishes body under id, confirmed and persistent, to the order
+// exchange with routing key key; a mandatory message that no queue takes
+// comes back as unroutable.
+func (p *Publisher) sendTo(ctx context.Context, key string, mandatory bool, id string, body []byte) error {
 	s, err := p.admit()
 	if err != nil {
 		p.failed(metrics.PublishDisconnected)
@@ -362,7 +369,7 @@ func (p *Publisher) send(ctx context.Context, id string, body []byte) error {
 	}
 	defer func() { <-p.window }()
 
-	kind, err := p.confirmed(ctx, s, id, body)
+	kind, err := p.confirmed(ctx, s, key, mandatory, id, body)
 	if err != nil {
 		p.failed(kind)
 		return fmt.Errorf("publish %s: %w", id, err)
@@ -389,7 +396,7 @@ func (p *Publisher) admit() (*pubSession, error) {
 
 // confirmed publishes body on s and waits for its confirm. kind is the
 // metrics label of a failure.
-func (p *Publisher) confirmed(ctx context.Context, s *pubSession, id string, body []byte) (kind string, err error) {
+func (p *Publisher) confirmed(ctx context.Context, s *pubSession, key string, mandatory bool, id string, body []byte) (kind string, err error) {
 	pp := s.track(id)
 	defer s.untrack(id, pp)
 
@@ -399,12 +406,12 @@ func (p *Publisher) confirmed(ctx context.Context, s *pubSession, id string, bod
 		defer m.ConfirmsOutstanding.Dec()
 	}
 	start := time.Now()
-	dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, p.cfg.topology.Exchange, p.cfg.topology.RoutingKey, true, false, amqp.Publishing{
+	dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, p.cfg.topology.Exchange, key, mandatory, false, amqp.Publishing{
 		ContentType:  "application/json",
 		DeliveryMode: amqp.Persistent,
 		MessageId:    id,
 		Timestamp:    start,
-		Type:         RoutingCreated,
+		Type:         key,
 		Body:         body,
 	})
 	if err != nil {
