@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/prometheus/procfs"
 
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/loadtest/internal/load"
@@ -88,7 +89,7 @@ type bench struct {
 	apiWatch      []watched
 	wWatch        watched
 	workerAdmin   string
-	hz            float64     // clock ticks per second of /proc's CPU times
+	procFS        procfs.FS   // /proc: the processes' and the machine's CPU time and memory
 	servers       []procGroup // the local servers' processes, by command
 
 	mu      sync.Mutex // guards rep's checks, notes and profiles
@@ -105,6 +106,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if b.procFS, err = procfs.NewDefaultFS(); err != nil {
+		return fmt.Errorf("open /proc: %w", err)
+	}
 	now := time.Now()
 	b.dir = o.out
 	if b.dir == "" {
@@ -113,7 +117,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
-	b.rep.Machine = readMachine(ctx, root, now)
+	b.rep.Machine = readMachine(ctx, b.procFS, root, now)
 	b.logf("output in %s", b.dir)
 
 	tmp, err := os.MkdirTemp("", "seckill-bench-")
@@ -190,8 +194,6 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := proc.WaitHTTP(ctx, b.hello, readyTimeout, proc.ExpectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
 		return err
 	}
-	b.hz = clockTicks()
-
 	setups := o.setups()
 	var runErr error
 	for _, s := range setups {

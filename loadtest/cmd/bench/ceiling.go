@@ -270,7 +270,7 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 	top := newCeilingTopology(b.queuePrefix)
 	for i, sh := range shapes {
 		b.logf("raw confirmed publish: %d order(s)/message × %d in flight, %s + %s", sh.batch, sh.inFlight, o.warmup, o.duration)
-		m := newCPUMeter(b.ceilingGroups(), b.hz)
+		m := newCPUMeter(b.procFS, b.ceilingGroups())
 		cl := ceilingLoad{URL: o.amqpURL, Topology: top, Batch: sh.batch, InFlight: sh.inFlight,
 			Warmup: o.warmup, Duration: o.duration, SaleID: 1,
 			OnStart: func() { m.arm(o.warmup, o.duration) }}

@@ -2,13 +2,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // A command name with spaces and parentheses: the fields must be counted
@@ -17,90 +18,80 @@ import (
 const procStatFixture = "4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 120 7 3 20 0 9 0 123456 " +
 	"1893124096 13056 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
 
-func TestParseProcStat(t *testing.T) {
-	got, err := parseProcStat(procStatFixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (procTicks{Ticks: 370, Start: 123456}); got != want {
-		t.Errorf("parseProcStat = %+v, want %+v (utime + stime, children's time left out)", got, want)
-	}
-	// Fields that look like the ones wanted inside the name change nothing.
-	tricky := strings.Replace(procStatFixture, "(my (odd) proc)", "(x) S 1 2 3 4 5 6 7 8 9 10 11 12)", 1)
-	if got, err := parseProcStat(tricky); err != nil || got.Ticks != 370 || got.Start != 123456 {
-		t.Errorf("name holding fields: %+v, %v", got, err)
-	}
-	for name, bad := range map[string]string{
-		"no parenthesis":  "4242 my proc S 1 2 3",
-		"too few fields":  "4242 (a) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 120 7 3 20 0 9 0",
-		"not a number":    strings.Replace(procStatFixture, " 250 ", " x ", 1),
-		"negative utime":  strings.Replace(procStatFixture, " 250 ", " -250 ", 1),
-		"nothing at all:": "",
-	} {
-		if _, err := parseProcStat(bad); err == nil {
-			t.Errorf("%s: parsed without error", name)
-		}
-	}
-}
-
 const cpuStatFixture = `cpu  40540 0 11331 47843 1180 0 1636 32 500 0
 cpu0 20889 0 4967 24804 180 0 729 12 250 0
 cpu1 19651 0 6364 23038 999 0 907 19 250 0
 intr 123 0 0
 ctxt 9999
-cpu_unrelated 1 2 3 4 5
+btime 1700000000
 processes 100
 `
 
-func TestParseCPUStat(t *testing.T) {
-	m, err := parseCPUStat(cpuStatFixture)
+// fakeProc lays files out under a temporary directory as /proc holds them
+// and opens it.
+func fakeProc(tb testing.TB, files map[string]string) procfs.FS {
+	tb.Helper()
+	dir := tb.TempDir()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	fs, err := procfs.NewFS(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fs
+}
+
+func TestReadCPU(t *testing.T) {
+	fs := fakeProc(t, map[string]string{
+		"stat":      cpuStatFixture,
+		"4242/stat": procStatFixture,
+		// Fields that look like the ones wanted inside the name change nothing.
+		"4243/stat": strings.Replace(procStatFixture, "(my (odd) proc)", "(x) S 1 2 3 4 5 6 7 8 9 10 11 12)", 1),
+		"4244/stat": strings.Replace(procStatFixture, " 250 ", " x ", 1),
+		"4245/stat": "4245 (a) S 1 4242",
+	})
+	r, err := readCPU(fs, []procGroup{{Name: "a", Pids: []int{4242, 4243}}, {Name: "b", Pids: []int{4244, 4245, 4246}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Total: the first 8 numbers, guest (500) left out; busy without idle
-	// 47843 and iowait 1180.
-	total := uint64(40540 + 0 + 11331 + 47843 + 1180 + 0 + 1636 + 32)
-	if want := (machineTicks{Busy: total - 47843 - 1180, Total: total, CPUs: 2}); m != want {
-		t.Errorf("parseCPUStat = %+v, want %+v", m, want)
-	}
-	// An old kernel's five numbers.
-	if m, err := parseCPUStat("cpu 10 0 5 80 5\ncpu0 10 0 5 80 5\n"); err != nil || m.Busy != 15 || m.Total != 100 || m.CPUs != 1 {
-		t.Errorf("five numbers: %+v, %v", m, err)
-	}
-	for name, bad := range map[string]string{
-		"no cpu line":   "cpu0 1 2 3 4 5\nintr 1\n",
-		"short line":    "cpu 1 2 3\n",
-		"not a number":  "cpu 1 2 x 4 5\n",
-		"two cpu lines": "cpu 1 2 3 4 5\ncpu 1 2 3 4 5\n",
-	} {
-		if _, err := parseCPUStat(bad); err == nil {
-			t.Errorf("%s: parsed without error", name)
+	// utime + stime, the children's time left out; 100 ticks a second.
+	for _, pid := range []int{4242, 4243} {
+		if got := r.Procs[pid]; math.Abs(got.Seconds-3.7) > 1e-9 || got.Start != 123456 {
+			t.Errorf("pid %d: %+v, want 3.7 s started at 123456", pid, got)
 		}
 	}
-}
+	// A stat that is not a number, one cut short and one missing: left out.
+	if len(r.Procs) != 2 {
+		t.Errorf("processes read %v, want only 4242 and 4243", r.Procs)
+	}
+	// Total: the first 8 numbers, guest (500) left out; busy without idle
+	// 47843 and iowait 1180.
+	total := float64(40540+0+11331+47843+1180+0+1636+32) / 100
+	busy := total - float64(47843+1180)/100
+	if m := r.Machine; math.Abs(m.Total-total) > 1e-6 || math.Abs(m.Busy-busy) > 1e-6 || m.CPUs != 2 {
+		t.Errorf("machine %+v, want busy %g, total %g, 2 CPUs", m, busy, total)
+	}
 
-func TestAuxvValue(t *testing.T) {
-	var b []byte
-	for _, kv := range [][2]uint64{{6, 4096}, {atClkTck, 250}, {0, 0}, {atClkTck, 999}} {
-		b = binary.LittleEndian.AppendUint64(b, kv[0])
-		b = binary.LittleEndian.AppendUint64(b, kv[1])
+	// An old kernel's five numbers.
+	old := fakeProc(t, map[string]string{"stat": "cpu 10 0 5 80 5\ncpu0 10 0 5 80 5\n"})
+	if r, err := readCPU(old, nil); err != nil || math.Abs(r.Machine.Busy-0.15) > 1e-9 || math.Abs(r.Machine.Total-1) > 1e-9 || r.Machine.CPUs != 1 {
+		t.Errorf("five numbers: %+v, %v", r.Machine, err)
 	}
-	if v, ok := auxvValue(b, atClkTck, 8, binary.LittleEndian); !ok || v != 250 {
-		t.Errorf("AT_CLKTCK = %d, %t; want 250", v, ok)
-	}
-	// Keys after AT_NULL are not read.
-	if _, ok := auxvValue(b, 99, 8, binary.LittleEndian); ok {
-		t.Error("found a key that is not there")
-	}
-	var b32 []byte
-	for _, w := range []uint32{atClkTck, 100, 0, 0} {
-		b32 = binary.BigEndian.AppendUint32(b32, w)
-	}
-	if v, ok := auxvValue(b32, atClkTck, 4, binary.BigEndian); !ok || v != 100 {
-		t.Errorf("32-bit big-endian AT_CLKTCK = %d, %t; want 100", v, ok)
-	}
-	if hz := clockTicks(); hz <= 0 {
-		t.Errorf("clockTicks() = %g", hz)
+	for name, bad := range map[string]map[string]string{
+		"no /proc/stat": {"4242/stat": procStatFixture},
+		"no cpu line":   {"stat": "intr 1\nctxt 2\n"},
+		"not a number":  {"stat": "cpu 1 2 x 4 5\ncpu0 1 2 3 4 5\n"},
+	} {
+		if _, err := readCPU(fakeProc(t, bad), nil); err == nil {
+			t.Errorf("%s: read without error", name)
+		}
 	}
 }
 
@@ -148,19 +139,11 @@ func equalInts(a, b []int) bool {
 }
 
 func TestReadComms(t *testing.T) {
-	dir := t.TempDir()
-	for name, comm := range map[string]string{"12": "redis-server\n", "40": "beam.smp\n", "self": "bench\n"} {
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "comm"), []byte(comm), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "77"), 0o755); err != nil { // exited: no comm
-		t.Fatal(err)
-	}
-	got, err := readComms(dir)
+	fs := fakeProc(t, map[string]string{
+		"12/comm": "redis-server\n", "40/comm": "beam.smp\n", "self/comm": "bench\n",
+		"77/status": "Name:\tgone\n", // exited: no comm
+	})
+	got, err := readComms(fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,13 +155,13 @@ func TestReadComms(t *testing.T) {
 func TestCPUDelta(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	groups := []procGroup{{Name: "api", Pids: []int{10}}, {Name: "redis-server", Pids: []int{20, 21, 22}}, {Name: "gone", Pids: []int{30}}}
-	a := cpuReading{At: t0, Machine: machineTicks{Busy: 1000, Total: 2000, CPUs: 2}, Procs: map[int]procTicks{
-		10: {Ticks: 100, Start: 5}, 20: {Ticks: 50, Start: 6}, 21: {Ticks: 7, Start: 7}, 22: {Ticks: 1, Start: 8}, 30: {Ticks: 9, Start: 9},
+	a := cpuReading{At: t0, Machine: machineTime{Busy: 10, Total: 20, CPUs: 2}, Procs: map[int]procTime{
+		10: {Seconds: 1, Start: 5}, 20: {Seconds: 0.5, Start: 6}, 21: {Seconds: 0.07, Start: 7}, 22: {Seconds: 0.01, Start: 8}, 30: {Seconds: 0.09, Start: 9},
 	}}
-	b := cpuReading{At: t0.Add(2 * time.Second), Machine: machineTicks{Busy: 1300, Total: 2400, CPUs: 2}, Procs: map[int]procTicks{
-		10: {Ticks: 160, Start: 5}, 20: {Ticks: 80, Start: 6}, 21: {Ticks: 900, Start: 70}, // 21 is a new process on an old pid; 22 and 30 exited
+	b := cpuReading{At: t0.Add(2 * time.Second), Machine: machineTime{Busy: 13, Total: 24, CPUs: 2}, Procs: map[int]procTime{
+		10: {Seconds: 1.6, Start: 5}, 20: {Seconds: 0.8, Start: 6}, 21: {Seconds: 9, Start: 70}, // 21 is a new process on an old pid; 22 and 30 exited
 	}}
-	w, err := cpuDelta(groups, a, b, 100)
+	w, err := cpuDelta(groups, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +177,13 @@ func TestCPUDelta(t *testing.T) {
 			t.Errorf("proc %d = %+v, want %+v", i, w.Procs[i], want[i])
 		}
 	}
-	if _, err := cpuDelta(groups, b, a, 100); err == nil {
+	if _, err := cpuDelta(groups, b, a); err == nil {
 		t.Error("readings out of order: no error")
 	}
-	if _, err := cpuDelta(groups, a, b, 0); err == nil {
-		t.Error("zero clock ticks per second: no error")
+	back := b
+	back.Machine.Busy = 9
+	if _, err := cpuDelta(groups, a, back); err == nil {
+		t.Error("machine time going backwards: no error")
 	}
 }
 
@@ -227,7 +212,7 @@ func TestUsageOfWindow(t *testing.T) {
 }
 
 func TestCPUMeterWindowNeverBegun(t *testing.T) {
-	m := newCPUMeter([]procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}, 100)
+	m := newCPUMeter(fakeProc(t, map[string]string{"stat": cpuStatFixture}), []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}})
 	m.end()
 	m.begin() // too late: the window ended
 	if _, err := m.window(); err == nil {
@@ -236,7 +221,11 @@ func TestCPUMeterWindowNeverBegun(t *testing.T) {
 }
 
 func TestCPUMeterReadsThisProcess(t *testing.T) {
-	m := newCPUMeter([]procGroup{{Name: "bench", Pids: []int{os.Getpid()}}}, clockTicks())
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	m := newCPUMeter(fs, []procGroup{{Name: "bench", Pids: []int{os.Getpid()}}})
 	m.begin()
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for x := 0.0; time.Now().Before(deadline); x += math.Sqrt(x + 1) {

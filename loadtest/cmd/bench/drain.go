@@ -121,7 +121,7 @@ func (b *bench) timeWorker(ctx context.Context, d *drainResult) (*cpuMeter, rowW
 	if err := b.startWorker("worker-alone.log"); err != nil {
 		return nil, rowWait{}, fmt.Errorf("worker alone: %w", err)
 	}
-	m := newCPUMeter(b.drainGroups(), b.hz)
+	m := newCPUMeter(b.procFS, b.drainGroups())
 	m.begin()
 	rows, err := b.waitRows(ctx, d.SaleID, d.Orders, start)
 	m.end()

@@ -3,10 +3,13 @@ package main
 import (
 	"math"
 	"strconv"
-	"strings"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
+// ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // fmtMicros shows µs with three significant digits, thousands grouped; "–"
@@ -23,28 +26,15 @@ func fmtMicros(v float64, units int64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64) + " µs"
 }
 
+// thousands prints integers with their digits grouped in threes by commas.
+var thousands = message.NewPrinter(language.English)
+
 // fmtInt rounds v and groups its digits by thousands: 12345.6 → "12,346".
 func fmtInt(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "n/a"
 	}
-	n := int64(math.Round(v))
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return thousands.Sprintf("%d", int64(math.Round(v)))
 }
 
 // fmtPct shows a ratio as a percentage with one decimal: 0.6 → "60.0%".

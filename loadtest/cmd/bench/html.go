@@ -21,7 +21,7 @@ const (
 type chartBlock struct {
 	Title  string
 	Note   string
-	Charts []template.HTML
+	Charts []chart
 }
 
 // charts builds the page's charts: throughput and latency per second for
@@ -37,7 +37,7 @@ func (r *report) charts() []chartBlock {
 		out = append(out, chartBlock{
 			Title: ph.Name,
 			Note:  fmt.Sprintf("%s → %s; %s req/s, %s of hello-world; p50 %s, p99 %s", ph.Target, ph.Expect, fmtInt(ph.RPS), fmtPct(ph.Ratio), fmtMS(ph.Latency.P50), fmtMS(ph.Latency.P99)),
-			Charts: []template.HTML{
+			Charts: []chart{
 				lineChart(ph.Name+": throughput per second", "", x, xMax, tput),
 				lineChart(ph.Name+": latency per second", "ms", x, xMax, []series{
 					{Name: "p50", Color: colorP50, Y: p50}, {Name: "p99", Color: colorP99, Y: p99},
@@ -64,7 +64,7 @@ func (r *report) charts() []chartBlock {
 		out = append(out, chartBlock{
 			Title: "end to end",
 			Note:  note,
-			Charts: []template.HTML{lineChart("orders per second since the first request", "", x, xMax, []series{
+			Charts: []chart{lineChart("orders per second since the first request", "", x, xMax, []series{
 				{Name: "accepted (202)", Color: colorRPS, Y: acc}, {Name: "persisted (worker inserts)", Color: colorFlow, Y: per},
 			})},
 		})
@@ -75,7 +75,7 @@ func (r *report) charts() []chartBlock {
 		out = append(out, chartBlock{
 			Title: name,
 			Note:  fmt.Sprintf("%s msg/s = %s orders/s; confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS), fmtMS(c.ConfirmP50MS), fmtMS(c.ConfirmP99MS)),
-			Charts: []template.HTML{
+			Charts: []chart{
 				lineChart("confirmed messages per second", "", x, xMax, []series{{Name: "msg/s", Color: colorRPS, Y: rps}}),
 				lineChart("publish → confirm latency per second", "ms", x, xMax, []series{
 					{Name: "p50", Color: colorP50, Y: p50}, {Name: "p99", Color: colorP99, Y: p99},
@@ -113,7 +113,9 @@ func hasNonZero(v []float64) bool {
 	return false
 }
 
-var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+// pageTemplates render the report as a page ("page"), its charts with
+// chartSVG ("chart").
+var pageTemplates = template.Must(template.Must(template.New("page").Funcs(template.FuncMap{
 	"int": fmtInt, "pct": fmtPct, "ms": fmtMS, "secs": fmtSeconds, "lag": fmtLag,
 	"i64": func(n int64) string { return fmtInt(float64(n)) },
 	"f1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
@@ -190,9 +192,9 @@ the persistence stage without the HTTP stage in front of it. Times from the work
 {{range .R.Notes}}<p class="note">Note: {{.}}</p>
 {{end}}
 <h2>Per second</h2>
-{{range .Blocks}}<h3>{{.Title}}</h3><p class="note">{{.Note}}</p><div class="charts">{{range .Charts}}{{.}}{{end}}</div>
+{{range .Blocks}}<h3>{{.Title}}</h3><p class="note">{{.Note}}</p><div class="charts">{{range .Charts}}{{template "chart" .}}{{end}}</div>
 {{end}}</body></html>
-`))
+`)).New("chart").Parse(chartSVG))
 
 // writeHTML renders the report as a self-contained page.
 func (r *report) writeHTML(w io.Writer) error {
@@ -202,7 +204,7 @@ func (r *report) writeHTML(w io.Writer) error {
 			grids = append(grids, g)
 		}
 	}
-	return pageTemplate.Execute(w, struct {
+	return pageTemplates.ExecuteTemplate(w, "page", struct {
 		R      *report
 		CPU    []cpuGrid
 		Blocks []chartBlock

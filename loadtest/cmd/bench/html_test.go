@@ -26,9 +26,19 @@ func wellFormed(tb testing.TB, s string) {
 	}
 }
 
+// renderChart draws c as the page does.
+func renderChart(tb testing.TB, c chart) string {
+	tb.Helper()
+	var b strings.Builder
+	if err := pageTemplates.ExecuteTemplate(&b, "chart", c); err != nil {
+		tb.Fatal(err)
+	}
+	return b.String()
+}
+
 func TestLineChart(t *testing.T) {
 	x := []float64{0.5, 1.5, 2.5}
-	svg := string(lineChart(`p50 & p99 <ms>`, "ms", x, 3, []series{
+	svg := renderChart(t, lineChart(`p50 & p99 <ms>`, "ms", x, 3, []series{
 		{Name: "p50", Color: colorP50, Y: []float64{1, 2, math.NaN()}},
 		{Name: "p99", Color: colorP99, Y: []float64{4, 8, 9.5}},
 	}))
@@ -50,8 +60,22 @@ func TestLineChart(t *testing.T) {
 	if !strings.Contains(svg, ">10 ms</text>") {
 		t.Error("y axis does not top at 10 ms")
 	}
+	// A series of one point gets a dot as well.
+	one := renderChart(t, lineChart("one", "", x, 3, []series{{Name: "p99", Color: colorP99, Y: []float64{math.NaN(), 8}}}))
+	wellFormed(t, one)
+	if !strings.Contains(one, `<circle r="3" fill="#d62728" cx="340.0" cy="`) {
+		t.Errorf("one point, no dot at its place:\n%s", one)
+	}
+	// Names and colors are text and attribute values, never markup.
+	hostile := renderChart(t, lineChart("t", "", x, 3, []series{
+		{Name: `</title><script>alert(1)</script>`, Color: `red" onload="alert(1)`, Y: []float64{1, 2, 3}},
+	}))
+	wellFormed(t, hostile)
+	if strings.Contains(hostile, "<script") || strings.Contains(hostile, `" onload=`) {
+		t.Errorf("a series name or color escaped its place:\n%s", hostile)
+	}
 	// Nothing to draw is still a chart.
-	wellFormed(t, string(lineChart("empty", "", nil, 0, nil)))
+	wellFormed(t, renderChart(t, lineChart("empty", "", nil, 0, nil)))
 }
 
 func TestNiceCeil(t *testing.T) {

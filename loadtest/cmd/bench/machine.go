@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
-	"os"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // machine is where and when a run happened, and what it measured.
@@ -31,24 +33,16 @@ func (m machine) String() string {
 	return s
 }
 
-func readMachine(ctx context.Context, root string, now time.Time) machine {
+// readMachine describes the machine from fs (/proc) and the runtime, and
+// the commit of the module at root.
+func readMachine(ctx context.Context, fs procfs.FS, root string, now time.Time) machine {
 	m := machine{
 		CPUs:      runtime.NumCPU(),
 		GoVersion: runtime.Version(),
 		OS:        runtime.GOOS + "/" + runtime.GOARCH,
 		Date:      now.UTC().Format(time.RFC3339),
-		CPUModel:  "unknown",
 	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		if v := cpuModel(string(b)); v != "" {
-			m.CPUModel = v
-		}
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.CPUModel, m.LoadAvg = machineLoad(fs)
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 		if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil &&
@@ -59,13 +53,16 @@ func readMachine(ctx context.Context, root string, now time.Time) machine {
 	return m
 }
 
-// cpuModel is the first "model name" of /proc/cpuinfo.
-func cpuModel(cpuinfo string) string {
-	for line := range strings.Lines(cpuinfo) {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
+// machineLoad reads the first CPU's model name ("unknown" when there is
+// none) and the 1, 5 and 15 minute load averages ("" when unreadable) from
+// fs.
+func machineLoad(fs procfs.FS) (model, loadAvg string) {
+	model = "unknown"
+	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 && strings.TrimSpace(cpus[0].ModelName) != "" {
+		model = strings.TrimSpace(cpus[0].ModelName)
 	}
-	return ""
+	if l, err := fs.LoadAvg(); err == nil {
+		loadAvg = fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
+	}
+	return model, loadAvg
 }

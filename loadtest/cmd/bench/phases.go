@@ -21,13 +21,13 @@ import (
 // api and the worker from its start until stopSampling is called, and
 // reading the CPU time of every process over its measured window.
 func (b *bench) loop(ctx context.Context, shot load.Shot, onMeasure func()) (load.LoopResult, *sampler, *cpuMeter) {
-	m := newCPUMeter(b.phaseGroups(), b.hz)
+	m := newCPUMeter(b.procFS, b.phaseGroups())
 	cl := load.ClosedLoop{
 		Workers: b.o.connections, Warmup: b.o.warmup, Duration: b.o.duration,
 		Timeout: requestTimeout, Shot: endOnExhaustion(shot, m), OnMeasure: onMeasure,
 	}
 	start := time.Now()
-	s := startSampler(ctx, b.ops, start, sampleEvery, b.apiWatch, b.wWatch)
+	s := startSampler(ctx, b.ops, b.procFS, start, sampleEvery, b.apiWatch, b.wWatch)
 	m.arm(b.o.warmup, b.o.duration)
 	res := cl.Run(ctx)
 	m.end()
@@ -184,7 +184,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	if err != nil {
 		return err
 	}
-	confirmsBefore, err := b.apiCounter(ctx, seriesConfirms)
+	confirmsBefore, err := b.apiCounter(ctx, refConfirms)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	ph.APIs = apiUsages(samples, loopEnd, len(b.apis))
 	ph.Worker = usageOf(samples, loopEnd, func(s sample) usage { return s.Worker })
 	e.Timeline = flowTimeline(res.Records, samples)
-	if confirmsAfter, err := b.apiCounter(ctx, seriesConfirms); err == nil {
+	if confirmsAfter, err := b.apiCounter(ctx, refConfirms); err == nil {
 		e.Messages = int64(confirmsAfter - confirmsBefore)
 		e.OrdersPerMessage = ratio(float64(e.Accepted), float64(e.Messages))
 	}

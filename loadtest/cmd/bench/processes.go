@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/procfs"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/loadtest/internal/scratch"
@@ -60,24 +61,18 @@ func serverGroups(comms map[int]string, redisPids []int) []procGroup {
 	return out
 }
 
-// readComms reads the command of every process under procDir (/proc).
-// Processes that exit while it reads are skipped.
-func readComms(procDir string) (map[int]string, error) {
-	ents, err := os.ReadDir(procDir)
+// readComms reads the command of every process of fs. Processes that exit
+// while it reads are skipped.
+func readComms(fs procfs.FS) (map[int]string, error) {
+	procs, err := fs.AllProcs()
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	comms := map[int]string{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !e.IsDir() {
-			continue
+	for _, p := range procs {
+		if c, err := p.Comm(); err == nil {
+			comms[p.PID] = c
 		}
-		b, err := os.ReadFile(procDir + "/" + e.Name() + "/comm")
-		if err != nil {
-			continue
-		}
-		comms[pid] = strings.TrimSuffix(string(b), "\n")
 	}
 	return comms, nil
 }
@@ -87,7 +82,7 @@ func readComms(procDir string) (map[int]string, error) {
 // cluster).
 func (b *bench) findServers(ctx context.Context, r redisTarget) {
 	b.servers = nil
-	comms, err := readComms("/proc")
+	comms, err := readComms(b.procFS)
 	if err != nil {
 		b.note("the local servers' CPU is not reported: %v", err)
 		return

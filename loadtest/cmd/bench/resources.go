@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // memInfo is a process's memory as /proc/<pid>/status shows it.
@@ -17,44 +16,20 @@ type memInfo struct {
 	HWMKB int64 // VmHWM: the highest resident size so far
 }
 
-// parseStatus reads VmRSS and VmHWM (in kB) from the text of
-// /proc/<pid>/status.
-func parseStatus(text string) (memInfo, error) {
-	var m memInfo
-	var seen int
-	for line := range strings.Lines(text) {
-		key, rest, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return memInfo{}, fmt.Errorf("status: unexpected %s line %q", key, strings.TrimSpace(line))
-		}
-		v, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return memInfo{}, fmt.Errorf("status: %s: %w", key, err)
-		}
-		if key == "VmRSS" {
-			m.RSSKB = v
-		} else {
-			m.HWMKB = v
-		}
-		seen++
-	}
-	if seen != 2 {
-		return memInfo{}, fmt.Errorf("status: VmRSS or VmHWM missing (is it a kernel thread or a zombie?)")
-	}
-	return m, nil
-}
-
-// readMem reads the memory of process pid.
-func readMem(pid int) (memInfo, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+// readMem reads the memory of process pid from fs.
+func readMem(fs procfs.FS, pid int) (memInfo, error) {
+	p, err := fs.Proc(pid)
 	if err != nil {
 		return memInfo{}, err
 	}
-	return parseStatus(string(b))
+	st, err := p.NewStatus()
+	if err != nil {
+		return memInfo{}, fmt.Errorf("status of %d: %w", pid, err)
+	}
+	if st.VmHWM == 0 {
+		return memInfo{}, fmt.Errorf("status of %d: no VmHWM (is it a kernel thread or a zombie?)", pid)
+	}
+	return memInfo{RSSKB: int64(st.VmRSS / 1024), HWMKB: int64(st.VmHWM / 1024)}, nil
 }
 
 // watched is a binary whose memory and goroutines are sampled.
@@ -67,24 +42,24 @@ type watched struct {
 type usage struct {
 	Mem        memInfo
 	Goroutines int
-	Scrape     string // the whole /metrics page
+	Metrics    metrics // the whole /metrics page
 }
 
-// observe reads w's memory and /metrics.
-func observe(ctx context.Context, c *http.Client, w watched) (usage, error) {
-	m, err := readMem(w.pid)
+// observe reads w's memory from fs and its /metrics.
+func observe(ctx context.Context, c *http.Client, fs procfs.FS, w watched) (usage, error) {
+	m, err := readMem(fs, w.pid)
 	if err != nil {
 		return usage{}, err
 	}
-	s, err := scrape(ctx, c, w.metrics)
+	ms, err := scrape(ctx, c, w.metrics)
 	if err != nil {
 		return usage{}, err
 	}
-	g, ok := metricValue(s, seriesGoroutines)
+	g, ok := ms.value(refGoroutines)
 	if !ok {
-		return usage{}, fmt.Errorf("%s: no %s", w.metrics, seriesGoroutines)
+		return usage{}, fmt.Errorf("%s: no %s", w.metrics, refGoroutines)
 	}
-	return usage{Mem: m, Goroutines: int(g), Scrape: s}, nil
+	return usage{Mem: m, Goroutines: int(g), Metrics: ms}, nil
 }
 
 // sample is the apis and the worker at one moment of a phase.
@@ -97,6 +72,7 @@ type sample struct {
 
 // sampler observes the apis and the worker every interval until stopped.
 type sampler struct {
+	fs      procfs.FS
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -105,8 +81,10 @@ type sampler struct {
 	err     error // the first reason
 }
 
-func startSampler(ctx context.Context, c *http.Client, start time.Time, every time.Duration, apis []watched, worker watched) *sampler {
-	s := &sampler{stop: make(chan struct{})}
+// startSampler observes apis and worker now and then every interval, their
+// memory read from fs, until finish is called.
+func startSampler(ctx context.Context, c *http.Client, fs procfs.FS, start time.Time, every time.Duration, apis []watched, worker watched) *sampler {
+	s := &sampler{fs: fs, stop: make(chan struct{})}
 	s.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -131,11 +109,11 @@ func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api
 	as := make([]usage, len(apis))
 	errs := make([]error, len(apis)+1)
 	for i, api := range apis {
-		as[i], errs[i] = observe(ctx, c, api)
+		as[i], errs[i] = observe(ctx, c, s.fs, api)
 		// Keep only what the report needs of the pages.
-		as[i].Scrape = ""
+		as[i].Metrics = nil
 	}
-	w, werr := observe(ctx, c, worker)
+	w, werr := observe(ctx, c, s.fs, worker)
 	errs[len(apis)] = werr
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,8 +124,8 @@ func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api
 		}
 		return
 	}
-	ins, _ := metricValue(w.Scrape, seriesInserted)
-	w.Scrape = ""
+	ins, _ := w.Metrics.value(refInserted)
+	w.Metrics = nil
 	s.samples = append(s.samples, sample{At: at, APIs: as, Worker: w, Inserted: ins})
 }
 

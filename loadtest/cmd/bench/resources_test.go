@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 const statusFixture = `Name:	api
@@ -22,64 +25,89 @@ RssAnon:	   30000 kB
 Threads:	9
 `
 
-func TestParseStatus(t *testing.T) {
-	m, err := parseStatus(statusFixture)
+func TestReadMem(t *testing.T) {
+	fs := fakeProc(t, map[string]string{
+		"4242/status": statusFixture,
+		"2/status":    "Name:\tkthreadd\nState:\tS (sleeping)\nPid:\t2\n", // a kernel thread: no memory lines
+	})
+	m, err := readMem(fs, 4242)
 	if err != nil || m.RSSKB != 52224 || m.HWMKB != 61440 {
-		t.Fatalf("parseStatus = %+v, %v; want RSS 52224, HWM 61440", m, err)
+		t.Fatalf("readMem = %+v, %v; want RSS 52224, HWM 61440", m, err)
 	}
-	for name, bad := range map[string]string{
-		"no memory lines (kernel thread)": "Name:\tkthreadd\nState:\tS\n",
-		"only VmRSS":                      "VmRSS:\t 10 kB\n",
-		"not a number":                    "VmHWM:\t x kB\nVmRSS:\t 1 kB\n",
-		"another unit":                    "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n",
-	} {
-		if _, err := parseStatus(bad); err == nil {
-			t.Errorf("%s: parsed without error", name)
-		}
+	if _, err := readMem(fs, 2); err == nil {
+		t.Error("kernel thread: read without error")
+	}
+	if _, err := readMem(fs, 77); err == nil {
+		t.Error("no such process: read without error")
 	}
 }
 
 func TestReadMemOfThisProcess(t *testing.T) {
-	m, err := readMem(os.Getpid())
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		t.Skipf("no /proc here: %v", err)
+	}
+	m, err := readMem(fs, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if m.RSSKB <= 0 || m.HWMKB < m.RSSKB {
 		t.Errorf("own memory %+v: want RSS > 0 and HWM ≥ RSS", m)
 	}
 }
 
+// metricsFixture is a /metrics page as client_golang writes it.
 const metricsFixture = `# HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge
 go_goroutines 42
 go_goroutines_extra 7
 # TYPE seckill_worker_orders_total counter
 seckill_worker_orders_total{outcome="duplicate"} 3
+seckill_worker_orders_total{outcome="inserted",shard="2"} 5
 seckill_worker_orders_total{outcome="inserted"} 1.234e+06
+# TYPE seckill_publish_confirm_duration_seconds histogram
 seckill_publish_confirm_duration_seconds_bucket{le="0.005"} 10
+seckill_publish_confirm_duration_seconds_bucket{le="+Inf"} 2500
 seckill_publish_confirm_duration_seconds_sum 1.5
 seckill_publish_confirm_duration_seconds_count 2500
 `
 
 func TestMetricValue(t *testing.T) {
+	ms, err := parseMetrics(strings.NewReader(metricsFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		series string
-		want   float64
-		ok     bool
+		ref  metricRef
+		want float64
+		ok   bool
 	}{
-		{"go_goroutines", 42, true},
-		{`seckill_worker_orders_total{outcome="inserted"}`, 1234000, true},
-		{`seckill_worker_orders_total{outcome="duplicate"}`, 3, true},
-		{"seckill_publish_confirm_duration_seconds_count", 2500, true},
-		{"seckill_worker_orders_total", 0, false}, // only labelled series exist
-		{"go_gorout", 0, false},                   // a prefix of a name is not the name
-		{"missing", 0, false},
+		{refGoroutines, 42, true},
+		{refInserted, 1234000, true},
+		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "duplicate"}}, 3, true},
+		{refConfirms, 2500, true},
+		{metricRef{Family: "seckill_worker_orders_total"}, 0, false}, // only labelled series exist
+		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "lost"}}, 0, false},                   // no such label value
+		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted", "shard": "9"}}, 0, false}, // a label missing from every series
+		{metricRef{Family: "seckill_publish_confirm_duration_seconds"}, 0, false},                                                    // a histogram has no single value
+		{metricRef{Family: "go_goroutines", Count: true}, 0, false},                                                                  // a gauge has no count
+		{metricRef{Family: "go_gorout"}, 0, false},                                                                                   // a prefix of a name is not the name
+		{metricRef{Family: "missing"}, 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := metricValue(metricsFixture, tt.series)
+		got, ok := ms.value(tt.ref)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("metricValue(%s) = %g, %t; want %g, %t", tt.series, got, ok, tt.want, tt.ok)
+			t.Errorf("value(%s) = %g, %t; want %g, %t", tt.ref, got, ok, tt.want, tt.ok)
 		}
+	}
+	if got := refInserted.String(); got != `seckill_worker_orders_total{outcome="inserted"}` {
+		t.Errorf("refInserted names itself %s", got)
+	}
+	if got := refConfirms.String(); got != "seckill_publish_confirm_duration_seconds_count" {
+		t.Errorf("refConfirms names itself %s", got)
+	}
+	if _, err := parseMetrics(strings.NewReader("go_goroutines forty-two\n")); err == nil {
+		t.Error("a page that is not the text format: parsed without error")
 	}
 }
 
@@ -106,13 +134,18 @@ func TestUsageOfTakesTheLastSampleUnderLoad(t *testing.T) {
 	}
 }
 
-func TestCPUModel(t *testing.T) {
-	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
-	if got := cpuModel(info); got != "AMD EPYC 7B13" {
-		t.Errorf("cpuModel = %q", got)
+func TestMachineLoad(t *testing.T) {
+	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+	fs := fakeProc(t, map[string]string{"cpuinfo": info, "loadavg": "2.42 1.02 0.39 3/512 12345\n"})
+	model, load := machineLoad(fs)
+	if (runtime.GOARCH == "amd64" || runtime.GOARCH == "386") && model != "AMD EPYC 7B13" {
+		t.Errorf("model %q", model)
 	}
-	if got := cpuModel("processor\t: 0\n"); got != "" {
-		t.Errorf("cpuModel without a model name = %q", got)
+	if load != "2.42 1.02 0.39" {
+		t.Errorf("load average %q", load)
+	}
+	if model, load := machineLoad(fakeProc(t, nil)); model != "unknown" || load != "" {
+		t.Errorf("nothing to read: model %q, load average %q", model, load)
 	}
 	m := machine{CPUs: 2, CPUModel: "X", GoVersion: "go1.26", OS: "linux/amd64", Date: "2026-01-01T00:00:00Z", Commit: "abc"}
 	if s := m.String(); !strings.Contains(s, "nproc 2") || !strings.Contains(s, "commit abc") {
@@ -121,7 +154,8 @@ func TestCPUModel(t *testing.T) {
 }
 
 func TestSamplerReadsMemoryAndMetrics(t *testing.T) {
-	if _, err := readMem(os.Getpid()); err != nil {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
 		t.Skipf("no /proc here: %v", err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,19 +167,19 @@ func TestSamplerReadsMemoryAndMetrics(t *testing.T) {
 	}))
 	defer srv.Close()
 	me := watched{pid: os.Getpid(), metrics: srv.URL + "/metrics"}
-	s := startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, []watched{me, me}, me)
+	s := startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me, me}, me)
 	samples, err := s.finish() // the first sample is taken at the start
 	if err != nil || len(samples) != 1 {
 		t.Fatalf("finish = %d samples, %v; want one, no error", len(samples), err)
 	}
 	got := samples[0]
 	if len(got.APIs) != 2 || got.APIs[1].Goroutines != 42 || got.Worker.Mem.RSSKB <= 0 || got.Inserted != 1234000 ||
-		got.APIs[0].Scrape != "" || got.Worker.Scrape != "" {
+		got.APIs[0].Metrics != nil || got.Worker.Metrics != nil {
 		t.Errorf("sample %+v", got)
 	}
 
 	broken := watched{pid: os.Getpid(), metrics: srv.URL + "/nothing"}
-	s = startSampler(context.Background(), srv.Client(), time.Now(), time.Hour, []watched{me}, broken)
+	s = startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me}, broken)
 	samples, err = s.finish()
 	if len(samples) != 0 || err == nil || !strings.Contains(err.Error(), "1 of 1 samples failed") {
 		t.Errorf("broken worker metrics: %d samples, %v", len(samples), err)

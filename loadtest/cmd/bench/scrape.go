@@ -4,73 +4,135 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// metricValue finds series (a metric name with its labels exactly as the
-// Prometheus text format prints them, e.g. `go_goroutines` or
-// `seckill_worker_orders_total{outcome="inserted"}`) in a scrape and
-// returns its value.
-func metricValue(scrape, series string) (float64, bool) {
-	for line := range strings.Lines(scrape) {
-		rest, ok := strings.CutPrefix(line, series)
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+// metricRef names one number of a /metrics page: a metric family, the
+// labels of one of its series (exactly these, none for a series without
+// labels), and for a histogram or a summary whether it is the sample count.
+type metricRef struct {
+	Family string
+	Labels map[string]string
+	Count  bool // a histogram's or a summary's sample count, the _count line of the text format
+}
+
+// The numbers the bench reads from the binaries' /metrics.
+var (
+	refGoroutines = metricRef{Family: "go_goroutines"}
+	refInserted   = metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted"}}
+	refConfirms   = metricRef{Family: "seckill_publish_confirm_duration_seconds", Count: true}
+)
+
+// String names the series as the text format prints it, e.g.
+// seckill_worker_orders_total{outcome="inserted"}.
+func (r metricRef) String() string {
+	name := r.Family
+	if r.Count {
+		name += "_count"
+	}
+	if len(r.Labels) == 0 {
+		return name
+	}
+	var pairs []string
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		pairs = append(pairs, fmt.Sprintf("%s=%q", k, r.Labels[k]))
+	}
+	return name + "{" + strings.Join(pairs, ",") + "}"
+}
+
+// metrics is a /metrics page, by metric family.
+type metrics map[string]*dto.MetricFamily
+
+// parseMetrics reads a page in the Prometheus text format.
+func parseMetrics(r io.Reader) (metrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
+	}
+	return fams, nil
+}
+
+// value is the number ref names; false when the page does not have it.
+func (ms metrics) value(ref metricRef) (float64, bool) {
+	mf, ok := ms[ref.Family]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range mf.GetMetric() {
+		if !hasLabels(m, ref.Labels) {
 			continue
 		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
+		switch t := mf.GetType(); {
+		case ref.Count && (t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM):
+			return float64(m.GetHistogram().GetSampleCount()), true
+		case ref.Count && t == dto.MetricType_SUMMARY:
+			return float64(m.GetSummary().GetSampleCount()), true
+		case ref.Count:
+		case t == dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue(), true
+		case t == dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue(), true
+		case t == dto.MetricType_UNTYPED:
+			return m.GetUntyped().GetValue(), true
 		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return 0, false
-		}
-		return v, true
+		return 0, false
 	}
 	return 0, false
 }
 
+// hasLabels reports whether m's labels are exactly want.
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	if len(m.GetLabel()) != len(want) {
+		return false
+	}
+	for _, l := range m.GetLabel() {
+		if v, ok := want[l.GetName()]; !ok || v != l.GetValue() {
+			return false
+		}
+	}
+	return true
+}
+
 // scrape reads a /metrics page.
-func scrape(ctx context.Context, c *http.Client, url string) (string, error) {
+func scrape(ctx context.Context, c *http.Client, url string) (metrics, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return "", err
-	}
 	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %d", url, res.StatusCode)
+		return nil, fmt.Errorf("GET %s: %d", url, res.StatusCode)
 	}
-	return string(b), nil
+	ms, err := parseMetrics(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return ms, nil
 }
 
-// Series the bench reads from the binaries' /metrics.
-const (
-	seriesGoroutines = "go_goroutines"
-	seriesInserted   = `seckill_worker_orders_total{outcome="inserted"}`
-	seriesConfirms   = "seckill_publish_confirm_duration_seconds_count"
-)
-
-// apiCounter reads one series from every api's /metrics and sums it.
-func (b *bench) apiCounter(ctx context.Context, series string) (float64, error) {
+// apiCounter reads one number from every api's /metrics and sums it.
+func (b *bench) apiCounter(ctx context.Context, ref metricRef) (float64, error) {
 	var sum float64
 	for _, w := range b.apiWatch {
-		s, err := scrape(ctx, b.ops, w.metrics)
+		ms, err := scrape(ctx, b.ops, w.metrics)
 		if err != nil {
 			return 0, err
 		}
-		v, ok := metricValue(s, series)
+		v, ok := ms.value(ref)
 		if !ok {
-			return 0, fmt.Errorf("%s has no %s", w.metrics, series)
+			return 0, fmt.Errorf("%s has no %s", w.metrics, ref)
 		}
 		sum += v
 	}

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"html"
-	"html/template"
 	"math"
 	"strconv"
 	"strings"
@@ -25,16 +22,70 @@ const (
 // textStyle are the attributes of the charts' small text.
 const textStyle = `font-family="sans-serif" font-size="11" fill="#555"`
 
-// lineChart draws the series over x as an inline SVG line chart with an x
-// axis from 0 to xMax seconds, a y axis from 0 to a round maximum, a legend
-// and the title. Points whose y is NaN are skipped. Styles are attributes,
-// so the SVG stands alone.
-func lineChart(title, unit string, x []float64, xMax float64, ss []series) template.HTML {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`,
-		chartW, chartH, chartW, chartH, html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="%d" y="16" font-family="sans-serif" font-size="12" font-weight="600" fill="#222">%s</text>`,
-		padLeft, html.EscapeString(title))
+// chart is a line chart laid out in SVG user units for chartSVG: every
+// coordinate is already the number drawn.
+type chart struct {
+	Title         string
+	Width, Height int
+	TitleX        int
+	Grid          []gridLine // from the bottom up
+	Ticks         []xTick
+	Lines         []chartLine
+	Legend        []legendEntry
+}
+
+// gridLine is a horizontal line across the plot with its y label.
+type gridLine struct {
+	X1, X2 int
+	Y      string
+	LabelX int
+	LabelY string
+	Label  string
+}
+
+// xTick is a label under the x axis.
+type xTick struct {
+	X     string
+	Y     int
+	Label string
+}
+
+// chartLine is one series drawn: the points of its polyline, and a dot
+// when it has a single point.
+type chartLine struct {
+	Name   string
+	Color  string
+	Points string
+	Dot    *chartPoint
+}
+
+type chartPoint struct{ X, Y string }
+
+// legendEntry is a colored square and a series' name.
+type legendEntry struct {
+	X, TextX int
+	Name     string
+	Color    string
+}
+
+// chartSVG draws a chart as an inline SVG whose styles are attributes, so
+// that it stands alone. html/template escapes every name and number.
+const chartSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="{{.Title}}">` +
+	`<text x="{{.TitleX}}" y="16" font-family="sans-serif" font-size="12" font-weight="600" fill="#222">{{.Title}}</text>` +
+	`{{range .Grid}}<line x1="{{.X1}}" y1="{{.Y}}" x2="{{.X2}}" y2="{{.Y}}" stroke="#e5e5e5"/>` +
+	`<text x="{{.LabelX}}" y="{{.LabelY}}" ` + textStyle + ` text-anchor="end">{{.Label}}</text>{{end}}` +
+	`{{range .Ticks}}<text x="{{.X}}" y="{{.Y}}" ` + textStyle + ` text-anchor="middle">{{.Label}}</text>{{end}}` +
+	`{{range .Lines}}<polyline fill="none" stroke="{{.Color}}" stroke-width="2" points="{{.Points}}"><title>{{.Name}}</title></polyline>` +
+	`{{if .Dot}}<circle r="3" fill="{{.Color}}" cx="{{.Dot.X}}" cy="{{.Dot.Y}}"/>{{end}}{{end}}` +
+	`{{range .Legend}}<rect x="{{.X}}" y="22" width="10" height="10" fill="{{.Color}}"/>` +
+	`<text x="{{.TextX}}" y="31" ` + textStyle + `>{{.Name}}</text>{{end}}` +
+	`</svg>`
+
+// lineChart lays the series out over x as a line chart with an x axis from
+// 0 to xMax seconds, a y axis from 0 to a round maximum, a legend and the
+// title. Points whose y is NaN are skipped.
+func lineChart(title, unit string, x []float64, xMax float64, ss []series) chart {
+	c := chart{Title: title, Width: chartW, Height: chartH, TitleX: padLeft}
 	top := 0.0
 	for _, s := range ss {
 		for _, v := range s.Y {
@@ -56,46 +107,50 @@ func lineChart(title, unit string, x []float64, xMax float64, ss []series) templ
 	for i := 0; i <= 4; i++ {
 		v := top * float64(i) / 4
 		y := py(v)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>`, padLeft, y, chartW-padRight, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" %s text-anchor="end">%s</text>`, padLeft-6, y+4, textStyle, html.EscapeString(axisLabel(v, unit)))
+		c.Grid = append(c.Grid, gridLine{X1: padLeft, X2: chartW - padRight, Y: coord(y),
+			LabelX: padLeft - 6, LabelY: coord(y + 4), Label: axisLabel(v, unit)})
 	}
 	// X labels: at most ten, in seconds.
 	step := max(1, int(math.Ceil((xMax-xMin)/10)))
 	for v := math.Ceil(xMin); v <= xMax+1e-9; v += float64(step) {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" %s text-anchor="middle">%ss</text>`, px(v), chartH-padBottom+16, textStyle,
-			strconv.FormatFloat(v, 'f', -1, 64))
+		c.Ticks = append(c.Ticks, xTick{X: coord(px(v)), Y: chartH - padBottom + 16, Label: strconv.FormatFloat(v, 'f', -1, 64) + "s"})
 	}
 	// Lines.
 	for _, s := range ss {
 		var pts []string
+		var first *chartPoint
 		for i, v := range s.Y {
 			if i >= len(x) || math.IsNaN(v) {
 				continue
 			}
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x[i]), py(v)))
+			p := chartPoint{X: coord(px(x[i])), Y: coord(py(v))}
+			if first == nil {
+				first = &p
+			}
+			pts = append(pts, p.X+","+p.Y)
 		}
 		if len(pts) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`,
-			html.EscapeString(s.Color), strings.Join(pts, " "), html.EscapeString(s.Name))
+		l := chartLine{Name: s.Name, Color: s.Color, Points: strings.Join(pts, " ")}
 		if len(pts) == 1 {
-			fmt.Fprintf(&b, `<circle r="3" fill="%s" cx="%s" cy="%s"/>`, html.EscapeString(s.Color),
-				strings.Split(pts[0], ",")[0], strings.Split(pts[0], ",")[1])
+			l.Dot = first
 		}
+		c.Lines = append(c.Lines, l)
 	}
-	// Legend, under the title on the right.
+	// Legend, under the title on the right, the last series rightmost.
 	lx := chartW - padRight
 	for i := len(ss) - 1; i >= 0; i-- {
 		s := ss[i]
 		lx -= 14 + 7*len([]rune(s.Name))
-		fmt.Fprintf(&b, `<rect x="%d" y="22" width="10" height="10" fill="%s"/><text x="%d" y="31" %s>%s</text>`,
-			lx, html.EscapeString(s.Color), lx+13, textStyle, html.EscapeString(s.Name))
+		c.Legend = append(c.Legend, legendEntry{X: lx, TextX: lx + 13, Name: s.Name, Color: s.Color})
 		lx -= 10
 	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) //nolint:gosec // built from escaped text and numbers only
+	return c
 }
+
+// coord shows a coordinate to a tenth of a unit.
+func coord(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten (1 for v ≤ 0).
 func niceCeil(v float64) float64 {
