@@ -155,6 +155,9 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		BodyLimit: cfg.BodyLimit,
 		Checks:    checks,
 		Log:       log,
+		Catalog:        a.Service,
+		Storefront:     cfg.StorefrontServed(),
+		DemoTokens:     cfg.Embedded(),
 		Metrics:   a.Metrics,
 
 		TrustedProxies: cfg.TrustedProxies,

@@ -184,3 +184,46 @@ func TestJWTSecretLog(t *testing.T) {
 		})
 	}
 }
+
+// TestStorefrontSwitch: SECKILL_STOREFRONT is on by default, "off" turns
+// the page off, and anything else is refused with the values it takes.
+func TestStorefrontSwitch(t *testing.T) {
+	tests := []struct {
+		env     string
+		set     bool
+		want    bool
+		wantErr string
+	}{
+		{set: false, want: true},
+		{env: "on", set: true, want: true},
+		{env: "off", set: true, want: false},
+		{env: "no", set: true, wantErr: `SECKILL_STOREFRONT must be "on" or "off", not "no"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			for _, k := range []string{"SECKILL_REDIS_URL", "SECKILL_AMQP_URL", "SECKILL_MYSQL_DSN", "SECKILL_STOREFRONT"} {
+				t.Setenv(k, "") // restored after the test
+				os.Unsetenv(k)
+			}
+			if tt.set {
+				t.Setenv("SECKILL_STOREFRONT", tt.env)
+			}
+			c, err := LoadAPI()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadAPI() err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.StorefrontServed(); got != tt.want {
+				t.Fatalf("StorefrontServed() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if !(API{}).StorefrontServed() {
+		t.Error("a configuration built without LoadAPI (Storefront empty) must serve the storefront")
+	}
+}

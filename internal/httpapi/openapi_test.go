@@ -35,7 +35,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 		server string // the listener's URL in the document's servers
 		engine http.Handler
 	}{
-		{"public", "http://127.0.0.1:8080", NewPublic(PublicConfig{Log: log, Metrics: m})},
+		// Everything on: the storefront page and the embedded mode's demo
+		// tokens are routes of the document's public listener too.
+		{"public", "http://127.0.0.1:8080", NewPublic(PublicConfig{Log: log, Metrics: m, Storefront: true, DemoTokens: true})},
 		{"api admin", "http://127.0.0.1:9090", NewAdmin(AdminConfig{
 			Log: log, Metrics: m, Gatherer: prometheus.NewRegistry(), DeadLetters: noDeadLetters{},
 			Audit: &memAudit{},

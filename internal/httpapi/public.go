@@ -1,7 +1,7 @@
-// Package httpapi is seckill's HTTP edge: the public listener (purchases,
-// order status, sale reads, health) and the admin listener (sales, tokens,
-// reconciliation, metrics, pprof). Handlers decode and validate, call the
-// domain, and map its errors in one place.
+// Package httpapi is seckill's HTTP edge: the public listener (the
+// storefront page, purchases, order status, sale reads, health) and the
+// admin listener (sales, tokens, reconciliation, metrics, pprof). Handlers
+// decode and validate, call the domain, and map its errors in one place.
 package httpapi
 
 import (
@@ -57,11 +57,20 @@ type PublicConfig struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (CIDRs or addresses); nil trusts none, so the client is the peer.
 	TrustedProxies []string
+	// Catalog serves the listing of open sales and a sale's live counts.
+	Catalog SaleCatalog
+	// Storefront serves the storefront page at GET /.
+	Storefront bool
+	// DemoTokens serves POST /api/v1/demo/token, which hands anyone a
+	// token for a fresh random user: for the embedded mode only.
+	DemoTokens bool
 }
 
 type public struct {
 	PublicConfig
 	purchases children[string, prometheus.Counter] // by result
+	listing   listingMemo
+	demoLimit *Limiter // demo tokens per client address
 }
 
 // NewPublic builds the public listener's handler.
@@ -70,14 +79,22 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
-	e.GET("/", h.storefront)
+	if cfg.Storefront {
+		e.GET("/", h.storefront)
+	}
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", h.readyz)
 	v1 := e.Group("/api/v1")
+	v1.GET("/sales", h.listSales)
 	v1.GET("/sales/:sale_id", h.sale)
+	v1.GET("/sales/:sale_id/stats", h.saleStats)
 	v1.POST("/sales/:sale_id/orders", h.purchase)
 	v1.GET("/orders/:order_no", h.order)
 	v1.POST("/orders/:order_no/pay", h.pay)
+	if cfg.DemoTokens {
+		h.demoLimit = NewLimiter(demoTokenRate, demoTokenBurst, demoTokenKeys)
+		v1.POST("/demo/token", h.demoToken)
+	}
 	return e
 }
 
