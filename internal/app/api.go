@@ -155,9 +155,6 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		BodyLimit: cfg.BodyLimit,
 		Checks:    checks,
 		Log:       log,
-		Catalog:        a.Service,
-		Storefront:     cfg.StorefrontServed(),
-		DemoTokens:     cfg.Embedded(),
 		Metrics:   a.Metrics,
 
 		TrustedProxies: cfg.TrustedProxies,

@@ -108,9 +108,6 @@ type API struct {
 	// RedisWaitReplicas, when positive, makes the Redis stock backend wait
 	// after each reservation script call that granted a unit until that
 	// many replicas of the sale's master acknowledged it, or
-	// Storefront is "on" (the default) or "off": whether the public
-	// listener serves the storefront page at GET /.
-	Storefront string `env:"SECKILL_STOREFRONT" envDefault:"on"`
 	// RedisWaitTimeout passed; the reservations stand either way.
 	RedisWaitReplicas int           `env:"SECKILL_REDIS_WAIT_REPLICAS" envDefault:"0"`
 	RedisWaitTimeout  time.Duration `env:"SECKILL_REDIS_WAIT_TIMEOUT" envDefault:"50ms"`
@@ -176,8 +173,6 @@ func LoadAPI() (API, error) {
 	case c.StockBackend != BackendRedis && c.StockBackend != BackendMemcache:
 		return API{}, fmt.Errorf("config: SECKILL_STOCK_BACKEND must be %q or %q, not %q", BackendRedis, BackendMemcache, c.StockBackend)
 	case !c.Embedded() && len(c.JWTSecret) < MinSecretBytes:
-	case c.Storefront != StorefrontOn && c.Storefront != StorefrontOff:
-		return API{}, fmt.Errorf("config: SECKILL_STOREFRONT must be %q or %q, not %q", StorefrontOn, StorefrontOff, c.Storefront)
 		return API{}, fmt.Errorf("config: SECKILL_JWT_SECRET must be at least %d bytes outside the embedded mode (it has %d): set it to a random secret, e.g. `openssl rand -hex 32`", MinSecretBytes, len(c.JWTSecret))
 	case c.BodyLimit <= 0:
 		return API{}, errors.New("config: SECKILL_BODY_LIMIT_BYTES must be positive")
@@ -200,16 +195,6 @@ func LoadAPI() (API, error) {
 	case c.RedisWaitReplicas > 0 && (c.RedisWaitTimeout < MinRedisWaitTimeout || c.RedisWaitTimeout > MaxRedisWaitTimeout):
 		// WAIT counts in milliseconds, and 0 would block forever; past the
 		// client's read timeout (3s) a call would fail after its script ran.
-// The values of SECKILL_STOREFRONT.
-const (
-	StorefrontOn  = "on"
-	StorefrontOff = "off"
-)
-
-// StorefrontServed reports whether the public listener serves the
-// storefront page: unless SECKILL_STOREFRONT is "off".
-func (c API) StorefrontServed() bool { return c.Storefront != StorefrontOff }
-
 		return API{}, fmt.Errorf("config: SECKILL_REDIS_WAIT_TIMEOUT (%v) must be between %v and %v", c.RedisWaitTimeout, MinRedisWaitTimeout, MaxRedisWaitTimeout)
 	case c.RedisWaitReplicas > 0 && (c.Embedded() || c.StockBackend != BackendRedis):
 		return API{}, errors.New("config: SECKILL_REDIS_WAIT_REPLICAS needs the redis stock backend on a real Redis (SECKILL_REDIS_URL): the embedded Redis and memcached have no replicas")
@@ -384,7 +369,6 @@ func LoadWorker() (Worker, error) {
 	case checkAdmin(c.AdminAddr, c.AdminToken, nil) != nil:
 		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken, nil)
 	}
-		slog.Bool("storefront", c.StorefrontServed()),
 	if c.Prefetch <= 0 {
 		c.Prefetch = 2 * c.BatchSize
 	}
