@@ -1,0 +1,134 @@
+// Package groupcommit holds Batcher, a group commit: callers that submit
+// items at the same time share one call of a run function over all of
+// them, and each gets its own item's result back.
+//
+// It is plumbing that knows nothing of the service: it imports only the
+// standard library and nothing of the project.
+package groupcommit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Batcher runs items in batches. A caller queues its item; the first caller
+// in the queue waits for one of the in-flight slots and then runs the whole
+// queue (up to the batch limit) as one batch, handing the lead to whoever
+// queued next. With a free slot an item runs at once; under load the queue
+// fills while the slots are busy, so run is called once per batch instead
+// of once per item.
+//
+// A Batcher has no goroutine of its own: batches run on the goroutines of
+// the callers that lead them. It is safe for concurrent use.
+type Batcher[T any] struct {
+	run      func(ctx context.Context, items []T) []error
+	slots    chan struct{}
+	maxBatch int
+
+	mu      sync.Mutex
+	queue   []*waiter[T]
+	leading bool // a caller is leading: the queue has, or is about to get, a leader
+}
+
+// waiter is one queued item and the channel its caller waits on.
+type waiter[T any] struct {
+	item T
+	done chan signal
+}
+
+// signal is what a waiting caller receives: the lead of the next batch, or
+// its item's result.
+type signal struct {
+	lead bool
+	err  error
+}
+
+// New returns a Batcher that calls run with at most maxBatch items per
+// batch and at most maxInFlight batches at once; a limit below 1 counts as
+// 1. With maxInFlight 1 the batches run one after another.
+//
+// run gets the items of one batch in the order they were queued and
+// returns one error per item, in the same order, or nil when every item
+// succeeded. Its context is the leading caller's, without its cancellation:
+// a batch speaks for every caller in it, so it runs to its end.
+func New[T any](maxBatch, maxInFlight int, run func(ctx context.Context, items []T) []error) *Batcher[T] {
+	return &Batcher[T]{run: run, slots: make(chan struct{}, max(1, maxInFlight)), maxBatch: max(1, maxBatch)}
+}
+
+// Do queues item and returns its result once the batch that carried it has
+// run. Once queued, an item runs even if ctx ends: its caller cannot know
+// whether it has already run, so Do waits for the answer.
+func (b *Batcher[T]) Do(ctx context.Context, item T) error {
+	w := &waiter[T]{item: item, done: make(chan signal, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, w)
+	lead := !b.leading
+	b.leading = true
+	b.mu.Unlock()
+	for {
+		if lead {
+			b.lead(ctx)
+		}
+		s := <-w.done
+		if !s.lead {
+			return s.err
+		}
+		lead = true
+	}
+}
+
+// lead waits for a slot, takes the head of the queue as one batch, passes
+// the lead on, runs the batch, and tells every caller in it its result.
+// The leader is at the head of the queue, so its own item is in the batch.
+func (b *Batcher[T]) lead(ctx context.Context) {
+	b.slots <- struct{}{}
+	b.mu.Lock()
+	n := min(len(b.queue), b.maxBatch)
+	batch := make([]*waiter[T], n)
+	copy(batch, b.queue)
+	b.queue = append(b.queue[:0:0], b.queue[n:]...)
+	if len(b.queue) > 0 {
+		b.queue[0].done <- signal{lead: true}
+	} else {
+		b.leading = false
+	}
+	b.mu.Unlock()
+
+	items := make([]T, n)
+	for i, w := range batch {
+		items[i] = w.item
+	}
+	errs := b.call(context.WithoutCancel(ctx), items, batch)
+	<-b.slots
+	for i, w := range batch {
+		var err error
+		if errs != nil {
+			err = errs[i]
+		}
+		w.done <- signal{err: err}
+	}
+}
+
+// call runs one batch. Should run panic, every caller of the batch gets an
+// error and the slot is freed before the panic goes on up the leader's
+// stack, so that the other callers and later batches are not left waiting.
+func (b *Batcher[T]) call(ctx context.Context, items []T, batch []*waiter[T]) []error {
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		<-b.slots
+		err := fmt.Errorf("groupcommit: the batch of %d items panicked", len(batch))
+		for _, w := range batch {
+			w.done <- signal{err: err}
+		}
+	}()
+	errs := b.run(ctx, items)
+	if errs != nil && len(errs) != len(items) {
+		panic(fmt.Sprintf("groupcommit: run returned %d errors for %d items", len(errs), len(items)))
+	}
+	finished = true
+	return errs
+}
