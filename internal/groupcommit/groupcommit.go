@@ -78,6 +78,13 @@ func (b *Batcher[T]) Do(ctx context.Context, item T) error {
 	}
 }
 
+// Queued returns the number of items waiting for a batch to take them.
+func (b *Batcher[T]) Queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
 // lead waits for a slot, takes the head of the queue as one batch, passes
 // the lead on, runs the batch, and tells every caller in it its result.
 // The leader is at the head of the queue, so its own item is in the batch.

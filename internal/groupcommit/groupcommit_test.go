@@ -15,13 +15,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// queued is the number of items waiting for a batch.
-func (b *Batcher[T]) queued() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.queue)
-}
-
 // waitFor polls cond until it holds, failing the test after a while.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
@@ -88,7 +81,7 @@ func pileUp(t *testing.T, b *Batcher[int], g *gatedRun, n int) []error {
 		wg.Add(1)
 		go do(i)
 	}
-	waitFor(t, "the queue to fill", func() bool { return b.queued() == n-1 })
+	waitFor(t, "the queue to fill", func() bool { return b.Queued() == n-1 })
 	close(g.gate)
 	wg.Wait()
 	return errs
@@ -160,7 +153,7 @@ func TestBatchKeepsQueueOrder(t *testing.T) {
 		if i == 0 {
 			waitFor(t, "the first batch", func() bool { return g.started() == 1 })
 		} else {
-			waitFor(t, fmt.Sprintf("item %d to queue", i), func() bool { return b.queued() == i })
+			waitFor(t, fmt.Sprintf("item %d to queue", i), func() bool { return b.Queued() == i })
 		}
 	}
 	close(g.gate)
@@ -229,8 +222,8 @@ func TestManyCallersBoundedBatchesAndInFlight(t *testing.T) {
 			if calls >= n {
 				t.Fatalf("%d calls for %d items: nothing was batched", calls, n)
 			}
-			if b.queued() != 0 || b.leading {
-				t.Fatalf("idle batcher: %d queued, leading %v", b.queued(), b.leading)
+			if b.Queued() != 0 || b.leading {
+				t.Fatalf("idle batcher: %d queued, leading %v", b.Queued(), b.leading)
 			}
 		})
 	}
@@ -293,12 +286,12 @@ func TestQueuedItemRunsDespiteCancellation(t *testing.T) {
 	ctx0, cancel0 := context.WithCancel(context.WithValue(context.Background(), key{}, "leader"))
 	first := make(chan error, 1)
 	go func() { first <- b.Do(ctx0, 0) }()
-	waitFor(t, "the first batch", func() bool { return len(b.slots) == 1 && b.queued() == 0 })
+	waitFor(t, "the first batch", func() bool { return len(b.slots) == 1 && b.Queued() == 0 })
 
 	ctx1, cancel1 := context.WithCancel(context.WithValue(context.Background(), key{}, "second"))
 	second := make(chan error, 1)
 	go func() { second <- b.Do(ctx1, 1) }()
-	waitFor(t, "the second item to queue", func() bool { return b.queued() == 1 })
+	waitFor(t, "the second item to queue", func() bool { return b.Queued() == 1 })
 
 	cancel0()
 	cancel1()
@@ -343,7 +336,7 @@ func TestPanickingRunReleasesEveryone(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		go func() { done <- b.Do(context.Background(), i) }()
 	}
-	waitFor(t, "the queue to fill", func() bool { return b.queued() == 2 })
+	waitFor(t, "the queue to fill", func() bool { return b.Queued() == 2 })
 	close(gate)
 	if r := <-leader; r != "boom" {
 		t.Fatalf("leader recovered %v, want the panic", r)
@@ -383,7 +376,7 @@ func TestPanickingRunReleasesEveryone(t *testing.T) {
 			errs <- b2.Do(context.Background(), i)
 		}()
 	}
-	waitFor(t, "the queue to fill", func() bool { return b2.queued() == 3 })
+	waitFor(t, "the queue to fill", func() bool { return b2.Queued() == 3 })
 	close(b2gate)
 	if r := <-panics; r != "boom" {
 		t.Fatalf("leader recovered %v, want the panic", r)

@@ -33,12 +33,6 @@ func (g *gatedPublisher) PublishBatch(_ context.Context, orders []order.Order) e
 	return g.fail
 }
 
-func (c *Coalescer) queued() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.queue)
-}
-
 func TestCoalescerCarriesQueuedOrdersTogether(t *testing.T) {
 	tests := []struct {
 		name string
@@ -76,9 +70,9 @@ func TestCoalescerCarriesQueuedOrdersTogether(t *testing.T) {
 				wg.Add(1)
 				go publish(i)
 			}
-			for deadline := time.Now().Add(10 * time.Second); c.queued() != n-1; {
+			for deadline := time.Now().Add(10 * time.Second); c.batches.Queued() != n-1; {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d orders queued, want %d", c.queued(), n-1)
+					t.Fatalf("%d orders queued, want %d", c.batches.Queued(), n-1)
 				}
 				time.Sleep(time.Millisecond)
 			}
