@@ -247,17 +247,20 @@ func (h *admin) createSale(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
-	v, err := h.Sales.CreateSale(c.Request.Context(), n)
+	// The entry is written in the transaction that stores the sale.
+	ctx, note := h.auditNote(c, order.AuditSaleCreated, func(e *order.AuditEntry, v order.Sale) {
+		e.Target = order.SaleTarget(v.ID)
+		e.Detail = fmt.Sprintf("name %q, price_cents %d, total_stock %d, starts_at %s, ends_at %s",
+			v.Name, v.PriceCents, v.TotalStock, v.StartsAt.UTC().Format(time.RFC3339), v.EndsAt.UTC().Format(time.RFC3339))
+	})
+	v, err := h.Sales.CreateSale(ctx, n)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale created", "sale_id", v.ID, "total_stock", v.TotalStock,
 		"starts_at", v.StartsAt, "ends_at", v.EndsAt)
-	// The entry is written right after the sale is stored, not in its
-	// transaction: the domain creates and warms the sale in one call.
-	h.audit(c, order.AuditSaleCreated, saleTarget(v.ID), fmt.Sprintf("name %q, price_cents %d, total_stock %d, starts_at %s, ends_at %s",
-		v.Name, v.PriceCents, v.TotalStock, v.StartsAt.UTC().Format(time.RFC3339), v.EndsAt.UTC().Format(time.RFC3339)))
+	h.auditUnlessWritten(c, note, v.Sale)
 	h.changed(c, v.ID)
 	c.JSON(http.StatusCreated, saleJSON(v))
 }
@@ -274,7 +277,7 @@ func (h *admin) warmup(c *gin.Context) {
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock warmed", "sale_id", id, "remaining", v.Remaining)
-	h.audit(c, order.AuditSaleWarmed, saleTarget(v.ID), fmt.Sprintf("remaining %d", v.Remaining))
+	h.audit(c, order.AuditSaleWarmed, order.SaleTarget(v.ID), fmt.Sprintf("remaining %d", v.Remaining))
 	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
 }

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -57,6 +57,28 @@ func entry(c *gin.Context, action, target, detail string) order.AuditEntry {
 	}
 }
 
+// auditNote returns the request's context carrying an audit note for
+// action, which the store writes in the transaction of the change,
+// completed by describe from the sale the change leaves; nil when no
+// audit trail is kept.
+func (h *admin) auditNote(c *gin.Context, action string, describe func(*order.AuditEntry, order.Sale)) (context.Context, *order.AuditNote) {
+	if h.Audit == nil {
+		return c.Request.Context(), nil
+	}
+	n := &order.AuditNote{Entry: entry(c, action, "", ""), Describe: describe}
+	return order.WithAuditNote(c.Request.Context(), n), n
+}
+
+// auditUnlessWritten records a change whose note no transaction carried
+// (a repository that writes no audit trail itself), completed from after.
+func (h *admin) auditUnlessWritten(c *gin.Context, n *order.AuditNote, after order.Sale) {
+	if n == nil || n.Written() {
+		return
+	}
+	e := n.Complete(after)
+	h.audit(c, e.Action, e.Target, e.Detail)
+}
+
 // audit records a change that has been made. A failed write is logged,
 // not answered: the change stands, and the client must learn that it
 // happened.
@@ -82,8 +104,6 @@ func (h *admin) auditCounted(c *gin.Context, action, target, detail string) {
 			"actor", actor(c), "err", err)
 	}
 }
-
-func saleTarget(id int64) string { return "sale " + strconv.FormatInt(id, 10) }
 
 func (h *admin) listAudit(c *gin.Context) {
 	limit, err := queryLimit(c, defaultAuditLimit, order.MaxAuditEntries)

@@ -90,17 +90,21 @@ func (h *admin) addStock(c *gin.Context) {
 			return
 		}
 	}
-	v, err := h.Sales.AddStock(c.Request.Context(), id, *in.Add, requestID)
+	// The entry is written in the transaction that raises the total. A
+	// retry with the same request_id adds nothing and is recorded again,
+	// as a request that was made.
+	ctx, note := h.auditNote(c, order.AuditSaleStockAdded, func(e *order.AuditEntry, v order.Sale) {
+		e.Target = order.SaleTarget(v.ID)
+		e.Detail = fmt.Sprintf("add %d, request_id %q, total_stock %d", *in.Add, requestID, v.TotalStock)
+	})
+	v, err := h.Sales.AddStock(ctx, id, *in.Add, requestID)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock added", "sale_id", id, "add", *in.Add, "request_id", requestID,
 		"total_stock", v.TotalStock, "remaining", v.Remaining)
-	// A retry with the same request_id adds nothing and is recorded again,
-	// as a request that was made.
-	h.audit(c, order.AuditSaleStockAdded, saleTarget(v.ID), fmt.Sprintf("add %d, request_id %q, total_stock %d",
-		*in.Add, requestID, v.TotalStock))
+	h.auditUnlessWritten(c, note, v.Sale)
 	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
 }

@@ -2,6 +2,8 @@ package order
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,3 +48,52 @@ const (
 
 // MaxAuditEntries bounds one listing of the audit trail.
 const MaxAuditEntries = 1000
+
+// SaleTarget is the audit target that names sale id.
+func SaleTarget(id int64) string { return "sale " + strconv.FormatInt(id, 10) }
+
+// AuditNote carries an admin change's audit entry down to the store, which
+// writes it in the transaction that makes the change: the entry commits
+// exactly when the change does.
+type AuditNote struct {
+	Entry AuditEntry
+	// Describe, when set, completes the entry from the sale as the
+	// transaction leaves it (its id, its new total).
+	Describe func(e *AuditEntry, after Sale)
+	written  atomic.Bool
+}
+
+// Written reports whether a committed transaction carried the entry; when
+// it did not (the change has no transaction of its own, or failed), the
+// caller records the entry itself.
+func (n *AuditNote) Written() bool { return n != nil && n.written.Load() }
+
+// Complete is the entry as the store writes it for after.
+func (n *AuditNote) Complete(after Sale) AuditEntry {
+	e := n.Entry
+	if n.Describe != nil {
+		n.Describe(&e, after)
+	}
+	return e
+}
+
+// MarkWritten is called by the store once the transaction that wrote the
+// entry committed.
+func (n *AuditNote) MarkWritten() { n.written.Store(true) }
+
+type auditNoteKey struct{}
+
+// WithAuditNote returns ctx carrying n.
+func WithAuditNote(ctx context.Context, n *AuditNote) context.Context {
+	return context.WithValue(ctx, auditNoteKey{}, n)
+}
+
+// AuditNoteFrom returns the note ctx carries that has not been written
+// yet, or nil.
+func AuditNoteFrom(ctx context.Context) *AuditNote {
+	n, _ := ctx.Value(auditNoteKey{}).(*AuditNote)
+	if n == nil || n.Written() {
+		return nil
+	}
+	return n
+}

@@ -65,6 +65,22 @@ func (s *Store) RecordAudit(ctx context.Context, e order.AuditEntry) error {
 	return nil
 }
 
+// auditInTx writes, inside tx, the entry of the audit note ctx carries,
+// completed from the sale as tx leaves it; the caller marks the note
+// written once tx has committed. It returns the note (nil when ctx carries
+// none).
+func auditInTx(ctx context.Context, tx *gorm.DB, after order.Sale) (*order.AuditNote, error) {
+	note := order.AuditNoteFrom(ctx)
+	if note == nil {
+		return nil, nil
+	}
+	row := newAuditRow(note.Complete(after))
+	if err := tx.Create(&row).Error; err != nil {
+		return nil, fmt.Errorf("record audit entry: %w", err)
+	}
+	return note, nil
+}
+
 // CountAudit adds one to the entry of e's actor and action for the minute
 // of e.At in one upsert (INSERT … ON DUPLICATE KEY UPDATE on MySQL, ON
 // CONFLICT on SQLite): the first change of the minute creates the entry

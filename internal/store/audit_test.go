@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,54 @@ func TestAudit(t *testing.T) {
 		}
 		if got, err := s.AuditEntries(ctx, 2); err != nil || len(got) != 2 || got[0].Actor != "carol" {
 			t.Errorf("limit 2 = %+v, %v", got, err)
+		}
+	})
+}
+
+// TestAuditInTransaction: the entry an admin change carries in its context
+// is written by the transaction that makes the change, completed from the
+// sale it leaves, and only when that transaction commits.
+func TestAuditInTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		note := func(action string) *order.AuditNote {
+			return &order.AuditNote{
+				Entry: order.AuditEntry{At: t0, Actor: "alice", Action: action, RemoteAddr: "192.0.2.7"},
+				Describe: func(e *order.AuditEntry, v order.Sale) {
+					e.Target = order.SaleTarget(v.ID)
+					e.Detail = "total_stock " + strconv.FormatInt(v.TotalStock, 10)
+				},
+			}
+		}
+		created := note(order.AuditSaleCreated)
+		sale, err := s.CreateSale(order.WithAuditNote(ctx, created), order.NewSale{
+			Name: "audited", PriceCents: 100, TotalStock: 5, StartsAt: t0, EndsAt: t0.Add(time.Hour),
+		})
+		if err != nil || !created.Written() {
+			t.Fatalf("create sale = %v, written %v; want the entry written by its transaction", err, created.Written())
+		}
+		added := note(order.AuditSaleStockAdded)
+		if _, err := s.AddStock(order.WithAuditNote(ctx, added), sale.ID, 3, "req-1", t0); err != nil || !added.Written() {
+			t.Fatalf("add stock = %v, written %v", err, added.Written())
+		}
+		failed := note(order.AuditSaleStockAdded)
+		if _, err := s.AddStock(order.WithAuditNote(ctx, failed), sale.ID+100, 3, "req-2", t0); err == nil || failed.Written() {
+			t.Fatalf("add stock to no sale = %v, written %v; want an error and nothing written", err, failed.Written())
+		}
+		got, err := s.AuditEntries(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, e := range got {
+			lines = append(lines, e.Actor+" "+e.Action+" "+e.Target+" "+e.Detail)
+		}
+		want := []string{
+			"alice sale.stock_added " + order.SaleTarget(sale.ID) + " total_stock 8",
+			"alice sale.created " + order.SaleTarget(sale.ID) + " total_stock 5",
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("trail\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }

@@ -85,7 +85,8 @@ func parseStatus(s string) (order.Status, error) {
 	return "", fmt.Errorf("unknown order status %q", s)
 }
 
-// CreateSale stores a new sale with nothing sold.
+// CreateSale stores a new sale with nothing sold, and in the same
+// transaction the audit entry ctx may carry (order.WithAuditNote).
 func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, error) {
 	if err := n.Validate(); err != nil {
 		return order.Sale{}, err
@@ -101,8 +102,20 @@ func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, er
 		CreatedAt:            t,
 		UpdatedAt:            t,
 	}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	var note *order.AuditNote
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		var err error
+		note, err = auditInTx(ctx, tx, row.sale())
+		return err
+	})
+	if err != nil {
 		return order.Sale{}, fmt.Errorf("create sale: %w", err)
+	}
+	if note != nil {
+		note.MarkWritten()
 	}
 	return row.sale(), nil
 }

@@ -39,7 +39,8 @@ func (s *Store) Sales(ctx context.Context, limit int) ([]order.Sale, error) {
 }
 
 // AddStock raises the sale's total_stock by add; see order.Repository. The
-// request id, when given, is recorded in the same transaction, so that a
+// audit entry ctx may carry (order.WithAuditNote) is written in its
+// transaction. The request id, when given, is recorded in the same transaction, so that a
 // retry finds it and changes nothing. Two calls racing with one request id
 // meet on its primary key: the loser's attempt is retried and finds the
 // winner's row.
@@ -50,9 +51,19 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 	if len(requestID) > maxRequestIDLen {
 		return order.Sale{}, fmt.Errorf("%w: request_id must be at most %d bytes", order.ErrInvalid, maxRequestIDLen)
 	}
-	var row saleRow
+	var (
+		row  saleRow
+		note *order.AuditNote
+	)
 	err := s.withRetry(ctx, func() error {
-		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
+			// The request is recorded in the audit trail with whatever the
+			// transaction did, a retry that changed nothing included.
+			defer func() {
+				if err == nil {
+					note, err = auditInTx(ctx, tx, row.sale())
+				}
+			}()
 			if requestID != "" {
 				var prev stockAdditionRow
 				err := tx.Where("request_id = ?", requestID).Take(&prev).Error
@@ -88,6 +99,9 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 	})
 	if err != nil {
 		return order.Sale{}, fmt.Errorf("add %d units to sale %d: %w", add, saleID, err)
+	}
+	if note != nil {
+		note.MarkWritten()
 	}
 	return row.sale(), nil
 }
