@@ -10,10 +10,8 @@ import (
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
-const (
-	drainMinStock = 1_000_000       // units of the worker-alone sale at least
-	queueSettle   = 5 * time.Second // how long the persist queue may take to show empty
-)
+// drainMinStock is the least stock of the worker-alone sale.
+const drainMinStock = 1_000_000
 
 // drainStock is the stock of the worker-alone sale: comfortably above the
 // orders published for it, so the worker keeps every one.

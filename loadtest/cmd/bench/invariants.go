@@ -83,6 +83,9 @@ func (b *bench) saleSold(ctx context.Context, saleID int64) (int64, error) {
 	return oc.sold(ctx, saleID)
 }
 
+// queueSettle is how long the persist queue may take to show empty.
+const queueSettle = 5 * time.Second
+
 // settledQueues reads the ready messages of the persist queue and of the
 // dead-letter queue, polling up to queueSettle for the persist queue to
 // show empty.

@@ -30,6 +30,17 @@
 // Exit status: 0 when the run completed without errors, 5xx or a broken
 // invariant (targets not met are reported, not failed); 1 when the run
 // failed; 2 on a usage error.
+//
+// The files, one concern each: flags.go reads the command line; bench.go
+// runs the command (the processes, each setup, the cleanup), hello.go is
+// the baseline server and apis.go starts the api replicas; phases.go,
+// ceiling.go and drain.go run the phases; processes.go and cpu.go say which
+// processes are watched and read their CPU time (with prometheus/procfs),
+// resources.go and scrape.go their memory and /metrics (with
+// prometheus/common/expfmt); mysql.go watches the rows land; invariants.go
+// and targets.go hold what is checked and the goals; report.go holds the
+// figures, markdown.go, cpugrid.go, html.go, svg.go and format.go show
+// them, scale.go sums up several setups, output.go writes the files.
 package main
 
 import (
