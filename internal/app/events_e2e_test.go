@@ -7,10 +7,40 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/seckill/seckill/api"
 	"github.com/seckill/seckill/internal/mq"
 )
+
+// messageSchema is the schema api/openapi.yaml gives the body of a message
+// on the order exchange.
+func messageSchema(tb testing.TB, name string) *openapi3.Schema {
+	tb.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ref := doc.Components.Schemas[name]
+	if ref == nil || ref.Value == nil {
+		tb.Fatalf("api/openapi.yaml has no schema %s", name)
+	}
+	return ref.Value
+}
+
+// conforms checks body against schema, as a consumer reading the
+// document would.
+func conforms(tb testing.TB, schema *openapi3.Schema, key string, body []byte) {
+	tb.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		tb.Fatalf("%s body %s: %v", key, body, err)
+	}
+	if err := schema.VisitJSON(v); err != nil {
+		tb.Fatalf("%s body %s does not conform to api/openapi.yaml: %v", key, body, err)
+	}
+}
 
 // eventStream collects what a consumer bound to the order exchange with
 // order.# receives (on real servers), or what the embedded mode kept.
@@ -75,9 +105,11 @@ func (es *eventStream) messages() ([]string, [][]byte) {
 func (es *eventStream) lifecycle(tb testing.TB) map[string][]string {
 	tb.Helper()
 	keys, bodies := es.messages()
+	created, changed := messageSchema(tb, "OrderCreatedMessage"), messageSchema(tb, "OrderEventMessage")
 	out := make(map[string][]string)
 	for i, body := range bodies {
 		if keys[i] == "order.created" {
+			conforms(tb, created, keys[i], body)
 			var m mq.Message
 			if err := json.Unmarshal(body, &m); err != nil || m.Schema != mq.SchemaVersion {
 				tb.Fatalf("order.created body %s: %v", body, err)
@@ -87,6 +119,7 @@ func (es *eventStream) lifecycle(tb testing.TB) map[string][]string {
 			}
 			continue
 		}
+		conforms(tb, changed, keys[i], body)
 		var m mq.EventMessage
 		if err := json.Unmarshal(body, &m); err != nil {
 			tb.Fatalf("%s body %s: %v", keys[i], body, err)
