@@ -1,0 +1,107 @@
+package stock
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/internal/order"
+)
+
+// TestCombinersDecideEachSaleInBatches: concurrent reservations of a sale
+// are decided in batches of at most combineLimit, one batch of a sale at a
+// time, each of its sale and at its own time, and every caller gets its
+// own reservation's decision.
+func TestCombinersDecideEachSaleInBatches(t *testing.T) {
+	const sales, perSale = 2, 3000
+	var (
+		mu       sync.Mutex
+		inFlight = map[int64]int{}
+		calls    atomic.Int32
+	)
+	var cs combiners
+	cs.decide = func(_ context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
+		calls.Add(1)
+		mu.Lock()
+		inFlight[saleID]++
+		n := inFlight[saleID]
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight[saleID]--
+			mu.Unlock()
+		}()
+		if n > 1 {
+			t.Errorf("sale %d: %d batches decided at once", saleID, n)
+		}
+		if len(rs) > combineLimit || len(rs) != len(nows) {
+			t.Errorf("sale %d: a batch of %d reservations and %d times", saleID, len(rs), len(nows))
+		}
+		time.Sleep(100 * time.Microsecond)
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			if r.SaleID != saleID || nows[i].UnixMilli() != r.UserID {
+				t.Errorf("sale %d decided %+v at %v", saleID, r, nows[i])
+			}
+			errs[i] = fmt.Errorf("decided %s", r.OrderNo)
+		}
+		return errs
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for s := int64(1); s <= sales; s++ {
+		for u := int64(1); u <= perSale; u++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				no := fmt.Sprintf("s%d-u%d", s, u)
+				err := cs.reserve(context.Background(), order.Reservation{OrderNo: no, SaleID: s, UserID: u}, time.UnixMilli(u))
+				if err == nil || err.Error() != "decided "+no {
+					t.Errorf("%s: got %v", no, err)
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	if c := int(calls.Load()); c >= sales*perSale {
+		t.Fatalf("%d decisions for %d reservations: nothing was combined", c, sales*perSale)
+	}
+}
+
+// TestCombinersSalesDoNotWaitForEachOther: a sale whose batch is stuck
+// holds up no other sale.
+func TestCombinersSalesDoNotWaitForEachOther(t *testing.T) {
+	gate := make(chan struct{})
+	var cs combiners
+	cs.decide = func(_ context.Context, saleID int64, rs []order.Reservation, _ []time.Time) []error {
+		if saleID == 1 {
+			<-gate
+		}
+		return make([]error, len(rs))
+	}
+	stuck := make(chan error, 1)
+	go func() {
+		stuck <- cs.reserve(context.Background(), order.Reservation{OrderNo: "a", SaleID: 1, UserID: 1}, time.Now())
+	}()
+	other := make(chan error, 1)
+	go func() {
+		other <- cs.reserve(context.Background(), order.Reservation{OrderNo: "b", SaleID: 2, UserID: 1}, time.Now())
+	}()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatalf("sale 2: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sale 2 waited for sale 1")
+	}
+	close(gate)
+	if err := <-stuck; err != nil {
+		t.Fatalf("sale 1: %v", err)
+	}
+}
