@@ -5,8 +5,8 @@
 # 7000-7005 (formed again from scratch when it is not healthy), and memcached
 # and Prometheus's tools (installed with apt-get when missing; memcached
 # started with -M so a full cache errors instead of evicting stock), and
-# Chromium with ChromeDriver for the storefront's browser test (installed
-# with apt-get when missing).
+# Chromium for the storefront's browser test, which drives it through the
+# DevTools protocol (installed with apt-get when missing).
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -171,8 +171,8 @@ ensure_prometheus_tools() {
 }
 
 ensure_chromium() {
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
-	apt_install chromium chromium-driver
+	command -v chromium >/dev/null && return 0
+	apt_install chromium
 }
 
 case "${1:-ensure}" in

@@ -32,7 +32,11 @@ func Announce(ctx context.Context, a *API, bound []*Bound, log *slog.Logger) err
 	log.Info("public API", "url", "http://"+public)
 	log.Info("admin API", "url", "http://"+admin)
 	log.Info("demo sale open", "sale_id", sale.ID, "units", sale.TotalStock, "ends_at", sale.EndsAt.Format(time.RFC3339))
-	fmt.Printf("\n  open the storefront as user 1:\n    http://%s/?sale=%d&token=%s\n", public, sale.ID, tok)
+	fmt.Println()
+	if a.Config.StorefrontServed() {
+		fmt.Printf("  open the storefront (it buys as a fresh demo user):\n    http://%s/?sale=%d\n"+
+			"  watch the sale live:\n    http://%s/?sale=%d&view=live\n", public, sale.ID, public, sale.ID)
+	}
 	fmt.Printf("  buy one unit as user 1:\n    curl -i -X POST http://%s/api/v1/sales/%d/orders -H 'Authorization: Bearer %s'\n"+
 		"  see it sell out:\n    go run ./loadtest/cmd/spike -target http://%s -admin http://%s -sale %d -users 20000\n\n",
 		public, sale.ID, tok, public, admin, sale.ID)

@@ -3,24 +3,30 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/httpapi"
 )
 
 // TestStorefrontPage checks the page's answer itself (validated against
 // api/openapi.yaml like every answer of the suite): HTML whose only code
 // runs under the nonce its Content-Security-Policy names, nothing loaded
-// from elsewhere, no inline event handlers.
+// from elsewhere, no inline event handlers; and SECKILL_STOREFRONT=off
+// leaves it out while the API stays.
 func TestStorefrontPage(t *testing.T) {
 	s := newSystem(t, "embedded")
 	r := do(t, "GET", s.public.URL+"/?sale=1", "", nil)
@@ -54,273 +60,419 @@ func TestStorefrontPage(t *testing.T) {
 			t.Errorf("the page has %q, which a strict policy blocks or which loads from elsewhere", page[loc[0]:loc[1]])
 		}
 	}
+
+	off := newSystem(t, "embedded", func(c *config.API) { c.Storefront = config.StorefrontOff })
+	if r := do(t, "GET", off.public.URL+"/", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("SECKILL_STOREFRONT=off: GET / answered %d, want 404", r.status)
+	}
+	if r := do(t, "GET", off.public.URL+"/api/v1/sales", "", nil); r.status != http.StatusOK {
+		t.Errorf("SECKILL_STOREFRONT=off: GET /api/v1/sales answered %d %s, want 200: only the page is off", r.status, r.raw)
+	}
 }
 
-// TestStorefrontBrowser buys and pays through the storefront page in
-// headless Chromium, driven over ChromeDriver's WebDriver protocol: the page
-// must show the order number, then created, the remaining units dropping,
-// then paid; and an error answer in the API's own words.
+// TestStorefrontAPI checks the storefront's own routes on the embedded mode
+// and on real servers: the listing holds the open sales newest first, the
+// counts show accepted and persisted units, and demo tokens exist in the
+// embedded mode only.
+func TestStorefrontAPI(t *testing.T) {
+	for _, kind := range []string{"embedded", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newSystem(t, kind)
+			s.startWorker()
+			active := s.createSale(t, 5, 0)
+			upcoming := s.createSale(t, 2, time.Hour)
+
+			r := do(t, "GET", s.public.URL+"/api/v1/sales", "", nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("GET /api/v1/sales: %d %s", r.status, r.raw)
+			}
+			var ids []int64
+			for _, v := range r.body["sales"].([]any) {
+				ids = append(ids, int64(v.(map[string]any)["id"].(float64)))
+			}
+			if !slices.Equal(ids, []int64{upcoming, active}) {
+				t.Fatalf("GET /api/v1/sales: %d, sales %v; want 200 with %d then %d", r.status, ids, upcoming, active)
+			}
+
+			for user := int64(1); user <= 2; user++ {
+				if b := s.buy(t, active, s.token(t, user)); b.status != http.StatusAccepted {
+					t.Fatalf("buy: %d %s", b.status, b.raw)
+				}
+			}
+			stats := s.public.URL + fmt.Sprintf("/api/v1/sales/%d/stats", active)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				r = do(t, "GET", stats, "", nil)
+				if r.status == http.StatusOK && r.num("persisted") == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("stats never showed the 2 orders persisted: %d %s", r.status, r.raw)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if r.num("sale_id") != active || r.num("total_stock") != 5 || r.num("remaining") != 3 || r.num("accepted") != 2 || r.str("status") != "active" {
+				t.Fatalf("stats %s; want sale %d, total 5, remaining 3, accepted 2, active", r.raw, active)
+			}
+
+			demo := do(t, "POST", s.public.URL+"/api/v1/demo/token", "", nil)
+			if kind != "embedded" {
+				if demo.status != http.StatusNotFound {
+					t.Fatalf("demo token on real servers: %d %s, want 404", demo.status, demo.raw)
+				}
+				return
+			}
+			if demo.status != http.StatusOK || demo.str("token") == "" {
+				t.Fatalf("demo token: %d %s", demo.status, demo.raw)
+			}
+			b := s.buy(t, active, demo.str("token"))
+			if b.status != http.StatusAccepted {
+				t.Fatalf("buy with a demo token: %d %s", b.status, b.raw)
+			}
+			o := do(t, "GET", s.public.URL+"/api/v1/orders/"+b.str("order_no"), demo.str("token"), nil)
+			if o.num("user_id") != demo.num("user_id") {
+				t.Fatalf("the demo token's order belongs to user %d, the token was for %d", o.num("user_id"), demo.num("user_id"))
+			}
+		})
+	}
+}
+
+// TestStorefrontBrowser drives the storefront page in headless Chromium
+// through chromedp: the page lists the sales and shows the active one, an
+// upcoming sale counts down to its start and then takes a purchase, Buy (as
+// the embedded mode's demo user) turns into an order number that reaches
+// created, Pay makes it paid, an error answer shows the API's own message,
+// and the live view shows remaining, accepted and persisted. It keeps a
+// screenshot of each view in the artifact directory.
 func TestStorefrontBrowser(t *testing.T) {
-	wd := startBrowser(t)
+	b := startBrowser(t)
 	s := newSystem(t, "embedded")
 	s.startWorker()
-	sale := s.createSale(t, 3, 0)
-	token := s.token(t, 1)
+	active := openSale(t, s, "Noise-cancelling headphones", 12900, 3, 0)
+	upcoming := openSale(t, s, "Phone, launch edition", 59900, 2, 6*time.Second)
+	later := openSale(t, s, "Tablet", 34900, 50, 2*time.Hour)
 
-	// A refused purchase: the page must show the API's message for it.
-	refused := do(t, "POST", fmt.Sprintf("%s/api/v1/sales/%d/orders", s.public.URL, sale), "not-a-token", nil)
-	want := refused.body["error"].(map[string]any)["message"].(string)
-	wd.open(fmt.Sprintf("%s/?sale=%d&token=not-a-token", s.public.URL, sale))
-	wd.waitText("sale-status", "active")
-	wd.click("buy")
-	wd.waitText("message", want)
+	// The listing, and the sale shown without ?sale=: the active one.
+	b.open(s.public.URL + "/")
+	b.waitText("sale-id", strconv.FormatInt(active, 10))
+	listed := b.waitEval(`Array.from(document.querySelectorAll("#sales button")).map(e => e.dataset.sale).join(",")`,
+		regexp.MustCompile(`^\d+,\d+,\d+$`))
+	if want := fmt.Sprintf("%d,%d,%d", later, upcoming, active); listed != want {
+		t.Fatalf("the page lists sales %s, want %s (newest first)", listed, want)
+	}
+	user := b.waitMatch("token-label", regexp.MustCompile(`^demo user \d+$`))
 
-	wd.open(fmt.Sprintf("%s/?sale=%d&token=%s", s.public.URL, sale, url.QueryEscape(token)))
-	wd.waitText("sale-remaining", "3")
-	wd.waitText("sale-status", "active")
-	if u := wd.currentURL(); strings.Contains(u, "token") {
-		t.Errorf("the token stays in the address bar: %s", u)
+	// The upcoming sale counts down; Buy waits for it to start.
+	b.click(fmt.Sprintf(`#sales button[data-sale="%d"]`, upcoming))
+	b.waitText("sale-id", strconv.FormatInt(upcoming, 10))
+	b.waitText("sale-status", "upcoming")
+	var seen []int
+	deadline := time.Now().Add(6*time.Second + browserTimeout)
+	for !b.enabled("#buy") {
+		text := b.text("sale-countdown")
+		if m := regexp.MustCompile(`^starts in 0:0(\d)$`).FindStringSubmatch(text); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if len(seen) == 0 || seen[len(seen)-1] != n {
+				seen = append(seen, n)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Buy never enabled for the upcoming sale; the countdown shows %q, the status %q", text, b.text("sale-status"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	wd.click("buy")
-	orderNo := wd.waitMatch("order-no", regexp.MustCompile(`^[0-9a-f-]{36}$`))
-	wd.waitText("order-status", "created")
-	wd.waitText("sale-remaining", "2")
-	if r := do(t, "GET", s.public.URL+"/api/v1/orders/"+orderNo, token, nil); r.status != http.StatusOK || r.str("status") != "created" {
-		t.Fatalf("the page's order %s: the API answers %d %s", orderNo, r.status, r.raw)
+	if len(seen) < 2 || !slices.IsSortedFunc(seen, func(a, b int) int { return b - a }) {
+		t.Fatalf("the countdown showed seconds %v before Buy was enabled, want it counting down", seen)
 	}
-	wd.click("pay")
-	wd.waitText("order-status", "paid")
+	t.Logf("countdown seen: %v seconds, then Buy enabled", seen)
+	if st := b.text("sale-status"); st != "active" {
+		t.Fatalf("Buy is enabled while the sale is %q", st)
+	}
+
+	// Buy as the demo user, without a pasted token; then pay.
+	b.click("#buy")
+	orderNo := b.waitMatch("order-no", regexp.MustCompile(`^[0-9a-f-]{36}$`))
+	b.waitText("order-status", "created")
+	token := b.eval(`document.getElementById("token").value`)
+	o := do(t, "GET", s.public.URL+"/api/v1/orders/"+orderNo, token, nil)
+	if o.status != http.StatusOK || o.str("status") != "created" || "demo user "+strconv.FormatInt(o.num("user_id"), 10) != user {
+		t.Fatalf("the page's order %s: the API answers %d %s; the page shows %q", orderNo, o.status, o.raw, user)
+	}
+	b.waitText("sale-remaining", "1")
+	b.click("#pay")
+	b.waitText("order-status", "paid")
 	if r := do(t, "GET", s.public.URL+"/api/v1/orders/"+orderNo, token, nil); r.str("status") != "paid" {
 		t.Fatalf("after Pay the API answers %d %s", r.status, r.raw)
 	}
-	if m := wd.text("message"); m != "" {
+	if m := b.text("message"); m != "" {
 		t.Errorf("the page shows an error after paying: %q", m)
 	}
+	shot := b.screenshot("storefront.png")
+	if docs := os.Getenv("SECKILL_STOREFRONT_SCREENSHOT"); docs != "" {
+		if !filepath.IsAbs(docs) {
+			docs = filepath.Join(repoRoot(t), docs)
+		}
+		if err := os.WriteFile(docs, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("storefront screenshot also written to %s", docs)
+	}
+
+	// A refused purchase: the page shows the API's message for it, and the
+	// token handed over in the link leaves the address bar.
+	refused := do(t, "POST", fmt.Sprintf("%s/api/v1/sales/%d/orders", s.public.URL, active), "not-a-token", nil)
+	want := refused.body["error"].(map[string]any)["message"].(string)
+	b.open(fmt.Sprintf("%s/?sale=%d&token=not-a-token", s.public.URL, active))
+	b.waitText("sale-status", "active")
+	if u := b.eval(`window.location.href`); strings.Contains(u, "token") {
+		t.Errorf("the token stays in the address bar: %s", u)
+	}
+	b.click("#buy")
+	b.waitText("message", want)
+
+	// The live view of the active sale, while two users buy.
+	b.open(fmt.Sprintf("%s/?sale=%d&view=live", s.public.URL, active))
+	b.waitText("live-remaining", "3")
+	for u := int64(1); u <= 2; u++ {
+		if r := s.buy(t, active, s.token(t, u)); r.status != http.StatusAccepted {
+			t.Fatalf("buy: %d %s", r.status, r.raw)
+		}
+	}
+	b.waitText("live-remaining", "1")
+	b.waitText("live-accepted", "2")
+	b.waitText("live-persisted", "2")
+	b.waitText("live-inflight", "0")
+	b.waitMatch("live-rate", regexp.MustCompile(`^-?\d+\.\d$`))
+	if b.visible("#buy") {
+		t.Error("the live view shows the Buy button")
+	}
+	b.screenshot("storefront-live.png")
+}
+
+// openSale opens a sale through the admin API, ending two hours after it
+// starts.
+func openSale(tb testing.TB, s *system, name string, priceCents, stock int64, startsIn time.Duration) int64 {
+	tb.Helper()
+	now := time.Now().UTC()
+	r := do(tb, "POST", s.admin.URL+"/admin/v1/sales", "", jsonBody(tb, httpapi.NewSaleJSON{
+		Name: name, PriceCents: priceCents, TotalStock: stock,
+		StartsAt: now.Add(startsIn), EndsAt: now.Add(startsIn + 2*time.Hour), PaymentWindowSeconds: 900,
+	}))
+	if r.status != http.StatusCreated {
+		tb.Fatalf("create sale %q: %d %s", name, r.status, r.raw)
+	}
+	return r.num("id")
 }
 
 // browserTimeout bounds every wait on the browser: a guard against a hang,
 // not a performance assertion.
 const browserTimeout = 20 * time.Second
 
-// needBrowser skips (or, with SECKILL_REQUIRE_SERVICES=1, fails) when
-// Chromium or ChromeDriver is not installed; scripts/services.sh installs
-// both.
-func needBrowser(tb testing.TB) (chromium, driver string) {
+// browser is one tab of a headless Chromium driven through chromedp.
+type browser struct {
+	tb  testing.TB
+	ctx context.Context
+}
+
+// startBrowser starts Debian's Chromium (scripts/services.sh installs it)
+// headless, with the flags this machine needs: no sandbox (tests run as
+// root), no GPU, no shared-memory files in /dev/shm, and none of its
+// background connections, which a closed network refuses. It stops in
+// cleanup.
+func startBrowser(tb testing.TB) *browser {
 	tb.Helper()
-	var missing []string
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		missing = append(missing, "chromium")
-	}
-	driver, err = exec.LookPath("chromedriver")
-	if err != nil {
-		missing = append(missing, "chromedriver")
-	}
-	if len(missing) > 0 {
 		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s required (SECKILL_REQUIRE_SERVICES=1) but not installed: run scripts/services.sh", strings.Join(missing, " and "))
+			tb.Fatalf("chromium is required (SECKILL_REQUIRE_SERVICES=1) but not installed: run scripts/services.sh")
 		}
-		tb.Skipf("%s not installed (scripts/services.sh installs both); set SECKILL_REQUIRE_SERVICES=1 to fail instead", strings.Join(missing, " and "))
+		tb.Skip("chromium is not installed (scripts/services.sh installs it); set SECKILL_REQUIRE_SERVICES=1 to fail instead")
 	}
-	return chromium, driver
-}
-
-// webDriver is one ChromeDriver session, spoken to in plain WebDriver JSON.
-type webDriver struct {
-	tb    testing.TB
-	base  string // http://127.0.0.1:port/session/<id> once the session exists
-	httpc *http.Client
-}
-
-// startBrowser starts ChromeDriver and a headless Chromium session, both
-// ended in cleanup.
-func startBrowser(tb testing.TB) *webDriver {
-	tb.Helper()
-	chromium, driverPath := needBrowser(tb)
-	port := freePort(tb)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, driverPath, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		cancel()
-		tb.Fatalf("start chromedriver: %v", err)
-	}
+	var out syncBuffer
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(900, 1000),
+		chromedp.CombinedOutput(&out),
+	)
+	actx, stopAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, stopTab := chromedp.NewContext(actx)
 	tb.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		stopTab()
+		stopAlloc()
 		if tb.Failed() {
-			tb.Logf("chromedriver output:\n%s", logs.String())
+			tb.Logf("chromium output:\n%s", out.String())
 		}
 	})
-	root := fmt.Sprintf("http://127.0.0.1:%d", port)
-	wd := &webDriver{tb: tb, base: root, httpc: &http.Client{Timeout: browserTimeout}}
+	// The first action starts the browser: no timeout on it, which would
+	// stop the browser with it.
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start chromium: %v\n%s", err, out.String())
+	}
+	return &browser{tb: tb, ctx: ctx}
+}
+
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.tb.Fatalf("browser: %v", err)
+	}
+}
+
+func (b *browser) open(u string) {
+	b.tb.Helper()
+	b.do(chromedp.Navigate(u))
+}
+
+// eval runs a JavaScript expression that gives a string.
+func (b *browser) eval(expr string) string {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.tb.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// text is the text of the element with the given id, shown or not.
+func (b *browser) text(id string) string {
+	b.tb.Helper()
+	return b.eval(fmt.Sprintf(`(document.getElementById(%q) || {textContent: "(no element #%s)"}).textContent`, id, id))
+}
+
+// enabled tells whether the element is on the page, shown and enabled.
+func (b *browser) enabled(sel string) bool {
+	b.tb.Helper()
+	return b.eval(fmt.Sprintf(`(e => String(!!e && !e.disabled && e.offsetParent !== null))(document.querySelector(%q))`, sel)) == "true"
+}
+
+// visible tells whether the element is on the page and shown.
+func (b *browser) visible(sel string) bool {
+	b.tb.Helper()
+	return b.eval(fmt.Sprintf(`(e => String(!!e && e.offsetParent !== null))(document.querySelector(%q))`, sel)) == "true"
+}
+
+// click clicks the element with the mouse once it is shown and enabled.
+func (b *browser) click(sel string) {
+	b.tb.Helper()
+	deadline := time.Now().Add(browserTimeout)
+	for !b.enabled(sel) {
+		if time.Now().After(deadline) {
+			b.tb.Fatalf("%s not clickable after %s; the page shows message %q", sel, browserTimeout, b.text("message"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// waitEval waits until the expression's value matches re and returns it.
+func (b *browser) waitEval(expr string, re *regexp.Regexp) string {
+	b.tb.Helper()
 	deadline := time.Now().Add(browserTimeout)
 	for {
-		var st struct {
-			Ready bool `json:"ready"`
-		}
-		if err := wd.try("GET", "/status", nil, &st); err == nil && st.Ready {
-			break
+		got := b.eval(expr)
+		if re.MatchString(got) {
+			return got
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("chromedriver not ready on %s after %s", root, browserTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	profile := tb.TempDir()
-	var session struct {
-		SessionID string `json:"sessionId"`
-	}
-	wd.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
-		"browserName": "chrome",
-		"goog:chromeOptions": map[string]any{
-			"binary": chromium,
-			"args": []string{
-				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-				"--disable-background-networking", "--disable-component-update", "--disable-sync",
-				"--user-data-dir=" + profile,
-			},
-		},
-	}}}, &session)
-	wd.base = root + "/session/" + session.SessionID
-	tb.Cleanup(func() { _ = wd.try("DELETE", "", nil, nil) })
-	return wd
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// try sends one WebDriver command and decodes its "value" into out.
-func (w *webDriver) try(method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, w.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := w.httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	var env struct {
-		Value json.RawMessage `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%s %s: %d %.300s", method, path, res.StatusCode, raw)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %d %.500s", method, path, res.StatusCode, env.Value)
-	}
-	if out != nil {
-		return json.Unmarshal(env.Value, out)
-	}
-	return nil
-}
-
-func (w *webDriver) call(method, path string, in, out any) {
-	w.tb.Helper()
-	if err := w.try(method, path, in, out); err != nil {
-		w.tb.Fatalf("webdriver: %v", err)
-	}
-}
-
-func (w *webDriver) open(u string) {
-	w.tb.Helper()
-	w.call("POST", "/url", map[string]string{"url": u}, nil)
-}
-
-func (w *webDriver) currentURL() string {
-	w.tb.Helper()
-	var u string
-	w.call("GET", "/url", nil, &u)
-	return u
-}
-
-// element finds the element with the given id.
-func (w *webDriver) element(id string) (string, error) {
-	var ref map[string]string
-	if err := w.try("POST", "/element", map[string]string{"using": "css selector", "value": "#" + id}, &ref); err != nil {
-		return "", err
-	}
-	for _, v := range ref { // the key is the spec's element identifier
-		return v, nil
-	}
-	return "", fmt.Errorf("no element #%s", id)
-}
-
-func (w *webDriver) text(id string) string {
-	w.tb.Helper()
-	el, err := w.element(id)
-	if err != nil {
-		w.tb.Fatalf("webdriver: %v", err)
-	}
-	var s string
-	w.call("GET", "/element/"+el+"/text", nil, &s)
-	return s
-}
-
-// click clicks the element once it is shown and enabled.
-func (w *webDriver) click(id string) {
-	w.tb.Helper()
-	deadline := time.Now().Add(browserTimeout)
-	for {
-		el, err := w.element(id)
-		if err == nil {
-			var shown, enabled bool
-			err = w.try("GET", "/element/"+el+"/displayed", nil, &shown)
-			if err == nil {
-				err = w.try("GET", "/element/"+el+"/enabled", nil, &enabled)
-			}
-			if err == nil && shown && enabled {
-				w.call("POST", "/element/"+el+"/click", map[string]any{}, nil)
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			w.tb.Fatalf("#%s not clickable after %s (%v); the page shows message %q", id, browserTimeout, err, w.text("message"))
+			b.tb.Fatalf("%s gives %q after %s, want a match of %s; the page shows message %q",
+				expr, got, browserTimeout, re, b.text("message"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // waitMatch waits until the element's text matches re and returns it.
-func (w *webDriver) waitMatch(id string, re *regexp.Regexp) string {
-	w.tb.Helper()
-	deadline := time.Now().Add(browserTimeout)
+func (b *browser) waitMatch(id string, re *regexp.Regexp) string {
+	b.tb.Helper()
+	return b.waitEval(fmt.Sprintf(`(document.getElementById(%q) || {textContent: "(no element #%s)"}).textContent`, id, id), re)
+}
+
+func (b *browser) waitText(id, want string) {
+	b.tb.Helper()
+	b.waitMatch(id, regexp.MustCompile("^"+regexp.QuoteMeta(want)+"$"))
+}
+
+// screenshot takes a PNG of the whole page, writes it to the artifact
+// directory under name, logs where, and returns it.
+func (b *browser) screenshot(name string) []byte {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.tb.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(artifactDir(b.tb), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.tb.Fatal(err)
+	}
+	b.tb.Logf("screenshot: %s (%d bytes)", path, len(png))
+	return png
+}
+
+// artifactDir is where tests leave what a person looks at afterwards:
+// $SECKILL_ARTIFACT_DIR, or .artifacts at the repository's root (ignored
+// by git).
+func artifactDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("SECKILL_ARTIFACT_DIR")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(tb), ".artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// repoRoot is the directory of go.mod, above the test's own.
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for {
-		got := w.text(id)
-		if re.MatchString(got) {
-			return got
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
 		}
-		if time.Now().After(deadline) {
-			w.tb.Fatalf("#%s shows %q after %s, want a match of %s; the page shows message %q",
-				id, got, browserTimeout, re, w.text("message"))
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod above the test's directory")
 		}
-		time.Sleep(100 * time.Millisecond)
+		dir = parent
 	}
 }
 
-func (w *webDriver) waitText(id, want string) {
-	w.tb.Helper()
-	w.waitMatch(id, regexp.MustCompile("^"+regexp.QuoteMeta(want)+"$"))
+// syncBuffer is a bytes.Buffer that the browser's output goroutine and the
+// test may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

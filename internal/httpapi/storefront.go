@@ -14,13 +14,16 @@ import (
 //go:embed web/storefront.html
 var web embed.FS
 
-// storefrontPage is the page GET / serves: one sale, polled every second
-// through the public API, with a Buy and a Pay button. Everything it runs
-// is inline and allowed by a per-answer nonce only.
+// storefrontPage is the page GET / serves, all through the public API: the
+// sales not ended, one of them polled every second with a countdown to its
+// start, Buy and Pay buttons (with the embedded mode's demo token or a
+// pasted one), and with ?view=live a read-only view of the sale's counts
+// for operators. Everything it runs is inline and allowed by a per-answer
+// nonce only.
 var storefrontPage = template.Must(template.ParseFS(web, "web/storefront.html"))
 
 // storefront serves the storefront page. The page holds no data of the
-// request (it reads ?sale and ?token itself and shows them as text), so
+// request (it reads ?sale, ?token and ?view itself and shows them as text), so
 // the only value written into it is the nonce of its Content-Security-Policy.
 func (h *public) storefront(c *gin.Context) {
 	var raw [18]byte
