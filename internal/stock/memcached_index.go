@@ -15,8 +15,8 @@ import (
 )
 
 // The in-flight index of the memcached backend is the reserved records of a
-// sale's value without the settled bit (see the format at the top of
-// memcached.go): Reserve adds to it, Settle and Release take out of it, in
+// sale's value without the settled bit (see the layout in the package
+// doc): Reserve adds to it, Settle and Release take out of it, in
 // the same CAS as the rest of the state. What the value does not hold is
 // when a reservation is next due; see Due and Postpone.
 
