@@ -1,5 +1,6 @@
 // Package config reads each binary's configuration from SECKILL_*
-// environment variables into one struct, and prints it with secrets masked.
+// environment variables into one struct, and logs that struct from its
+// tags with secrets masked.
 package config
 
 import (
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-
-	"github.com/seckill/seckill/internal/redact"
 )
 
 // Stock backends.
@@ -27,9 +26,9 @@ const (
 
 // Backends are the addresses of the real servers. All empty means embedded.
 type Backends struct {
-	RedisURL string `env:"SECKILL_REDIS_URL"`
-	AMQPURL  string `env:"SECKILL_AMQP_URL"`
-	MySQLDSN string `env:"SECKILL_MYSQL_DSN"`
+	RedisURL string `env:"SECKILL_REDIS_URL" log:"url"`
+	AMQPURL  string `env:"SECKILL_AMQP_URL" log:"url"`
+	MySQLDSN string `env:"SECKILL_MYSQL_DSN" log:"dsn"`
 }
 
 // Embedded reports whether none of the three servers is configured.
@@ -73,8 +72,8 @@ type API struct {
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	MemcacheServers string        `env:"SECKILL_MEMCACHE_SERVERS" envDefault:"127.0.0.1:11211"`
 	StockBackend    string        `env:"SECKILL_STOCK_BACKEND" envDefault:"redis"`
-	JWTSecret       string        `env:"SECKILL_JWT_SECRET"`
-	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN"`
+	JWTSecret       string        `env:"SECKILL_JWT_SECRET" log:"secret"`
+	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN" log:"secret"`
 	UserRate        float64       `env:"SECKILL_RATE_USER_RPS" envDefault:"5"`
 	UserBurst       int           `env:"SECKILL_RATE_USER_BURST" envDefault:"10"`
 	IPRate          float64       `env:"SECKILL_RATE_IP_RPS" envDefault:"2000"`
@@ -101,7 +100,7 @@ type API struct {
 	TrustedProxies []string `env:"SECKILL_TRUSTED_PROXIES" envSeparator:","`
 	// AdminTokenList is SECKILL_ADMIN_TOKENS as written: name:token pairs,
 	// comma-separated. LoadAPI checks it into AdminTokens.
-	AdminTokenList string `env:"SECKILL_ADMIN_TOKENS"`
+	AdminTokenList string `env:"SECKILL_ADMIN_TOKENS" log:"secret"`
 	// AdminTokens are the named admin tokens by actor name; the name of
 	// the token a request carries is the actor of its audit entries.
 	AdminTokens map[string]string `env:"-"`
@@ -124,10 +123,10 @@ type API struct {
 // Worker is the configuration of cmd/worker.
 type Worker struct {
 	Names
-	AMQPURL         string        `env:"SECKILL_AMQP_URL"`
-	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN"`
+	AMQPURL         string        `env:"SECKILL_AMQP_URL" log:"url"`
+	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN" log:"dsn"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`
-	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN"` // guards the admin listener; required beyond loopback
+	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN" log:"secret"` // guards the admin listener; required beyond loopback
 	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
 	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"20ms"`
 	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
@@ -374,72 +373,6 @@ func LoadWorker() (Worker, error) {
 	}
 	return c, nil
 }
-
-// LogValue masks secrets when the configuration is logged.
-func (c API) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("http_addr", c.HTTPAddr), slog.String("admin_addr", c.AdminAddr),
-		slog.Bool("embedded", c.Embedded()),
-		slog.String("redis_url", MaskURL(c.RedisURL)), slog.String("amqp_url", MaskURL(c.AMQPURL)),
-		slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
-		slog.String("stock_backend", c.StockBackend), slog.String("memcache_servers", c.MemcacheServers),
-		slog.String("jwt_secret", c.jwtSecretLog()), slog.String("admin_token", mask(c.AdminToken)),
-		slog.String("admin_tokens", maskNamed(c.AdminTokens)),
-		slog.Any("trusted_proxies", c.TrustedProxies),
-		slog.Float64("rate_user_rps", c.UserRate), slog.Int("rate_user_burst", c.UserBurst),
-		slog.Float64("rate_ip_rps", c.IPRate), slog.Int("rate_ip_burst", c.IPBurst),
-		slog.Int64("body_limit_bytes", c.BodyLimit), slog.String("confirm_timeout", c.ConfirmTimeout.String()),
-		slog.Int("confirm_window", c.ConfirmWindow),
-		slog.Int("publish_batch", c.PublishBatch), slog.Int("publish_inflight", c.PublishInFlight),
-		slog.String("expiry_interval", c.ExpiryInterval.String()),
-		slog.String("settle_after", c.SettleAfter.String()), slog.String("settle_interval", c.SettleInterval.String()),
-		slog.Int("redis_wait_replicas", c.RedisWaitReplicas), slog.String("redis_wait_timeout", c.RedisWaitTimeout.String()),
-		slog.Bool("storefront", c.StorefrontServed()), slog.String("event_relay_interval", c.EventRelayInterval.String()),
-	)
-}
-
-// LogValue masks secrets when the configuration is logged.
-func (c Worker) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("admin_addr", c.AdminAddr), slog.String("admin_token", mask(c.AdminToken)),
-		slog.String("amqp_url", MaskURL(c.AMQPURL)), slog.String("mysql_dsn", MaskDSN(c.MySQLDSN)),
-		slog.Int("batch_size", c.BatchSize), slog.String("linger", c.BatchWait.String()), slog.Int("prefetch", c.Prefetch),
-		slog.String("event_relay_interval", c.EventRelayInterval.String()),
-	)
-}
-
-// jwtSecretLog is the JWT secret as the log shows it: masked, or, in the
-// embedded mode without one, the random secret each start makes (tokens do
-// not outlive the process).
-func (c API) jwtSecretLog() string {
-	if c.JWTSecret == "" && c.Embedded() {
-		return "random per start"
-	}
-	return mask(c.JWTSecret)
-}
-
-// maskNamed is a set of named tokens as the log shows it: the names, each
-// token masked.
-func maskNamed(tokens map[string]string) string {
-	names := slices.Sorted(maps.Keys(tokens))
-	for i, n := range names {
-		names[i] = n + ":" + mask(tokens[n])
-	}
-	return strings.Join(names, ",")
-}
-
-func mask(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "*****"
-}
-
-// MaskURL hides the password of a URL, even one that does not parse.
-func MaskURL(raw string) string { return redact.URL(raw) }
-
-// MaskDSN hides the password of a go-sql-driver DSN (user:pass@tcp(...)/db).
-func MaskDSN(dsn string) string { return redact.DSN(dsn) }
 
 // LevelFrom parses a log level name, defaulting to info.
 func LevelFrom(s string) slog.Level {
