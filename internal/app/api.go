@@ -230,7 +230,7 @@ func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []ht
 		// The memcached stock backend decides purchases: not ready without it.
 		checks = append(checks, httpapi.Check{Name: "memcached", Ping: p.Ping})
 	}
-	mc, err := stock.ParseRing(cfg.MemcacheServers)
+	mc, err := stock.ParseWeightedServers(cfg.MemcacheServers)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SECKILL_MEMCACHE_SERVERS: %w", err)
 	}

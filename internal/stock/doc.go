@@ -95,8 +95,8 @@
 //     sold counter stays the last guard against oversell. memcached must
 //     run with -M (no eviction) for the items to stay.
 //   - Two servers: a sale is one key, so it always lives on one server
-//     (Ring). Changing the server list moves keys and makes the moved sales
-//     missing until a warm-up.
+//     (WeightedServers). Changing the server list moves keys and makes the
+//     moved sales missing until a warm-up.
 //
 // # Memcached: size limit
 //

@@ -56,16 +56,16 @@ type Memcached struct {
 	conflicts atomic.Uint64
 }
 
-// NewMemcached returns a stock backend on the servers "host:port[*weight],…"
-// (see ParseRing), with its own client. The prefix (WithPrefix) must be
-// non-empty and free of spaces and control characters. Close releases the
-// client's connections.
+// NewMemcached returns a stock backend on the servers
+// "host:port[*weight],…" (see ParseWeightedServers), with its own client.
+// The prefix (WithPrefix) must be non-empty and free of spaces and control
+// characters. Close releases the client's connections.
 func NewMemcached(servers string, opts ...Option) (*Memcached, error) {
-	ring, err := ParseRing(servers)
+	ws, err := ParseWeightedServers(servers)
 	if err != nil {
 		return nil, fmt.Errorf("stock: %w", err)
 	}
-	client := memcache.NewFromSelector(ring)
+	client := memcache.NewFromSelector(ws)
 	client.Timeout = memcachedTimeout
 	client.MaxIdleConns = memcachedMaxIdleConns
 	m, err := NewMemcachedClient(client, opts...)

@@ -10,32 +10,34 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-var _ memcache.ServerSelector = (*Ring)(nil)
+var _ memcache.ServerSelector = (*WeightedServers)(nil)
 
-// maxServerWeight bounds one server's weight, and so the length of a Ring's
-// selection list.
+// maxServerWeight bounds one server's weight, and so the length of a
+// WeightedServers' selection list.
 const maxServerWeight = 1000
 
-// Ring picks the memcached server of a key. Every server appears in the
-// selection list as often as its weight, as in python-memcached; a key goes
-// to the entry crc32(key) mod len(list). The same key therefore always
-// lands on the same server for one server list, and a server of weight 2
-// receives about twice the keys of one of weight 1.
+// WeightedServers picks the memcached server of a key by weighted modulo
+// placement, not consistent hashing. Every server appears in the selection
+// list as often as its weight, as in python-memcached; a key goes to the
+// entry crc32(key) mod len(list). The same key therefore always lands on
+// the same server for one server list, and a server of weight 2 receives
+// about twice the keys of one of weight 1.
 //
 // Changing the list moves keys, and a moved sale is a missing sale: it
-// fails closed with order.ErrStockNotLoaded until a warm-up. A Ring is
-// immutable and safe for concurrent use.
-type Ring struct {
+// fails closed with order.ErrStockNotLoaded until a warm-up; with modulo
+// placement, adding or removing a server moves most keys, not a share of
+// them. A WeightedServers is immutable and safe for concurrent use.
+type WeightedServers struct {
 	list    []net.Addr // the selection list, each server repeated by its weight
 	servers []net.Addr // each server once, in the order first given
 }
 
-// ParseRing parses "host:port[*weight],…": comma-separated servers, each
-// with an optional positive integer weight (default 1). A path containing
-// '/' is a Unix socket. Addresses are resolved once, here. A server listed
+// ParseWeightedServers parses "host:port[*weight],…": comma-separated
+// servers, each with an optional positive integer weight (default 1). A
+// path containing '/' is a Unix socket. Addresses are resolved once, here. A server listed
 // twice adds up its weights.
-func ParseRing(spec string) (*Ring, error) {
-	r := &Ring{}
+func ParseWeightedServers(spec string) (*WeightedServers, error) {
+	ws := &WeightedServers{}
 	seen := map[string]bool{}
 	for part := range strings.SplitSeq(spec, ",") {
 		part = strings.TrimSpace(part)
@@ -56,16 +58,16 @@ func ParseRing(spec string) (*Ring, error) {
 		}
 		if !seen[addr.String()] {
 			seen[addr.String()] = true
-			r.servers = append(r.servers, addr)
+			ws.servers = append(ws.servers, addr)
 		}
 		for range weight {
-			r.list = append(r.list, addr)
+			ws.list = append(ws.list, addr)
 		}
 	}
-	if len(r.list) == 0 {
+	if len(ws.list) == 0 {
 		return nil, fmt.Errorf("memcached servers %q: no server", spec)
 	}
-	return r, nil
+	return ws, nil
 }
 
 // serverAddr is a resolved address whose Network and String are fixed, so
@@ -94,19 +96,19 @@ func resolveServer(host string) (net.Addr, error) {
 }
 
 // PickServer returns the server of key.
-func (r *Ring) PickServer(key string) (net.Addr, error) {
-	if len(r.list) == 0 {
+func (w *WeightedServers) PickServer(key string) (net.Addr, error) {
+	if len(w.list) == 0 {
 		return nil, memcache.ErrNoServers
 	}
-	if len(r.list) == 1 {
-		return r.list[0], nil
+	if len(w.list) == 1 {
+		return w.list[0], nil
 	}
-	return r.list[crc32.ChecksumIEEE([]byte(key))%uint32(len(r.list))], nil
+	return w.list[crc32.ChecksumIEEE([]byte(key))%uint32(len(w.list))], nil
 }
 
 // Each calls f once per distinct server, in the order first given.
-func (r *Ring) Each(f func(net.Addr) error) error {
-	for _, a := range r.servers {
+func (w *WeightedServers) Each(f func(net.Addr) error) error {
+	for _, a := range w.servers {
 		if err := f(a); err != nil {
 			return err
 		}
@@ -115,9 +117,9 @@ func (r *Ring) Each(f func(net.Addr) error) error {
 }
 
 // Servers returns each distinct server once, in the order first given.
-func (r *Ring) Servers() []string {
-	out := make([]string, len(r.servers))
-	for i, a := range r.servers {
+func (w *WeightedServers) Servers() []string {
+	out := make([]string, len(w.servers))
+	for i, a := range w.servers {
 		out[i] = a.String()
 	}
 	return out

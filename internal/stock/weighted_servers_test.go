@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestParseRing(t *testing.T) {
+func TestParseWeightedServers(t *testing.T) {
 	tests := []struct {
 		spec    string
 		list    []string // the selection list, nil for an error
@@ -29,15 +29,15 @@ func TestParseRing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			r, err := ParseRing(tt.spec)
+			r, err := ParseWeightedServers(tt.spec)
 			if tt.list == nil {
 				if err == nil {
-					t.Fatalf("ParseRing(%q) accepted %v", tt.spec, r.list)
+					t.Fatalf("ParseWeightedServers(%q) accepted %v", tt.spec, r.list)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ParseRing(%q): %v", tt.spec, err)
+				t.Fatalf("ParseWeightedServers(%q): %v", tt.spec, err)
 			}
 			got := make([]string, len(r.list))
 			for i, a := range r.list {
@@ -60,10 +60,10 @@ func TestParseRing(t *testing.T) {
 	}
 }
 
-// TestRingWeightedDistribution spreads many sale keys over servers of
+// TestWeightedServersDistribution spreads many sale keys over servers of
 // weights 1, 2 and 5: each receives about its share of the selection list.
-func TestRingWeightedDistribution(t *testing.T) {
-	r, err := ParseRing("10.0.0.1:11211*1,10.0.0.2:11211*2,10.0.0.3:11211*5")
+func TestWeightedServersDistribution(t *testing.T) {
+	r, err := ParseWeightedServers("10.0.0.1:11211*1,10.0.0.2:11211*2,10.0.0.3:11211*5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,15 +85,16 @@ func TestRingWeightedDistribution(t *testing.T) {
 	}
 }
 
-// TestRingStable: a key always maps to the same server, in one ring and in
-// every ring parsed from the same list, and a lone server takes every key.
-func TestRingStable(t *testing.T) {
+// TestWeightedServersStable: a key always maps to the same server, in one
+// selection and in every one parsed from the same list, and a lone server
+// takes every key.
+func TestWeightedServersStable(t *testing.T) {
 	const spec = "10.0.0.1:11211*3,10.0.0.2:11211,10.0.0.3:11211*2"
-	a, err := ParseRing(spec)
+	a, err := ParseWeightedServers(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ParseRing(spec)
+	b, err := ParseWeightedServers(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +109,13 @@ func TestRingStable(t *testing.T) {
 			}
 		}
 	}
-	one, err := ParseRing("10.0.0.9:11211*4")
+	one, err := ParseWeightedServers("10.0.0.9:11211*4")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := range 100 {
 		if got, _ := one.PickServer(fmt.Sprint(id)); got.String() != "10.0.0.9:11211" {
-			t.Fatalf("lone server ring picked %s", got)
+			t.Fatalf("lone server picked %s", got)
 		}
 	}
 }
