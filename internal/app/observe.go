@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/internal/config"
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
@@ -60,12 +59,12 @@ func (s countedStock) Release(ctx context.Context, saleID int64, orderNo string)
 
 // lastBatchStore records the time of every committed batch.
 type lastBatchStore struct {
-	consumer.Store
+	order.BatchStore
 	m *metrics.Metrics
 }
 
-func (s lastBatchStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
-	res, err := s.Store.PersistBatch(ctx, orders)
+func (s lastBatchStore) PersistBatch(ctx context.Context, orders []order.Order) (order.BatchResult, error) {
+	res, err := s.BatchStore.PersistBatch(ctx, orders)
 	if err == nil {
 		s.m.WorkerLastBatch.SetToCurrentTime()
 	}

@@ -13,7 +13,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/seckill/seckill/internal/config"
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
@@ -55,8 +54,8 @@ func TestCountReleases(t *testing.T) {
 
 type batchStore struct{ err error }
 
-func (s batchStore) PersistBatch(context.Context, []order.Order) (consumer.BatchResult, error) {
-	return consumer.BatchResult{}, s.err
+func (s batchStore) PersistBatch(context.Context, []order.Order) (order.BatchResult, error) {
+	return order.BatchResult{}, s.err
 }
 
 func (s batchStore) RecordDeadLetter(context.Context, order.DeadLetter) (int64, error) {
@@ -67,7 +66,7 @@ func (s batchStore) PassFence(context.Context, string, time.Time) error { return
 
 func TestLastBatchStore(t *testing.T) {
 	m := metrics.Discard()
-	failing := lastBatchStore{Store: batchStore{err: errors.New("deadlock")}, m: m}
+	failing := lastBatchStore{BatchStore: batchStore{err: errors.New("deadlock")}, m: m}
 	if _, err := failing.PersistBatch(context.Background(), nil); err == nil {
 		t.Fatal("the wrapped store's error was lost")
 	}
@@ -75,7 +74,7 @@ func TestLastBatchStore(t *testing.T) {
 		t.Fatalf("a failed batch set the last-batch time to %v", got)
 	}
 	before := float64(time.Now().Unix())
-	ok := lastBatchStore{Store: batchStore{}, m: m}
+	ok := lastBatchStore{BatchStore: batchStore{}, m: m}
 	if _, err := ok.PersistBatch(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}

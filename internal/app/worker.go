@@ -29,7 +29,7 @@ type Worker struct {
 	mover  *mq.Mover
 	events *mq.Publisher // relays the outbox's lifecycle events
 	store  *store.Store
-	loop   *consumer.Worker
+	loop   *consumer.Loop
 }
 
 // NewWorker connects to RabbitMQ and MySQL and binds the admin listener.
@@ -66,7 +66,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 		return nil, err
 	}
 	initWorkerSeries(w.Metrics)
-	w.loop = consumer.New(w.source, lastBatchStore{Store: w.store, m: w.Metrics}, log,
+	w.loop = consumer.New(w.source, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
 	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, cfg.AdminToken, log, w.Metrics)})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/order"
 )
 
@@ -28,8 +27,8 @@ type queueHarness struct {
 	pub batchPublisher
 	// source opens a consumer session; release ends it so that its unacked
 	// deliveries go back to the queue for the next session.
-	source  func(tb testing.TB) consumer.Source
-	release func(tb testing.TB, s consumer.Source)
+	source  func(tb testing.TB) order.Source
+	release func(tb testing.TB, s order.Source)
 	// publishRaw puts a body of the adapter's choosing in the queue.
 	publishRaw func(tb testing.TB, id string, body []byte)
 	// dead waits for want dead letters and takes them.
@@ -48,14 +47,14 @@ func rabbitHarness(tb testing.TB) queueHarness {
 	tb.Cleanup(func() { mustNoErr(tb, pub.Close(context.Background()), "close publisher") })
 	return queueHarness{
 		pub: pub,
-		source: func(tb testing.TB) consumer.Source {
+		source: func(tb testing.TB) order.Source {
 			tb.Helper()
 			src, err := DialSource(context.Background(), b.url, log, WithTopology(b.topo), WithPrefetch(16))
 			mustNoErr(tb, err, "dial source")
 			tb.Cleanup(func() { _ = src.Close() })
 			return src
 		},
-		release: func(tb testing.TB, s consumer.Source) {
+		release: func(tb testing.TB, s order.Source) {
 			tb.Helper()
 			mustNoErr(tb, s.(*Source).Close(), "close source")
 		},
@@ -85,8 +84,8 @@ func memoryHarness(tb testing.TB) queueHarness {
 	tb.Cleanup(func() { _ = m.Close() })
 	return queueHarness{
 		pub:     m,
-		source:  func(testing.TB) consumer.Source { return m },
-		release: func(testing.TB, consumer.Source) {},
+		source:  func(testing.TB) order.Source { return m },
+		release: func(testing.TB, order.Source) {},
 		publishRaw: func(tb testing.TB, id string, body []byte) {
 			tb.Helper()
 			mustNoErr(tb, m.enqueue(id, body), "enqueue")
@@ -138,7 +137,7 @@ func TestQueueContract(t *testing.T) {
 	}
 }
 
-func consume(tb testing.TB, src consumer.Source) (<-chan consumer.Delivery, context.CancelFunc) {
+func consume(tb testing.TB, src order.Source) (<-chan order.Delivery, context.CancelFunc) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
@@ -176,7 +175,7 @@ func testPublishConsumeAck(t *testing.T, h queueHarness) {
 	src := h.source(t)
 	out, cancel := consume(t, src)
 	got := receive(t, out, 2)
-	byID := map[string]consumer.Delivery{}
+	byID := map[string]order.Delivery{}
 	for _, d := range got {
 		if d.DecodeErr != nil || d.Redelivered {
 			t.Fatalf("delivery %s: decode error %v, redelivered %v", d.MessageID, d.DecodeErr, d.Redelivered)

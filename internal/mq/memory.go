@@ -10,13 +10,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/order"
 )
 
 var (
 	_ order.Publisher = (*Memory)(nil)
-	_ consumer.Source = (*Memory)(nil)
+	_ order.Source    = (*Memory)(nil)
 )
 
 // Dead-letter reasons Memory records for the messages it dead-letters itself.
@@ -187,7 +186,7 @@ func (m *Memory) enqueue(id string, body []byte) error {
 // stay unacked (their Ack still works) until the next Consume puts them
 // back at the head of the queue, flagged Redelivered. One Consume runs at
 // a time; another returns ErrConsuming.
-func (m *Memory) Consume(ctx context.Context) (<-chan consumer.Delivery, error) {
+func (m *Memory) Consume(ctx context.Context) (<-chan order.Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -200,7 +199,7 @@ func (m *Memory) Consume(ctx context.Context) (<-chan consumer.Delivery, error) 
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	m.consuming, m.consumeCancel, m.consumeDone = true, cancel, done
-	out := make(chan consumer.Delivery)
+	out := make(chan order.Delivery)
 	go m.consume(ctx, out, done)
 	return out, nil
 }
@@ -240,7 +239,7 @@ func (m *Memory) giveBack(msg *memMessage) bool {
 	return true
 }
 
-func (m *Memory) consume(ctx context.Context, out chan<- consumer.Delivery, done chan struct{}) {
+func (m *Memory) consume(ctx context.Context, out chan<- order.Delivery, done chan struct{}) {
 	defer func() {
 		m.mu.Lock()
 		m.consumeCancel()
@@ -299,8 +298,8 @@ func (m *Memory) next(ctx context.Context) (*memMessage, bool) {
 	return msg, true
 }
 
-func (m *Memory) delivery(msg *memMessage) consumer.Delivery {
-	d := consumer.Delivery{MessageID: msg.id, Redelivered: msg.redelivered}
+func (m *Memory) delivery(msg *memMessage) order.Delivery {
+	d := order.Delivery{MessageID: msg.id, Redelivered: msg.redelivered}
 	if decoded, orders, err := Decode(msg.body); err != nil {
 		d.DecodeErr, d.Body = err, msg.body
 	} else {

@@ -54,13 +54,13 @@ func (f *fenceWatch) rowsAt(id string) (int, bool) {
 func TestFenceBehindOrders(t *testing.T) {
 	impls := []struct {
 		name string
-		open func(tb testing.TB) (fencePublisher, consumer.Source)
+		open func(tb testing.TB) (fencePublisher, order.Source)
 	}{
-		{"rabbitmq", func(tb testing.TB) (fencePublisher, consumer.Source) {
+		{"rabbitmq", func(tb testing.TB) (fencePublisher, order.Source) {
 			b := newBroker(tb)
 			return dialTestPublisher(tb, b), dialTestSource(tb, b)
 		}},
-		{"memory", func(tb testing.TB) (fencePublisher, consumer.Source) {
+		{"memory", func(tb testing.TB) (fencePublisher, order.Source) {
 			m := NewMemory()
 			tb.Cleanup(func() { _ = m.Close() })
 			return m, m

@@ -10,11 +10,10 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/order"
 )
 
-var _ consumer.Source = (*Source)(nil)
+var _ order.Source = (*Source)(nil)
 
 // ErrSettled is returned by a delivery's Ack or Reject when the delivery was
 // already acked or rejected (or, in Memory, requeued to a later consumer).
@@ -182,7 +181,7 @@ func (s *Source) waitSession(ctx context.Context) *srcSession {
 //
 // Unacked deliveries go back to the queue when the channel closes: to have
 // them redelivered, Close the source and dial a new one.
-func (s *Source) Consume(ctx context.Context) (<-chan consumer.Delivery, error) {
+func (s *Source) Consume(ctx context.Context) (<-chan order.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -194,12 +193,12 @@ func (s *Source) Consume(ctx context.Context) (<-chan consumer.Delivery, error) 
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	s.consumeCancel, s.consumeDone = cancel, done
-	out := make(chan consumer.Delivery)
+	out := make(chan order.Delivery)
 	go s.consume(ctx, out, done)
 	return out, nil
 }
 
-func (s *Source) consume(ctx context.Context, out chan<- consumer.Delivery, done chan struct{}) {
+func (s *Source) consume(ctx context.Context, out chan<- order.Delivery, done chan struct{}) {
 	defer func() {
 		s.mu.Lock()
 		s.consumeCancel()
@@ -234,7 +233,7 @@ func (s *Source) consume(ctx context.Context, out chan<- consumer.Delivery, done
 
 // pump forwards deliveries to out until they end (false) or ctx ends (true,
 // after cancelling the consumer).
-func (s *Source) pump(ctx context.Context, sess *srcSession, deliveries <-chan amqp.Delivery, out chan<- consumer.Delivery) bool {
+func (s *Source) pump(ctx context.Context, sess *srcSession, deliveries <-chan amqp.Delivery, out chan<- order.Delivery) bool {
 	for {
 		select {
 		case d, ok := <-deliveries:
@@ -271,8 +270,8 @@ func (s *Source) cancelConsumer(sess *srcSession, deliveries <-chan amqp.Deliver
 }
 
 // delivery turns an AMQP delivery into the worker's view of it.
-func (s *Source) delivery(d amqp.Delivery) consumer.Delivery {
-	out := consumer.Delivery{MessageID: d.MessageId, Redelivered: d.Redelivered}
+func (s *Source) delivery(d amqp.Delivery) order.Delivery {
+	out := order.Delivery{MessageID: d.MessageId, Redelivered: d.Redelivered}
 	if m, orders, err := Decode(d.Body); err != nil {
 		out.DecodeErr, out.Body = err, d.Body
 	} else {

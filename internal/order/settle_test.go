@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/stock"
@@ -129,7 +128,7 @@ func (r *settleRig) reconcile(t *testing.T) order.Reconciliation {
 	return rec
 }
 
-var _ consumer.Store = (*store.Store)(nil)
+var _ order.BatchStore = (*store.Store)(nil)
 
 // TestSettleRepublishesStrandedReservation: a reservation whose order never
 // reached the queue is republished under its own order_no once it is older

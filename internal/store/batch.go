@@ -14,7 +14,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/order"
 )
 
@@ -32,7 +31,7 @@ var errGuardMoved = errors.New("sales.sold moved under the row lock")
 type buyerKey struct{ saleID, userID int64 }
 
 // PersistBatch writes a batch of orders in one transaction and says what
-// became of each; see consumer.Store. Running the same batch again inserts
+// became of each; see order.BatchStore. Running the same batch again inserts
 // nothing and reports every order as Duplicate; sold is raised once.
 //
 // The transaction locks the batch's sales rows in id order first (SELECT …
@@ -57,7 +56,7 @@ type buyerKey struct{ saleID, userID int64 }
 // Most batches are all new orders that fit; insertFirstTx writes those
 // without the reads above and only hands the batch to the sorting
 // transaction when its guards or unique keys say it must.
-func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (order.BatchResult, error) {
 	var (
 		batch   []order.Order
 		copies  []string
@@ -76,7 +75,7 @@ func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consume
 		}
 	}
 
-	var res consumer.BatchResult
+	var res order.BatchResult
 	if len(batch) > 0 {
 		err := s.withRetry(ctx, func() error {
 			var err error
@@ -90,7 +89,7 @@ func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consume
 			return err
 		})
 		if err != nil {
-			return consumer.BatchResult{}, fmt.Errorf("persist batch of %d orders: %w", len(orders), err)
+			return order.BatchResult{}, fmt.Errorf("persist batch of %d orders: %w", len(orders), err)
 		}
 	}
 	// A second copy of an order in the same batch is the same order: it is
@@ -104,7 +103,7 @@ func (s *Store) PersistBatch(ctx context.Context, orders []order.Order) (consume
 	return res, nil
 }
 
-func reject(res *consumer.BatchResult, o order.Order, why string) {
+func reject(res *order.BatchResult, o order.Order, why string) {
 	res.Rejected = append(res.Rejected, o)
 	if res.Reasons == nil {
 		res.Reasons = make(map[string]string)
@@ -114,10 +113,10 @@ func reject(res *consumer.BatchResult, o order.Order, why string) {
 
 // persistTx runs one attempt of PersistBatch's transaction over orders with
 // distinct, valid order numbers.
-func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.BatchResult, error) {
-	var res consumer.BatchResult
+func (s *Store) persistTx(ctx context.Context, batch []order.Order) (order.BatchResult, error) {
+	var res order.BatchResult
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res = consumer.BatchResult{}
+		res = order.BatchResult{}
 
 		sales, err := s.lockSales(tx, batch)
 		if err != nil {
@@ -216,7 +215,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (consumer.Ba
 // and returns an error; when the error says some order is not new or does
 // not fit (needsSorting), the batch goes through persistTx, which sorts out
 // each order. Lock conflicts go back to withRetry like persistTx's own.
-func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (consumer.BatchResult, error) {
+func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (order.BatchResult, error) {
 	perSale := make(map[int64]int, 1)
 	for _, o := range batch {
 		perSale[o.SaleID]++
@@ -238,9 +237,9 @@ func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (consume
 		return nil
 	}, s.txOptions())
 	if err != nil {
-		return consumer.BatchResult{}, err
+		return order.BatchResult{}, err
 	}
-	res := consumer.BatchResult{Inserted: make([]string, len(batch))}
+	res := order.BatchResult{Inserted: make([]string, len(batch))}
 	for i, o := range batch {
 		res.Inserted[i] = o.OrderNo
 	}
@@ -354,7 +353,8 @@ func storedBuyers(tx *gorm.DB, batch []order.Order, stored map[string]bool) (map
 	return out, nil
 }
 
-// raiseSold raises sales.sold by n with the guarded UPDATE of DESIGN §2.1.
+// raiseSold raises sales.sold by n with the guarded UPDATE (sold + n <=
+// total_stock), so MySQL never holds more orders than stock.
 func raiseSold(tx *gorm.DB, saleID int64, n int, t time.Time) error {
 	r := tx.Model(&saleRow{}).
 		Where("id = ? AND sold + ? <= total_stock", saleID, n).

@@ -8,7 +8,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/store"
@@ -50,7 +49,7 @@ func TestPersistBatchRetriesDeadlock(t *testing.T) {
 
 	// The batch locks a, then waits for b.
 	type outcome struct {
-		res consumer.BatchResult
+		res order.BatchResult
 		err error
 	}
 	done := make(chan outcome, 1)

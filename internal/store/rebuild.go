@@ -7,7 +7,7 @@ import (
 )
 
 // PassFence records that the worker received the fence fenceID at at,
-// after committing everything delivered before it; see consumer.Store. A
+// after committing everything delivered before it; see order.BatchStore. A
 // fence passes once: a redelivered fence keeps its first time. An unknown
 // fence id (a rebuild recorded elsewhere, or gone) is not an error.
 func (s *Store) PassFence(ctx context.Context, fenceID string, at time.Time) error {

@@ -13,6 +13,11 @@
 // locks the batch's sales rows, skips order numbers already stored, refuses
 // a second order for the same buyer, raises sales.sold with the guarded
 // UPDATE and inserts the rest; lock conflicts retry the whole transaction.
+//
+// Store implements the domain's ports (order.Repository, order.BatchStore
+// and the smaller ones beside them). The package imports the domain
+// (order), metrics and redact, GORM and the database drivers; never the
+// packages that use it (consumer, httpapi, app).
 package store
 
 import (
@@ -29,7 +34,6 @@ import (
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/redact"
@@ -37,7 +41,7 @@ import (
 
 var (
 	_ order.Repository = (*Store)(nil)
-	_ consumer.Store   = (*Store)(nil)
+	_ order.BatchStore = (*Store)(nil)
 )
 
 // dialect tells the few places where MySQL and SQLite differ.
@@ -55,7 +59,7 @@ func (d dialect) String() string {
 	return "mysql"
 }
 
-// Store is the GORM-backed order.Repository and consumer.Store.
+// Store is the GORM-backed order.Repository and order.BatchStore.
 type Store struct {
 	db      *gorm.DB
 	dialect dialect

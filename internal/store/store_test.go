@@ -13,7 +13,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/store"
@@ -55,7 +54,7 @@ func newOrders(tb testing.TB, saleID int64, firstUser, n int) []order.Order {
 	return out
 }
 
-func persist(tb testing.TB, s *store.Store, orders []order.Order) consumer.BatchResult {
+func persist(tb testing.TB, s *store.Store, orders []order.Order) order.BatchResult {
 	tb.Helper()
 	res, err := s.PersistBatch(context.Background(), orders)
 	if err != nil {
@@ -445,7 +444,7 @@ func TestPersistBatchConcurrent(t *testing.T) {
 			all := newOrders(t, sale.ID, 1, 200)
 
 			const workers = 8
-			results := make([]consumer.BatchResult, workers)
+			results := make([]order.BatchResult, workers)
 			errs := make([]error, workers)
 			start := make(chan struct{})
 			var wg sync.WaitGroup
@@ -454,7 +453,7 @@ func TestPersistBatchConcurrent(t *testing.T) {
 					<-start
 					// Each goroutine persists its share in a few batches.
 					share := all[w*25 : (w+1)*25]
-					var agg consumer.BatchResult
+					var agg order.BatchResult
 					for part := range slices.Chunk(share, 9) {
 						res, err := s.PersistBatch(context.Background(), part)
 						if err != nil {

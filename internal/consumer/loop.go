@@ -1,3 +1,10 @@
+// Package consumer holds the loop of the worker process: it takes order
+// messages from an order.Source, persists them in batches through an
+// order.BatchStore, one transaction each, and acks a message only once what
+// it carries is durable.
+//
+// It imports the domain (order), metrics and libraries; never an adapter
+// (store, mq): the worker's wiring hands it one of each.
 package consumer
 
 import (
@@ -13,12 +20,12 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// Worker is the batching loop: it gathers deliveries from a Source into
-// batches, persists each batch in one Store transaction and acks every
-// delivery of the batch after the commit.
-type Worker struct {
-	src Source
-	st  Store
+// Loop is the batching loop: it gathers deliveries from an order.Source
+// into batches, persists each batch in one order.BatchStore transaction and
+// acks every delivery of the batch after the commit.
+type Loop struct {
+	src order.Source
+	st  order.BatchStore
 	log *slog.Logger
 	m   *metrics.Metrics
 
@@ -30,16 +37,16 @@ type Worker struct {
 	retryMax       time.Duration
 }
 
-// Option configures a Worker.
-type Option func(*Worker)
+// Option configures a Loop.
+type Option func(*Loop)
 
 // WithBatchSize sets how many orders a batch gathers before it is persisted
 // without waiting (default 128). A message is never split, so a batch may
 // exceed it by the orders of its last message.
 func WithBatchSize(n int) Option {
-	return func(w *Worker) {
+	return func(l *Loop) {
 		if n > 0 {
-			w.batchSize = n
+			l.batchSize = n
 		}
 	}
 }
@@ -47,23 +54,23 @@ func WithBatchSize(n int) Option {
 // WithBatchWait sets how long a batch lingers for more deliveries after its
 // first one (default 20ms). Zero persists whatever has arrived at once.
 func WithBatchWait(d time.Duration) Option {
-	return func(w *Worker) {
+	return func(l *Loop) {
 		if d >= 0 {
-			w.batchWait = d
+			l.batchWait = d
 		}
 	}
 }
 
 // WithMetrics records the worker metrics in m. A nil m records nothing.
-func WithMetrics(m *metrics.Metrics) Option { return func(w *Worker) { w.m = m } }
+func WithMetrics(m *metrics.Metrics) Option { return func(l *Loop) { l.m = m } }
 
 // WithPersistTimeout bounds one attempt of one store call: a batch's
 // transaction, the record of a dead letter, a fence (default 30s). The
 // bound holds during shutdown too, where it is the only one.
 func WithPersistTimeout(d time.Duration) Option {
-	return func(w *Worker) {
+	return func(l *Loop) {
 		if d > 0 {
-			w.persistTimeout = d
+			l.persistTimeout = d
 		}
 	}
 }
@@ -71,30 +78,30 @@ func WithPersistTimeout(d time.Duration) Option {
 // WithDrainTimeout bounds how long Run waits, once its context has ended,
 // for the Source to close its channel (default 30s).
 func WithDrainTimeout(d time.Duration) Option {
-	return func(w *Worker) {
+	return func(l *Loop) {
 		if d > 0 {
-			w.drainTimeout = d
+			l.drainTimeout = d
 		}
 	}
 }
 
-// WithRetryBackoff sets how long the worker waits before it retries a
+// WithRetryBackoff sets how long the loop waits before it retries a
 // failed store call: first after the first failure, doubling (with
 // jitter) for each further one, up to longest (defaults 200ms and 5s). It
-// retries until the call succeeds or the worker stops, however long that
+// retries until the call succeeds or the loop stops, however long that
 // is, and takes no new delivery meanwhile.
 func WithRetryBackoff(first, longest time.Duration) Option {
-	return func(w *Worker) {
+	return func(l *Loop) {
 		if first >= 0 && longest >= first {
-			w.retryMin, w.retryMax = first, longest
+			l.retryMin, l.retryMax = first, longest
 		}
 	}
 }
 
-// New builds a Worker that takes deliveries from src and persists them
+// New builds a Loop that takes deliveries from src and persists them
 // with st.
-func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
-	w := &Worker{
+func New(src order.Source, st order.BatchStore, log *slog.Logger, opts ...Option) *Loop {
+	l := &Loop{
 		src: src, st: st, log: log,
 		batchSize:      128,
 		batchWait:      20 * time.Millisecond,
@@ -104,9 +111,9 @@ func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
 		retryMax:       5 * time.Second,
 	}
 	for _, o := range opts {
-		o(w)
+		o(l)
 	}
-	return w
+	return l
 }
 
 // Run consumes until ctx ends and the Source has closed its channel, then
@@ -122,7 +129,7 @@ func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
 //     is recorded as passed.
 //
 // A failed store call (database down, timeout, read-only) is retried with
-// a capped exponential backoff until it succeeds; meanwhile the worker
+// a capped exponential backoff until it succeeds; meanwhile the loop
 // holds its deliveries unacked and takes no new one, so an outage never
 // spends the queue's delivery limit.
 //
@@ -134,14 +141,14 @@ func New(src Source, st Store, log *slog.Logger, opts ...Option) *Worker {
 // redelivers them once the channel closes. Run returns an error when
 // Consume fails, when the channel closes while ctx is live, or when the
 // Source does not close it within the drain timeout.
-func (w *Worker) Run(ctx context.Context) error {
-	deliveries, err := w.src.Consume(ctx)
+func (l *Loop) Run(ctx context.Context) error {
+	deliveries, err := l.src.Consume(ctx)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
 
 	var (
-		batch []Delivery
+		batch []order.Delivery
 		size  int // orders in batch
 		done  = ctx.Done()
 		drain <-chan time.Time
@@ -157,7 +164,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	flush := func() {
 		linger.Stop()
 		lingerC = nil
-		if len(batch) > 0 && !w.handle(ctx, batch, size) {
+		if len(batch) > 0 && !l.handle(ctx, batch, size) {
 			held = true
 		}
 		batch, size = nil, 0
@@ -173,16 +180,16 @@ func (w *Worker) Run(ctx context.Context) error {
 				}
 				return fmt.Errorf("consume: %w: the source closed its channel", order.ErrUnavailable)
 			}
-			w.count(d)
+			l.count(d)
 			switch {
 			case d.Fence != nil && d.DecodeErr == nil:
 				flush()
-				if held || !w.passFence(ctx, d) {
+				if held || !l.passFence(ctx, d) {
 					held = true
 				}
 				continue
 			case d.DecodeErr != nil || len(d.Orders) == 0:
-				if !w.undecodable(ctx, d) {
+				if !l.undecodable(ctx, d) {
 					held = true
 				}
 				continue
@@ -190,10 +197,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			batch = append(batch, d)
 			size += len(d.Orders)
 			switch {
-			case size >= w.batchSize:
+			case size >= l.batchSize:
 				flush()
 			case len(batch) == 1:
-				linger.Reset(w.batchWait)
+				linger.Reset(l.batchWait)
 				lingerC = linger.C
 			}
 
@@ -204,19 +211,19 @@ func (w *Worker) Run(ctx context.Context) error {
 			// Stop waiting for company: the source is closing its channel.
 			done = nil
 			flush()
-			t := time.NewTimer(w.drainTimeout)
+			t := time.NewTimer(l.drainTimeout)
 			defer t.Stop()
 			drain = t.C
 
 		case <-drain:
 			flush()
-			return fmt.Errorf("consume: the source did not close its channel within %v of shutdown", w.drainTimeout)
+			return fmt.Errorf("consume: the source did not close its channel within %v of shutdown", l.drainTimeout)
 		}
 	}
 }
 
-func (w *Worker) count(d Delivery) {
-	w.metric(func(m *metrics.Metrics) {
+func (l *Loop) count(d order.Delivery) {
+	l.metric(func(m *metrics.Metrics) {
 		m.WorkerDeliveries.Inc()
 		if d.Redelivered {
 			m.WorkerRedeliveries.Inc()
@@ -227,57 +234,57 @@ func (w *Worker) count(d Delivery) {
 // undecodable records a delivery that carries neither orders nor a fence
 // as a dead letter, with its body, and acks it. It reports false when
 // shutdown left it unacked.
-func (w *Worker) undecodable(ctx context.Context, d Delivery) bool {
+func (l *Loop) undecodable(ctx context.Context, d order.Delivery) bool {
 	cause := d.DecodeErr
 	if cause == nil {
 		cause = errors.New("message carries neither orders nor a fence")
 	}
-	w.log.ErrorContext(ctx, "undecodable message; recording it as a dead letter",
+	l.log.ErrorContext(ctx, "undecodable message; recording it as a dead letter",
 		"message_id", d.MessageID, "redelivered", d.Redelivered, "err", cause)
 	dl := order.DeadLetter{MessageID: d.MessageID, Reason: order.DeadUndecodable, Detail: cause.Error(), Body: d.Body}
-	if !w.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
-		_, err := w.st.RecordDeadLetter(ctx, dl)
+	if !l.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
+		_, err := l.st.RecordDeadLetter(ctx, dl)
 		return err
 	}, "message_id", d.MessageID) {
 		return false
 	}
-	w.metric(func(m *metrics.Metrics) { m.WorkerDeadLettered.Inc() })
-	w.ack(ctx, d)
+	l.metric(func(m *metrics.Metrics) { m.WorkerDeadLettered.Inc() })
+	l.ack(ctx, d)
 	return true
 }
 
 // passFence records a fence as passed and acks it. The caller has settled
 // every delivery received before it. It reports false when shutdown left
 // it unacked.
-func (w *Worker) passFence(ctx context.Context, d Delivery) bool {
+func (l *Loop) passFence(ctx context.Context, d order.Delivery) bool {
 	f := *d.Fence
-	if !w.hold(ctx, metrics.StoreFence, func(ctx context.Context) error {
-		return w.st.PassFence(ctx, f.ID, time.Now())
+	if !l.hold(ctx, metrics.StoreFence, func(ctx context.Context) error {
+		return l.st.PassFence(ctx, f.ID, time.Now())
 	}, "fence_id", f.ID, "sale_id", f.SaleID) {
 		return false
 	}
-	w.log.InfoContext(ctx, "stock rebuild fence passed", "fence_id", f.ID, "sale_id", f.SaleID)
-	w.ack(ctx, d)
+	l.log.InfoContext(ctx, "stock rebuild fence passed", "fence_id", f.ID, "sale_id", f.SaleID)
+	l.ack(ctx, d)
 	return true
 }
 
 // handle persists one batch, records the orders the store could neither
 // persist nor tombstone as dead letters, and acks the deliveries. It
 // reports false when shutdown left any delivery unacked.
-func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
+func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int) bool {
 	orders := make([]order.Order, 0, size)
 	for _, d := range batch {
 		orders = append(orders, d.Orders...)
 	}
-	var res BatchResult
-	if !w.hold(ctx, metrics.StorePersist, func(ctx context.Context) error {
+	var res order.BatchResult
+	if !l.hold(ctx, metrics.StorePersist, func(ctx context.Context) error {
 		start := time.Now()
-		r, err := w.st.PersistBatch(ctx, orders)
+		r, err := l.st.PersistBatch(ctx, orders)
 		if err != nil {
 			return err
 		}
 		res = r
-		w.metric(func(m *metrics.Metrics) {
+		l.metric(func(m *metrics.Metrics) {
 			m.WorkerPersistDuration.Observe(time.Since(start).Seconds())
 			m.WorkerBatchSize.Observe(float64(len(orders)))
 		})
@@ -285,7 +292,7 @@ func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
 	}, "messages", len(batch), "orders", len(orders)) {
 		return false
 	}
-	w.metric(func(m *metrics.Metrics) {
+	l.metric(func(m *metrics.Metrics) {
 		m.WorkerOrders.WithLabelValues("inserted").Add(float64(len(res.Inserted)))
 		m.WorkerOrders.WithLabelValues("duplicate").Add(float64(len(res.Duplicate)))
 		for _, o := range res.Tombstoned {
@@ -293,7 +300,7 @@ func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
 		}
 	})
 	for _, o := range res.Tombstoned {
-		w.log.ErrorContext(ctx, "order refused by the store; recorded cancelled, its unit goes back to the stock backend",
+		l.log.ErrorContext(ctx, "order refused by the store; recorded cancelled, its unit goes back to the stock backend",
 			"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", o.Reason)
 	}
 
@@ -303,11 +310,11 @@ func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
 	}
 	settled := true
 	for _, d := range batch {
-		if len(rejected) > 0 && !w.deadLetter(ctx, d, rejected, settled) {
+		if len(rejected) > 0 && !l.deadLetter(ctx, d, rejected, settled) {
 			settled = false
 			continue
 		}
-		w.ack(ctx, d)
+		l.ack(ctx, d)
 	}
 	return settled
 }
@@ -318,7 +325,7 @@ func (w *Worker) handle(ctx context.Context, batch []Delivery, size int) bool {
 // already cut a store retry short: a delivery that still has orders to
 // record is left unacked without another attempt. It reports whether the
 // delivery may be acked.
-func (w *Worker) deadLetter(ctx context.Context, d Delivery, rejected map[string]string, try bool) bool {
+func (l *Loop) deadLetter(ctx context.Context, d order.Delivery, rejected map[string]string, try bool) bool {
 	var (
 		reasons []string
 		byWhy   = make(map[string][]order.Order)
@@ -342,12 +349,12 @@ func (w *Worker) deadLetter(ctx context.Context, d Delivery, rejected map[string
 	for _, why := range reasons {
 		group := byWhy[why]
 		for _, o := range group {
-			w.log.ErrorContext(ctx, "order the store can neither persist nor cancel; recording it as a dead letter",
+			l.log.ErrorContext(ctx, "order the store can neither persist nor cancel; recording it as a dead letter",
 				"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", why, "message_id", d.MessageID)
 		}
 		dl := order.DeadLetter{MessageID: d.MessageID, Reason: why, Detail: deadDetail(why), Orders: group}
-		if !w.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
-			_, err := w.st.RecordDeadLetter(ctx, dl)
+		if !l.hold(ctx, metrics.StoreDeadLetter, func(ctx context.Context) error {
+			_, err := l.st.RecordDeadLetter(ctx, dl)
 			return err
 		}, "message_id", d.MessageID, "reason", why, "orders", len(group)) {
 			return false
@@ -355,7 +362,7 @@ func (w *Worker) deadLetter(ctx context.Context, d Delivery, rejected map[string
 		for _, o := range group {
 			delete(rejected, o.OrderNo)
 		}
-		w.metric(func(m *metrics.Metrics) {
+		l.metric(func(m *metrics.Metrics) {
 			m.WorkerOrders.WithLabelValues(why + "_dead_lettered").Add(float64(len(group)))
 			m.WorkerDeadLettered.Add(float64(len(group)))
 		})
@@ -374,10 +381,10 @@ func deadDetail(why string) string {
 	return ""
 }
 
-func (w *Worker) ack(ctx context.Context, d Delivery) {
+func (l *Loop) ack(ctx context.Context, d order.Delivery) {
 	if err := d.Ack(); err != nil {
 		// What it carries is durable; a redelivery finds it stored.
-		w.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
+		l.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
 			"message_id", d.MessageID, "err", err)
 	}
 }
@@ -388,46 +395,50 @@ func (w *Worker) ack(ctx context.Context, d Delivery) {
 // (not ctx, so an attempt started is finished during shutdown), bounded by
 // the persist timeout. Every error counts as an infrastructure failure:
 // the caller's deliveries stay unacked meanwhile, and Run takes no new one.
-func (w *Worker) hold(ctx context.Context, operation string, op func(context.Context) error, attrs ...any) bool {
+func (l *Loop) hold(ctx context.Context, operation string, op func(context.Context) error, attrs ...any) bool {
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     w.retryMin,
+		InitialInterval:     l.retryMin,
 		RandomizationFactor: 0.2,
 		Multiplier:          2,
-		MaxInterval:         w.retryMax,
+		MaxInterval:         l.retryMax,
 	}
 	attempt := 0
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempt++
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.persistTimeout)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.persistTimeout)
 		defer cancel()
 		return struct{}{}, op(actx)
 	},
 		backoff.WithBackOff(b),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, next time.Duration) {
-			w.metric(func(m *metrics.Metrics) {
+			l.metric(func(m *metrics.Metrics) {
 				m.WorkerStoreRetries.WithLabelValues(operation).Inc()
 				m.WorkerStoreUp.Set(0)
 			})
-			w.log.ErrorContext(ctx, "store call failed; holding the messages unacked and retrying",
+			l.log.ErrorContext(ctx, "store call failed; holding the messages unacked and retrying",
 				append([]any{"operation", operation, "attempt", attempt, "retry_in", next, "err", err}, attrs...)...)
 		}),
 	)
 	if err != nil {
-		w.log.WarnContext(ctx, "shutdown while a store call was failing; its messages stay unacked and the broker redelivers them",
+		l.log.WarnContext(ctx, "shutdown while a store call was failing; its messages stay unacked and the broker redelivers them",
 			append([]any{"operation", operation, "attempts", attempt, "err", err}, attrs...)...)
 		return false
 	}
 	if attempt > 1 {
-		w.log.InfoContext(ctx, "store call succeeded after retries",
+		l.log.InfoContext(ctx, "store call succeeded after retries",
 			append([]any{"operation", operation, "attempts", attempt}, attrs...)...)
 	}
-	w.metric(func(m *metrics.Metrics) { m.WorkerStoreUp.Set(1) })
+	l.metric(func(m *metrics.Metrics) { m.WorkerStoreUp.Set(1) })
 	return true
 }
 
-func (w *Worker) metric(f func(m *metrics.Metrics)) {
-	if w.m != nil {
-		f(w.m)
+func (l *Loop) metric(f func(m *metrics.Metrics)) {
+	if l.m != nil {
+		f(l.m)
 	}
 }
+
+// Delivery is order.Delivery under the name it had here before the ports
+// moved to the domain; it goes once no test names it.
+type Delivery = order.Delivery

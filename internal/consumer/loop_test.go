@@ -33,7 +33,7 @@ type fakeSource struct {
 }
 
 type handoff struct {
-	d     consumer.Delivery
+	d     order.Delivery
 	taken chan bool
 }
 
@@ -41,11 +41,11 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{in: make(chan handoff), settled: map[string][]string{}}
 }
 
-func (f *fakeSource) Consume(ctx context.Context) (<-chan consumer.Delivery, error) {
+func (f *fakeSource) Consume(ctx context.Context) (<-chan order.Delivery, error) {
 	if f.consumeErr != nil {
 		return nil, f.consumeErr
 	}
-	out := make(chan consumer.Delivery)
+	out := make(chan order.Delivery)
 	go func() {
 		defer close(out)
 		for {
@@ -67,14 +67,14 @@ func (f *fakeSource) Consume(ctx context.Context) (<-chan consumer.Delivery, err
 }
 
 // delivery builds a delivery whose settlement is recorded under tag.
-func (f *fakeSource) delivery(tag string, redelivered bool, orders ...order.Order) consumer.Delivery {
+func (f *fakeSource) delivery(tag string, redelivered bool, orders ...order.Order) order.Delivery {
 	record := func(what string) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.settled[tag] = append(f.settled[tag], what)
 		return nil
 	}
-	return consumer.Delivery{
+	return order.Delivery{
 		MessageID:   tag,
 		Orders:      orders,
 		Redelivered: redelivered,
@@ -90,14 +90,14 @@ func (f *fakeSource) delivery(tag string, redelivered bool, orders ...order.Orde
 
 // deliver hands d to the worker and reports whether the worker took it
 // (false once the source has stopped).
-func (f *fakeSource) deliver(tb testing.TB, d consumer.Delivery) bool {
+func (f *fakeSource) deliver(tb testing.TB, d order.Delivery) bool {
 	tb.Helper()
 	return <-f.deliverAsync(tb, d)
 }
 
 // deliverAsync returns once the source holds d; the channel then tells
 // whether the worker took it.
-func (f *fakeSource) deliverAsync(tb testing.TB, d consumer.Delivery) <-chan bool {
+func (f *fakeSource) deliverAsync(tb testing.TB, d order.Delivery) <-chan bool {
 	tb.Helper()
 	h := handoff{d: d, taken: make(chan bool, 1)}
 	select {
@@ -137,18 +137,18 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Fatalf("timed out waiting for %s", what)
 }
 
-// running is a worker started by start; stop cancels it and returns Run's
+// running is a loop started by start; stop cancels it and returns Run's
 // error.
 type running struct {
 	cancel context.CancelFunc
 	errc   chan error
 }
 
-func start(tb testing.TB, w *consumer.Worker) *running {
+func start(tb testing.TB, l *consumer.Loop) *running {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, errc: make(chan error, 1)}
-	go func() { r.errc <- w.Run(ctx) }()
+	go func() { r.errc <- l.Run(ctx) }()
 	tb.Cleanup(func() { _ = r.stop() })
 	return r
 }
@@ -407,15 +407,15 @@ func TestUndecodableMessageIsRecorded(t *testing.T) {
 
 // gatedStore holds PersistBatch until the test opens the gate.
 type gatedStore struct {
-	consumer.Store
+	order.BatchStore
 	entered chan struct{}
 	gate    chan struct{}
 }
 
-func (g *gatedStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+func (g *gatedStore) PersistBatch(ctx context.Context, orders []order.Order) (order.BatchResult, error) {
 	g.entered <- struct{}{}
 	<-g.gate
-	return g.Store.PersistBatch(ctx, orders)
+	return g.BatchStore.PersistBatch(ctx, orders)
 }
 
 // TestShutdownFinishesInFlightBatch cancels the worker while a batch is in
@@ -425,7 +425,7 @@ func TestShutdownFinishesInFlightBatch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		sale := newSale(t, s, 10)
 		src := newFakeSource()
-		g := &gatedStore{Store: s, entered: make(chan struct{}), gate: make(chan struct{})}
+		g := &gatedStore{BatchStore: s, entered: make(chan struct{}), gate: make(chan struct{})}
 		r := start(t, consumer.New(src, g, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour)))
 
 		o1, o2, o3 := newOrder(t, sale.ID, 1), newOrder(t, sale.ID, 2), newOrder(t, sale.ID, 3)
@@ -481,7 +481,7 @@ func TestShutdownPersistsGatheredBatch(t *testing.T) {
 // deadFailures calls of RecordDeadLetter; it records the size of every
 // batch it persists.
 type flakyStore struct {
-	consumer.Store
+	order.BatchStore
 	mu           sync.Mutex
 	down         bool
 	deadFailures int // RecordDeadLetter calls that still fail
@@ -510,14 +510,14 @@ func (f *flakyStore) callCount() int {
 	return f.calls
 }
 
-func (f *flakyStore) PersistBatch(ctx context.Context, orders []order.Order) (consumer.BatchResult, error) {
+func (f *flakyStore) PersistBatch(ctx context.Context, orders []order.Order) (order.BatchResult, error) {
 	if f.fail() {
-		return consumer.BatchResult{}, errRefused
+		return order.BatchResult{}, errRefused
 	}
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(orders))
 	f.mu.Unlock()
-	return f.Store.PersistBatch(ctx, orders)
+	return f.BatchStore.PersistBatch(ctx, orders)
 }
 
 func (f *flakyStore) RecordDeadLetter(ctx context.Context, d order.DeadLetter) (int64, error) {
@@ -530,14 +530,14 @@ func (f *flakyStore) RecordDeadLetter(ctx context.Context, d order.DeadLetter) (
 	if fail || f.fail() {
 		return 0, errRefused
 	}
-	return f.Store.RecordDeadLetter(ctx, d)
+	return f.BatchStore.RecordDeadLetter(ctx, d)
 }
 
 func (f *flakyStore) PassFence(ctx context.Context, id string, at time.Time) error {
 	if f.fail() {
 		return errRefused
 	}
-	return f.Store.PassFence(ctx, id, at)
+	return f.BatchStore.PassFence(ctx, id, at)
 }
 
 func (f *flakyStore) batchSizes() []int {
@@ -554,7 +554,7 @@ func TestStoreOutageHoldsTheBatch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		sale := newSale(t, s, 10)
 		src := newFakeSource()
-		fs := &flakyStore{Store: s, down: true}
+		fs := &flakyStore{BatchStore: s, down: true}
 		m := metrics.Discard()
 		r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchWait(0),
 			consumer.WithRetryBackoff(time.Millisecond, 5*time.Millisecond), consumer.WithMetrics(m)))
@@ -604,7 +604,7 @@ func TestShutdownDuringOutageLeavesBatchUnacked(t *testing.T) {
 	s := storetest.SQLite(t)
 	sale := newSale(t, s, 10)
 	src := newFakeSource()
-	fs := &flakyStore{Store: s, down: true}
+	fs := &flakyStore{BatchStore: s, down: true}
 	r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchWait(0),
 		consumer.WithRetryBackoff(time.Millisecond, time.Millisecond)))
 	src.deliver(t, src.delivery("d1", false, newOrder(t, sale.ID, 1)))
@@ -625,7 +625,7 @@ func TestDeadLetterRecordFailureHolds(t *testing.T) {
 	s := storetest.SQLite(t)
 	sale := newSale(t, s, 5)
 	src := newFakeSource()
-	fs := &flakyStore{Store: s, deadFailures: 3}
+	fs := &flakyStore{BatchStore: s, deadFailures: 3}
 	m := metrics.Discard()
 	r := start(t, consumer.New(src, fs, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour),
 		consumer.WithRetryBackoff(time.Millisecond, time.Millisecond), consumer.WithMetrics(m)))
@@ -651,7 +651,7 @@ func TestBatchSize(t *testing.T) {
 	s := storetest.SQLite(t)
 	sale := newSale(t, s, 100)
 	src := newFakeSource()
-	fs := &flakyStore{Store: s}
+	fs := &flakyStore{BatchStore: s}
 	m := metrics.Discard()
 	r := start(t, consumer.New(src, fs, storetest.Logger(t),
 		consumer.WithBatchSize(4), consumer.WithBatchWait(time.Hour), consumer.WithMetrics(m)))
@@ -694,8 +694,8 @@ func TestLingerFlushesPartialBatch(t *testing.T) {
 // closingSource closes its channel on its own while ctx is live.
 type closingSource struct{}
 
-func (c *closingSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
-	ch := make(chan consumer.Delivery)
+func (c *closingSource) Consume(context.Context) (<-chan order.Delivery, error) {
+	ch := make(chan order.Delivery)
 	close(ch)
 	return ch, nil
 }
@@ -706,7 +706,7 @@ func TestRunErrors(t *testing.T) {
 	failing.consumeErr = errors.New("not connected")
 	tests := []struct {
 		name string
-		src  consumer.Source
+		src  order.Source
 		want error
 	}{
 		{"consume fails", failing, failing.consumeErr},
@@ -744,8 +744,8 @@ func TestNilMetrics(t *testing.T) {
 // stuckSource never closes its channel.
 type stuckSource struct{}
 
-func (s *stuckSource) Consume(context.Context) (<-chan consumer.Delivery, error) {
-	return make(chan consumer.Delivery), nil
+func (s *stuckSource) Consume(context.Context) (<-chan order.Delivery, error) {
+	return make(chan order.Delivery), nil
 }
 
 func TestRunGivesUpOnASourceThatNeverCloses(t *testing.T) {
