@@ -209,7 +209,10 @@ func (s *suite) waitPersisted(ctx context.Context, st *state) error {
 			}
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("MySQL does not hold every accepted order after %s (%v)", eventWait, err)
+			if err != nil {
+				return fmt.Errorf("MySQL does not hold every accepted order after %s: %w", eventWait, err)
+			}
+			return fmt.Errorf("MySQL does not hold every accepted order after %s", eventWait)
 		}
 		sleep(ctx, pollEvery)
 	}
