@@ -176,34 +176,30 @@ func (l link) close() {
 }
 
 // retry runs connect until it succeeds or ctx ends, waiting a capped,
-// jittered exponential backoff between attempts. It reports false when ctx
-// ended first.
+// jittered exponential backoff between attempts and logging each failure.
+// It reports false when ctx ended first.
 func retry[S any](ctx context.Context, c *config, log *slog.Logger, what string, connect func(context.Context) (S, error)) (S, bool) {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     c.minBackoff,
-		RandomizationFactor: 0.2,
-		Multiplier:          2,
-		MaxInterval:         c.maxBackoff,
-	}
-	b.Reset()
-	for attempt := 1; ; attempt++ {
-		s, err := connect(ctx)
-		if err == nil {
-			return s, true
-		}
-		wait := b.NextBackOff()
-		if ctx.Err() == nil {
+	attempt := 0
+	s, err := backoff.Retry(ctx, func() (S, error) {
+		attempt++
+		return connect(ctx)
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval:     c.minBackoff,
+			RandomizationFactor: 0.2,
+			Multiplier:          2,
+			MaxInterval:         c.maxBackoff,
+		}),
+		backoff.WithMaxElapsedTime(0), // no limit: only ctx ends the attempts
+		backoff.WithNotify(func(err error, wait time.Duration) {
 			log.Warn("amqp reconnect failed", "what", what, "attempt", attempt, "retry_in", wait, "err", err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			var zero S
-			return zero, false
-		case <-t.C:
-		}
+		}),
+	)
+	if err != nil {
+		var zero S
+		return zero, false
 	}
+	return s, true
 }
 
 // closeReason describes why a connection or channel went away.

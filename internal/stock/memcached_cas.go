@@ -19,11 +19,13 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// The retry policy of the CAS loops, variables so tests can tighten them.
+// Bounds of the CAS loops, variables so tests can tighten them: the writes
+// one call may lose to other writers before it gives up, the ceilings of
+// the contention jitter between them, and the reads of an in-doubt settle.
 var (
 	casAttempts    = 200
-	casBackoffBase = 50 * time.Microsecond
-	casBackoffMax  = 5 * time.Millisecond
+	casJitterFirst = 50 * time.Microsecond
+	casJitterMax   = 5 * time.Millisecond
 	settleAttempts = 10
 )
 
@@ -85,7 +87,7 @@ func (m *Memcached) update(ctx context.Context, op string, saleID int64, decide 
 		if attempt+1 >= casAttempts {
 			return unavailable(op, saleID, fmt.Errorf("gave up after %d conflicting writes", casAttempts))
 		}
-		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+		if err := sleepCtx(ctx, contentionJitter(attempt)); err != nil {
 			return unavailable(op, saleID, err)
 		}
 	}
@@ -127,11 +129,15 @@ func errorReply(err error) bool {
 	return strings.HasPrefix(err.Error(), "memcache: unexpected response line")
 }
 
-// backoff is a full-jitter exponential delay before retry attempt+1.
-func backoff(attempt int) time.Duration {
-	ceil := casBackoffMax
+// contentionJitter is the pause after a CAS lost to another writer for
+// the (attempt+1)th time: uniform up to a ceiling that doubles with each
+// loss, from casJitterFirst to casJitterMax, so that writers that collided
+// spread apart instead of colliding again. It is not a policy for failures
+// (those end the call); it only orders concurrent writers of one item.
+func contentionJitter(attempt int) time.Duration {
+	ceil := casJitterMax
 	if attempt < 30 {
-		ceil = min(casBackoffMax, casBackoffBase<<attempt)
+		ceil = min(casJitterMax, casJitterFirst<<attempt)
 	}
 	return rand.N(ceil) + 1
 }
@@ -193,7 +199,7 @@ func (m *Memcached) settleReserve(ctx context.Context, saleID int64, rs []order.
 			return fmt.Errorf("%w: %w (and settling failed: %w)", order.ErrUnavailable, cause, err)
 		}
 		m.conflicts.Add(1)
-		if err := sleepCtx(ctx, backoff(0)); err != nil {
+		if err := sleepCtx(ctx, contentionJitter(0)); err != nil {
 			break
 		}
 	}
