@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // chartSecrets are the chart's required secret values, each one a string
@@ -44,14 +45,7 @@ func helmBinary(tb testing.TB) string {
 	if p := filepath.Join(root(tb), ".tools", "bin", "helm"); isExecutable(p) {
 		return p
 	}
-	p, err := exec.LookPath("helm")
-	if err != nil {
-		if required() {
-			tb.Fatalf("helm is required (SECKILL_REQUIRE_SERVICES=1) but neither .tools/bin/helm nor helm on PATH exists: run make helm")
-		}
-		tb.Skip("helm is not installed: run make helm, or set SECKILL_REQUIRE_SERVICES=1 to fail instead")
-	}
-	return p
+	return testenv.Command(tb, "helm", "neither .tools/bin/helm nor helm on PATH; make helm installs it")
 }
 
 func isExecutable(path string) bool {

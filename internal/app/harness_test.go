@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/redistest"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 const (
@@ -71,14 +71,7 @@ func requireServers(tb testing.TB, kind string) {
 		redistest.Cluster(tb) // every slot served, or skip (fail when required)
 	}
 	for name, addr := range addrs {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-				tb.Fatalf("%s at %s is required (SECKILL_REQUIRE_SERVICES=1) but does not answer: %v", name, addr, err)
-			}
-			tb.Skipf("%s at %s does not answer (%v); set SECKILL_REQUIRE_SERVICES=1 to fail instead", name, addr, err)
-		}
-		_ = c.Close()
+		testenv.Listening(tb, name, addr)
 	}
 }
 

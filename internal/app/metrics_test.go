@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,20 +13,14 @@ import (
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // requireTool returns the path of a command-line tool, skipping (or, with
 // SECKILL_REQUIRE_SERVICES=1, failing) when it is not installed.
 func requireTool(tb testing.TB, name string) string {
 	tb.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s is required (SECKILL_REQUIRE_SERVICES=1) but not installed: %v", name, err)
-		}
-		tb.Skipf("%s not installed (%v); install Debian's prometheus package or set SECKILL_REQUIRE_SERVICES=1 to fail instead", name, err)
-	}
-	return path
+	return testenv.Command(tb, name, "Debian's prometheus package; make services installs it")
 }
 
 // TestMetricsLint scrapes the api's and the worker's /metrics after a small

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/order"
 )
 
 // fastSweep makes the expiry sweeper run every 100ms.
@@ -264,9 +265,10 @@ func TestExpiryRepairsUnreleased(t *testing.T) {
 	})
 }
 
-// TestBackgroundStops: the api's background work, the expiry sweeper
-// among it, stops with its stop function and leaves no goroutine behind
-// once the api is closed.
+// TestBackgroundStops: the api's background work runs — the embedded
+// worker writes an order and the expiry sweeper cancels it once its window
+// has closed — then stops with its stop function and leaves no goroutine
+// behind once the api is closed.
 func TestBackgroundStops(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx := context.Background()
@@ -278,8 +280,24 @@ func TestBackgroundStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now().UTC()
+	sale, err := a.Service.CreateSale(ctx, order.NewSale{
+		Name: "background", PriceCents: 100, TotalStock: 1,
+		StartsAt: now.Add(-time.Second), EndsAt: now.Add(time.Hour), PaymentWindow: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := a.StartBackground(ctx)
-	time.Sleep(100 * time.Millisecond) // a few sweeps
+	const buyer = 7
+	placed, err := a.Service.Place(ctx, sale.ID, buyer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a sweep cancels the unpaid order", func() bool {
+		o, err := a.Service.Order(ctx, buyer, placed.OrderNo)
+		return err == nil && o.Status == order.StatusCancelled && o.Reason == order.ReasonExpired
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // TestStorefrontPage checks the page's answer itself (validated against
@@ -281,13 +281,7 @@ type browser struct {
 // cleanup.
 func startBrowser(tb testing.TB) *browser {
 	tb.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("chromium is required (SECKILL_REQUIRE_SERVICES=1) but not installed: run scripts/services.sh")
-		}
-		tb.Skip("chromium is not installed (scripts/services.sh installs it); set SECKILL_REQUIRE_SERVICES=1 to fail instead")
-	}
+	chromium := testenv.Command(tb, "chromium", "scripts/services.sh installs it")
 	var out syncBuffer
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(chromium),

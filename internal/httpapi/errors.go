@@ -12,7 +12,7 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// Error codes of DESIGN §3.
+// Error codes, as api/openapi.yaml lists them by status.
 const (
 	CodeInvalidRequest   = "invalid_request"
 	CodePayloadTooLarge  = "payload_too_large"

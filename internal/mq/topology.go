@@ -31,7 +31,7 @@ type Topology struct {
 	DeliveryLimit int
 }
 
-// DefaultTopology is the topology of DESIGN §4.
+// DefaultTopology is the topology under the fixed names above.
 func DefaultTopology() Topology {
 	return Topology{
 		Exchange:      Exchange,

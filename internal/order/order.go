@@ -126,8 +126,9 @@ const (
 	ReasonNotQueued = "not_queued"
 )
 
-// Reconciliation is the per-sale invariant check of DESIGN §2.6:
-// TotalStock = Remaining + ReservedInFlight + Persisted.
+// Reconciliation is the per-sale stock invariant check, served as GET
+// /admin/v1/sales/{id}/reconcile: TotalStock = Remaining +
+// ReservedInFlight + Persisted.
 type Reconciliation struct {
 	SaleID           int64
 	TotalStock       int64

@@ -8,13 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // ClusterAddrs are the seed nodes of the local cluster; a client learns the
@@ -38,22 +39,10 @@ func Cluster(tb testing.TB) *redis.ClusterClient {
 	defer cancel()
 	if err := healthy(ctx, client); err != nil {
 		_ = client.Close()
-		require(tb, err)
+		testenv.Need(tb, "the redis cluster at "+strings.Join(ClusterAddrs, ",")+" (scripts/services.sh starts it)", err)
 	}
 	tb.Cleanup(func() { _ = client.Close() })
 	return client
-}
-
-// require skips the test because the cluster is unusable (err), or fails
-// it when SECKILL_REQUIRE_SERVICES=1.
-func require(tb testing.TB, err error) {
-	tb.Helper()
-	if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-		tb.Fatalf("the redis cluster at %s is required (SECKILL_REQUIRE_SERVICES=1): %v; start it with scripts/services.sh",
-			strings.Join(ClusterAddrs, ","), err)
-	}
-	tb.Skipf("the redis cluster at %s is unusable, skipping (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v",
-		strings.Join(ClusterAddrs, ","), err)
 }
 
 // healthy checks that the cluster serves every slot and that each of its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/redistest"
 	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // benchSaleUnits is the stock of each hot sale. When one sells out the
@@ -39,10 +39,7 @@ var benchBackends = []benchBackend{
 		defer cancel()
 		if err := client.Ping(ctx).Err(); err != nil {
 			_ = client.Close()
-			if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-				b.Fatalf("redis is required (SECKILL_REQUIRE_SERVICES=1): %v", err)
-			}
-			b.Skipf("redis at 127.0.0.1:6379 unreachable, skipping: %v", err)
+			testenv.Need(b, "redis at 127.0.0.1:6379", err)
 		}
 		prefix := "skbench-" + strings.ReplaceAll(uuid.NewString(), "-", "")
 		b.Cleanup(func() {

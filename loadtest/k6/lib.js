@@ -207,7 +207,7 @@ function heldOrderNo(b) {
   return b.order_no || (b.error && b.error.order_no) || '';
 }
 
-// Error codes a purchase may answer with, per status (DESIGN §3).
+// Error codes a purchase may answer with, per status (api/openapi.yaml).
 const PURCHASE_ERRORS = {
   400: ['invalid_request'],
   401: ['unauthorized'],

@@ -21,6 +21,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/seckill/seckill/internal/store"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 // DefaultMySQLDSN is the server the MySQL helpers use when
@@ -121,7 +122,7 @@ func MySQLDSN(tb testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		unreachable(tb, "MySQL at "+cfg.Addr, err)
+		testenv.Need(tb, "MySQL at "+cfg.Addr, err)
 	}
 
 	name := "seckill_test_" + randomHex(tb, 6)
@@ -157,15 +158,6 @@ func closeStore(tb testing.TB, s *store.Store) {
 	if err := s.Close(); err != nil {
 		tb.Errorf("close store: %v", err)
 	}
-}
-
-// unreachable skips the test, or fails it when SECKILL_REQUIRE_SERVICES=1.
-func unreachable(tb testing.TB, what string, err error) {
-	tb.Helper()
-	if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-		tb.Fatalf("%s is unreachable and SECKILL_REQUIRE_SERVICES=1: %v", what, err)
-	}
-	tb.Skipf("%s is unreachable (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", what, err)
 }
 
 func randomHex(tb testing.TB, n int) string {
