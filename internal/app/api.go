@@ -40,260 +40,249 @@ type API struct {
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Stock    order.Stock
-	Repo     order.Repository
+	Repo     *store.Store
 	// Events holds the lifecycle events of the embedded mode (nil on real
 	// servers, where the worker relays them to RabbitMQ).
 	Events *mq.EventLog
 
-	log       *slog.Logger
-	saleCache *cache.Sales
-	bus       *stock.RedisBus
-	closers   []namedCloser
-	// background runs alongside the listeners (the embedded worker).
+	log     *slog.Logger
+	closers closers
+	// background runs alongside the listeners: the sold-out bus, the sale
+	// gauges, the expiry sweeper, the settler, and in the embedded mode the
+	// worker loop and the event relay.
 	background []func(ctx context.Context) error
 }
 
-type namedCloser struct {
-	name  string
-	close func(ctx context.Context) error
-}
-
-func (a *API) onClose(name string, f func(ctx context.Context) error) {
-	a.closers = append(a.closers, namedCloser{name, f})
+// backends are what the api runs on, as openReal or openEmbedded opened
+// them; each is registered in the api's closers as it is opened.
+type backends struct {
+	repo  *store.Store
+	stock order.Stock
+	bus   *stock.RedisBus
+	pub   order.Publisher
+	// fencer sends a stock rebuild's fence; nil when the queue cannot.
+	fencer order.Fencer
+	// sales is the sale cache (nil in the embedded mode).
+	sales  *cache.Sales
+	events *mq.EventLog // the embedded mode's lifecycle events
+	checks []httpapi.Check
+	// background is work the backends bring (the embedded worker loop and
+	// event relay).
+	background []func(ctx context.Context) error
 }
 
 // Close releases every backend, last opened first.
-func (a *API) Close(ctx context.Context) error {
-	var errs []error
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		c := a.closers[i]
-		if err := c.close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
-		}
-	}
-	a.closers = nil
-	return errors.Join(errs...)
-}
+func (a *API) Close(ctx context.Context) error { return a.closers.closeAll(ctx) }
 
 // NewAPI opens the backends of cfg (real servers, or embedded ones when none
 // is configured) and builds the api. On error everything opened is closed.
 func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides) (_ *API, err error) {
 	reg := prometheus.NewRegistry()
-	a := &API{Config: cfg, log: log, Registry: reg, Metrics: metrics.New(reg)}
+	m := metrics.New(reg)
+	a := &API{Config: cfg, log: log, Registry: reg, Metrics: m}
 	defer func() {
 		if err != nil {
 			_ = a.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	secret := []byte(cfg.JWTSecret)
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, fmt.Errorf("jwt secret: %w", err)
-		}
-	}
-	a.Tokens = httpapi.NewTokens(secret)
 
-	var pub order.Publisher
-	var checks []httpapi.Check
-	if cfg.Embedded() {
-		pub, checks, err = a.openEmbedded(ctx, ov)
-	} else {
-		pub, checks, err = a.openReal(ctx, ov)
-	}
+	tokens, err := userTokens(cfg.JWTSecret)
 	if err != nil {
 		return nil, err
 	}
-	// Rebuilds of lost stock send their fences on the publisher itself,
-	// not through the coalescer: a fence travels alone.
-	fencer, _ := pub.(order.Fencer)
-	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
-		// Orders accepted together travel in one message: one confirm per
-		// batch instead of per order.
-		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch)
+	open := openReal
+	if cfg.Embedded() {
+		open = openEmbedded
 	}
-	// The store keeps the worker's dead letters, in both modes.
-	deadLetters, _ := a.Repo.(order.DeadLetters)
-	svcOpts := []order.Option{
-		order.WithUnconfirmedHook(func(order.Order, error) { a.Metrics.Unconfirmed.Inc() }),
-		order.WithSoldOutBus(a.bus),
-		order.WithDeadLetters(deadLetters),
-		order.WithSettleAfter(cfg.SettleAfter), order.WithSettleInterval(cfg.SettleInterval),
+	b, err := open(ctx, cfg, log, m, ov, &a.closers)
+	if err != nil {
+		return nil, err
 	}
-	rebuilds, _ := a.Repo.(order.Rebuilds)
-	held, _ := a.Repo.(order.HeldOrders)
-	if rebuilds != nil && fencer != nil {
-		// A publish started before a loss has its confirm, or has failed,
-		// within the confirm timeout: then the fence goes out behind it.
-		svcOpts = append(svcOpts, order.WithRebuilds(rebuilds, fencer, held, cfg.ConfirmTimeout+time.Second))
-	} else {
-		log.Warn("lost stock is warmed without a fence: the store or the queue cannot record fences")
+	svc := newService(cfg, log, m, b)
+
+	m.SettleBound.Set((cfg.SettleAfter + cfg.SettleInterval).Seconds())
+	initAPISeries(m, cfg.StockBackend)
+	background := []func(ctx context.Context) error{
+		func(ctx context.Context) error { return b.bus.Run(ctx, svc.Announced) },
+		(&saleGauges{service: svc, repo: b.repo, m: m, log: log}).run,
+		expirySweeper(svc, m, log, orDefault(cfg.ExpiryInterval, defaultExpiryInterval)).run,
+		settler(svc, m, log, orDefault(cfg.SettleInterval, order.DefaultSettleInterval)).run,
 	}
-	a.Service = order.NewService(countReleases(a.Stock, a.Metrics), pub, a.Repo, log, svcOpts...)
-	a.Metrics.SettleBound.Set((cfg.SettleAfter + cfg.SettleInterval).Seconds())
-	initAPISeries(a.Metrics, cfg.StockBackend)
-	gauges := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log}
-	a.background = append(a.background, gauges.run)
-	interval := cfg.ExpiryInterval
-	if interval <= 0 {
-		interval = defaultExpiryInterval
-	}
-	a.background = append(a.background, expirySweeper(a.Service, a.Metrics, log, interval).run)
-	settleEvery := cfg.SettleInterval
-	if settleEvery <= 0 {
-		settleEvery = order.DefaultSettleInterval
-	}
-	a.background = append(a.background, settler(a.Service, a.Metrics, log, settleEvery).run)
-	a.Public = httpapi.NewPublic(httpapi.PublicConfig{
-		Orders: a.Service,
-		Sales:  a.saleReader(),
-		Tokens: a.Tokens,
+	public := httpapi.NewPublic(httpapi.PublicConfig{
+		Orders: svc,
+		Sales:  svc,
+		Tokens: tokens,
 		// The buckets of the most recent clients only: a client hammering
 		// stays among them, and every bucket kept is heap the GC scans.
 		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
 		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<14),
 		BodyLimit: cfg.BodyLimit,
-		Checks:    checks,
+		Checks:    b.checks,
 		Log:       log,
-		Metrics:   a.Metrics,
+		Metrics:   m,
 
 		TrustedProxies: cfg.TrustedProxies,
-		Catalog:        a.Service,
+		Catalog:        svc,
 		Storefront:     cfg.StorefrontServed(),
 		DemoTokens:     cfg.Embedded(),
 	})
-	auditLog, _ := a.Repo.(order.AuditLog)
-	a.Admin = httpapi.NewAdmin(httpapi.AdminConfig{
-		Sales:     a.Service,
-		Tokens:    a.Tokens,
+	admin := httpapi.NewAdmin(httpapi.AdminConfig{
+		Sales:     svc,
+		Tokens:    tokens,
 		Token:     cfg.AdminToken,
 		BodyLimit: cfg.BodyLimit,
 		Gatherer:  reg,
 		Log:       log,
-		Metrics:   a.Metrics,
-		OnChange:  a.invalidateSale,
+		Metrics:   m,
 
-		DeadLetters:    a.Service,
+		DeadLetters:    svc,
 		TrustedProxies: cfg.TrustedProxies,
 		NamedTokens:    cfg.AdminTokens,
-		Audit:          auditLog, // every store keeps the audit trail, in both modes
+		Audit:          b.repo, // every store keeps the audit trail, in both modes
 	})
+
+	a.Service, a.Tokens, a.Public, a.Admin = svc, tokens, public, admin
+	a.Repo, a.Stock, a.Events = b.repo, b.stock, b.events
+	a.background = append(background, b.background...)
 	return a, nil
 }
 
-// saleReader serves GET /api/v1/sales/{id}: through the memcached
-// read-through cache when the api runs on real servers, straight from the
-// service in the embedded mode.
-func (a *API) saleReader() httpapi.SaleReader {
-	if a.saleCache != nil {
-		return a.saleCache
+// userTokens signs and verifies user tokens with secret, or with a random
+// secret per start when there is none (the embedded mode).
+func userTokens(secret string) (*httpapi.Tokens, error) {
+	key := []byte(secret)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("jwt secret: %w", err)
+		}
 	}
-	return a.Service
+	return httpapi.NewTokens(key), nil
 }
 
-// invalidateSale drops the cached copy of a sale that just changed.
-func (a *API) invalidateSale(ctx context.Context, id int64) {
-	if a.saleCache == nil {
-		return
+// newService builds the domain service over the backends.
+func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends) *order.Service {
+	pub := b.pub
+	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
+		// Orders accepted together travel in one message: one confirm per
+		// batch instead of per order. Fences go on the publisher itself.
+		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch)
 	}
-	if err := a.saleCache.Invalidate(ctx, id); err != nil {
-		a.log.WarnContext(ctx, "sale cache invalidation failed; the entry expires on its own", "sale_id", id, "err", err)
+	opts := []order.Option{
+		order.WithUnconfirmedHook(func(order.Order, error) { m.Unconfirmed.Inc() }),
+		order.WithSoldOutBus(b.bus),
+		order.WithDeadLetters(b.repo), // the store keeps the worker's dead letters, in both modes
+		order.WithSettleAfter(cfg.SettleAfter), order.WithSettleInterval(cfg.SettleInterval),
 	}
+	if b.sales != nil {
+		opts = append(opts, order.WithSaleCache(b.sales))
+	}
+	if b.fencer != nil {
+		// A publish started before a loss has its confirm, or has failed,
+		// within the confirm timeout: then the fence goes out behind it.
+		opts = append(opts, order.WithRebuilds(b.repo, b.fencer, b.repo, cfg.ConfirmTimeout+time.Second))
+	} else {
+		log.Warn("lost stock is warmed without a fence: the queue cannot send fences")
+	}
+	return order.NewService(countReleases(b.stock, m), pub, b.repo, log, opts...)
 }
 
-// openReal connects to Redis (or memcached), RabbitMQ and MySQL.
-func (a *API) openReal(ctx context.Context, ov Overrides) (order.Publisher, []httpapi.Check, error) {
-	cfg := a.Config
+// orDefault is d, or def when d is not set.
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// openReal connects to MySQL, Redis (or memcached), the sale cache and
+// RabbitMQ.
+func openReal(ctx context.Context, cfg config.API, log *slog.Logger, m *metrics.Metrics, ov Overrides, c *closers) (backends, error) {
+	var b backends
 	if err := EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
-		return nil, nil, err
+		return b, err
 	}
-	st, err := store.OpenMySQL(ctx, cfg.MySQLDSN, a.log, store.WithMetrics(a.Metrics))
+	st, err := store.OpenMySQL(ctx, cfg.MySQLDSN, log, store.WithMetrics(m))
 	if err != nil {
-		return nil, nil, err
+		return b, err
 	}
-	a.onClose("mysql", func(context.Context) error { return st.Close() })
-	a.Repo = st
+	c.add("mysql", func(context.Context) error { return st.Close() })
+	b.repo = st
 
 	rdb, err := OpenRedis(ctx, cfg.RedisURL)
 	if err != nil {
-		return nil, nil, err
+		return b, err
 	}
-	a.onClose("redis", func(context.Context) error { return rdb.Close() })
-	checks := []httpapi.Check{
+	c.add("redis", func(context.Context) error { return rdb.Close() })
+	b.checks = []httpapi.Check{
 		{Name: "mysql", Ping: st.Ping},
 		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 	}
-	if err := a.openStock(rdb, ov); err != nil {
-		return nil, nil, err
+	if b.stock, b.bus, err = openStock(rdb, cfg, log, m, ov, c); err != nil {
+		return b, err
 	}
-	if p, ok := a.Stock.(interface{ Ping(context.Context) error }); ok {
+	if p, ok := b.stock.(interface{ Ping(context.Context) error }); ok {
 		// The memcached stock backend decides purchases: not ready without it.
-		checks = append(checks, httpapi.Check{Name: "memcached", Ping: p.Ping})
+		b.checks = append(b.checks, httpapi.Check{Name: "memcached", Ping: p.Ping})
 	}
-	mc, err := stock.ParseWeightedServers(cfg.MemcacheServers)
+	servers, err := stock.ParseWeightedServers(cfg.MemcacheServers)
 	if err != nil {
-		return nil, nil, fmt.Errorf("SECKILL_MEMCACHE_SERVERS: %w", err)
+		return b, fmt.Errorf("SECKILL_MEMCACHE_SERVERS: %w", err)
 	}
-	mcc := memcache.NewFromSelector(mc)
+	mcc := memcache.NewFromSelector(servers)
 	mcc.Timeout = 200 * time.Millisecond
-	copts := []cache.Option{cache.WithMetrics(a.Metrics)}
+	c.add("memcached cache", func(context.Context) error { return mcc.Close() })
+	copts := []cache.Option{cache.WithMetrics(m)}
 	if ov.StockPrefix != "" {
 		copts = append(copts, cache.WithPrefix(ov.StockPrefix+":cache"))
 	}
-	a.saleCache = cache.NewSales(mcc, st, a.Stock, a.log, copts...)
-	a.onClose("memcached cache", func(context.Context) error { return mcc.Close() })
+	b.sales = cache.NewSales(mcc, st, log, copts...)
 
 	opts := []mq.Option{
-		mq.WithMetrics(a.Metrics), mq.WithWindow(cfg.ConfirmWindow),
+		mq.WithMetrics(m), mq.WithWindow(cfg.ConfirmWindow),
 		mq.WithConfirmTimeout(cfg.ConfirmTimeout), mq.WithConnectionName("seckill-api"),
 	}
 	if ov.Topology != nil {
 		opts = append(opts, mq.WithTopology(*ov.Topology))
 	}
-	pub, err := mq.DialPublisher(ctx, cfg.AMQPURL, a.log, opts...)
+	pub, err := mq.DialPublisher(ctx, cfg.AMQPURL, log, opts...)
 	if err != nil {
-		return nil, nil, err
+		return b, err
 	}
 	// Closed first on shutdown (after the listeners drained): flush confirms.
-	a.onClose("rabbitmq publisher", pub.Close)
-	checks = append(checks, httpapi.Check{Name: "rabbitmq", Ping: func(context.Context) error {
+	c.add("rabbitmq publisher", pub.Close)
+	b.pub, b.fencer = pub, pub
+	b.checks = append(b.checks, httpapi.Check{Name: "rabbitmq", Ping: func(context.Context) error {
 		if !pub.Ready() {
 			return errors.New("not connected")
 		}
 		return nil
 	}})
-	return pub, checks, nil
+	return b, nil
 }
 
-// openStock picks the stock backend.
-func (a *API) openStock(rdb redis.UniversalClient, ov Overrides) error {
+// openStock opens the configured stock backend on rdb (or memcached), and
+// the sold-out bus, which always runs on Redis.
+func openStock(rdb redis.UniversalClient, cfg config.API, log *slog.Logger, m *metrics.Metrics, ov Overrides, c *closers) (order.Stock, *stock.RedisBus, error) {
 	sopts := []stock.Option{
-		stock.WithMetrics(a.Metrics), stock.WithLogger(a.log),
-		stock.WithReplicaWait(a.Config.RedisWaitReplicas, a.Config.RedisWaitTimeout),
+		stock.WithMetrics(m), stock.WithLogger(log),
+		stock.WithReplicaWait(cfg.RedisWaitReplicas, cfg.RedisWaitTimeout),
 	}
+	prefix := stock.DefaultPrefix
 	if ov.StockPrefix != "" {
 		sopts = append(sopts, stock.WithPrefix(ov.StockPrefix))
+		prefix = ov.StockPrefix
 	}
-	prefix := ov.StockPrefix
-	if prefix == "" {
-		prefix = stock.DefaultPrefix
+	bus := stock.NewRedisBus(rdb, prefix, log)
+	if cfg.StockBackend != config.BackendMemcache {
+		return stock.NewRedis(rdb, sopts...), bus, nil
 	}
-	a.bus = stock.NewRedisBus(rdb, prefix, a.log)
-	a.background = append(a.background, func(ctx context.Context) error {
-		return a.bus.Run(ctx, a.Service.Announced)
-	})
-	switch a.Config.StockBackend {
-	case config.BackendMemcache:
-		mc, err := stock.NewMemcached(a.Config.MemcacheServers, sopts...)
-		if err != nil {
-			return fmt.Errorf("memcached stock: %w", err)
-		}
-		a.onClose("memcached stock", func(context.Context) error { return mc.Close() })
-		a.Stock = mc
-	default:
-		a.Stock = stock.NewRedis(rdb, sopts...)
+	mc, err := stock.NewMemcached(cfg.MemcacheServers, sopts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("memcached stock: %w", err)
 	}
-	return nil
+	c.add("memcached stock", func(context.Context) error { return mc.Close() })
+	return mc, bus, nil
 }
 
 // Run serves the public and admin listeners (and the embedded worker) until

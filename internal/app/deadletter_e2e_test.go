@@ -13,20 +13,11 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// deadLetterRecorder is the worker's side of the dead-letter store.
-type deadLetterRecorder interface {
-	RecordDeadLetter(ctx context.Context, d order.DeadLetter) (int64, error)
-}
-
 // deadLetterOf records a dead letter holding the reserved order orderNo,
 // as the worker does for an order it cannot persist, and returns its id.
 func (s *system) deadLetterOf(tb testing.TB, sale int64, user int64, orderNo string) int64 {
 	tb.Helper()
-	rec, ok := s.api.Repo.(deadLetterRecorder)
-	if !ok {
-		tb.Fatalf("the store (%T) records no dead letters", s.api.Repo)
-	}
-	id, err := rec.RecordDeadLetter(context.Background(), order.DeadLetter{
+	id, err := s.api.Repo.RecordDeadLetter(context.Background(), order.DeadLetter{
 		MessageID: "e2e", Reason: order.DeadDeliveryLimit, Detail: "delivered too often",
 		Orders: []order.Order{{OrderNo: orderNo, SaleID: sale, UserID: user, CreatedAt: time.Now()}},
 	})
@@ -124,8 +115,7 @@ func TestDeadLetterReplay(t *testing.T) {
 		}
 		id := s.deadLetterOf(t, sale, user, no)
 		// Undecodable: nothing to replay, so it is not counted and stays.
-		rec, _ := s.api.Repo.(deadLetterRecorder)
-		junk, err := rec.RecordDeadLetter(ctx, order.DeadLetter{
+		junk, err := s.api.Repo.RecordDeadLetter(ctx, order.DeadLetter{
 			Reason: order.DeadUndecodable, Detail: "not JSON", Body: []byte("%%%"),
 		})
 		if err != nil {

@@ -24,8 +24,9 @@ type Worker struct {
 	Registry *prometheus.Registry
 	Admin    *Bound
 
-	log    *slog.Logger
-	source *mq.Source
+	log     *slog.Logger
+	closers closers
+	source  *mq.Source
 	mover  *mq.Mover
 	events *mq.Publisher // relays the outbox's lifecycle events
 	store  *store.Store
@@ -41,6 +42,9 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 			w.close()
 		}
 	}()
+	// Each resource is registered as it is opened and closed last opened
+	// first: the event publisher, the source's channel and connection,
+	// then the database.
 	if err := EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
 		return nil, err
 	}
@@ -48,6 +52,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
+	w.closers.add("mysql", func(context.Context) error { return w.store.Close() })
 	opts := []mq.Option{mq.WithMetrics(w.Metrics), mq.WithPrefetch(cfg.Prefetch), mq.WithConnectionName("seckill-worker")}
 	if ov.Topology != nil {
 		opts = append(opts, mq.WithTopology(*ov.Topology))
@@ -56,6 +61,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
+	w.closers.add("rabbitmq source", func(context.Context) error { return w.source.Close() })
 	// The broker's own dead letters (delivery limit) go to MySQL too.
 	w.mover, err = mq.NewMover(cfg.AMQPURL, w.store, log, append(opts[:len(opts):len(opts)], mq.WithConnectionName("seckill-worker-dead"))...)
 	if err != nil {
@@ -65,6 +71,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	if err != nil {
 		return nil, err
 	}
+	w.closers.add("rabbitmq event publisher", w.events.Close)
 	initWorkerSeries(w.Metrics)
 	w.loop = consumer.New(w.source, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
 		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
@@ -90,13 +97,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	moved := make(chan error, 1)
 	go func() { moved <- w.mover.Run(ctx) }()
 	relayed := make(chan error, 1)
-	relayEvery := w.Config.EventRelayInterval
-	if relayEvery <= 0 {
-		relayEvery = defaultEventRelayInterval
-	}
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
-	go func() { relayed <- newEventRelay(w.store, w.events, w.Metrics, w.log, relayEvery).run(relayCtx) }()
+	relay := newEventRelay(w.store, w.events, w.Metrics, w.log, orDefault(w.Config.EventRelayInterval, defaultEventRelayInterval))
+	go func() { relayed <- relay.run(relayCtx) }()
 	err := w.loop.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -116,25 +120,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return errors.Join(err, <-served)
 }
 
+// close closes what the worker opened, last opened first; a failure is
+// logged, the rest is closed anyway.
 func (w *Worker) close() {
-	if w.events != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), max(w.Config.ShutdownTimeout, time.Second))
-		if err := w.events.Close(ctx); err != nil {
-			w.log.Warn("close rabbitmq event publisher", "err", err)
-		}
-		cancel()
-		w.events = nil
-	}
-	if w.source != nil {
-		if err := w.source.Close(); err != nil {
-			w.log.Warn("close rabbitmq source", "err", err)
-		}
-		w.source = nil
-	}
-	if w.store != nil {
-		if err := w.store.Close(); err != nil {
-			w.log.Warn("close mysql", "err", err)
-		}
-		w.store = nil
+	ctx, cancel := context.WithTimeout(context.Background(), max(w.Config.ShutdownTimeout, time.Second))
+	defer cancel()
+	if err := w.closers.closeAll(ctx); err != nil {
+		w.log.Warn("worker shutdown", "err", err)
 	}
 }

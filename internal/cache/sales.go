@@ -1,10 +1,13 @@
-// Package cache holds the read-through cache of GET /api/v1/sales/{id}.
+// Package cache holds the read-through cache of sales' static fields, a
+// decorator of the repository's Sale lookup that order.Service reads
+// through (order.WithSaleCache) for GET /api/v1/sales/{id}.
 //
 // Sales serves a sale's static fields from memcached and loads them from
-// the repository (MySQL) on a miss; the remaining stock is read live from
-// the stock backend on every call and never cached, so a sale's status
-// flips to sold out the moment its last unit goes. One load runs per key
-// at a time (singleflight): a stampede on a cold sale costs one query.
+// the repository (MySQL) on a miss. It caches no live number: the service
+// reads the remaining stock from the stock backend on every call, so a
+// sale's status flips to sold out the moment its last unit goes, and Sold,
+// which moves with every persisted order, is not kept. One load runs per
+// key at a time (singleflight): a stampede on a cold sale costs one query.
 //
 // Entries live for a short TTL, checked against the entry's own timestamp
 // with the Sales clock (memcached's expiry, one second coarser, only
@@ -12,6 +15,8 @@
 // cached as a negative entry for a shorter TTL. When memcached fails, reads
 // go to the repository directly for a while, so an outage costs latency
 // and database load but no errors; it is logged at most once per interval.
+//
+// It imports the domain (internal/order) and metrics only.
 package cache
 
 import (
@@ -38,11 +43,6 @@ type SaleRepo interface {
 	Sale(ctx context.Context, id int64) (order.Sale, error)
 }
 
-// Remainer reads a sale's live remaining stock.
-type Remainer interface {
-	Remaining(ctx context.Context, saleID int64) (int64, error)
-}
-
 // Cache lookup results, the values of metrics.CacheRequests' result label.
 const (
 	ResultHit   = "hit"
@@ -60,13 +60,11 @@ const (
 	DefaultLoadTimeout = 5 * time.Second
 )
 
-// Sales is the read-through cache of sales. It serves the same Sale call as
-// order.Service, so it can replace it at the HTTP edge. It is safe for
-// concurrent use.
+// Sales is the read-through cache of sales' static fields: it serves the
+// repository's Sale call (order.SaleCache). It is safe for concurrent use.
 type Sales struct {
 	mc      *memcache.Client
 	repo    SaleRepo
-	stock   Remainer
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
@@ -114,14 +112,14 @@ func WithLogInterval(d time.Duration) Option { return func(s *Sales) { s.logInte
 // WithMetrics counts lookups in m.CacheRequests. A nil m counts nothing.
 func WithMetrics(m *metrics.Metrics) Option { return func(s *Sales) { s.metrics = m } }
 
-// WithClock sets the clock of TTLs and sale statuses, for tests.
+// WithClock sets the clock of TTLs, for tests.
 func WithClock(now func() time.Time) Option { return func(s *Sales) { s.now = now } }
 
-// NewSales returns a read-through cache of repo's sales in mc, with the
-// remaining stock read from stock. mc's Timeout bounds each memcached call.
-func NewSales(mc *memcache.Client, repo SaleRepo, stock Remainer, log *slog.Logger, opts ...Option) *Sales {
+// NewSales returns a read-through cache of repo's sales in mc. mc's
+// Timeout bounds each memcached call.
+func NewSales(mc *memcache.Client, repo SaleRepo, log *slog.Logger, opts ...Option) *Sales {
 	s := &Sales{
-		mc: mc, repo: repo, stock: stock, log: log,
+		mc: mc, repo: repo, log: log,
 		prefix: DefaultPrefix, ttl: DefaultTTL, negativeTTL: DefaultNegativeTTL,
 		bypass: DefaultBypass, logInterval: DefaultLogInterval, loadTimeout: DefaultLoadTimeout,
 		now: time.Now,
@@ -135,22 +133,16 @@ func NewSales(mc *memcache.Client, repo SaleRepo, stock Remainer, log *slog.Logg
 // Key is the memcached key of a sale's entry.
 func (s *Sales) Key(id int64) string { return s.prefix + ":sale:" + strconv.FormatInt(id, 10) }
 
-// Sale returns the sale with its live remaining stock and status. Errors:
-// order.ErrSaleNotFound; order.ErrUnavailable when the repository or the
-// stock backend fails (a memcached failure is not an error).
-func (s *Sales) Sale(ctx context.Context, id int64) (order.SaleView, error) {
+var _ order.SaleCache = (*Sales)(nil)
+
+// Sale returns the sale's static fields (Sold is left 0). Errors:
+// order.ErrSaleNotFound; order.ErrUnavailable when the repository fails
+// (a memcached failure is not an error).
+func (s *Sales) Sale(ctx context.Context, id int64) (order.Sale, error) {
 	if id <= 0 {
-		return order.SaleView{}, fmt.Errorf("sale %d: %w", id, order.ErrSaleNotFound)
+		return order.Sale{}, fmt.Errorf("sale %d: %w", id, order.ErrSaleNotFound)
 	}
-	sale, err := s.static(ctx, id)
-	if err != nil {
-		return order.SaleView{}, err
-	}
-	rem, err := s.stock.Remaining(ctx, id)
-	if err != nil {
-		return order.SaleView{}, fmt.Errorf("sale %d remaining: %w: %w", id, order.ErrUnavailable, err)
-	}
-	return order.SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem)}, nil
+	return s.static(ctx, id)
 }
 
 // Invalidate removes the sale's entry, so the next read loads it from the

@@ -39,9 +39,6 @@ type AdminConfig struct {
 	Gatherer  prometheus.Gatherer
 	Log       *slog.Logger
 	Metrics   *metrics.Metrics
-	// OnChange is called after a sale is created or warmed, e.g. to drop a
-	// cached copy.
-	OnChange func(ctx context.Context, saleID int64)
 	// DeadLetters serves the dead-letter routes.
 	DeadLetters DeadLetterAdmin
 	// TrustedProxies are the peers whose X-Forwarded-For names the client;
@@ -261,7 +258,6 @@ func (h *admin) createSale(c *gin.Context) {
 	h.Log.InfoContext(c.Request.Context(), "sale created", "sale_id", v.ID, "total_stock", v.TotalStock,
 		"starts_at", v.StartsAt, "ends_at", v.EndsAt)
 	h.auditUnlessWritten(c, note, v.Sale)
-	h.changed(c, v.ID)
 	c.JSON(http.StatusCreated, saleJSON(v))
 }
 
@@ -278,14 +274,7 @@ func (h *admin) warmup(c *gin.Context) {
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock warmed", "sale_id", id, "remaining", v.Remaining)
 	h.audit(c, order.AuditSaleWarmed, order.SaleTarget(v.ID), fmt.Sprintf("remaining %d", v.Remaining))
-	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
-}
-
-func (h *admin) changed(c *gin.Context, id int64) {
-	if h.OnChange != nil {
-		h.OnChange(c.Request.Context(), id)
-	}
 }
 
 // ReconcileJSON is the body of GET /admin/v1/sales/{id}/reconcile.

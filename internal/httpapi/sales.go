@@ -105,7 +105,6 @@ func (h *admin) addStock(c *gin.Context) {
 	h.Log.InfoContext(c.Request.Context(), "sale stock added", "sale_id", id, "add", *in.Add, "request_id", requestID,
 		"total_stock", v.TotalStock, "remaining", v.Remaining)
 	h.auditUnlessWritten(c, note, v.Sale)
-	h.changed(c, v.ID)
 	c.JSON(http.StatusOK, saleJSON(v))
 }
 

@@ -60,6 +60,7 @@ func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string)
 	// MySQL holds the new total: the backend step must not be cut short
 	// by the request's end (a retry or the settler would finish it, later).
 	ctx = context.WithoutCancel(ctx)
+	s.changed(ctx, sale.ID)
 	rem, raised, err := s.stock.Restock(ctx, sale.ID, sale.TotalStock)
 	if err != nil {
 		if errors.Is(err, ErrStockNotLoaded) {

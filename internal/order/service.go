@@ -26,6 +26,10 @@ type Service struct {
 	// deadLetters keeps what the worker could not persist (WithDeadLetters).
 	deadLetters DeadLetters
 
+	// sales serves the static fields of the public sale read, in front of
+	// repo (WithSaleCache); nil reads repo.
+	sales SaleCache
+
 	// onUnconfirmed is called for publishes whose outcome was unknown;
 	// their reservations stay held until the settler settles them.
 	onUnconfirmed func(o Order, err error)
@@ -50,6 +54,20 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithSoldOutBus shares sold-out flags with other instances. Their
 // announcements reach this one through Service.Announced.
 func WithSoldOutBus(b SoldOutBus) Option { return func(s *Service) { s.flags.bus = b } }
+
+// SaleCache keeps sales' static fields (not Sold, which moves with every
+// order) in front of the repository, for the public read of a sale. The
+// Service tells it when a sale changed.
+type SaleCache interface {
+	// Sale errors: ErrSaleNotFound, ErrUnavailable.
+	Sale(ctx context.Context, id int64) (Sale, error)
+	// Invalidate drops the cached copy of sale id.
+	Invalidate(ctx context.Context, id int64) error
+}
+
+// WithSaleCache serves Service.Sale's static fields from c, and drops a
+// sale from c when it is created, gets stock or is warmed.
+func WithSaleCache(c SaleCache) Option { return func(s *Service) { s.sales = c } }
 
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
@@ -222,13 +240,30 @@ type SaleView struct {
 }
 
 // Sale returns a sale with its remaining stock read live from the stock
-// backend.
+// backend; its static fields come through the sale cache when there is one.
 func (s *Service) Sale(ctx context.Context, id int64) (SaleView, error) {
-	sale, err := s.repo.Sale(ctx, id)
+	var sale Sale
+	var err error
+	if s.sales != nil {
+		sale, err = s.sales.Sale(ctx, id)
+	} else {
+		sale, err = s.repo.Sale(ctx, id)
+	}
 	if err != nil {
 		return SaleView{}, err
 	}
 	return s.view(ctx, sale)
+}
+
+// changed drops the cached copy of a sale that just changed. A failure
+// leaves the copy to expire on its own.
+func (s *Service) changed(ctx context.Context, id int64) {
+	if s.sales == nil {
+		return
+	}
+	if err := s.sales.Invalidate(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "sale cache invalidation failed; the entry expires on its own", "sale_id", id, "err", err)
+	}
 }
 
 func (s *Service) view(ctx context.Context, sale Sale) (SaleView, error) {
@@ -248,6 +283,7 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err != nil {
 		return SaleView{}, err
 	}
+	s.changed(ctx, sale.ID) // a lookup of the id before it existed may be cached
 	if snap, err := s.stock.Snapshot(ctx, sale.ID); err == nil && (snap.Loaded || len(snap.Reservations) > 0) {
 		s.log.WarnContext(ctx, "the stock backend held state for a sale id MySQL just created (left from an earlier database); discarding it",
 			"sale_id", sale.ID, "reservations", len(snap.Reservations))
@@ -285,6 +321,7 @@ func (s *Service) Warmup(ctx context.Context, id int64) (SaleView, error) {
 	if err != nil {
 		return SaleView{}, err
 	}
+	s.changed(ctx, sale.ID)
 	return s.view(ctx, sale)
 }
 
@@ -318,7 +355,7 @@ func (s *Service) warm(ctx context.Context, sale Sale, rebuild bool) error {
 	return nil
 }
 
-// Reconcile checks the invariant of DESIGN §2.6 for one sale.
+// Reconcile checks the stock invariant (see Reconciliation) for one sale.
 func (s *Service) Reconcile(ctx context.Context, id int64) (Reconciliation, error) {
 	sale, err := s.repo.Sale(ctx, id)
 	if err != nil {
