@@ -44,7 +44,8 @@ func Need(tb testing.TB, what string, err error) {
 // second; name says what it is ("redis", "mariadb").
 func Listening(tb testing.TB, name, addr string) {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(tb.Context(), "tcp", addr)
 	if err == nil {
 		_ = c.Close()
 	}
