@@ -1,6 +1,9 @@
 // Package config reads each binary's configuration from SECKILL_*
 // environment variables into one struct, and logs that struct from its
 // tags with secrets masked.
+//
+// It imports redact (to mask URLs and DSNs) and the env parser; nothing
+// else of the project, and only app and cmd/* import it.
 package config
 
 import (

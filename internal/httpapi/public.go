@@ -2,6 +2,11 @@
 // storefront page, purchases, order status, sale reads, health) and the
 // admin listener (sales, tokens, reconciliation, metrics, pprof). Handlers
 // decode and validate, call the domain, and map its errors in one place.
+//
+// It imports the domain (order), metrics, the OpenAPI document (api), gin,
+// JWT and rate limiting;
+// never an adapter (stock, store, mq, cache): the wiring hands it the
+// domain service.
 package httpapi
 
 import (

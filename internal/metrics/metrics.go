@@ -1,6 +1,9 @@
 // Package metrics holds seckill's Prometheus collectors. Each binary builds
 // one Metrics on a registry it owns (never the global one), so tests can
 // build as many as they like.
+//
+// It imports client_golang only, nothing of the project, so every other
+// package may import it.
 package metrics
 
 import (

@@ -1,6 +1,11 @@
 // Package mq carries accepted orders from the api to the worker: a RabbitMQ
 // adapter (publisher confirms, quorum queue, dead letters) and an in-process
-// queue with the same semantics for the embedded mode.
+// queue with the same semantics for the embedded mode. It also relays the
+// lifecycle events (order.paid, order.cancelled) to the same exchange.
+//
+// It imports the domain (order), metrics, redact, the group-commit
+// primitive (groupcommit) and amqp091-go; never the packages that use it
+// (consumer, httpapi, app).
 package mq
 
 import (

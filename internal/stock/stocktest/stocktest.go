@@ -9,6 +9,8 @@
 // A backend that also implements Inspector lets the suite check that every
 // rejection leaves all of the sale's raw keys untouched; without it the
 // suite compares what the order.Stock methods can see.
+//
+// It imports the domain (order) only; the stock backends' tests import it.
 package stocktest
 
 import (

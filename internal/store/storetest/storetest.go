@@ -5,6 +5,8 @@
 // MySQL is reached at SECKILL_TEST_MYSQL_DSN (default
 // root@tcp(127.0.0.1:3306)/). When it does not answer the test is skipped,
 // unless SECKILL_REQUIRE_SERVICES=1, where it fails.
+//
+// It imports store and testenv; only tests import it.
 package storetest
 
 import (
