@@ -27,10 +27,10 @@ type Worker struct {
 	log     *slog.Logger
 	closers closers
 	source  *mq.Source
-	mover  *mq.Mover
-	events *mq.Publisher // relays the outbox's lifecycle events
-	store  *store.Store
-	loop   *consumer.Loop
+	mover   *mq.Mover
+	events  *mq.Publisher // relays the outbox's lifecycle events
+	store   *store.Store
+	loop    *consumer.Loop
 }
 
 // NewWorker connects to RabbitMQ and MySQL and binds the admin listener.

@@ -122,7 +122,9 @@ type reader struct {
 	svc *order.Service
 }
 
-func (r reader) Sale(ctx context.Context, id int64) (order.SaleView, error) { return r.svc.Sale(ctx, id) }
+func (r reader) Sale(ctx context.Context, id int64) (order.SaleView, error) {
+	return r.svc.Sale(ctx, id)
+}
 
 // behind puts c in front of the fixture's repository for a service on the
 // fixture's stock and clock.
