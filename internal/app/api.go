@@ -143,7 +143,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 
 	a.Service, a.Tokens, a.Public, a.Admin = svc, tokens, public, admin
 	a.Repo, a.Stock, a.Events = b.repo, b.stock, b.events
-	a.background = append(background, b.background...)
+	background = append(background, b.background...)
+	a.background = background
 	return a, nil
 }
 

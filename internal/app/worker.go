@@ -114,7 +114,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("dead-letter mover: %w", merr))
 	}
 	stopRelay()
-	<-relayed
+	if rerr := <-relayed; rerr != nil {
+		err = errors.Join(err, fmt.Errorf("event relay: %w", rerr))
+	}
 	w.close()
 	stopAdmin()
 	return errors.Join(err, <-served)
