@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -51,7 +50,7 @@ type buyerKey struct{ saleID, userID int64 }
 // stock backend, and a late copy of it is a Duplicate. Invalid orders
 // (empty or over-long order_no, a non-positive id) are rejected without a
 // transaction. Deadlocks, lock wait timeouts and a busy SQLite retry the
-// whole transaction with a short jittered backoff.
+// whole transaction with a short jittered backoff (withRetry).
 //
 // Most batches are all new orders that fit; insertFirstTx writes those
 // without the reads above and only hands the batch to the sorting
@@ -368,37 +367,6 @@ func raiseSold(tx *gorm.DB, saleID int64, n int, t time.Time) error {
 	return nil
 }
 
-// withRetry runs op until it succeeds, fails for a reason a retry cannot
-// cure, or has run maxTries times.
-func (s *Store) withRetry(ctx context.Context, op func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if !retryable(err) {
-			return err
-		}
-		if attempt >= s.maxTries {
-			return fmt.Errorf("gave up after %d tries: %w", attempt, err)
-		}
-		if s.metrics != nil {
-			s.metrics.WorkerRetries.Inc()
-		}
-		// Exponential with full jitter, so colliding transactions spread out.
-		delay := s.retryBase<<(attempt-1)/2 + rand.N(s.retryBase<<(attempt-1))
-		s.log.WarnContext(ctx, "transaction hit a lock conflict; retrying",
-			"attempt", attempt, "delay", delay, "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("retry abandoned: %w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
-}
-
 // needsSorting tells the failures of insertFirstTx that mean "not every
 // order of this batch is new and fits" — a sales guard that did not hold, a
 // unique key already taken — from the ones a retry or nobody can cure.
@@ -412,41 +380,6 @@ func needsSorting(err error) bool {
 	}
 	var lite interface{ Code() int }
 	return errors.As(err, &lite) && lite.Code()&0xff == sqliteConstraint
-}
-
-// MySQL and SQLite error codes that a new attempt of the same transaction
-// can get past.
-const (
-	mysqlDupEntry        = 1062
-	mysqlLockWaitTimeout = 1205
-	mysqlDeadlock        = 1213
-	sqliteBusy           = 5
-	sqliteLocked         = 6
-	sqliteConstraint     = 19
-)
-
-// retryable tells lock conflicts (and a unique-key race, which a fresh
-// attempt turns into a Duplicate) from every other failure.
-func retryable(err error) bool {
-	if errors.Is(err, errGuardMoved) || errors.Is(err, errStatusMoved) {
-		return true
-	}
-	var my *mysqldrv.MySQLError
-	if errors.As(err, &my) {
-		switch my.Number {
-		case mysqlDeadlock, mysqlLockWaitTimeout, mysqlDupEntry:
-			return true
-		}
-		return false
-	}
-	var lite interface{ Code() int }
-	if errors.As(err, &lite) {
-		switch lite.Code() & 0xff { // primary code of an extended one
-		case sqliteBusy, sqliteLocked:
-			return true
-		}
-	}
-	return false
 }
 
 func chunk[T any](xs []T, n int) [][]T {
