@@ -438,7 +438,3 @@ func (l *Loop) metric(f func(m *metrics.Metrics)) {
 		f(l.m)
 	}
 }
-
-// Delivery is order.Delivery under the name it had here before the ports
-// moved to the domain; it goes once no test names it.
-type Delivery = order.Delivery

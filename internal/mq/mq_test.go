@@ -15,8 +15,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
-	"github.com/seckill/seckill/internal/consumer"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -44,12 +44,7 @@ func rabbitURL(tb testing.TB) string {
 		url = "amqp://guest:guest@127.0.0.1:5672/"
 	}
 	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
-	if err != nil {
-		if os.Getenv("SECKILL_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("RabbitMQ at %s is required (SECKILL_REQUIRE_SERVICES=1): %v", url, err)
-		}
-		tb.Skipf("RabbitMQ at %s unreachable, skipping integration test (set SECKILL_REQUIRE_SERVICES=1 to fail instead): %v", url, err)
-	}
+	testenv.Need(tb, "RabbitMQ at "+url, err)
 	_ = conn.Close()
 	return url
 }
@@ -199,9 +194,9 @@ func newOrder(tb testing.TB) order.Order {
 }
 
 // receive takes n deliveries from out.
-func receive(tb testing.TB, out <-chan consumer.Delivery, n int) []consumer.Delivery {
+func receive(tb testing.TB, out <-chan order.Delivery, n int) []order.Delivery {
 	tb.Helper()
-	got := make([]consumer.Delivery, 0, n)
+	got := make([]order.Delivery, 0, n)
 	t := time.NewTimer(patience)
 	defer t.Stop()
 	for len(got) < n {
@@ -220,10 +215,10 @@ func receive(tb testing.TB, out <-chan consumer.Delivery, n int) []consumer.Deli
 
 // stopConsuming cancels a Consume and waits for its channel to close,
 // returning whatever was still handed out on the way.
-func stopConsuming(tb testing.TB, cancel context.CancelFunc, out <-chan consumer.Delivery) []consumer.Delivery {
+func stopConsuming(tb testing.TB, cancel context.CancelFunc, out <-chan order.Delivery) []order.Delivery {
 	tb.Helper()
 	cancel()
-	var rest []consumer.Delivery
+	var rest []order.Delivery
 	t := time.NewTimer(patience)
 	defer t.Stop()
 	for {
