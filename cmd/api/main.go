@@ -10,25 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
 )
 
 func main() {
-	level := new(slog.LevelVar)
-	opts := &slog.HandlerOptions{Level: level}
 	// The embedded mode is read by a person in a terminal; real deployments
 	// feed a log pipeline.
-	var h slog.Handler = slog.NewJSONHandler(os.Stdout, opts)
-	if config.EmbeddedFromEnv() {
-		h = slog.NewTextHandler(os.Stdout, opts)
-	}
-	log := slog.New(h)
+	log, level := app.NewLogger(os.Stdout, config.EmbeddedFromEnv())
 	if err := run(context.Background(), log, level); err != nil {
 		log.Error("fatal", "err", err)
 		os.Exit(1)
@@ -40,11 +30,7 @@ func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
 	if err != nil {
 		return err
 	}
-	level.Set(config.LevelFrom(cfg.LogLevel))
-	gin.SetMode(gin.ReleaseMode)
-	log.Info("starting seckill api", "config", cfg)
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := app.Start(ctx, log, level, "api", cfg.LogLevel, cfg)
 	defer stop()
 
 	a, err := app.NewAPI(ctx, cfg, log, app.OverridesFrom(cfg.Names))

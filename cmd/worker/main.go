@@ -7,18 +7,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
 )
 
 func main() {
-	level := new(slog.LevelVar)
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	log, level := app.NewLogger(os.Stdout, false)
 	if err := run(context.Background(), log, level); err != nil {
 		log.Error("fatal", "err", err)
 		os.Exit(1)
@@ -30,11 +25,7 @@ func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
 	if err != nil {
 		return err
 	}
-	level.Set(config.LevelFrom(cfg.LogLevel))
-	gin.SetMode(gin.ReleaseMode)
-	log.Info("starting seckill worker", "config", cfg)
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := app.Start(ctx, log, level, "worker", cfg.LogLevel, cfg)
 	defer stop()
 
 	w, err := app.NewWorker(ctx, cfg, log, app.OverridesFrom(cfg.Names))
