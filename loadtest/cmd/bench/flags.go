@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -38,37 +36,19 @@ type options struct {
 	serveHello string // hidden: run the hello-world server on this address and nothing else
 }
 
-// hiddenFlags are left out of the usage text: they are for the bench's own
-// child processes.
-var hiddenFlags = map[string]bool{"serve-hello": true}
-
 // parseFlags reads the command line. It returns flag.ErrHelp for -h.
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bench [flags]\n\n"+
-			"Builds cmd/api and cmd/worker, starts them against the local Redis, RabbitMQ and MySQL\n"+
+	fs := load.NewFlagSet("bench",
+		"Builds cmd/api and cmd/worker, starts them against the local Redis, RabbitMQ and MySQL\n"+
 			"next to a gin hello-world server, drives the same closed-loop load at each, and reports\n"+
 			"throughput and latency as ratios to the hello-world baseline of the same run, plus orders\n"+
 			"persisted per second against a raw confirmed-publish ceiling measured in the same run, end to end\n"+
 			"and for the worker alone draining a queue filled while it was stopped.\n"+
 			"With several -apis or -redis it runs the load phases once per setup (each Redis × each number of\n"+
 			"api replicas) and opens the report with a scaling-out table; the ceiling and the worker alone are left out.\n"+
-			"Exit status 0 unless the run failed (errors, 5xx, a broken invariant); 2 on a usage error.\n\nflags:")
-		fs.VisitAll(func(f *flag.Flag) {
-			if hiddenFlags[f.Name] {
-				return
-			}
-			name, use := flag.UnquoteUsage(f)
-			fmt.Fprintf(fs.Output(), "  -%s %s\n    \t%s", f.Name, name, strings.ReplaceAll(use, "\n", "\n    \t"))
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-				fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
-			}
-			fmt.Fprintln(fs.Output())
-		})
-	}
+			"Exit status 0 unless the run failed (errors, 5xx, a broken invariant); 2 on a usage error.",
+		stderr, "serve-hello")
 	fs.IntVar(&o.connections, "connections", 64, "closed-loop workers, each with its own keep-alive connection, in every phase")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window, not counted")
@@ -93,11 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mysqlDB, "mysql-db", "seckill_bench", "MySQL `database` of the run: dropped and created at the start")
 	fs.BoolVar(&o.keepDB, "keep-db", false, "keep the MySQL database at the end (it is dropped otherwise)")
 	fs.StringVar(&o.serveHello, "serve-hello", "", "run only the hello-world server on `addr`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, &load.UsageError{Err: err}
+	if err := load.ParseFlags(fs, args); err != nil {
+		return o, err
 	}
 	if o.serveHello != "" {
 		return o, nil

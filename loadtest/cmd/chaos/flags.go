@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"regexp"
@@ -52,19 +50,15 @@ func (o options) size() size {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	var run string
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: chaos [flags]\n\n"+
-			"Builds cmd/api and cmd/worker, starts two of each against the local Redis, RabbitMQ and\n"+
+	fs := load.NewFlagSet("chaos",
+		"Builds cmd/api and cmd/worker, starts two of each against the local Redis, RabbitMQ and\n"+
 			"MySQL, and for each scenario opens a sale, runs a paced spike, injects one fault from\n"+
 			"outside (a killed api or worker, a blocked or disconnected broker, lost stock keys, MySQL\n"+
 			"refusing the worker, a poison message, a Redis Cluster master killed when -redis is a cluster),\n"+
 			"waits for the sale to settle and checks that every accepted order is accounted for.\n"+
 			"Server settings a fault changes are restored on exit.\n"+
-			"Exit status 0: every check held; 1: a check failed or the run failed; 2: usage error.\n\nflags:")
-		fs.PrintDefaults()
-	}
+			"Exit status 0: every check held; 1: a check failed or the run failed; 2: usage error.",
+		stderr)
 	fs.BoolVar(&o.short, "short", false, "fewer orders and shorter outages, same scenarios")
 	fs.StringVar(&run, "run", "", "run only the scenarios whose name matches this `regexp`")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database and the process logs")
@@ -75,11 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL `DSN` without a database; the user must create users and databases")
 	fs.StringVar(&o.mysqlDB, "db", "seckill_chaos", "MySQL `database` of the run, dropped and created at start")
 	fs.DurationVar(&o.settleAfter, "settle-after", 7*time.Second, "SECKILL_SETTLE_AFTER given to the apis (at least their confirm timeout, 5s, plus 1s)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, &load.UsageError{Err: err}
+	if err := load.ParseFlags(fs, args); err != nil {
+		return o, err
 	}
 	if err := o.check(fs.Args(), run); err != nil {
 		return o, &load.UsageError{Err: err}

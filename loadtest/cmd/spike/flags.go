@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/seckill/seckill/loadtest/internal/load"
 
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,15 +31,11 @@ type options struct {
 // default first user id. It returns flag.ErrHelp for -h.
 func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now time.Time) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("spike", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spike [flags]\n\n"+
-			"Fires a flash sale at a running seckill api: one purchase per user, all users\n"+
+	fs := load.NewFlagSet("spike",
+		"Fires a flash sale at a running seckill api: one purchase per user, all users\n"+
 			"released at once, then waits for the queue to drain and checks the invariants.\n"+
-			"Exit status 0: every invariant holds; 1: one failed; 2: usage error or api unreachable.\n\nflags:")
-		fs.PrintDefaults()
-	}
+			"Exit status 0: every invariant holds; 1: one failed; 2: usage error or api unreachable.",
+		stderr)
 	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "public base `URL` of the api")
 	fs.StringVar(&o.admin, "admin", "http://127.0.0.1:9090", "admin base `URL` of the api")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer `token` for the admin API (default $SECKILL_ADMIN_TOKEN)")
@@ -53,11 +48,8 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now
 		"without one, tokens come from POST /admin/v1/tokens")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "how long to wait for reserved_in_flight to reach 0")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the summary as JSON to this `path`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, &load.UsageError{Err: err}
+	if err := load.ParseFlags(fs, args); err != nil {
+		return o, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
