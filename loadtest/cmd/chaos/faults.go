@@ -59,13 +59,19 @@ func (s *suite) killMidSpike(ctx context.Context, st *state, n *node) error {
 	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
 		s.cl.kill(n)
 		st.note("killed %s (SIGKILL)", n.name)
-		sleep(ctx, downFor)
-		if err := s.cl.start(ctx, n); err != nil {
-			return err
-		}
-		st.note("%s restarted and ready", n.name)
-		return nil
+		return s.restartAfterDown(ctx, st, n)
 	})
+	return nil
+}
+
+// restartAfterDown leaves the killed n down for downFor, then starts it
+// again and waits until it is ready.
+func (s *suite) restartAfterDown(ctx context.Context, st *state, n *node) error {
+	sleep(ctx, downFor)
+	if err := s.cl.start(ctx, n); err != nil {
+		return err
+	}
+	st.note("%s restarted and ready", n.name)
 	return nil
 }
 
@@ -102,12 +108,7 @@ func injectAPIKillMidPublish(ctx context.Context, s *suite, st *state) error {
 			return fmt.Errorf("resume the broker: %w", err)
 		}
 		st.note("broker resumed (SIGCONT)")
-		sleep(ctx, downFor)
-		if err := s.cl.start(ctx, n); err != nil {
-			return err
-		}
-		st.note("%s restarted and ready", n.name)
-		return nil
+		return s.restartAfterDown(ctx, st, n)
 	})
 	return nil
 }

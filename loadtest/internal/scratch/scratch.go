@@ -25,29 +25,33 @@ func DSN(server, db string) string { return server + db + "?parseTime=true" }
 
 // RecreateDB drops the run's database and creates it empty.
 func RecreateDB(ctx context.Context, server, db string) error {
-	conn, err := sql.Open("mysql", server)
-	if err != nil {
-		return fmt.Errorf("mysql: %w", redact.Error(err, server))
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
-		return fmt.Errorf("drop database %s: %w", db, err)
-	}
-	if _, err := conn.ExecContext(ctx, "CREATE DATABASE `"+db+"`"); err != nil {
-		return fmt.Errorf("create database %s: %w", db, err)
-	}
-	return nil
+	return onMySQL(ctx, server, dropDB(db), statement{"create database " + db, "CREATE DATABASE `" + db + "`"})
 }
 
 // DropDB drops the run's database.
 func DropDB(ctx context.Context, server, db string) error {
+	return onMySQL(ctx, server, dropDB(db))
+}
+
+// statement is one SQL statement and what it does, for its error.
+type statement struct{ what, sql string }
+
+func dropDB(db string) statement {
+	return statement{"drop database " + db, "DROP DATABASE IF EXISTS `" + db + "`"}
+}
+
+// onMySQL runs the statements on server in order, up to the first that
+// fails.
+func onMySQL(ctx context.Context, server string, stmts ...statement) error {
 	conn, err := sql.Open("mysql", server)
 	if err != nil {
 		return fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
-		return fmt.Errorf("drop database %s: %w", db, err)
+	for _, st := range stmts {
+		if _, err := conn.ExecContext(ctx, st.sql); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
 	}
 	return nil
 }
