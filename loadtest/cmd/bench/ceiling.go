@@ -288,7 +288,7 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 			ConfirmP50MS: ms(st.Latency.P50), ConfirmP99MS: ms(st.Latency.P99), Errors: st.Errors,
 			MessageBytes: messageSize(sh.batch), ComparedToAPI: i == 0,
 			Timeline: timelineOf(load.PerSecond(res.Records, from, to, load.Accepted)),
-			Latency:  latencyOf(st.Latency),
+			Latency:  st.Latency.MS(),
 		}
 		c.OrdersPerS = c.MessagesPerS * float64(sh.batch)
 		b.logf("  %s msg/s = %s orders/s, confirm p50 %s, p99 %s", fmtInt(c.MessagesPerS), fmtInt(c.OrdersPerS),

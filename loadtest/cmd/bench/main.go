@@ -44,13 +44,9 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
-func main() {
-	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	os.Exit(load.ExitCode("bench", err, os.Stderr))
-}
+func main() { os.Exit(load.Main("bench", run)) }

@@ -77,7 +77,7 @@ func (b *bench) phaseOf(name, target, expect string, want load.Outcome, res load
 	}
 	ph := phase{
 		Name: name, Target: target, Expect: expect,
-		Requests: st.Requests, RPS: st.RPS, Latency: latencyOf(st.Latency), Errors: st.Errors,
+		Requests: st.Requests, RPS: st.RPS, Latency: st.Latency.MS(), Errors: st.Errors,
 		Counts: st.Counts, Total: all.Snapshot(), Window: (to - from).Seconds(),
 		Timeline: timelineOf(load.PerSecond(res.Records, from, to, want)),
 		APIs:     apiUsages(samples, to, len(b.apis)),

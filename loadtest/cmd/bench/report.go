@@ -60,15 +60,15 @@ const (
 
 // phase is one closed-loop load at one target.
 type phase struct {
-	Name     string      `json:"name"`
-	Target   string      `json:"target"`
-	Expect   string      `json:"expect"`
-	Requests int64       `json:"requests"` // complete inside the measured window
-	RPS      float64     `json:"rps"`
-	Ratio    float64     `json:"ratio_to_hello"` // RPS ÷ the hello-world RPS of the run
-	Latency  latencyMS   `json:"latency_ms"`
-	Errors   int64       `json:"errors"` // replies in the window other than Expect
-	Counts   load.Counts `json:"counts"` // replies in the window by outcome
+	Name     string         `json:"name"`
+	Target   string         `json:"target"`
+	Expect   string         `json:"expect"`
+	Requests int64          `json:"requests"` // complete inside the measured window
+	RPS      float64        `json:"rps"`
+	Ratio    float64        `json:"ratio_to_hello"` // RPS ÷ the hello-world RPS of the run
+	Latency  load.LatencyMS `json:"latency_ms"`
+	Errors   int64          `json:"errors"` // replies in the window other than Expect
+	Counts   load.Counts    `json:"counts"` // replies in the window by outcome
 	// Total counts every reply of the phase, warm-up and the requests
 	// finishing after the window included.
 	Total    load.Counts `json:"counts_all"`
@@ -77,19 +77,6 @@ type phase struct {
 	Worker   *procUsage  `json:"worker,omitempty"`
 	CPU      *cpuUsage   `json:"cpu,omitempty"` // per reply complete inside the window
 	Timeline []second    `json:"timeline"`
-}
-
-// latencyMS are percentiles in milliseconds.
-type latencyMS struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
-}
-
-func latencyOf(l load.Latency) latencyMS {
-	return latencyMS{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max), Mean: ms(l.Mean)}
 }
 
 // second is one second of a measured window.
@@ -224,19 +211,19 @@ type flowPoint struct {
 
 // ceilingResult is one run of the raw confirmed publisher.
 type ceilingResult struct {
-	Batch         int       `json:"batch"`    // orders per message
-	InFlight      int       `json:"inflight"` // publishers, each waiting for its own confirm
-	Messages      int64     `json:"messages"` // confirmed inside the window
-	MessagesPerS  float64   `json:"messages_per_sec"`
-	OrdersPerS    float64   `json:"orders_per_sec"`
-	ConfirmP50MS  float64   `json:"confirm_p50_ms"`
-	ConfirmP99MS  float64   `json:"confirm_p99_ms"`
-	Errors        int64     `json:"errors"` // nacks, returns, failures
-	MessageBytes  int       `json:"message_bytes"`
-	ComparedToAPI bool      `json:"compared_to_api"` // the api-shaped one the ratio uses
-	CPU           *cpuUsage `json:"cpu,omitempty"`   // per order confirmed inside the window
-	Timeline      []second  `json:"timeline"`
-	Latency       latencyMS `json:"latency_ms"`
+	Batch         int            `json:"batch"`    // orders per message
+	InFlight      int            `json:"inflight"` // publishers, each waiting for its own confirm
+	Messages      int64          `json:"messages"` // confirmed inside the window
+	MessagesPerS  float64        `json:"messages_per_sec"`
+	OrdersPerS    float64        `json:"orders_per_sec"`
+	ConfirmP50MS  float64        `json:"confirm_p50_ms"`
+	ConfirmP99MS  float64        `json:"confirm_p99_ms"`
+	Errors        int64          `json:"errors"` // nacks, returns, failures
+	MessageBytes  int            `json:"message_bytes"`
+	ComparedToAPI bool           `json:"compared_to_api"` // the api-shaped one the ratio uses
+	CPU           *cpuUsage      `json:"cpu,omitempty"`   // per order confirmed inside the window
+	Timeline      []second       `json:"timeline"`
+	Latency       load.LatencyMS `json:"latency_ms"`
 }
 
 // cpuUsage is where the machine's CPU went over a measured window: the CPU

@@ -49,10 +49,10 @@ func sampleReport() *report {
 		Machine:  machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", OS: "linux/amd64", Date: "2026-11-26T00:00:00Z"},
 		Settings: settings{Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, PublishBatch: 64, PublishInFlight: 8, WorkerBatch: 128, WorkerPrefetch: 256},
 		Phases: []phase{
-			{Name: phaseHello, Target: "gin, POST /hello", Expect: "202", Requests: 200000, RPS: 20000, Latency: latencyMS{P50: 2.5, P99: 9}},
-			{Name: phaseContended, Target: "distinct users", Expect: "202", Requests: 50000, RPS: 5000, Latency: latencyMS{P50: 11, P99: 42.31}, Errors: 0,
+			{Name: phaseHello, Target: "gin, POST /hello", Expect: "202", Requests: 200000, RPS: 20000, Latency: load.LatencyMS{P50: 2.5, P99: 9}},
+			{Name: phaseContended, Target: "distinct users", Expect: "202", Requests: 50000, RPS: 5000, Latency: load.LatencyMS{P50: 11, P99: 42.31}, Errors: 0,
 				APIs: []procUsage{{RSSMB: 60, PeakRSSMB: 70, Goroutines: 90, PeakGoroutines: 130}}},
-			{Name: phaseSoldOut, Target: "distinct users", Expect: "409 sold_out", Requests: 190000, RPS: 19000, Latency: latencyMS{P50: 2.6, P99: 9.5}, Errors: 3},
+			{Name: phaseSoldOut, Target: "distinct users", Expect: "409 sold_out", Requests: 190000, RPS: 19000, Latency: load.LatencyMS{P50: 2.6, P99: 9.5}, Errors: 3},
 		},
 		EndToEnd: &endToEnd{Accepted: 60000, LastRowSeconds: 12.5, PersistedPerSec: 4800, OrdersPerMessage: 7.9, Messages: 7595,
 			CeilingBatch: 8, CeilingPerSec: 5000, LastAcceptedSeconds: 12.25, LagSeconds: 0.25},

@@ -25,8 +25,8 @@ func setupReport(s setup, contendedRPS, apiMicros, redisMicros float64, failed b
 		Setup: s,
 		Phases: []phase{
 			{Name: phaseHello, RPS: 20000},
-			{Name: phaseContended, RPS: contendedRPS, Latency: latencyMS{P99: 25.5}, CPU: cpu},
-			{Name: phaseSoldOut, RPS: 19000, Latency: latencyMS{P99: 11.4}},
+			{Name: phaseContended, RPS: contendedRPS, Latency: load.LatencyMS{P99: 25.5}, CPU: cpu},
+			{Name: phaseSoldOut, RPS: 19000, Latency: load.LatencyMS{P99: 11.4}},
 			{Name: phaseHelloEnd, RPS: 20000},
 		},
 		EndToEnd:   &endToEnd{PersistedPerSec: contendedRPS - 5},

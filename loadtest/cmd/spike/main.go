@@ -9,17 +9,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
-func main() {
-	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	os.Exit(load.ExitCode("spike", err, os.Stderr))
-}
+func main() { os.Exit(load.Main("spike", run)) }
 
 func usage(format string, args ...any) error {
 	return &load.UsageError{Err: fmt.Errorf(format, args...)}

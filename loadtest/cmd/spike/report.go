@@ -30,7 +30,7 @@ type report struct {
 	TransportErrors []string         `json:"transport_error_samples,omitempty"`
 	ElapsedSeconds  float64          `json:"elapsed_seconds"`
 	ThroughputRPS   float64          `json:"throughput_rps"`
-	LatencyMS       latencyMS        `json:"latency_ms"`
+	LatencyMS       load.LatencyMS   `json:"latency_ms"`
 	SoldOutAfterMS  *float64         `json:"sold_out_after_ms"`
 	SoldOutBy       string           `json:"sold_out_by,omitempty"`
 	FirstSoldOutMS  *float64         `json:"first_sold_out_ms"`
@@ -56,14 +56,6 @@ type saleInfo struct {
 	RemainingAtStart int64  `json:"remaining_at_start"`
 }
 
-type latencyMS struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // msPtr is ms(d), or nil for 0 (the event did not happen).
@@ -87,8 +79,7 @@ func (r *report) complete(f load.Facts) {
 	if fr.elapsed > 0 {
 		r.ThroughputRPS = float64(fr.counts.Total()) / fr.elapsed.Seconds()
 	}
-	l := fr.latency
-	r.LatencyMS = latencyMS{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max), Mean: ms(l.Mean)}
+	r.LatencyMS = fr.latency.MS()
 	if at, by := soldOutAt(fr, r.Sale.RemainingAtStart); by != "" {
 		r.SoldOutAfterMS, r.SoldOutBy = msPtr(at), by
 	}

@@ -1,9 +1,11 @@
 package load
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // UsageError is a bad command line, or a target that cannot be used before
@@ -25,4 +27,11 @@ func ExitCode(tool string, err error, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// Main runs a tool's run with the program's arguments, stdout and stderr,
+// and returns the exit status ExitCode gives its error, for main to pass to
+// os.Exit.
+func Main(tool string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) int {
+	return ExitCode(tool, run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
 }

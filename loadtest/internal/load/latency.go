@@ -50,3 +50,19 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	rank = min(max(rank, 1), n)
 	return sorted[rank-1]
 }
+
+// LatencyMS is a Latency in milliseconds, the way the tools' JSON reports
+// write it.
+type LatencyMS struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// MS is l in milliseconds.
+func (l Latency) MS() LatencyMS {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return LatencyMS{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max), Mean: ms(l.Mean)}
+}

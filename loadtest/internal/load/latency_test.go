@@ -63,3 +63,11 @@ func TestSummarizeSortsAndSummarises(t *testing.T) {
 		t.Errorf("Summarize(nil) is not zero")
 	}
 }
+
+func TestLatencyMS(t *testing.T) {
+	l := load.Latency{Count: 3, Mean: 1500 * time.Microsecond, P50: ms(1), P90: ms(2), P99: 2500 * time.Microsecond, Max: ms(3)}
+	want := load.LatencyMS{P50: 1, P90: 2, P99: 2.5, Max: 3, Mean: 1.5}
+	if got := l.MS(); got != want {
+		t.Errorf("MS() = %+v, want %+v", got, want)
+	}
+}

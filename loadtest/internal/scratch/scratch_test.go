@@ -21,23 +21,19 @@ func TestRecreateAndDropDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	tables := func() int {
+	count := func(query string) int {
 		t.Helper()
 		var n int
-		if err := conn.QueryRowContext(ctx,
-			"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?", db).Scan(&n); err != nil {
+		if err := conn.QueryRowContext(ctx, query, db).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
+	tables := func() int {
+		return count("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?")
+	}
 	exists := func() bool {
-		t.Helper()
-		var n int
-		if err := conn.QueryRowContext(ctx,
-			"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", db).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
+		return count("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?") == 1
 	}
 
 	if err := RecreateDB(ctx, mysqlServer, db); err != nil {
