@@ -27,13 +27,7 @@ import (
 
 const memcachedAddr = "127.0.0.1:11211"
 
-var (
-	_ stocktest.Inspector = (*stock.Memcached)(nil)
-
-	mcStartsAt = time.Date(2031, 3, 14, 10, 0, 0, 0, time.UTC)
-	mcEndsAt   = mcStartsAt.Add(time.Hour)
-	mcDuring   = mcStartsAt.Add(time.Minute)
-)
+var _ stocktest.Inspector = (*stock.Memcached)(nil)
 
 // requireMemcached skips tb when the memcached server of this machine does
 // not answer, or fails it when SECKILL_REQUIRE_SERVICES=1.
@@ -104,14 +98,6 @@ func rawClient(tb testing.TB) *memcache.Client {
 // mcPrefix is the key prefix s was made with.
 func mcPrefix(s *stock.Memcached) string { return strings.TrimSuffix(s.Key(0), ":{s0}:state") }
 
-func mcReservation(saleID, userID int64, orderNo string) order.Reservation {
-	return order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: order.Reserved}
-}
-
-func mcSale(id, total int64, persisted ...order.Order) order.StockSale {
-	return order.StockSale{ID: id, TotalStock: total, StartsAt: mcStartsAt, EndsAt: mcEndsAt, Persisted: persisted, Rebuild: true}
-}
-
 func mcWarm(tb testing.TB, s order.Stock, sale order.StockSale) {
 	tb.Helper()
 	if err := s.Warm(context.Background(), sale); err != nil {
@@ -121,7 +107,7 @@ func mcWarm(tb testing.TB, s order.Stock, sale order.StockSale) {
 
 func mcReserve(tb testing.TB, s order.Stock, saleID, userID int64, orderNo string) {
 	tb.Helper()
-	if err := s.Reserve(context.Background(), mcReservation(saleID, userID, orderNo), mcDuring); err != nil {
+	if err := s.Reserve(context.Background(), reservation(saleID, userID, orderNo), during); err != nil {
 		tb.Fatalf("Reserve(sale %d, user %d, %s): %v", saleID, userID, orderNo, err)
 	}
 }
@@ -144,7 +130,7 @@ func TestMemcacheContract(t *testing.T) {
 // expiry, and a compact value whose decoded view matches Redis's naming.
 func TestMemcacheStateLayout(t *testing.T) {
 	s := newMemcached(t)
-	mcWarm(t, s, mcSale(42, 3))
+	mcWarm(t, s, sale(42, 3))
 	no1, no2 := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
 	mcReserve(t, s, 42, 7, no1)
 	mcReserve(t, s, 42, 8, no2)
@@ -166,8 +152,8 @@ func TestMemcacheStateLayout(t *testing.T) {
 	}
 	want := map[string]string{
 		"stock":             "2",
-		"meta/starts_at_ms": fmt.Sprint(mcStartsAt.UnixMilli()),
-		"meta/ends_at_ms":   fmt.Sprint(mcEndsAt.UnixMilli()),
+		"meta/starts_at_ms": fmt.Sprint(startsAt.UnixMilli()),
+		"meta/ends_at_ms":   fmt.Sprint(endsAt.UnixMilli()),
 		"meta/total":        "3",
 		"buyers/7":          no1,
 		"resv/" + no1:       "R:7",
@@ -209,7 +195,7 @@ func TestMemcacheStateLayout(t *testing.T) {
 func TestMemcacheFailsClosedOnLoss(t *testing.T) {
 	s := newMemcached(t)
 	ctx := t.Context()
-	mcWarm(t, s, mcSale(1, 5))
+	mcWarm(t, s, sale(1, 5))
 	mcReserve(t, s, 1, 1, "o-1")
 	mcReserve(t, s, 1, 2, "o-2")
 	raw := rawClient(t)
@@ -217,7 +203,7 @@ func TestMemcacheFailsClosedOnLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.Reserve(ctx, mcReservation(1, 3, "o-3"), mcDuring); !errors.Is(err, order.ErrStockNotLoaded) {
+	if err := s.Reserve(ctx, reservation(1, 3, "o-3"), during); !errors.Is(err, order.ErrStockNotLoaded) {
 		t.Fatalf("Reserve = %v, want ErrStockNotLoaded", err)
 	}
 	if _, err := s.Remaining(ctx, 1); !errors.Is(err, order.ErrStockNotLoaded) {
@@ -235,12 +221,12 @@ func TestMemcacheFailsClosedOnLoss(t *testing.T) {
 	}
 
 	// o-1 reached MySQL, o-2 was in flight and is lost with the item.
-	mcWarm(t, s, mcSale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 1, Status: order.StatusCreated}))
+	mcWarm(t, s, sale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 1, Status: order.StatusCreated}))
 	if rem, err := s.Remaining(ctx, 1); err != nil || rem != 4 {
 		t.Fatalf("Remaining after warm-up = %d, %v; want 4", rem, err)
 	}
 	var ap *order.AlreadyPurchasedError
-	if err := s.Reserve(ctx, mcReservation(1, 1, "o-again"), mcDuring); !errors.As(err, &ap) || ap.OrderNo != "o-1" {
+	if err := s.Reserve(ctx, reservation(1, 1, "o-again"), during); !errors.As(err, &ap) || ap.OrderNo != "o-1" {
 		t.Fatalf("Reserve of the persisted buyer = %v, want already purchased with o-1", err)
 	}
 }
@@ -250,7 +236,7 @@ func TestMemcacheFailsClosedOnLoss(t *testing.T) {
 // server even with the longest user ids.
 func TestMemcacheWarmLimits(t *testing.T) {
 	s := newMemcached(t)
-	err := s.Warm(t.Context(), mcSale(1, stock.MemcachedMaxUnits+1))
+	err := s.Warm(t.Context(), sale(1, stock.MemcachedMaxUnits+1))
 	if !errors.Is(err, order.ErrInvalid) || !strings.Contains(err.Error(), "maximum") {
 		t.Fatalf("Warm above the limit = %v, want ErrInvalid naming the maximum", err)
 	}
@@ -262,24 +248,24 @@ func TestMemcacheWarmLimits(t *testing.T) {
 	for i := range orders {
 		orders[i] = order.Order{OrderNo: uuid.Must(uuid.NewV7()).String(), SaleID: 2, UserID: 1<<62 + int64(i), Status: order.StatusCreated}
 	}
-	mcWarm(t, s, mcSale(2, stock.MemcachedMaxUnits, orders...))
+	mcWarm(t, s, sale(2, stock.MemcachedMaxUnits, orders...))
 	snap, err := s.Snapshot(t.Context(), 2)
 	if err != nil || !snap.Loaded || snap.Remaining != 0 || len(snap.Reservations) != len(orders) {
 		t.Fatalf("Snapshot = loaded %v, remaining %d, %d reservations, %v; want all %d held",
 			snap.Loaded, snap.Remaining, len(snap.Reservations), err, len(orders))
 	}
-	if err := s.Reserve(t.Context(), mcReservation(2, 1, "o-late"), mcDuring); !errors.Is(err, order.ErrSoldOut) {
+	if err := s.Reserve(t.Context(), reservation(2, 1, "o-late"), during); !errors.Is(err, order.ErrSoldOut) {
 		t.Fatalf("Reserve on the full sale = %v, want ErrSoldOut", err)
 	}
 }
 
 func TestMemcacheWarmConflict(t *testing.T) {
 	s := newMemcached(t)
-	mcWarm(t, s, mcSale(1, 5))
+	mcWarm(t, s, sale(1, 5))
 	mcReserve(t, s, 1, 1, "o-1")
 	before := mcDump(t, s.Memcached, 1)
 
-	err := s.Warm(t.Context(), mcSale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 2, Status: order.StatusCreated}))
+	err := s.Warm(t.Context(), sale(1, 5, order.Order{OrderNo: "o-1", SaleID: 1, UserID: 2, Status: order.StatusCreated}))
 	if !errors.Is(err, order.ErrInvalid) {
 		t.Fatalf("Warm with an order held by another user = %v, want ErrInvalid", err)
 	}
@@ -289,64 +275,7 @@ func TestMemcacheWarmConflict(t *testing.T) {
 }
 
 func TestMemcacheReserveBatch(t *testing.T) {
-	type want struct {
-		err     error
-		orderNo string // for already purchased
-	}
-	tests := []struct {
-		name      string
-		total     int64
-		batch     []order.Reservation
-		want      []want
-		remaining int64
-	}{
-		{
-			name:  "same user twice, stock runs out mid-batch",
-			total: 3,
-			batch: []order.Reservation{
-				mcReservation(1, 1, "a"), mcReservation(1, 2, "b"), mcReservation(1, 1, "c"),
-				mcReservation(1, 3, "d"), mcReservation(1, 4, "e"), mcReservation(1, 5, "f"),
-			},
-			want: []want{{}, {}, {err: order.ErrAlreadyPurchased, orderNo: "a"}, {}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut}},
-		},
-		{
-			name:      "order number twice",
-			total:     3,
-			batch:     []order.Reservation{mcReservation(1, 1, "a"), mcReservation(1, 2, "a")},
-			want:      []want{{}, {err: order.ErrInvalid}},
-			remaining: 2,
-		},
-		{
-			name:      "invalid members rejected alone",
-			total:     3,
-			batch:     []order.Reservation{mcReservation(2, 1, "other-sale"), mcReservation(1, 0, "no-user"), mcReservation(1, 1, ""), mcReservation(1, 2, "ok")},
-			want:      []want{{err: order.ErrInvalid}, {err: order.ErrInvalid}, {err: order.ErrInvalid}, {}},
-			remaining: 2,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newMemcached(t)
-			mcWarm(t, s, mcSale(1, tt.total))
-			errs := s.ReserveBatch(t.Context(), 1, tt.batch, mcDuring)
-			for i, w := range tt.want {
-				switch {
-				case w.err == nil && errs[i] != nil:
-					t.Errorf("reservation %d: %v, want success", i, errs[i])
-				case w.err != nil && !errors.Is(errs[i], w.err):
-					t.Errorf("reservation %d: %v, want %v", i, errs[i], w.err)
-				case w.orderNo != "":
-					var ap *order.AlreadyPurchasedError
-					if !errors.As(errs[i], &ap) || ap.OrderNo != w.orderNo {
-						t.Errorf("reservation %d: %v, want already purchased with %s", i, errs[i], w.orderNo)
-					}
-				}
-			}
-			if rem, err := s.Remaining(t.Context(), 1); err != nil || rem != tt.remaining {
-				t.Fatalf("Remaining = %d, %v; want %d", rem, err, tt.remaining)
-			}
-		})
-	}
+	testReserveBatch(t, func(tb testing.TB) batchReserver { return newMemcached(tb) })
 }
 
 // TestMemcacheCorruptValue stores garbage under a sale's key: every call
@@ -359,27 +288,7 @@ func TestMemcacheCorruptValue(t *testing.T) {
 	if err := raw.Set(&memcache.Item{Key: s.Key(1), Value: garbage}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	_, releaseErr := s.Release(ctx, 1, "o-1")
-	_, remainingErr := s.Remaining(ctx, 1)
-	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
-	_, snapshotErr := s.Snapshot(ctx, 1)
-	tests := []struct {
-		name string
-		err  error
-	}{
-		{"Reserve", s.Reserve(ctx, mcReservation(1, 1, "o-1"), mcDuring)},
-		{"Warm", s.Warm(ctx, mcSale(1, 5))},
-		{"Release", releaseErr},
-		{"Remaining", remainingErr},
-		{"Lookup", lookupErr},
-		{"Snapshot", snapshotErr},
-	}
-	for _, tt := range tests {
-		if !errors.Is(tt.err, order.ErrUnavailable) {
-			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
-		}
-	}
+	assertUnavailable(t, stockCalls(t.Context(), s))
 	it, err := raw.Get(s.Key(1))
 	if err != nil || string(it.Value) != string(garbage) {
 		t.Fatalf("item after the calls = %v, %v; want it untouched", it, err)
@@ -395,29 +304,10 @@ func TestMemcacheUnavailable(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := t.Context()
-	_, releaseErr := s.Release(ctx, 1, "o-1")
-	_, remainingErr := s.Remaining(ctx, 1)
-	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
-	_, snapshotErr := s.Snapshot(ctx, 1)
+	calls := stockCalls(ctx, s)
 	_, dumpErr := s.Dump(ctx, 1)
-	tests := []struct {
-		name string
-		err  error
-	}{
-		{"Reserve", s.Reserve(ctx, mcReservation(1, 1, "o-1"), mcDuring)},
-		{"Warm", s.Warm(ctx, mcSale(1, 5))},
-		{"Release", releaseErr},
-		{"Remaining", remainingErr},
-		{"Lookup", lookupErr},
-		{"Snapshot", snapshotErr},
-		{"Dump", dumpErr},
-		{"Ping", s.Ping(ctx)},
-	}
-	for _, tt := range tests {
-		if !errors.Is(tt.err, order.ErrUnavailable) {
-			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
-		}
-	}
+	calls = append(calls, call{"Dump", dumpErr}, call{"Ping", s.Ping(ctx)})
+	assertUnavailable(t, calls)
 }
 
 func TestNewMemcachedRejects(t *testing.T) {
@@ -444,9 +334,9 @@ func TestNewMemcachedRejects(t *testing.T) {
 func TestMemcacheMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := newMemcached(t, stock.WithMetrics(metrics.New(reg)))
-	mcWarm(t, s, mcSale(1, 5))
+	mcWarm(t, s, sale(1, 5))
 	for u := int64(1); u <= 3; u++ {
-		_ = s.Reserve(t.Context(), mcReservation(1, u, fmt.Sprint("o-", u)), mcDuring)
+		_ = s.Reserve(t.Context(), reservation(1, u, fmt.Sprint("o-", u)), during)
 	}
 	families, err := reg.Gather()
 	if err != nil {
@@ -474,14 +364,14 @@ func TestMemcacheMetrics(t *testing.T) {
 func TestMemcacheHotSaleContention(t *testing.T) {
 	const buyers, each = 64, 5
 	s := newMemcached(t)
-	mcWarm(t, s, mcSale(1, buyers*each+10))
+	mcWarm(t, s, sale(1, buyers*each+10))
 	var wg sync.WaitGroup
 	errs := make([]error, buyers*each)
 	for g := range buyers {
 		wg.Go(func() {
 			for k := range each {
 				u := int64(g*each + k + 1)
-				errs[u-1] = s.Reserve(context.Background(), mcReservation(1, u, fmt.Sprint("o-", u)), mcDuring)
+				errs[u-1] = s.Reserve(context.Background(), reservation(1, u, fmt.Sprint("o-", u)), during)
 			}
 		})
 	}
@@ -644,12 +534,12 @@ func TestMemcacheReserveInDoubt(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			mcWarm(t, direct, mcSale(1, 3))
+			mcWarm(t, direct, sale(1, 3))
 			mcReserve(t, direct, 1, 1, "o-1")
 			before := mcDump(t, direct.Memcached, 1)
 
 			proxy.fault.Store(tt.fault)
-			err = s.Reserve(t.Context(), mcReservation(1, 2, "o-2"), mcDuring)
+			err = s.Reserve(t.Context(), reservation(1, 2, "o-2"), during)
 			if proxy.faults.Load() != 1 {
 				t.Fatalf("%d faults injected, want 1", proxy.faults.Load())
 			}

@@ -80,90 +80,11 @@ func TestRedisContract(t *testing.T) {
 	}
 }
 
-var (
-	startsAt = time.Date(2031, 3, 14, 10, 0, 0, 0, time.UTC)
-	endsAt   = startsAt.Add(time.Hour)
-	during   = startsAt.Add(time.Minute)
-)
-
-func reservation(saleID, userID int64, orderNo string) order.Reservation {
-	return order.Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: order.Reserved}
-}
-
-func warm(tb testing.TB, s *stock.Redis, saleID, total int64) {
-	tb.Helper()
-	err := s.Warm(context.Background(), order.StockSale{ID: saleID, TotalStock: total, StartsAt: startsAt, EndsAt: endsAt, Rebuild: true})
-	if err != nil {
-		tb.Fatalf("Warm: %v", err)
-	}
-}
-
 func TestRedisReserveBatch(t *testing.T) {
-	// want per reservation: "" for success, else the error it must match.
-	type want struct {
-		err     error
-		orderNo string // for already purchased
-	}
-	tests := []struct {
-		name      string
-		total     int64
-		batch     []order.Reservation
-		want      []want
-		remaining int64
-	}{
-		{
-			name:  "same user twice, stock runs out mid-batch",
-			total: 3,
-			batch: []order.Reservation{
-				reservation(1, 1, "a"), reservation(1, 2, "b"), reservation(1, 1, "c"),
-				reservation(1, 3, "d"), reservation(1, 4, "e"), reservation(1, 4, "f"), reservation(1, 5, "g"),
-			},
-			want: []want{
-				{}, {}, {err: order.ErrAlreadyPurchased, orderNo: "a"},
-				{}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut}, {err: order.ErrSoldOut},
-			},
-		},
-		{
-			name:      "order number twice",
-			total:     3,
-			batch:     []order.Reservation{reservation(1, 1, "a"), reservation(1, 2, "a")},
-			want:      []want{{}, {err: order.ErrInvalid}},
-			remaining: 2,
-		},
-		{
-			name:  "invalid members rejected alone",
-			total: 3,
-			batch: []order.Reservation{
-				reservation(2, 1, "other-sale"), reservation(1, 0, "no-user"), reservation(1, 1, ""), reservation(1, 2, "ok"),
-			},
-			want:      []want{{err: order.ErrInvalid}, {err: order.ErrInvalid}, {err: order.ErrInvalid}, {}},
-			remaining: 2,
-		},
-	}
 	for _, b := range backends {
-		for _, tt := range tests {
-			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
-				s := b.open(t)
-				warm(t, s, 1, tt.total)
-				errs := s.ReserveBatch(t.Context(), 1, tt.batch, during)
-				if len(errs) != len(tt.batch) {
-					t.Fatalf("%d errors for %d reservations", len(errs), len(tt.batch))
-				}
-				for i, w := range tt.want {
-					if !errors.Is(errs[i], w.err) || (w.err == nil) != (errs[i] == nil) {
-						t.Errorf("reservation %d (%+v): %v, want %v", i, tt.batch[i], errs[i], w.err)
-					}
-					var ap *order.AlreadyPurchasedError
-					if errors.As(errs[i], &ap) && ap.OrderNo != w.orderNo {
-						t.Errorf("reservation %d: already purchased with %q, want %q", i, ap.OrderNo, w.orderNo)
-					}
-				}
-				rem, err := s.Remaining(t.Context(), 1)
-				if err != nil || rem != tt.remaining {
-					t.Fatalf("Remaining = %d, %v; want %d", rem, err, tt.remaining)
-				}
-			})
-		}
+		t.Run(b.name, func(t *testing.T) {
+			testReserveBatch(t, func(tb testing.TB) batchReserver { return b.open(tb) })
+		})
 	}
 }
 
@@ -349,29 +270,12 @@ func TestRedisUnavailable(t *testing.T) {
 	srv.Close()
 	ctx := t.Context()
 
-	_, releaseErr := s.Release(ctx, 1, "o-1")
-	_, remainingErr := s.Remaining(ctx, 1)
-	_, lookupErr := s.Lookup(ctx, []int64{1}, "o-1")
-	_, snapshotErr := s.Snapshot(ctx, 1)
+	calls := stockCalls(ctx, s)
 	_, dumpErr := s.Dump(ctx, 1)
-	tests := []struct {
-		name string
-		err  error
-	}{
-		{"Reserve", s.Reserve(ctx, reservation(1, 1, "o-1"), during)},
-		{"ReserveBatch", s.ReserveBatch(ctx, 1, []order.Reservation{reservation(1, 1, "o-1")}, during)[0]},
-		{"Warm", s.Warm(ctx, order.StockSale{ID: 1, TotalStock: 5, StartsAt: startsAt, EndsAt: endsAt, Rebuild: true})},
-		{"Release", releaseErr},
-		{"Remaining", remainingErr},
-		{"Lookup", lookupErr},
-		{"Snapshot", snapshotErr},
-		{"Dump", dumpErr},
-	}
-	for _, tt := range tests {
-		if !errors.Is(tt.err, order.ErrUnavailable) {
-			t.Errorf("%s = %v, want ErrUnavailable", tt.name, tt.err)
-		}
-	}
+	calls = append(calls,
+		call{"ReserveBatch", s.ReserveBatch(ctx, 1, []order.Reservation{reservation(1, 1, "o-1")}, during)[0]},
+		call{"Dump", dumpErr})
+	assertUnavailable(t, calls)
 }
 
 // TestRedisScriptCacheFlushed runs the scripts after the server forgot
