@@ -1,22 +1,9 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
-
-// clearEnv unsets every variable the loaders read, restoring them after the
-// test, so that the machine's environment cannot decide a case.
-func clearEnv(tb testing.TB) {
-	tb.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SECKILL_") {
-			tb.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-}
 
 const (
 	token32 = "0123456789abcdef0123456789abcdef"
@@ -63,14 +50,8 @@ func TestAdminAddressNeedsToken(t *testing.T) {
 					setServers(t)
 					_, err = LoadWorker()
 				}
-				if tt.wantErr == "" {
-					if err != nil {
-						t.Fatalf("err = %v, want none", err)
-					}
+				if !failsAsWanted(t, err, tt.wantErr) {
 					return
-				}
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), "set SECKILL_ADMIN_TOKEN") && !strings.Contains(err.Error(), "want host:port") {
 					t.Fatalf("err = %v: it does not say what to set", err)
@@ -109,31 +90,13 @@ func TestJWTSecretLength(t *testing.T) {
 				t.Setenv("SECKILL_JWT_SECRET", tt.secret)
 			}
 			_, err := LoadAPI()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want none", err)
-				}
+			if !failsAsWanted(t, err, tt.wantErr) {
 				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
 			}
 			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
 				t.Fatalf("err = %v carries the secret", err)
 			}
 		})
-	}
-}
-
-// setServers configures real servers (with a valid JWT secret, which a
-// test may override).
-func setServers(tb testing.TB) {
-	tb.Helper()
-	tb.Setenv("SECKILL_REDIS_URL", "redis://127.0.0.1:6379/0")
-	tb.Setenv("SECKILL_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-	tb.Setenv("SECKILL_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/seckill")
-	if os.Getenv("SECKILL_JWT_SECRET") == "" {
-		tb.Setenv("SECKILL_JWT_SECRET", token32)
 	}
 }
 
