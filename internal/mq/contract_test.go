@@ -106,6 +106,15 @@ func memoryHarness(tb testing.TB) queueHarness {
 	}
 }
 
+// assertEmpty checks that no message is left in the queue, ready or
+// unacked, once no session is open.
+func (h queueHarness) assertEmpty(tb testing.TB) {
+	tb.Helper()
+	if n := h.pending(tb); n != 0 {
+		tb.Fatalf("%d messages left in the queue", n)
+	}
+}
+
 // TestQueueContract runs the behaviour the api and the worker rely on
 // against RabbitMQ and against the in-process queue.
 func TestQueueContract(t *testing.T) {
@@ -201,9 +210,7 @@ func testPublishConsumeAck(t *testing.T, h queueHarness) {
 		t.Fatalf("%d unexpected deliveries", len(rest))
 	}
 	h.release(t, src)
-	if n := h.pending(t); n != 0 {
-		t.Fatalf("%d messages left in the queue after ack", n)
-	}
+	h.assertEmpty(t)
 }
 
 func testRedeliveredAfterRestart(t *testing.T, h queueHarness) {
@@ -229,9 +236,7 @@ func testRedeliveredAfterRestart(t *testing.T, h queueHarness) {
 	mustNoErr(t, again.Ack(), "ack")
 	stopConsuming(t, cancel, out)
 	h.release(t, second)
-	if n := h.pending(t); n != 0 {
-		t.Fatalf("%d messages left in the queue", n)
-	}
+	h.assertEmpty(t)
 }
 
 func testAckAfterStop(t *testing.T, h queueHarness) {
@@ -242,9 +247,7 @@ func testAckAfterStop(t *testing.T, h queueHarness) {
 	stopConsuming(t, cancel, out)
 	mustNoErr(t, d.Ack(), "ack after the consumer stopped")
 	h.release(t, src)
-	if n := h.pending(t); n != 0 {
-		t.Fatalf("%d messages left in the queue", n)
-	}
+	h.assertEmpty(t)
 }
 
 func testRejectRequeue(t *testing.T, h queueHarness) {
@@ -261,9 +264,7 @@ func testRejectRequeue(t *testing.T, h queueHarness) {
 	mustNoErr(t, again.Ack(), "ack")
 	stopConsuming(t, cancel, out)
 	h.release(t, src)
-	if n := h.pending(t); n != 0 {
-		t.Fatalf("%d messages left in the queue", n)
-	}
+	h.assertEmpty(t)
 }
 
 func testUndecodableToDead(t *testing.T, h queueHarness) {
@@ -282,7 +283,5 @@ func testUndecodableToDead(t *testing.T, h queueHarness) {
 	}
 	stopConsuming(t, cancel, out)
 	h.release(t, src)
-	if n := h.pending(t); n != 0 {
-		t.Fatalf("%d messages left in the queue", n)
-	}
+	h.assertEmpty(t)
 }
