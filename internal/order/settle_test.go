@@ -103,9 +103,7 @@ func (r *settleRig) drain(t *testing.T) []string {
 				_ = d.Ack()
 				continue
 			}
-			if _, err := r.repo.PersistBatch(ctx, d.Orders); err != nil {
-				t.Fatal(err)
-			}
+			r.persist(t, d.Orders...)
 			for _, o := range d.Orders {
 				got = append(got, o.OrderNo)
 			}
@@ -117,6 +115,14 @@ func (r *settleRig) drain(t *testing.T) []string {
 		}
 	}
 	return got
+}
+
+// persist writes orders to the repository as the worker would.
+func (r *settleRig) persist(t *testing.T, orders ...order.Order) {
+	t.Helper()
+	if _, err := r.repo.PersistBatch(context.Background(), orders); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (r *settleRig) reconcile(t *testing.T) order.Reconciliation {
@@ -189,10 +195,7 @@ func TestSettleReleasesCancelledOrder(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	no := r.strand(t, 7, now.Add(-time.Minute))
-	o := order.Order{OrderNo: no, SaleID: r.sale.ID, UserID: 7, Status: order.StatusCreated, CreatedAt: now.Add(-time.Minute)}
-	if _, err := r.repo.PersistBatch(ctx, []order.Order{o}); err != nil {
-		t.Fatal(err)
-	}
+	r.persist(t, order.Order{OrderNo: no, SaleID: r.sale.ID, UserID: 7, Status: order.StatusCreated, CreatedAt: now.Add(-time.Minute)})
 	if _, err := r.repo.ExpireDue(ctx, r.sale.ID, now, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -300,13 +303,9 @@ func TestSettleMergesLostReservations(t *testing.T) {
 	now := time.Now()
 	kept := r.strand(t, 1, now.Add(-time.Second))
 	lost := orderNoAt(t, now.Add(-time.Second)) // acknowledged, reservation gone
-	orders := []order.Order{
-		{OrderNo: kept, SaleID: r.sale.ID, UserID: 1, Status: order.StatusCreated, CreatedAt: now},
-		{OrderNo: lost, SaleID: r.sale.ID, UserID: 2, Status: order.StatusCreated, CreatedAt: now},
-	}
-	if _, err := r.repo.PersistBatch(ctx, orders); err != nil {
-		t.Fatal(err)
-	}
+	r.persist(t,
+		order.Order{OrderNo: kept, SaleID: r.sale.ID, UserID: 1, Status: order.StatusCreated, CreatedAt: now},
+		order.Order{OrderNo: lost, SaleID: r.sale.ID, UserID: 2, Status: order.StatusCreated, CreatedAt: now})
 	if rec := r.reconcile(t); rec.Consistent || rec.Orphans != 1 || rec.Remaining != 2 {
 		t.Fatalf("before the pass: %+v, want one orphan and a unit counted twice", rec)
 	}
