@@ -30,6 +30,16 @@ func drain(tb testing.TB, s *store.Store) []order.Event {
 	}
 }
 
+// payAll pays every one of orders, by its buyer, at t0.
+func payAll(tb testing.TB, s *store.Store, orders []order.Order) {
+	tb.Helper()
+	for _, o := range orders {
+		if _, err := s.Pay(context.Background(), o.UserID, o.OrderNo, t0); err != nil {
+			tb.Fatalf("pay %s: %v", o.OrderNo, err)
+		}
+	}
+}
+
 // eventsOf tells each event as "kind order_no status reason".
 func eventsOf(events []order.Event) []string {
 	out := make([]string, len(events))
@@ -102,11 +112,7 @@ func TestRelayAtLeastOnce(t *testing.T) {
 		sale := newSale(t, s, 5)
 		orders := newOrders(t, sale.ID, 1, 5)
 		persist(t, s, orders)
-		for _, o := range orders {
-			if _, err := s.Pay(ctx, o.UserID, o.OrderNo, t0); err != nil {
-				t.Fatal(err)
-			}
-		}
+		payAll(t, s, orders)
 		broken := errors.New("broker gone")
 		var first []order.Event
 		n, err := s.RelayEvents(ctx, 10, func(_ context.Context, ev []order.Event) error {
@@ -151,11 +157,7 @@ func TestRelaysTakeDisjointEvents(t *testing.T) {
 	sale := newSale(t, s, 6)
 	orders := newOrders(t, sale.ID, 1, 6)
 	persist(t, s, orders)
-	for _, o := range orders {
-		if _, err := s.Pay(ctx, o.UserID, o.OrderNo, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	payAll(t, s, orders)
 	inside, release := make(chan []order.Event), make(chan struct{})
 	done := make(chan error)
 	go func() {
