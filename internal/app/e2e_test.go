@@ -185,15 +185,7 @@ func TestUnroutable(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			s := newSystem(t, kind)
 			sale := s.createSale(t, 3, 0)
-			conn, err := amqp.Dial(amqpURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			ch, err := conn.Channel()
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, ch := dialBroker(t)
 			top := s.topology
 			if err := ch.QueueUnbind(top.Queue, top.RoutingKey, top.Exchange, nil); err != nil {
 				t.Fatal(err)
@@ -406,15 +398,7 @@ func TestRedeliveredOrderStoredOnce(t *testing.T) {
 	if r.status != http.StatusAccepted {
 		t.Fatalf("purchase: %d %s", r.status, r.raw)
 	}
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := dialBroker(t)
 	top := s.topology
 	// A consumer takes the message and dies without an ack (a consumer,
 	// not basic.get, which a single-active-consumer queue refuses)...

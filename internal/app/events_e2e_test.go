@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/seckill/seckill/api"
 	"github.com/seckill/seckill/internal/mq"
@@ -59,15 +58,7 @@ func bindEvents(tb testing.TB, s *system) *eventStream {
 	if s.kind == "embedded" {
 		return es
 	}
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, ch := dialBroker(tb)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		tb.Fatal(err)

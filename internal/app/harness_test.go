@@ -260,6 +260,22 @@ func (s *system) dropServerState(tb testing.TB, name string) {
 	}
 }
 
+// dialBroker connects to the test broker, closing the connection when tb
+// ends, and opens a channel on it.
+func dialBroker(tb testing.TB) (*amqp.Connection, *amqp.Channel) {
+	tb.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return conn, ch
+}
+
 // response is a decoded HTTP answer.
 type response struct {
 	status int
