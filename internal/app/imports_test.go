@@ -14,12 +14,13 @@ import (
 // adapters import the domain and small shared packages but never each
 // other or their users, and only app wires them all together.
 func TestImportsFlowOneWay(t *testing.T) {
-	shared := []string{"metrics", "redact", "groupcommit"}
+	shared := []string{"metrics", "redact", "groupcommit", "throttle"}
 	allowed := map[string][]string{
 		"order":       {},
 		"metrics":     {},
 		"redact":      {},
 		"groupcommit": {},
+		"throttle":    {},
 		"testenv":     {},
 		"config":      {"redact"},
 		"stock":       append([]string{"order"}, shared...),

@@ -16,7 +16,7 @@
 // go to the repository directly for a while, so an outage costs latency
 // and database load but no errors; it is logged at most once per interval.
 //
-// It imports the domain (internal/order) and metrics only.
+// It imports the domain (internal/order), metrics and throttle only.
 package cache
 
 import (
@@ -35,6 +35,7 @@ import (
 
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/throttle"
 )
 
 // SaleRepo reads a sale from the durable store. Sale returns an error
@@ -83,8 +84,7 @@ type Sales struct {
 
 	mu          sync.Mutex
 	bypassUntil time.Time // memcached is skipped until then after a failure
-	lastLog     time.Time
-	suppressed  int // failures not logged since lastLog
+	failureLog  throttle.Log
 }
 
 // Option configures Sales.
@@ -127,6 +127,7 @@ func NewSales(mc *memcache.Client, repo SaleRepo, log *slog.Logger, opts ...Opti
 	for _, o := range opts {
 		o(s)
 	}
+	s.failureLog.Interval = s.logInterval
 	return s
 }
 
@@ -272,15 +273,8 @@ func (s *Sales) failed(ctx context.Context, op string, err error) {
 	now := s.now()
 	s.mu.Lock()
 	s.bypassUntil = now.Add(s.bypass)
-	logIt := s.lastLog.IsZero() || now.Sub(s.lastLog) >= s.logInterval
-	suppressed := s.suppressed
-	if logIt {
-		s.lastLog, s.suppressed = now, 0
-	} else {
-		s.suppressed++
-	}
 	s.mu.Unlock()
-	if logIt {
+	if ok, suppressed := s.failureLog.Allow(now); ok {
 		s.log.WarnContext(ctx, "sale cache: memcached failed; reading the repository directly",
 			"op", op, "err", err, "bypass", s.bypass, "suppressed_since_last_log", suppressed)
 	}

@@ -1,8 +1,8 @@
 // Package stock holds the stock backends: adapters that decide atomically
 // whether a user gets a unit of a sale, implementing order.Stock. It
-// imports the domain (order), its metrics, the Lua scripts (scripts/lua)
-// and the group-commit primitive (groupcommit), and nothing else of the
-// project.
+// imports the domain (order), its metrics, the Lua scripts (scripts/lua),
+// the group-commit primitive (groupcommit) and the log throttle
+// (throttle), and nothing else of the project.
 //
 // The contract every backend satisfies is the suite in package stocktest.
 //

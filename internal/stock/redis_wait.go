@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/metrics"
+	"github.com/seckill/seckill/internal/throttle"
 )
 
 // waitLogInterval is the least time between two logs of replicas that fell
@@ -40,9 +40,7 @@ type replicaWait struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 
-	mu         sync.Mutex
-	lastLog    time.Time
-	suppressed int // shortfalls not logged since lastLog
+	shortLog throttle.Log
 }
 
 // newReplicaWait returns the wait c asks for, or nil when it asks for none.
@@ -63,7 +61,8 @@ func newReplicaWait(client redis.UniversalClient, c config) *replicaWait {
 	default:
 		panic(fmt.Sprintf("stock: replica wait needs a *redis.Client or *redis.ClusterClient, not %T", client))
 	}
-	return &replicaWait{replicas: c.waitReplicas, timeout: c.waitTimeout, log: c.log, metrics: c.metrics}
+	return &replicaWait{replicas: c.waitReplicas, timeout: c.waitTimeout, log: c.log, metrics: c.metrics,
+		shortLog: throttle.Log{Interval: waitLogInterval}}
 }
 
 // reserveWaiting runs one reserve.lua call followed by WAIT on the same
@@ -149,17 +148,8 @@ func (w *replicaWait) short(ctx context.Context, acked int64, err error) {
 	if w.metrics != nil {
 		w.metrics.RedisWaitShort.Inc()
 	}
-	now := time.Now()
-	w.mu.Lock()
-	logIt := w.lastLog.IsZero() || now.Sub(w.lastLog) >= waitLogInterval
-	suppressed := w.suppressed
-	if logIt {
-		w.lastLog, w.suppressed = now, 0
-	} else {
-		w.suppressed++
-	}
-	w.mu.Unlock()
-	if !logIt {
+	ok, suppressed := w.shortLog.Allow(time.Now())
+	if !ok {
 		return
 	}
 	attrs := []any{"acked", acked, "want", w.replicas, "timeout", w.timeout, "suppressed_since_last_log", suppressed}
