@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,14 +36,7 @@ func (soldOutSale) Order(context.Context, int64, string) (order.Order, error) {
 func BenchmarkEdge(b *testing.B) {
 	gin.SetMode(gin.ReleaseMode)
 	tok := NewTokens(testSecret)
-	headers := make([]string, 1<<14)
-	for i := range headers {
-		s, err := tok.Mint(int64(i+1), time.Hour)
-		if err != nil {
-			b.Fatal(err)
-		}
-		headers[i] = "Bearer " + s
-	}
+	headers := bearerHeaders(b, tok, 1<<14)
 	hello := gin.New()
 	hello.POST("/hello", func(c *gin.Context) { c.JSON(http.StatusAccepted, gin.H{"ok": true}) })
 	api := NewPublic(PublicConfig{
