@@ -3,8 +3,10 @@ package mq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,6 +193,7 @@ func TestPublisherUnroutable(t *testing.T) {
 		before := failures(t, m, metrics.PublishReturned)
 		confirmed := map[string]bool{}
 		returned := map[string]bool{}
+		reported := map[string]error{} // what each publish was told, for a failure's message
 		for round := 0; round < 20 && (len(confirmed) == 0 || len(returned) == 0); round++ {
 			stop := make(chan struct{})
 			flapped := make(chan error, 1)
@@ -222,6 +225,7 @@ func TestPublisherUnroutable(t *testing.T) {
 			close(stop)
 			mustNoErr(t, <-flapped, "flap binding")
 			for no, err := range outcomes {
+				reported[no] = err
 				switch {
 				case err == nil:
 					confirmed[no] = true
@@ -249,7 +253,11 @@ func TestPublisherUnroutable(t *testing.T) {
 			delete(confirmed, d.MessageId)
 		}
 		if n := b.settledDepth(b.topo.Queue); n != 0 {
-			t.Fatalf("%d extra messages in the queue", n)
+			var told []string
+			for _, d := range b.drain(b.topo.Queue, n) {
+				told = append(told, fmt.Sprintf("%s (publish reported %v)", d.MessageId, reported[d.MessageId]))
+			}
+			t.Fatalf("%d extra messages in the queue: %s", n, strings.Join(told, "; "))
 		}
 	})
 }
