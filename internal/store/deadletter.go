@@ -296,7 +296,7 @@ func (s *Store) Tombstone(ctx context.Context, orders []order.Order, reason stri
 	err := s.withRetry(ctx, func() error {
 		written = nil
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			rows, err := s.tombstoneRows(tx, orders, reason, now)
+			rows, cancelled, err := s.tombstoneRows(tx, orders, reason, now)
 			if err != nil || len(rows) == 0 {
 				return err
 			}
@@ -305,14 +305,9 @@ func (s *Store) Tombstone(ctx context.Context, orders []order.Order, reason stri
 					return err
 				}
 			}
-			written = make([]string, len(rows))
-			cancelled := make([]order.Order, len(rows))
-			for i, r := range rows {
-				written[i] = r["order_no"].(string)
-				cancelled[i] = order.Order{
-					OrderNo: written[i], SaleID: r["sale_id"].(int64), UserID: r["user_id"].(int64),
-					Status: order.StatusCancelled, Reason: reason, CreatedAt: r["created_at"].(time.Time),
-				}
+			written = make([]string, len(cancelled))
+			for i, o := range cancelled {
+				written[i] = o.OrderNo
 			}
 			return s.recordEvents(tx, order.EventCancelled, cancelled, now)
 		}, s.txOptions())
@@ -325,8 +320,8 @@ func (s *Store) Tombstone(ctx context.Context, orders []order.Order, reason stri
 
 // tombstoneRows builds the rows Tombstone inserts: one per order whose
 // number fits the orders table, whose sale exists and which MySQL does not
-// hold yet.
-func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, now time.Time) ([]map[string]any, error) {
+// hold yet; cancelled are those orders as the rows record them.
+func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, now time.Time) (rows []map[string]any, cancelled []order.Order, _ error) {
 	var (
 		nos     []string
 		saleIDs []int64
@@ -341,13 +336,13 @@ func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, 
 		saleIDs = append(saleIDs, o.SaleID)
 	}
 	if len(nos) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	stored := make(map[string]bool, len(nos))
 	for _, part := range chunk(nos, inChunk) {
 		var got []string
 		if err := tx.Model(&orderRow{}).Where("order_no IN ?", part).Pluck("order_no", &got).Error; err != nil {
-			return nil, fmt.Errorf("stored orders: %w", err)
+			return nil, nil, fmt.Errorf("stored orders: %w", err)
 		}
 		for _, no := range got {
 			stored[no] = true
@@ -359,13 +354,14 @@ func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, 
 	for _, part := range chunk(saleIDs, inChunk) {
 		var got []int64
 		if err := tx.Model(&saleRow{}).Where("id IN ?", part).Pluck("id", &got).Error; err != nil {
-			return nil, fmt.Errorf("sales of tombstones: %w", err)
+			return nil, nil, fmt.Errorf("sales of tombstones: %w", err)
 		}
 		for _, id := range got {
 			sales[id] = true
 		}
 	}
-	rows := make([]map[string]any, 0, len(nos))
+	rows = make([]map[string]any, 0, len(nos))
+	cancelled = make([]order.Order, 0, len(nos))
 	for _, o := range orders {
 		if !seen[o.OrderNo] || stored[o.OrderNo] || !sales[o.SaleID] {
 			continue
@@ -380,6 +376,10 @@ func (s *Store) tombstoneRows(tx *gorm.DB, orders []order.Order, reason string, 
 			"status": string(order.StatusCancelled), "reason": reason,
 			"created_at": created, "persisted_at": now, "updated_at": now,
 		})
+		cancelled = append(cancelled, order.Order{
+			OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID,
+			Status: order.StatusCancelled, Reason: reason, CreatedAt: created,
+		})
 	}
-	return rows, nil
+	return rows, cancelled, nil
 }
