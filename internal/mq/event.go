@@ -61,18 +61,35 @@ func EncodeEvents(messageID, kind string, events []order.Event) ([]byte, error) 
 	return json.Marshal(m)
 }
 
-// byKind splits events into runs of one kind, keeping their order.
-func byKind(events []order.Event) [][]order.Event {
-	var runs [][]order.Event
+// eachMessage encodes events as messages, one per run of one kind in
+// their order, each under a new UUIDv7 message id, and hands each to
+// deliver with its kind as routing key; once deliver took a message, its
+// events count in m's EventsRelayed (m may be nil). It stops at the first
+// error.
+func eachMessage(events []order.Event, m *metrics.Metrics, deliver func(kind, id string, body []byte) error) error {
 	for i := 0; i < len(events); {
 		j := i + 1
 		for j < len(events) && events[j].Kind == events[i].Kind {
 			j++
 		}
-		runs = append(runs, events[i:j])
+		run, kind := events[i:j], events[i].Kind
 		i = j
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
+		}
+		body, err := EncodeEvents(id.String(), kind, run)
+		if err != nil {
+			return fmt.Errorf("%w: %w", order.ErrInvalid, err)
+		}
+		if err := deliver(kind, id.String(), body); err != nil {
+			return err
+		}
+		if m != nil {
+			m.EventsRelayed.WithLabelValues(kind).Add(float64(len(run)))
+		}
 	}
-	return runs
+	return nil
 }
 
 // PublishEvents publishes events to the order exchange, one message per
@@ -81,24 +98,9 @@ func byKind(events []order.Event) [][]order.Event {
 // mandatory: an exchange with nobody bound to a key is not an error.
 // nil means the broker confirmed every message.
 func (p *Publisher) PublishEvents(ctx context.Context, events []order.Event) error {
-	for _, run := range byKind(events) {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
-		}
-		kind := run[0].Kind
-		body, err := EncodeEvents(id.String(), kind, run)
-		if err != nil {
-			return fmt.Errorf("%w: %w", order.ErrInvalid, err)
-		}
-		if err := p.sendTo(ctx, kind, false, id.String(), body); err != nil {
-			return err
-		}
-		if p.cfg.metrics != nil {
-			p.cfg.metrics.EventsRelayed.WithLabelValues(kind).Add(float64(len(run)))
-		}
-	}
-	return nil
+	return eachMessage(events, p.cfg.metrics, func(kind, id string, body []byte) error {
+		return p.sendTo(ctx, kind, false, id, body)
+	})
 }
 
 // EventLog is where the embedded mode, which has no broker for other
@@ -119,28 +121,17 @@ func NewEventLog(keep int, m *metrics.Metrics) *EventLog {
 
 // PublishEvents encodes events as PublishEvents does and keeps them.
 func (l *EventLog) PublishEvents(_ context.Context, events []order.Event) error {
-	for _, run := range byKind(events) {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
-		}
-		body, err := EncodeEvents(id.String(), run[0].Kind, run)
-		if err != nil {
-			return fmt.Errorf("%w: %w", order.ErrInvalid, err)
-		}
+	return eachMessage(events, l.m, func(kind, _ string, body []byte) error {
 		l.mu.Lock()
-		l.keys = append(l.keys, run[0].Kind)
+		defer l.mu.Unlock()
+		l.keys = append(l.keys, kind)
 		l.bodies = append(l.bodies, body)
 		if over := len(l.bodies) - l.keep; over > 0 {
 			l.keys = slices.Delete(l.keys, 0, over)
 			l.bodies = slices.Delete(l.bodies, 0, over)
 		}
-		l.mu.Unlock()
-		if l.m != nil {
-			l.m.EventsRelayed.WithLabelValues(run[0].Kind).Add(float64(len(run)))
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Messages returns the kept messages, oldest first, as routing key and body.
