@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
@@ -241,19 +241,12 @@ func (s *suite) pay(ctx context.Context, base, orderNo string, user int64) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, purchaseTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/orders/"+orderNo+"/pay", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := s.spiker.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("pay %s: %w", orderNo, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("pay %s: %d %s", orderNo, res.StatusCode, raw)
+	r := load.PostBearer(ctx, s.spiker.http, base+"/api/v1/orders/"+orderNo+"/pay", tok)
+	switch {
+	case r.Err != nil:
+		return fmt.Errorf("pay %s: %w", orderNo, r.Err)
+	case r.Status != http.StatusOK:
+		return fmt.Errorf("pay %s: %d %s", orderNo, r.Status, r.Code)
 	}
 	return nil
 }
