@@ -13,11 +13,17 @@ import (
 	"github.com/seckill/seckill/internal/mq"
 )
 
+// openAPIDoc is api/openapi.yaml, parsed once for every lookup of a
+// message schema.
+var openAPIDoc = sync.OnceValues(func() (*openapi3.T, error) {
+	return openapi3.NewLoader().LoadFromData(api.OpenAPI())
+})
+
 // messageSchema is the schema api/openapi.yaml gives the body of a message
 // on the order exchange.
 func messageSchema(tb testing.TB, name string) *openapi3.Schema {
 	tb.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
+	doc, err := openAPIDoc()
 	if err != nil {
 		tb.Fatal(err)
 	}
