@@ -34,25 +34,31 @@ func listenEvents(amqpURL, exchange string) (*eventListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: connect: %w", err)
 	}
-	l := &eventListener{conn: conn, seen: make(map[string]map[string]int)}
-	ch, err := conn.Channel()
-	if err == nil {
-		var q amqp.Queue
-		q, err = ch.QueueDeclare("", false, true, true, false, nil)
-		if err == nil {
-			err = ch.QueueBind(q.Name, "order.#", exchange, false, nil)
-		}
-		var deliveries <-chan amqp.Delivery
-		if err == nil {
-			deliveries, err = ch.Consume(q.Name, "chaos-events", true, true, false, false, nil)
-		}
-		if err == nil {
-			go l.collect(deliveries)
-			return l, nil
-		}
+	deliveries, err := bindAll(conn, exchange)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("events: bind to %s: %w", exchange, err)
 	}
-	_ = conn.Close()
-	return nil, fmt.Errorf("events: bind to %s: %w", exchange, err)
+	l := &eventListener{conn: conn, seen: make(map[string]map[string]int)}
+	go l.collect(deliveries)
+	return l, nil
+}
+
+// bindAll consumes, on a channel of conn, a private queue bound to
+// exchange with order.#.
+func bindAll(conn *amqp.Connection, exchange string) (<-chan amqp.Delivery, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.QueueBind(q.Name, "order.#", exchange, false, nil); err != nil {
+		return nil, err
+	}
+	return ch.Consume(q.Name, "chaos-events", true, true, false, false, nil)
 }
 
 func (l *eventListener) collect(deliveries <-chan amqp.Delivery) {
