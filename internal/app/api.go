@@ -15,6 +15,7 @@ import (
 
 	"github.com/seckill/seckill/internal/cache"
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/groupcommit"
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/mq"
@@ -167,7 +168,7 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
 		// batch instead of per order. Fences go on the publisher itself.
-		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch)
+		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch, groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill))
 	}
 	opts := []order.Option{
 		order.WithUnconfirmedHook(func(order.Order, error) { m.Unconfirmed.Inc() }),

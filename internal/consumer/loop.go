@@ -164,7 +164,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	flush := func() {
 		linger.Stop()
 		lingerC = nil
-		if len(batch) > 0 && !l.handle(ctx, batch, size) {
+		if len(batch) > 0 && !l.handle(ctx, batch, size, !held) {
 			held = true
 		}
 		batch, size = nil, 0
@@ -270,8 +270,11 @@ func (l *Loop) passFence(ctx context.Context, d order.Delivery) bool {
 
 // handle persists one batch, records the orders the store could neither
 // persist nor tombstone as dead letters, and acks the deliveries. It
-// reports false when shutdown left any delivery unacked.
-func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int) bool {
+// reports false when shutdown left any delivery unacked. earlierSettled
+// says every delivery taken before the batch is settled: the batch may
+// then be acked in one frame (AckThrough), which saves the broker a
+// settlement per message.
+func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int, earlierSettled bool) bool {
 	orders := make([]order.Order, 0, size)
 	for _, d := range batch {
 		orders = append(orders, d.Orders...)
@@ -304,6 +307,13 @@ func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int) boo
 			"sale_id", o.SaleID, "order_no", o.OrderNo, "user_id", o.UserID, "reason", o.Reason)
 	}
 
+	if last := batch[len(batch)-1]; len(res.Rejected) == 0 && earlierSettled && last.AckThrough != nil {
+		if err := last.AckThrough(); err != nil {
+			l.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
+				"messages", len(batch), "err", err)
+		}
+		return true
+	}
 	rejected := make(map[string]string, len(res.Rejected)) // order_no → reason, until recorded
 	for _, o := range res.Rejected {
 		rejected[o.OrderNo] = res.Reason(o.OrderNo)

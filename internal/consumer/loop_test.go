@@ -816,3 +816,46 @@ func TestFencePassesAfterEverythingBeforeIt(t *testing.T) {
 		t.Errorf("fence retries = %v, want 1", got)
 	}
 }
+
+// TestBatchAckedInOneFrame: a batch whose every order was settled is acked
+// through its last delivery alone when the source offers it; a batch with
+// an order to dead-letter is acked delivery by delivery.
+func TestBatchAckedInOneFrame(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 100)
+	src := newFakeSource()
+	through := func(d order.Delivery) order.Delivery {
+		tag := d.MessageID
+		d.AckThrough = func() error {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			src.settled[tag] = append(src.settled[tag], "ack-through")
+			return nil
+		}
+		return d
+	}
+	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchSize(3), consumer.WithBatchWait(time.Hour)))
+	for i := range 3 {
+		src.deliver(t, through(src.delivery(fmt.Sprint("ok", i), false, newOrder(t, sale.ID, int64(i+1)))))
+	}
+	eventually(t, "the batch acked", func() bool { return len(src.settlement("ok2")) > 0 })
+	wantSettled(t, src, "ok0")
+	wantSettled(t, src, "ok1")
+	wantSettled(t, src, "ok2", "ack-through")
+
+	// An unknown sale's order is recorded as a dead letter first: each
+	// delivery is acked on its own.
+	src.deliver(t, through(src.delivery("good", false, newOrder(t, sale.ID, 10))))
+	src.deliver(t, through(src.delivery("lost", false, newOrder(t, sale.ID+1000, 11))))
+	src.deliver(t, through(src.delivery("last", false, newOrder(t, sale.ID, 12))))
+	eventually(t, "the second batch acked", func() bool { return len(src.settlement("last")) > 0 })
+	for _, tag := range []string{"good", "lost", "last"} {
+		wantSettled(t, src, tag, "ack")
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := sold(t, s, sale.ID); got != 5 {
+		t.Errorf("sold = %d, want 5", got)
+	}
+}

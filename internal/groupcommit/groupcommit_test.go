@@ -407,3 +407,82 @@ func TestLimitsBelowOneCountAsOne(t *testing.T) {
 		t.Fatalf("max batch %d, in flight %d, want 1 and 1", b.maxBatch, cap(b.slots))
 	}
 }
+
+// TestLingerFillsTheBatchUnderLoad: once a batch of several items has
+// run, the next leader waits for the queue to reach the fill before it
+// takes a batch, so items arriving one by one share one run.
+func TestLingerFillsTheBatchUnderLoad(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		batches [][]int
+	)
+	b := New(64, 1, func(_ context.Context, items []int) []error {
+		mu.Lock()
+		batches = append(batches, slices.Clone(items))
+		mu.Unlock()
+		return nil
+	}, WithLinger(10*time.Second, 4))
+
+	// A lone caller runs at once: no batch of several has run yet.
+	start := time.Now()
+	if err := b.Do(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a lone caller waited %v", d)
+	}
+	// Two at once make the next batches count as under load...
+	var wg sync.WaitGroup
+	g := newGatedRun(nil)
+	gated := New(64, 1, g.run, WithLinger(10*time.Second, 4))
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = gated.Do(t.Context(), i) }()
+		if i == 0 {
+			waitFor(t, "the first batch", func() bool { return g.started() == 1 })
+		}
+	}
+	waitFor(t, "two items behind the first batch", func() bool { return gated.Queued() == 2 })
+	close(g.gate)
+	wg.Wait()
+	// ...then items arriving one by one wait for each other up to the fill.
+	for i := range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = gated.Do(t.Context(), 10+i) }()
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last := g.batches[len(g.batches)-1]
+	if len(last) != 4 {
+		t.Fatalf("batches %v: want the last four items in one batch", g.batches)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 1 || len(batches[0]) != 1 {
+		t.Fatalf("lone caller's batches %v", batches)
+	}
+}
+
+// TestLingerEndsAfterItsTime: a leader lingers no longer than its time
+// when the queue stays short of the fill.
+func TestLingerEndsAfterItsTime(t *testing.T) {
+	g := newGatedRun(nil)
+	b := New(64, 1, g.run, WithLinger(50*time.Millisecond, 100))
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = b.Do(t.Context(), i) }()
+		waitFor(t, "the item queued", func() bool { return g.started() == 1 && b.Queued() == i })
+	}
+	close(g.gate)
+	wg.Wait()
+	start := time.Now()
+	if err := b.Do(t.Context(), 9); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("a leader under load lingered %v, want its 50ms", d)
+	}
+}

@@ -34,7 +34,7 @@ var _ order.Publisher = (*Coalescer)(nil)
 
 // NewCoalescer publishes through next with at most inFlight messages
 // awaiting a confirm and at most maxBatch orders per message.
-func NewCoalescer(next BatchPublisher, inFlight, maxBatch int) *Coalescer {
+func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcommit.Option) *Coalescer {
 	return &Coalescer{next: next, batches: groupcommit.New(maxBatch, inFlight, func(ctx context.Context, orders []order.Order) []error {
 		// The message speaks for every order in it: it is published to its
 		// end even if the leader's own request is gone (the context has no
@@ -43,7 +43,7 @@ func NewCoalescer(next BatchPublisher, inFlight, maxBatch int) *Coalescer {
 			return slices.Repeat([]error{err}, len(orders))
 		}
 		return nil
-	})}
+	}, opts...)}
 }
 
 // Ready reports whether the underlying publisher can publish now.

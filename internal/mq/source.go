@@ -290,6 +290,15 @@ func (s *Source) delivery(d amqp.Delivery) order.Delivery {
 		}
 		return nil
 	}
+	out.AckThrough = func() error {
+		if !settled.CompareAndSwap(false, true) {
+			return ErrSettled
+		}
+		if err := d.Ack(true); err != nil {
+			return fmt.Errorf("%w: ack through %s: %w", order.ErrUnavailable, out.MessageID, err)
+		}
+		return nil
+	}
 	out.Reject = func(requeue bool) error {
 		if !settled.CompareAndSwap(false, true) {
 			return ErrSettled

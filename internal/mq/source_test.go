@@ -81,3 +81,29 @@ func TestSourceLifecycle(t *testing.T) {
 	}
 	mustNoErr(t, src.Close(), "second close")
 }
+
+// TestSourceAckThrough: acking the last of several deliveries through
+// settles every one before it in one frame, and only those.
+func TestSourceAckThrough(t *testing.T) {
+	b := newBroker(t)
+	p := dialTestPublisher(t, b)
+	src := dialTestSource(t, b)
+	ctx := context.Background()
+	for range 4 {
+		mustNoErr(t, p.Publish(ctx, newOrder(t)), "publish")
+	}
+	out, cancel := consume(t, src)
+	got := receive(t, out, 4)
+	mustNoErr(t, got[2].AckThrough(), "ack through the third")
+	if err := got[2].Ack(); !errors.Is(err, ErrSettled) {
+		t.Fatalf("ack after ack through: got %v, want ErrSettled", err)
+	}
+	stopConsuming(t, cancel, out)
+	mustNoErr(t, src.Close(), "close")
+	// The fourth was not acked: it is back in the queue, alone.
+	waitFor(t, "the unacked message back in the queue", func() bool { return b.depth(b.topo.Queue) >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := b.depth(b.topo.Queue); n != 1 {
+		t.Fatalf("%d messages left, want the one after the ack", n)
+	}
+}

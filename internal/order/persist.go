@@ -29,6 +29,11 @@ type Delivery struct {
 	// told; the message is then redelivered.
 	Ack    func() error
 	Reject func(requeue bool) error
+	// AckThrough, when the source offers it (nil otherwise), acks this
+	// delivery and every earlier one of the same broker channel that is
+	// still unacked, in one frame: the caller uses it only when it has
+	// settled every earlier delivery it took. Errors as Ack's.
+	AckThrough func() error
 }
 
 // Source delivers the order queue's messages until ctx is cancelled.

@@ -123,6 +123,11 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	if !strings.Contains(dsn, "interpolateParams=") {
+		// One round trip per statement instead of prepare, execute and
+		// close: the driver quotes the arguments itself (utf8mb4 below).
+		cfg.InterpolateParams = true
+	}
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
