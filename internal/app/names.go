@@ -8,8 +8,9 @@ import (
 // OverridesFrom turns the configured name prefixes into Overrides.
 func OverridesFrom(n config.Names) Overrides {
 	ov := Overrides{StockPrefix: n.StockPrefix}
-	if n.QueuePrefix != "" {
+	if n.QueuePrefix != "" || n.PersistPartitions > 1 {
 		t := mq.DefaultTopology().WithPrefix(n.QueuePrefix)
+		t.Partitions = max(n.PersistPartitions, 1)
 		ov.Topology = &t
 	}
 	return ov

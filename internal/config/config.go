@@ -65,6 +65,19 @@ type Names struct {
 	StockPrefix string `env:"SECKILL_STOCK_PREFIX" envDefault:"sk"`
 	// QueuePrefix, when set, is put before every exchange and queue name.
 	QueuePrefix string `env:"SECKILL_QUEUE_PREFIX"`
+	// PersistPartitions splits the persist stage into that many queues,
+	// a sale always in the same one; api and worker must agree on it.
+	PersistPartitions int `env:"SECKILL_PERSIST_PARTITIONS" envDefault:"1"`
+}
+
+// MaxPersistPartitions bounds SECKILL_PERSIST_PARTITIONS.
+const MaxPersistPartitions = 256
+
+func (n Names) validate() error {
+	if n.PersistPartitions < 1 || n.PersistPartitions > MaxPersistPartitions {
+		return fmt.Errorf("config: SECKILL_PERSIST_PARTITIONS must be between 1 and %d, not %d", MaxPersistPartitions, n.PersistPartitions)
+	}
+	return nil
 }
 
 // API is the configuration of cmd/api.
@@ -168,6 +181,9 @@ func LoadAPI() (API, error) {
 		return API{}, err
 	}
 	c.TrustedProxies = proxies
+	if err := c.Names.validate(); err != nil {
+		return API{}, err
+	}
 	named, err := ParseAdminTokens(c.AdminTokenList, c.AdminToken != "")
 	if err != nil {
 		return API{}, err
@@ -372,6 +388,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
 	case c.EventRelayInterval <= 0:
 		return Worker{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
+	case c.Names.validate() != nil:
+		return Worker{}, c.Names.validate()
 	case checkAdmin(c.AdminAddr, c.AdminToken, nil) != nil:
 		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken, nil)
 	}

@@ -135,14 +135,21 @@ func New(src order.Source, st order.BatchStore, log *slog.Logger, opts ...Option
 //
 // When ctx ends, the batch being gathered is persisted at once with a
 // context that is not ctx (bounded by the persist timeout), so whatever is
-// committed is acked; deliveries still arriving until the Source closes its
+// committed is acked, and only then is the Source told to stop (its
+// Consume context ends); deliveries still arriving until it closes its
 // channel are handled the same way. A store call that fails after ctx has
 // ended is not retried: its deliveries stay unacked and the broker
 // redelivers them once the channel closes. Run returns an error when
 // Consume fails, when the channel closes while ctx is live, or when the
 // Source does not close it within the drain timeout.
 func (l *Loop) Run(ctx context.Context) error {
-	deliveries, err := l.src.Consume(ctx)
+	// The source stops only once the batch in hand is committed and acked:
+	// with a standby consumer waiting on the queue (single active
+	// consumer), stopping first would hand later messages, a fence among
+	// them, to the standby while this batch is still uncommitted.
+	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsuming()
+	deliveries, err := l.src.Consume(consumeCtx)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -152,6 +159,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		size  int // orders in batch
 		done  = ctx.Done()
 		drain <-chan time.Time
+		// drainTimer bounds the wait for the source once ctx has ended.
+		drainTimer *time.Timer
 		// held is set once a delivery was left unacked because shutdown
 		// cut a store retry short; no later fence may pass after it.
 		held bool
@@ -170,7 +179,27 @@ func (l *Loop) Run(ctx context.Context) error {
 		batch, size = nil, 0
 	}
 
+	stopping := func() {
+		// Stop waiting for company, then stop the source.
+		done = nil
+		flush()
+		stopConsuming()
+		t := time.NewTimer(l.drainTimeout)
+		drainTimer = t
+		drain = t.C
+	}
+	defer func() {
+		if drainTimer != nil {
+			drainTimer.Stop()
+		}
+	}()
+
 	for {
+		// Shutdown goes first: a delivery offered while a batch was being
+		// persisted is left to the source to requeue.
+		if done != nil && ctx.Err() != nil {
+			stopping()
+		}
 		select {
 		case d, ok := <-deliveries:
 			if !ok {
@@ -208,12 +237,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			flush()
 
 		case <-done:
-			// Stop waiting for company: the source is closing its channel.
-			done = nil
-			flush()
-			t := time.NewTimer(l.drainTimeout)
-			defer t.Stop()
-			drain = t.C
+			stopping()
 
 		case <-drain:
 			flush()

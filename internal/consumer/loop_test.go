@@ -30,6 +30,13 @@ type fakeSource struct {
 
 	mu      sync.Mutex
 	settled map[string][]string // delivery tag → "ack", "reject", "requeue"
+	history []string            // "<tag> <settlement>" and "stop", in order
+}
+
+func (f *fakeSource) note(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.history = append(f.history, what)
 }
 
 type handoff struct {
@@ -48,6 +55,7 @@ func (f *fakeSource) Consume(ctx context.Context) (<-chan order.Delivery, error)
 	out := make(chan order.Delivery)
 	go func() {
 		defer close(out)
+		defer f.note("stop")
 		for {
 			select {
 			case <-ctx.Done():
@@ -72,6 +80,7 @@ func (f *fakeSource) delivery(tag string, redelivered bool, orders ...order.Orde
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.settled[tag] = append(f.settled[tag], what)
+		f.history = append(f.history, tag+" "+what)
 		return nil
 	}
 	return order.Delivery{
@@ -420,7 +429,8 @@ func (g *gatedStore) PersistBatch(ctx context.Context, orders []order.Order) (or
 
 // TestShutdownFinishesInFlightBatch cancels the worker while a batch is in
 // its transaction and a further message waits: the batch commits and is
-// acked, the waiting message is never taken.
+// acked before the source is stopped, and the waiting message is never
+// taken.
 func TestShutdownFinishesInFlightBatch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		sale := newSale(t, s, 10)
@@ -434,19 +444,24 @@ func TestShutdownFinishesInFlightBatch(t *testing.T) {
 		<-g.entered // the batch of two is in PersistBatch
 
 		taken := src.deliverAsync(t, src.delivery("d3", false, o3))
-		stopped := make(chan error, 1)
-		go func() { stopped <- r.stop() }()
-		if <-taken {
-			t.Fatal("the worker took a delivery while its batch was in flight")
-		}
+		r.cancel() // while the batch is in its transaction
 		close(g.gate)
-		if err := <-stopped; err != nil {
+		if <-taken {
+			t.Fatal("the worker took a delivery offered while its batch was in flight, after shutdown began")
+		}
+		if err := r.stop(); err != nil {
 			t.Fatalf("run: %v", err)
 		}
 
 		wantSettled(t, src, "d1", "ack")
 		wantSettled(t, src, "d2", "ack")
 		wantSettled(t, src, "d3")
+		src.mu.Lock()
+		history := slices.Clone(src.history)
+		src.mu.Unlock()
+		if want := []string{"d1 ack", "d2 ack", "stop"}; !slices.Equal(history, want) {
+			t.Errorf("history = %v, want %v: the source stops only after the batch is acked", history, want)
+		}
 		got := rows(t, s, sale.ID)
 		var nos []string
 		for _, o := range got {

@@ -27,15 +27,26 @@ type BatchPublisher interface {
 // in it. The queue and its lead are a groupcommit.Batcher.
 type Coalescer struct {
 	next    BatchPublisher
-	batches *groupcommit.Batcher[order.Order]
+	batches []*groupcommit.Batcher[order.Order] // one per persist partition
+	of      func(saleID int64) int
 }
 
 var _ order.Publisher = (*Coalescer)(nil)
 
+// Partitioned is a BatchPublisher whose messages each go to one of
+// several persist partitions: a message must carry orders of one
+// partition only.
+type Partitioned interface {
+	Partitions() int
+	PartitionOf(saleID int64) int
+}
+
 // NewCoalescer publishes through next with at most inFlight messages
-// awaiting a confirm and at most maxBatch orders per message.
+// awaiting a confirm and at most maxBatch orders per message. When next
+// is Partitioned, each partition has a queue, a lead and in-flight slots
+// of its own, so a message never mixes partitions.
 func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcommit.Option) *Coalescer {
-	return &Coalescer{next: next, batches: groupcommit.New(maxBatch, inFlight, func(ctx context.Context, orders []order.Order) []error {
+	run := func(ctx context.Context, orders []order.Order) []error {
 		// The message speaks for every order in it: it is published to its
 		// end even if the leader's own request is gone (the context has no
 		// cancellation).
@@ -43,7 +54,16 @@ func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcomm
 			return slices.Repeat([]error{err}, len(orders))
 		}
 		return nil
-	}, opts...)}
+	}
+	c := &Coalescer{next: next, of: func(int64) int { return 0 }}
+	n := 1
+	if p, ok := next.(Partitioned); ok && p.Partitions() > 1 {
+		n, c.of = p.Partitions(), p.PartitionOf
+	}
+	for range n {
+		c.batches = append(c.batches, groupcommit.New(maxBatch, inFlight, run, opts...))
+	}
+	return c
 }
 
 // Ready reports whether the underlying publisher can publish now.
@@ -51,5 +71,5 @@ func (c *Coalescer) Ready() bool { return c.next.Ready() }
 
 // Publish queues o and returns the outcome of the message that carried it.
 func (c *Coalescer) Publish(ctx context.Context, o order.Order) error {
-	return c.batches.Do(ctx, o)
+	return c.batches[c.of(o.SaleID)].Do(ctx, o)
 }

@@ -70,9 +70,9 @@ func TestCoalescerCarriesQueuedOrdersTogether(t *testing.T) {
 				wg.Add(1)
 				go publish(i)
 			}
-			for deadline := time.Now().Add(10 * time.Second); c.batches.Queued() != n-1; {
+			for deadline := time.Now().Add(10 * time.Second); c.batches[0].Queued() != n-1; {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d orders queued, want %d", c.batches.Queued(), n-1)
+					t.Fatalf("%d orders queued, want %d", c.batches[0].Queued(), n-1)
 				}
 				time.Sleep(time.Millisecond)
 			}

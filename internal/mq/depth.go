@@ -25,7 +25,7 @@ type QueueDepth struct {
 	Consumers int
 }
 
-// Depths asks the broker how many messages wait in the persist queue and
+// Depths asks the broker how many messages wait in each persist queue and
 // the dead-letter queue of the source's topology. Each question goes on a
 // short-lived channel of the source's connection with a passive declare,
 // which changes nothing and, should a queue be missing, closes only that
@@ -36,8 +36,13 @@ func (s *Source) Depths(ctx context.Context) ([]QueueDepth, error) {
 		return nil, fmt.Errorf("%w: not connected to the broker", order.ErrUnavailable)
 	}
 	t := s.cfg.topology
-	out := make([]QueueDepth, 0, 2)
-	for _, q := range []QueueDepth{{Queue: t.Queue, Role: RolePersist}, {Queue: t.DeadQueue, Role: RoleDead}} {
+	var queues []QueueDepth
+	for _, q := range t.PersistQueues() {
+		queues = append(queues, QueueDepth{Queue: q, Role: RolePersist})
+	}
+	queues = append(queues, QueueDepth{Queue: t.DeadQueue, Role: RoleDead})
+	out := make([]QueueDepth, 0, len(queues))
+	for _, q := range queues {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}

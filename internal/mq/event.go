@@ -99,7 +99,7 @@ func eachMessage(events []order.Event, m *metrics.Metrics, deliver func(kind, id
 // nil means the broker confirmed every message.
 func (p *Publisher) PublishEvents(ctx context.Context, events []order.Event) error {
 	return eachMessage(events, p.cfg.metrics, func(kind, id string, body []byte) error {
-		return p.sendTo(ctx, kind, false, id, body)
+		return p.sendTo(ctx, kind, false, id, body, nil)
 	})
 }
 

@@ -78,7 +78,7 @@ func newBroker(tb testing.TB) *broker {
 	tb.Cleanup(func() {
 		// A fresh channel: a test may have closed the first with an error.
 		if c, err := conn.Channel(); err == nil {
-			for _, q := range []string{b.topo.Queue, b.topo.DeadQueue} {
+			for _, q := range append(b.topo.PersistQueues(), b.topo.DeadQueue) {
 				if _, err := c.QueueDelete(q, false, false, false); err != nil {
 					tb.Logf("delete queue %s: %v", q, err)
 				}

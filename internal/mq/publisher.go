@@ -327,30 +327,48 @@ func (p *Publisher) PublishFence(ctx context.Context, f order.Fence) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
 	}
-	return p.send(ctx, f.ID, body)
+	return p.send(ctx, f.ID, body, p.cfg.topology.PartitionOf(f.SaleID))
 }
+
+// Partitions is the number of persist partitions: a message carries the
+// orders of one partition only (see PartitionOf).
+func (p *Publisher) Partitions() int { return p.cfg.topology.partitions() }
+
+// PartitionOf is the persist partition of saleID.
+func (p *Publisher) PartitionOf(saleID int64) int { return p.cfg.topology.PartitionOf(saleID) }
 
 func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order) error {
 	if id == "" {
 		return fmt.Errorf("%w: order without order_no", order.ErrInvalid)
 	}
+	k := p.cfg.topology.PartitionOf(orders[0].SaleID)
+	for _, o := range orders[1:] {
+		if p.cfg.topology.PartitionOf(o.SaleID) != k {
+			return fmt.Errorf("%w: one message for orders of several persist partitions", order.ErrInvalid)
+		}
+	}
 	body, err := Encode(id, orders)
 	if err != nil {
 		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
 	}
-	return p.send(ctx, id, body)
+	return p.send(ctx, id, body, k)
 }
 
 // send publishes body under id, confirmed, persistent and mandatory, to
-// the order exchange with the order.created routing key.
-func (p *Publisher) send(ctx context.Context, id string, body []byte) error {
-	return p.sendTo(ctx, p.cfg.topology.RoutingKey, true, id, body)
+// the order exchange with the order.created routing key; with several
+// persist partitions, a BCC header adds partition k's key.
+func (p *Publisher) send(ctx context.Context, id string, body []byte, k int) error {
+	var headers amqp.Table
+	if p.cfg.topology.partitions() > 1 {
+		headers = amqp.Table{"BCC": []any{p.cfg.topology.partitionKey(k)}}
+	}
+	return p.sendTo(ctx, p.cfg.topology.RoutingKey, true, id, body, headers)
 }
 
 // sendTo publishes body under id, confirmed and persistent, to the order
 // exchange with routing key key; a mandatory message that no queue takes
 // comes back as unroutable.
-func (p *Publisher) sendTo(ctx context.Context, key string, mandatory bool, id string, body []byte) error {
+func (p *Publisher) sendTo(ctx context.Context, key string, mandatory bool, id string, body []byte, headers amqp.Table) error {
 	s, err := p.admit()
 	if err != nil {
 		p.failed(metrics.PublishDisconnected)
@@ -369,7 +387,7 @@ func (p *Publisher) sendTo(ctx context.Context, key string, mandatory bool, id s
 	}
 	defer func() { <-p.window }()
 
-	kind, err := p.confirmed(ctx, s, key, mandatory, id, body)
+	kind, err := p.confirmed(ctx, s, key, mandatory, id, body, headers)
 	if err != nil {
 		p.failed(kind)
 		return fmt.Errorf("publish %s: %w", id, err)
@@ -396,7 +414,7 @@ func (p *Publisher) admit() (*pubSession, error) {
 
 // confirmed publishes body on s and waits for its confirm. kind is the
 // metrics label of a failure.
-func (p *Publisher) confirmed(ctx context.Context, s *pubSession, key string, mandatory bool, id string, body []byte) (kind string, err error) {
+func (p *Publisher) confirmed(ctx context.Context, s *pubSession, key string, mandatory bool, id string, body []byte, headers amqp.Table) (kind string, err error) {
 	pp := s.track(id)
 	defer s.untrack(id, pp)
 
@@ -412,6 +430,7 @@ func (p *Publisher) confirmed(ctx context.Context, s *pubSession, key string, ma
 		MessageId:    id,
 		Timestamp:    start,
 		Type:         key,
+		Headers:      headers,
 		Body:         body,
 	})
 	if err != nil {

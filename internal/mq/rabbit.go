@@ -42,6 +42,7 @@ type config struct {
 	confirmTimeout time.Duration
 	prefetch       int
 	consumerTag    string
+	partition      int
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	dialTimeout    time.Duration
@@ -72,6 +73,10 @@ func WithConfirmTimeout(d time.Duration) Option { return func(c *config) { c.con
 
 // WithPrefetch sets the Source's Qos prefetch count (default DefaultPrefetch).
 func WithPrefetch(n int) Option { return func(c *config) { c.prefetch = n } }
+
+// WithPartition makes a Source consume persist partition k's queue
+// (default 0, the only one without partitions).
+func WithPartition(k int) Option { return func(c *config) { c.partition = k } }
 
 // WithConsumerTag sets the Source's consumer tag (default a unique one).
 func WithConsumerTag(tag string) Option { return func(c *config) { c.consumerTag = tag } }
@@ -110,6 +115,8 @@ func newConfig(role string, opts []Option) (*config, error) {
 		return nil, fmt.Errorf("mq: confirm timeout %v must be positive", c.confirmTimeout)
 	case c.prefetch <= 0 || c.prefetch > 65535:
 		return nil, fmt.Errorf("mq: prefetch %d must be in 1..65535", c.prefetch)
+	case c.partition < 0 || c.partition >= c.topology.partitions():
+		return nil, fmt.Errorf("mq: partition %d of %d", c.partition, c.topology.partitions())
 	case c.consumerTag == "":
 		return nil, errors.New("mq: consumer tag must not be empty")
 	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:

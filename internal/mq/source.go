@@ -212,13 +212,14 @@ func (s *Source) consume(ctx context.Context, out chan<- order.Delivery, done ch
 		if sess == nil {
 			return
 		}
-		deliveries, err := sess.ch.Consume(s.cfg.topology.Queue, s.cfg.consumerTag, false, false, false, false, nil)
+		queue := s.cfg.topology.PartitionQueue(s.cfg.partition)
+		deliveries, err := sess.ch.Consume(queue, s.cfg.consumerTag, false, false, false, false, nil)
 		if err != nil {
-			s.log.Warn("amqp consume failed; reconnecting", "queue", s.cfg.topology.Queue, "err", err)
+			s.log.Warn("amqp consume failed; reconnecting", "queue", queue, "err", err)
 		} else if s.pump(ctx, sess, deliveries, out) {
 			return
 		} else if !sess.ch.IsClosed() {
-			s.log.Warn("amqp consumer cancelled by the broker; reconnecting", "queue", s.cfg.topology.Queue)
+			s.log.Warn("amqp consumer cancelled by the broker; reconnecting", "queue", queue)
 		}
 		// Whatever ended the consumer, a new connection re-declares the
 		// topology and starts over.

@@ -3,6 +3,7 @@ package mq
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -29,6 +30,52 @@ type Topology struct {
 	DeadQueue string
 	// DeliveryLimit is the quorum queue's x-delivery-limit.
 	DeliveryLimit int
+	// Partitions splits the persist stage (1, the default, is Queue alone
+	// bound with RoutingKey). With n > 1 the queues are Queue.0 … Queue.n-1;
+	// a message still goes to Exchange with RoutingKey, so outside
+	// consumers see every order, and names its partition's own key in a
+	// BCC header, which the broker routes with and strips. A sale always
+	// maps to the same partition (PartitionOf).
+	Partitions int
+}
+
+// partitionKeyPrefix starts the routing key of each persist partition.
+// It is outside order.*: an outside consumer bound to order.# never
+// matches it (and a queue bound to # gets a message once whatever the keys).
+const partitionKeyPrefix = "seckill.persist."
+
+// partitions is t.Partitions with the zero value read as 1.
+func (t Topology) partitions() int { return max(t.Partitions, 1) }
+
+// PartitionOf is the persist partition of saleID's orders and fences.
+func (t Topology) PartitionOf(saleID int64) int {
+	n := int64(t.partitions())
+	return int(((saleID % n) + n) % n)
+}
+
+// PartitionQueue is the name of partition k's queue.
+func (t Topology) PartitionQueue(k int) string {
+	if t.partitions() == 1 {
+		return t.Queue
+	}
+	return t.Queue + "." + strconv.Itoa(k)
+}
+
+// PersistQueues are the names of every persist partition's queue.
+func (t Topology) PersistQueues() []string {
+	out := make([]string, t.partitions())
+	for k := range out {
+		out[k] = t.PartitionQueue(k)
+	}
+	return out
+}
+
+// partitionKey is the routing key partition k's queue is bound with.
+func (t Topology) partitionKey(k int) string {
+	if t.partitions() == 1 {
+		return t.RoutingKey
+	}
+	return partitionKeyPrefix + strconv.Itoa(k)
 }
 
 // DefaultTopology is the topology under the fixed names above.
@@ -40,6 +87,7 @@ func DefaultTopology() Topology {
 		DeadExchange:  DeadExchange,
 		DeadQueue:     DeadQueue,
 		DeliveryLimit: DefaultDeliveryLimit,
+		Partitions:    1,
 	}
 }
 
@@ -61,6 +109,9 @@ func (t Topology) validate() error {
 	if t.DeliveryLimit <= 0 {
 		return fmt.Errorf("topology: delivery limit %d must be positive", t.DeliveryLimit)
 	}
+	if t.Partitions < 0 {
+		return fmt.Errorf("topology: %d partitions", t.Partitions)
+	}
 	return nil
 }
 
@@ -74,9 +125,9 @@ func (t Topology) validate() error {
 //   - x-overflow reject-publish, which at-least-once requires: a full
 //     queue refuses new messages (the publisher gets a nack) instead of
 //     dropping its oldest;
-//   - x-single-active-consumer: one worker at a time consumes, in queue
-//     order, so a stock rebuild's fence passes only after every order
-//     published before it.
+//   - x-single-active-consumer: one worker at a time consumes each queue
+//     (partition), in queue order, so a stock rebuild's fence passes only
+//     after every order of its sale published before it.
 func (t Topology) persistArgs() amqp.Table {
 	return amqp.Table{
 		amqp.QueueTypeArg:            amqp.QueueTypeQuorum,
@@ -118,11 +169,13 @@ func (t Topology) declare(ch *amqp.Channel) error {
 	if err := ch.QueueBind(t.DeadQueue, "", t.DeadExchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s to %s: %w", t.DeadQueue, t.DeadExchange, err)
 	}
-	if _, err := ch.QueueDeclare(t.Queue, true, false, false, false, t.persistArgs()); err != nil {
-		return declareFailed(t.Queue, err)
-	}
-	if err := ch.QueueBind(t.Queue, t.RoutingKey, t.Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s to %s with %s: %w", t.Queue, t.Exchange, t.RoutingKey, err)
+	for k, q := range t.PersistQueues() {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, t.persistArgs()); err != nil {
+			return declareFailed(q, err)
+		}
+		if err := ch.QueueBind(q, t.partitionKey(k), t.Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to %s with %s: %w", q, t.Exchange, t.partitionKey(k), err)
+		}
 	}
 	return nil
 }
