@@ -14,6 +14,7 @@ import (
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/store"
 )
 
@@ -31,6 +32,11 @@ type Worker struct {
 	events  *mq.Publisher // relays the outbox's lifecycle events
 	store   *store.Store
 	loop    *consumer.Loop
+	// With several persist partitions the worker consumes through these
+	// instead of loop: members finds the other workers, partitions runs a
+	// loop for each partition this worker holds.
+	members    *mq.Members
+	partitions *consumer.Partitions
 }
 
 // NewWorker connects to RabbitMQ and MySQL and binds the admin listener.
@@ -73,8 +79,29 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	}
 	w.closers.add("rabbitmq event publisher", w.events.Close)
 	initWorkerSeries(w.Metrics)
-	w.loop = consumer.New(w.source, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
-		consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
+	newLoop := func(src order.Source) *consumer.Loop {
+		return consumer.New(src, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
+			consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
+	}
+	if n := cfg.PersistPartitions; n > 1 {
+		// w.source stays for the queue depths; each held partition gets a
+		// source (and connection) of its own.
+		w.members, err = mq.NewMembers(cfg.AMQPURL, log, mq.DefaultHeartbeat, opts...)
+		if err != nil {
+			return nil, err
+		}
+		open := func(ctx context.Context, k int) (order.Source, func() error, error) {
+			src, err := mq.DialSource(ctx, cfg.AMQPURL, log, append(opts[:len(opts):len(opts)],
+				mq.WithPartition(k), mq.WithConnectionName(fmt.Sprintf("seckill-worker-partition-%d", k)))...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return src, src.Close, nil
+		}
+		w.partitions = consumer.NewPartitions(n, w.members, open, newLoop, w.members.Heartbeat(), log)
+	} else {
+		w.loop = newLoop(w.source)
+	}
 	bound, err := Bind(Listener{Name: "admin", Addr: cfg.AdminAddr, Handler: httpapi.NewOps(reg, cfg.AdminToken, log, w.Metrics)})
 	if err != nil {
 		return nil, err
@@ -101,7 +128,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopRelay()
 	relay := newEventRelay(w.store, w.events, w.Metrics, w.log, orDefault(w.Config.EventRelayInterval, defaultEventRelayInterval))
 	go func() { relayed <- relay.run(relayCtx) }()
-	err := w.loop.Run(ctx)
+	var err error
+	if w.partitions != nil {
+		mctx, stopMembers := context.WithCancel(ctx)
+		membersDone := make(chan struct{})
+		go func() { _ = w.members.Run(mctx); close(membersDone) }()
+		err = w.partitions.Run(ctx)
+		stopMembers()
+		<-membersDone
+	} else {
+		err = w.loop.Run(ctx)
+	}
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -360,7 +360,7 @@ func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order
 func (p *Publisher) send(ctx context.Context, id string, body []byte, k int) error {
 	var headers amqp.Table
 	if p.cfg.topology.partitions() > 1 {
-		headers = amqp.Table{"BCC": []any{p.cfg.topology.partitionKey(k)}}
+		headers = amqp.Table{"BCC": []any{p.cfg.topology.PartitionKey(k)}}
 	}
 	return p.sendTo(ctx, p.cfg.topology.RoutingKey, true, id, body, headers)
 }

@@ -70,8 +70,8 @@ func (t Topology) PersistQueues() []string {
 	return out
 }
 
-// partitionKey is the routing key partition k's queue is bound with.
-func (t Topology) partitionKey(k int) string {
+// PartitionKey is the routing key partition k's queue is bound with.
+func (t Topology) PartitionKey(k int) string {
 	if t.partitions() == 1 {
 		return t.RoutingKey
 	}
@@ -173,8 +173,8 @@ func (t Topology) declare(ch *amqp.Channel) error {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, t.persistArgs()); err != nil {
 			return declareFailed(q, err)
 		}
-		if err := ch.QueueBind(q, t.partitionKey(k), t.Exchange, false, nil); err != nil {
-			return fmt.Errorf("bind queue %s to %s with %s: %w", q, t.Exchange, t.partitionKey(k), err)
+		if err := ch.QueueBind(q, t.PartitionKey(k), t.Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to %s with %s: %w", q, t.Exchange, t.PartitionKey(k), err)
 		}
 	}
 	return nil

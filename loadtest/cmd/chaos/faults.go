@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
@@ -308,10 +310,15 @@ func injectPoison(ctx context.Context, s *suite, st *state) error {
 	users := s.sz.users
 	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
 		t := scratch.Topology(s.queuePrefix)
-		if err := publishPoison(ctx, s.o.amqpURL, t.Exchange, mq.RoutingCreated); err != nil {
+		var headers amqp.Table
+		if s.o.partitions > 1 {
+			// As the api does: the partition's key in a BCC header.
+			headers = amqp.Table{"BCC": []any{t.PartitionKey(0)}}
+		}
+		if err := publishPoison(ctx, s.o.amqpURL, t.Exchange, mq.RoutingCreated, headers); err != nil {
 			return err
 		}
-		st.note("published a poison message to %s with routing key %s", t.Exchange, mq.RoutingCreated)
+		st.note("published a poison message to %s with routing key %s (headers %v)", t.Exchange, mq.RoutingCreated, headers)
 		return nil
 	})
 	return nil

@@ -21,6 +21,7 @@ type options struct {
 	mysqlServer string // go-sql-driver DSN without a database: user@tcp(host:port)/
 	mysqlDB     string
 	settleAfter time.Duration
+	partitions  int
 }
 
 // size is how hard a scenario pushes: the spike and the outage lengths.
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ `URL`")
 	fs.StringVar(&o.mysqlServer, "mysql", "root@tcp(127.0.0.1:3306)/", "MySQL `DSN` without a database; the user must create users and databases")
 	fs.StringVar(&o.mysqlDB, "db", "seckill_chaos", "MySQL `database` of the run, dropped and created at start")
+	fs.IntVar(&o.partitions, "partitions", 4, "SECKILL_PERSIST_PARTITIONS given to the apis and the workers: the two workers share the partitions")
 	fs.DurationVar(&o.settleAfter, "settle-after", 7*time.Second, "SECKILL_SETTLE_AFTER given to the apis (at least their confirm timeout, 5s, plus 1s)")
 	if err := load.ParseFlags(fs, args); err != nil {
 		return o, err
@@ -82,6 +84,8 @@ func (o *options) check(rest []string, run string) error {
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected arguments %q", rest)
+	case o.partitions < 1:
+		return fmt.Errorf("-partitions must be at least 1, not %d", o.partitions)
 	case o.settleAfter <= 0:
 		return fmt.Errorf("-settle-after must be positive, not %s", o.settleAfter)
 	case o.mysqlDB == "" || !dbName.MatchString(o.mysqlDB):

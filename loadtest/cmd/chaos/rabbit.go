@@ -178,7 +178,7 @@ func closeConnections(ctx context.Context, conns []brokerConn) (int, error) {
 
 // publishPoison publishes a body no worker can decode to the order
 // exchange under order.created, with a confirm.
-func publishPoison(ctx context.Context, amqpURL, exchange, routingKey string) error {
+func publishPoison(ctx context.Context, amqpURL, exchange, routingKey string, headers amqp.Table) error {
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
 		return fmt.Errorf("amqp: %w", redact.Error(err, amqpURL))
@@ -194,7 +194,7 @@ func publishPoison(ctx context.Context, amqpURL, exchange, routingKey string) er
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conf, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, routingKey, true, false, amqp.Publishing{
-		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: "chaos-poison",
+		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: "chaos-poison", Headers: headers,
 		Body: []byte("\x00{not json: a poison message}"),
 	})
 	if err != nil {

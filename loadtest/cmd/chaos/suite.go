@@ -174,6 +174,7 @@ func (s *suite) run(ctx context.Context, picked []scenario) (err error) {
 				"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
 				"SECKILL_STOCK_PREFIX=" + s.stockPrefix,
 				"SECKILL_QUEUE_PREFIX=" + s.queuePrefix,
+				"SECKILL_PERSIST_PARTITIONS=" + strconv.Itoa(o.partitions),
 				"SECKILL_JWT_SECRET=" + secret,
 				"SECKILL_ADMIN_TOKEN=",
 				"SECKILL_RATE_IP_RPS=0",
@@ -194,6 +195,7 @@ func (s *suite) run(ctx context.Context, picked []scenario) (err error) {
 				"SECKILL_MYSQL_DSN=" + workerDSN,
 				"SECKILL_STOCK_PREFIX=" + s.stockPrefix,
 				"SECKILL_QUEUE_PREFIX=" + s.queuePrefix,
+				"SECKILL_PERSIST_PARTITIONS=" + strconv.Itoa(o.partitions),
 				"SECKILL_ADMIN_ADDR=" + wAdmin,
 				"SECKILL_LOG_LEVEL=info",
 			},
@@ -201,7 +203,7 @@ func (s *suite) run(ctx context.Context, picked []scenario) (err error) {
 		}
 	}
 	// The first api migrates the schema; the others start against it.
-	s.logf("starting api1 and api2 (settle after %s), worker1 and worker2; logs in %s", o.settleAfter, dir)
+	s.logf("starting api1 and api2 (settle after %s), worker1 and worker2 sharing %d persist partition(s); logs in %s", o.settleAfter, o.partitions, dir)
 	if err := s.cl.start(ctx, s.cl.apis[0]); err != nil {
 		return err
 	}
