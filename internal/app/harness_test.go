@@ -136,6 +136,7 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 	for _, e := range edits {
 		e(&cfg)
 	}
+	s.topology.Partitions = max(cfg.PersistPartitions, 1)
 	log := testLog(tb)
 	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{Topology: &s.topology, StockPrefix: name})
 	if err != nil {
@@ -245,7 +246,10 @@ func (s *system) dropServerState(tb testing.TB, name string) {
 	}
 	if conn, err := amqp.Dial(amqpURL); err == nil {
 		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(s.topology.Queue, false, false, false)
+			for _, q := range s.topology.PersistQueues() {
+				_, _ = ch.QueueDelete(q, false, false, false)
+			}
+			_ = ch.ExchangeDelete(s.topology.Exchange+".members", false, false)
 			_, _ = ch.QueueDelete(s.topology.DeadQueue, false, false, false)
 			_ = ch.ExchangeDelete(s.topology.Exchange, false, false)
 			_ = ch.ExchangeDelete(s.topology.DeadExchange, false, false)

@@ -83,7 +83,11 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 		return consumer.New(src, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
 			consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
 	}
-	if n := cfg.PersistPartitions; n > 1 {
+	topo := mq.DefaultTopology()
+	if ov.Topology != nil {
+		topo = *ov.Topology
+	}
+	if n := topo.Partitions; n > 1 {
 		// w.source stays for the queue depths; each held partition gets a
 		// source (and connection) of its own.
 		w.members, err = mq.NewMembers(cfg.AMQPURL, log, mq.DefaultHeartbeat, opts...)

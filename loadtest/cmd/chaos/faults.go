@@ -310,6 +310,7 @@ func injectPoison(ctx context.Context, s *suite, st *state) error {
 	users := s.sz.users
 	s.spikeWith(ctx, st, users, s.spikeTime(users)*2/5, func(ctx context.Context) error {
 		t := scratch.Topology(s.queuePrefix)
+		t.Partitions = s.o.partitions
 		var headers amqp.Table
 		if s.o.partitions > 1 {
 			// As the api does: the partition's key in a BCC header.
