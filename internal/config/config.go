@@ -73,7 +73,7 @@ type Names struct {
 // MaxPersistPartitions bounds SECKILL_PERSIST_PARTITIONS.
 const MaxPersistPartitions = 256
 
-func (n Names) validate() error {
+func (n Names) checkPartitions() error {
 	if n.PersistPartitions < 1 || n.PersistPartitions > MaxPersistPartitions {
 		return fmt.Errorf("config: SECKILL_PERSIST_PARTITIONS must be between 1 and %d, not %d", MaxPersistPartitions, n.PersistPartitions)
 	}
@@ -181,7 +181,7 @@ func LoadAPI() (API, error) {
 		return API{}, err
 	}
 	c.TrustedProxies = proxies
-	if err := c.Names.validate(); err != nil {
+	if err := c.checkPartitions(); err != nil {
 		return API{}, err
 	}
 	named, err := ParseAdminTokens(c.AdminTokenList, c.AdminToken != "")
@@ -388,8 +388,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
 	case c.EventRelayInterval <= 0:
 		return Worker{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
-	case c.Names.validate() != nil:
-		return Worker{}, c.Names.validate()
+	case c.checkPartitions() != nil:
+		return Worker{}, c.checkPartitions()
 	case checkAdmin(c.AdminAddr, c.AdminToken, nil) != nil:
 		return Worker{}, checkAdmin(c.AdminAddr, c.AdminToken, nil)
 	}

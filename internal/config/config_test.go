@@ -179,3 +179,34 @@ func TestStorefrontSwitch(t *testing.T) {
 		t.Error("a configuration built without LoadAPI (Storefront empty) must serve the storefront")
 	}
 }
+
+// TestPersistPartitions: api and worker read SECKILL_PERSIST_PARTITIONS
+// alike, 1 unless set, and refuse a value outside 1..MaxPersistPartitions.
+func TestPersistPartitions(t *testing.T) {
+	for _, tt := range []struct {
+		env     string
+		want    int
+		wantErr string
+	}{
+		{env: "", want: 1},
+		{env: "4", want: 4},
+		{env: "0", wantErr: "SECKILL_PERSIST_PARTITIONS must be between 1 and 256, not 0"},
+		{env: "257", wantErr: "SECKILL_PERSIST_PARTITIONS must be between 1 and 256, not 257"},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			clearEnv(t)
+			setServers(t)
+			if tt.env != "" {
+				t.Setenv("SECKILL_PERSIST_PARTITIONS", tt.env)
+			}
+			a, err := LoadAPI()
+			if !failsAsWanted(t, err, tt.wantErr) && a.PersistPartitions != tt.want {
+				t.Fatalf("api: %d partitions, want %d", a.PersistPartitions, tt.want)
+			}
+			w, err := LoadWorker()
+			if !failsAsWanted(t, err, tt.wantErr) && w.PersistPartitions != tt.want {
+				t.Fatalf("worker: %d partitions, want %d", w.PersistPartitions, tt.want)
+			}
+		})
+	}
+}

@@ -82,8 +82,10 @@ func (m *Members) exchange() string { return m.cfg.topology.Exchange + ".members
 func (m *Members) Run(ctx context.Context) error {
 	for {
 		err := m.session(ctx)
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return nil
+		default:
 		}
 		m.log.Warn("amqp members session ended; reconnecting", "err", err, "retry_in", m.every)
 		select {
@@ -110,7 +112,7 @@ func (m *Members) session(ctx context.Context) error {
 		return fmt.Errorf("declare exchange %s: %w", m.exchange(), err)
 	}
 	q, err := ch.QueueDeclare("", false, true, true, false, amqp.Table{
-		"x-message-ttl": int64((membersTTL * m.every).Milliseconds()),
+		"x-message-ttl": (membersTTL * m.every).Milliseconds(),
 	})
 	if err != nil {
 		return fmt.Errorf("declare members queue: %w", err)
