@@ -281,33 +281,22 @@ func (s *Source) delivery(d amqp.Delivery) order.Delivery {
 			out.MessageID = m.MessageID
 		}
 	}
+	// A delivery is settled once: a second ack or reject would close the
+	// channel and requeue every other unacked message with it.
 	var settled atomic.Bool
-	out.Ack = func() error {
+	settle := func(what string, send func() error) error {
 		if !settled.CompareAndSwap(false, true) {
 			return ErrSettled
 		}
-		if err := d.Ack(false); err != nil {
-			return fmt.Errorf("%w: ack %s: %w", order.ErrUnavailable, out.MessageID, err)
+		if err := send(); err != nil {
+			return fmt.Errorf("%w: %s %s: %w", order.ErrUnavailable, what, out.MessageID, err)
 		}
 		return nil
 	}
-	out.AckThrough = func() error {
-		if !settled.CompareAndSwap(false, true) {
-			return ErrSettled
-		}
-		if err := d.Ack(true); err != nil {
-			return fmt.Errorf("%w: ack through %s: %w", order.ErrUnavailable, out.MessageID, err)
-		}
-		return nil
-	}
+	out.Ack = func() error { return settle("ack", func() error { return d.Ack(false) }) }
+	out.AckThrough = func() error { return settle("ack through", func() error { return d.Ack(true) }) }
 	out.Reject = func(requeue bool) error {
-		if !settled.CompareAndSwap(false, true) {
-			return ErrSettled
-		}
-		if err := d.Reject(requeue); err != nil {
-			return fmt.Errorf("%w: reject %s: %w", order.ErrUnavailable, out.MessageID, err)
-		}
-		return nil
+		return settle("reject", func() error { return d.Reject(requeue) })
 	}
 	return out
 }
