@@ -77,6 +77,15 @@ func TestWorkersSharePartitions(t *testing.T) {
 			t.Fatalf("sale %d: %+v", sale, rec)
 		}
 	}
+	for i, r := range []running{w1, w2} {
+		var d dto.Metric
+		if err := r.w.Metrics.WorkerPartitions.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.GetGauge().GetValue(); got != 2 {
+			t.Errorf("worker %d holds %v partitions, want 2", i+1, got)
+		}
+	}
 	a, b := inserted(w1), inserted(w2)
 	if a == 0 || b == 0 || a+b != 20 {
 		t.Fatalf("inserted: worker 1 %v, worker 2 %v; want both persisting, 20 in all", a, b)

@@ -103,6 +103,7 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 			return src, src.Close, nil
 		}
 		w.partitions = consumer.NewPartitions(n, w.members, open, newLoop, w.members.Heartbeat(), log)
+		w.partitions.OnHeld(func(n int) { w.Metrics.WorkerPartitions.Set(float64(n)) })
 	} else {
 		w.loop = newLoop(w.source)
 	}

@@ -40,10 +40,16 @@ type Partitions struct {
 	newLoop func(src order.Source) *Loop
 	every   time.Duration
 	log     *slog.Logger
+	// onHeld, when set, hears the number of partitions held after each
+	// rebalance (a metric).
+	onHeld func(n int)
 
 	mu   sync.Mutex
 	held []int
 }
+
+// OnHeld calls f with the number of partitions held after every rebalance.
+func (p *Partitions) OnHeld(f func(n int)) { p.onHeld = f }
 
 // NewPartitions shares n partitions; newLoop builds the Loop of one
 // partition's Source.
@@ -86,6 +92,9 @@ func (p *Partitions) Run(ctx context.Context) error {
 		p.mu.Lock()
 		p.held = nil
 		p.mu.Unlock()
+		if p.onHeld != nil {
+			p.onHeld(0)
+		}
 	}()
 	// Hear the others for a moment first: a worker that started alone
 	// would take every partition only to give most of them back.
@@ -153,6 +162,9 @@ func (p *Partitions) rebalance(ctx context.Context, held map[int]*heldPartition)
 	p.mu.Unlock()
 	if changed {
 		p.log.Info("persist partitions held", "partitions", keys, "workers", len(p.members.Live()))
+	}
+	if p.onHeld != nil {
+		p.onHeld(len(keys))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,13 +78,16 @@ func TestPartitionsFollowTheMembers(t *testing.T) {
 	p := consumer.NewPartitions(4, m, openPartition, func(src order.Source) *consumer.Loop {
 		return consumer.New(src, s, storetest.Logger(t))
 	}, 10*time.Millisecond, storetest.Logger(t))
+	var count atomic.Int64
+	count.Store(-1)
+	p.OnHeld(func(n int) { count.Store(int64(n)) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 
 	held := func(want ...int) {
 		t.Helper()
-		eventually(t, "partitions held", func() bool { return slices.Equal(p.Held(), want) })
+		eventually(t, "partitions held", func() bool { return slices.Equal(p.Held(), want) && count.Load() == int64(len(want)) })
 		mu.Lock()
 		defer mu.Unlock()
 		for k, n := range open {
@@ -102,6 +106,9 @@ func TestPartitionsFollowTheMembers(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	if n := count.Load(); n != 0 {
+		t.Errorf("partitions held reported as %d after the stop, want 0", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()

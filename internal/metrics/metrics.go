@@ -82,6 +82,7 @@ type Metrics struct {
 	WorkerSortedBatches   prometheus.Counter
 	WorkerStoreRetries    *prometheus.CounterVec // operation: persist, dead_letter, fence
 	WorkerStoreUp         prometheus.Gauge
+	WorkerPartitions      prometheus.Gauge
 
 	SaleRemaining      *prometheus.GaugeVec // sale_id
 	ReconcileGap       *prometheus.GaugeVec // sale_id
@@ -164,6 +165,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			"Store calls the worker retried after a failure (database down, timeout), holding its messages unacked, by operation.", "operation"),
 		WorkerStoreUp: r.gauge("seckill_worker_store_up",
 			"1 when the worker's last store call succeeded, 0 while it is retrying a failed one."),
+		WorkerPartitions: r.gauge("seckill_worker_partitions_held",
+			"Persist partitions this worker consumes (SECKILL_PERSIST_PARTITIONS > 1; with 1 it stays 0)."),
 		SaleRemaining: r.gaugeVec("seckill_sale_remaining_units",
 			"Units left per sale, as last read from the stock backend.", "sale_id"),
 		ReconcileGap: r.gaugeVec("seckill_reconcile_gap_units",
