@@ -269,6 +269,7 @@ func openStock(rdb redis.UniversalClient, cfg config.API, log *slog.Logger, m *m
 	sopts := []stock.Option{
 		stock.WithMetrics(m), stock.WithLogger(log),
 		stock.WithReplicaWait(cfg.RedisWaitReplicas, cfg.RedisWaitTimeout),
+		stock.WithReserveLinger(cfg.ReserveLinger, cfg.ReserveFill),
 	}
 	prefix := stock.DefaultPrefix
 	if ov.StockPrefix != "" {

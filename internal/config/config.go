@@ -101,6 +101,8 @@ type API struct {
 	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"2"`
 	PublishLinger   time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"2ms"`
 	PublishFill     int           `env:"SECKILL_PUBLISH_FILL" envDefault:"32"`
+	ReserveLinger   time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
+	ReserveFill     int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	// ExpiryInterval is how often the api sweeps unpaid orders whose
 	// payment window closed and returns their units.
@@ -202,6 +204,8 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH and SECKILL_PUBLISH_INFLIGHT must be positive")
 	case c.PublishLinger < 0 || c.PublishLinger > time.Second || c.PublishFill <= 0:
 		return API{}, errors.New("config: SECKILL_PUBLISH_LINGER must be between 0s and 1s, SECKILL_PUBLISH_FILL positive")
+	case c.ReserveLinger < 0 || c.ReserveLinger > time.Second || c.ReserveFill <= 0:
+		return API{}, errors.New("config: SECKILL_RESERVE_LINGER must be between 0s and 1s, SECKILL_RESERVE_FILL positive")
 	case c.DemoStock <= 0:
 		return API{}, errors.New("config: SECKILL_DEMO_STOCK must be positive")
 	case c.Storefront != StorefrontOn && c.Storefront != StorefrontOff:

@@ -24,6 +24,7 @@ type combiners struct {
 	// in order; one error per reservation.
 	decide func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error
 	sales  sync.Map // sale id → *groupcommit.Batcher[timedReservation]
+	opts   []groupcommit.Option
 }
 
 // timedReservation is a reservation and the time its caller asked at.
@@ -52,5 +53,5 @@ func (cs *combiners) newSale(saleID int64) *groupcommit.Batcher[timedReservation
 			rs[i], nows[i] = w.res, w.now
 		}
 		return cs.decide(ctx, saleID, rs, nows)
-	})
+	}, cs.opts...)
 }
