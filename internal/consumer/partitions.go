@@ -77,7 +77,7 @@ func Assigned(n int, self string, live []string) []int {
 	return out
 }
 
-// held is one partition this worker consumes.
+// heldPartition is one partition this worker consumes.
 type heldPartition struct {
 	cancel   context.CancelFunc
 	ended    chan error // Run's result, once
@@ -121,7 +121,8 @@ func (p *Partitions) Run(ctx context.Context) error {
 }
 
 func (p *Partitions) rebalance(ctx context.Context, held map[int]*heldPartition) {
-	want := Assigned(p.n, p.members.Self(), p.members.Live())
+	live := p.members.Live()
+	want := Assigned(p.n, p.members.Self(), live)
 	for k, h := range held {
 		select {
 		case err := <-h.ended:
@@ -161,7 +162,7 @@ func (p *Partitions) rebalance(ctx context.Context, held map[int]*heldPartition)
 	p.held = keys
 	p.mu.Unlock()
 	if changed {
-		p.log.Info("persist partitions held", "partitions", keys, "workers", len(p.members.Live()))
+		p.log.Info("persist partitions held", "partitions", keys, "workers", len(live))
 	}
 	if p.onHeld != nil {
 		p.onHeld(len(keys))

@@ -125,12 +125,18 @@ func (m *Members) session(ctx context.Context) error {
 		return fmt.Errorf("consume members queue: %w", err)
 	}
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	tick := time.NewTicker(m.every)
-	defer tick.Stop()
-	for {
+	announce := func() error {
 		if err := ch.PublishWithContext(ctx, m.exchange(), "", false, false, amqp.Publishing{Body: []byte(m.self)}); err != nil {
 			return fmt.Errorf("announce: %w", err)
 		}
+		return nil
+	}
+	if err := announce(); err != nil {
+		return err
+	}
+	tick := time.NewTicker(m.every)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -141,21 +147,10 @@ func (m *Members) session(ctx context.Context) error {
 				return fmt.Errorf("members queue: consumer ended")
 			}
 			m.heard(string(d.Body))
-			// Drain what else arrived before the next announcement.
-			for drained := false; !drained; {
-				select {
-				case d, ok := <-heard:
-					if !ok {
-						return fmt.Errorf("members queue: consumer ended")
-					}
-					m.heard(string(d.Body))
-				case <-tick.C:
-					drained = true
-				case <-ctx.Done():
-					return nil
-				}
-			}
 		case <-tick.C:
+			if err := announce(); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -109,10 +109,10 @@ func TestCombinersSalesDoNotWaitForEachOther(t *testing.T) {
 // TestReserveLingerReachesTheBatcher: WithReserveLinger gives each sale's
 // batcher the linger, and without it there is none.
 func TestReserveLingerReachesTheBatcher(t *testing.T) {
-	if got := newConfig(nil).lingerOpts(); got != nil {
+	if got := newConfig(nil).batchOpts; got != nil {
 		t.Fatalf("no option: %d linger options", len(got))
 	}
-	if got := newConfig([]Option{WithReserveLinger(time.Millisecond, 8)}).lingerOpts(); len(got) != 1 {
+	if got := newConfig([]Option{WithReserveLinger(time.Millisecond, 8)}).batchOpts; len(got) != 1 {
 		t.Fatalf("WithReserveLinger: %d linger options, want 1", len(got))
 	}
 }

@@ -86,7 +86,7 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	}
 	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes,
 		postponed: postponements{max: maxPostponed}}
-	m.combined.opts = c.lingerOpts()
+	m.combined.opts = c.batchOpts
 	m.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
 		ms := make([]int64, len(nows))
 		for i, t := range nows {

@@ -18,8 +18,8 @@ type config struct {
 	log          *slog.Logger
 	waitReplicas int
 	waitTimeout  time.Duration
-	linger       time.Duration
-	fill         int
+	// batchOpts configure each sale's reservation batcher.
+	batchOpts []groupcommit.Option
 }
 
 func newConfig(opts []Option) config {
@@ -62,12 +62,5 @@ func WithReplicaWait(n int, timeout time.Duration) Option {
 // groupcommit.WithLinger): fewer, fuller calls cost the backend less per
 // reservation. d <= 0 (the default) sends each batch at once.
 func WithReserveLinger(d time.Duration, fill int) Option {
-	return func(c *config) { c.linger, c.fill = d, fill }
-}
-
-func (c config) lingerOpts() []groupcommit.Option {
-	if c.linger <= 0 {
-		return nil
-	}
-	return []groupcommit.Option{groupcommit.WithLinger(c.linger, c.fill)}
+	return func(c *config) { c.batchOpts = append(c.batchOpts, groupcommit.WithLinger(d, fill)) }
 }

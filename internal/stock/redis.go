@@ -62,7 +62,7 @@ func NewRedis(client redis.UniversalClient, opts ...Option) *Redis {
 		panic(fmt.Sprintf("stock: invalid key prefix %q: must be non-empty and free of '{' and '}'", c.prefix))
 	}
 	r := &Redis{client: client, prefix: c.prefix, metrics: c.metrics, wait: newReplicaWait(client, c)}
-	r.combined.opts = c.lingerOpts()
+	r.combined.opts = c.batchOpts
 	r.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
 		// One script call judges the window at one time: the latest of the
 		// batch, which is when the decision is being made.
