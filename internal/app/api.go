@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/internal/admission"
 	"github.com/seckill/seckill/internal/cache"
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/groupcommit"
@@ -63,6 +64,9 @@ type backends struct {
 	pub   order.Publisher
 	// fencer sends a stock rebuild's fence; nil when the queue cannot.
 	fencer order.Fencer
+	// room holds the sales' waiting rooms, on Redis whatever the stock
+	// backend.
+	room *stock.Room
 	// sales is the sale cache (nil in the embedded mode).
 	sales  *cache.Sales
 	events *mq.EventLog // the embedded mode's lifecycle events
@@ -87,10 +91,11 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		}
 	}()
 
-	tokens, err := userTokens(cfg.JWTSecret)
+	key, err := jwtKey(cfg.JWTSecret)
 	if err != nil {
 		return nil, err
 	}
+	tokens := httpapi.NewTokens(key)
 	open := openReal
 	if cfg.Embedded() {
 		open = openEmbedded
@@ -126,6 +131,7 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Catalog:        svc,
 		Storefront:     cfg.StorefrontServed(),
 		DemoTokens:     cfg.Embedded(),
+		Admission:      admission.New(key, svc, b.room),
 	})
 	admin := httpapi.NewAdmin(httpapi.AdminConfig{
 		Sales:     svc,
@@ -149,9 +155,10 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	return a, nil
 }
 
-// userTokens signs and verifies user tokens with secret, or with a random
-// secret per start when there is none (the embedded mode).
-func userTokens(secret string) (*httpapi.Tokens, error) {
+// jwtKey is the key user tokens (and, derived from it, admission tokens)
+// are signed with: secret, or a random key per start when there is none
+// (the embedded mode).
+func jwtKey(secret string) ([]byte, error) {
 	key := []byte(secret)
 	if len(key) == 0 {
 		key = make([]byte, 32)
@@ -159,7 +166,7 @@ func userTokens(secret string) (*httpapi.Tokens, error) {
 			return nil, fmt.Errorf("jwt secret: %w", err)
 		}
 	}
-	return httpapi.NewTokens(key), nil
+	return key, nil
 }
 
 // newService builds the domain service over the backends.
@@ -223,6 +230,7 @@ func openReal(ctx context.Context, cfg config.API, log *slog.Logger, m *metrics.
 	if b.stock, b.bus, err = openStock(rdb, cfg, log, m, ov, c); err != nil {
 		return b, err
 	}
+	b.room = stock.NewRoom(rdb, stockPrefix(ov))
 	if p, ok := b.stock.(interface{ Ping(context.Context) error }); ok {
 		// The memcached stock backend decides purchases: not ready without it.
 		b.checks = append(b.checks, httpapi.Check{Name: "memcached", Ping: p.Ping})
@@ -271,11 +279,8 @@ func openStock(rdb redis.UniversalClient, cfg config.API, log *slog.Logger, m *m
 		stock.WithReplicaWait(cfg.RedisWaitReplicas, cfg.RedisWaitTimeout),
 		stock.WithReserveLinger(cfg.ReserveLinger, cfg.ReserveFill),
 	}
-	prefix := stock.DefaultPrefix
-	if ov.StockPrefix != "" {
-		sopts = append(sopts, stock.WithPrefix(ov.StockPrefix))
-		prefix = ov.StockPrefix
-	}
+	prefix := stockPrefix(ov)
+	sopts = append(sopts, stock.WithPrefix(prefix))
 	bus := stock.NewRedisBus(rdb, prefix, log)
 	if cfg.StockBackend != config.BackendMemcache {
 		return stock.NewRedis(rdb, sopts...), bus, nil
@@ -286,6 +291,14 @@ func openStock(rdb redis.UniversalClient, cfg config.API, log *slog.Logger, m *m
 	}
 	c.add("memcached stock", func(context.Context) error { return mc.Close() })
 	return mc, bus, nil
+}
+
+// stockPrefix is the prefix of the stock backend's keys (and the rooms').
+func stockPrefix(ov Overrides) string {
+	if ov.StockPrefix != "" {
+		return ov.StockPrefix
+	}
+	return stock.DefaultPrefix
 }
 
 // Run serves the public and admin listeners (and the embedded worker) until
@@ -330,9 +343,25 @@ func (a *API) Listeners() []Listener {
 
 // DemoSale creates the embedded mode's demo sale: active from now for a day.
 func (a *API) DemoSale(ctx context.Context) (order.SaleView, error) {
+	return a.demoSale(ctx, "seckill demo", order.Admission{})
+}
+
+// Demo admission of the embedded mode's second sale: a waiting room that
+// lets in two buyers a second, and a proof of work a browser solves in
+// about a second.
+var demoAdmission = order.Admission{RatePerSecond: 2, PowBits: 16}
+
+// DemoAdmissionSale creates the embedded mode's second demo sale, which
+// admits buyers through a waiting room and a proof of work.
+func (a *API) DemoAdmissionSale(ctx context.Context) (order.SaleView, error) {
+	return a.demoSale(ctx, "seckill demo with a waiting room", demoAdmission)
+}
+
+func (a *API) demoSale(ctx context.Context, name string, adm order.Admission) (order.SaleView, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	return a.Service.CreateSale(ctx, order.NewSale{
-		Name: "seckill demo", PriceCents: 999, TotalStock: a.Config.DemoStock,
+		Name: name, PriceCents: 999, TotalStock: a.Config.DemoStock,
 		StartsAt: now.Add(-time.Second), EndsAt: now.Add(24 * time.Hour), PaymentWindow: 15 * time.Minute,
+		Admission: adm,
 	})
 }

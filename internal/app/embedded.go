@@ -17,6 +17,7 @@ import (
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/stock"
 	"github.com/seckill/seckill/internal/store"
 )
 
@@ -52,6 +53,7 @@ func openEmbedded(ctx context.Context, cfg config.API, log *slog.Logger, m *metr
 	if b.stock, b.bus, err = openStock(rdb, cfg, log, m, ov, c); err != nil {
 		return b, err
 	}
+	b.room = stock.NewRoom(rdb, stockPrefix(ov))
 
 	q := mq.NewMemory()
 	c.add("embedded queue", func(context.Context) error { return q.Close() })

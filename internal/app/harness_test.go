@@ -86,6 +86,10 @@ type system struct {
 	startW   func()
 	stopW    func()
 	startBG  func()
+	// cfg and ov build the api; replica builds another on the same
+	// servers.
+	cfg config.API
+	ov  app.Overrides
 }
 
 func randomName(tb testing.TB) string {
@@ -138,7 +142,8 @@ func newSystem(tb testing.TB, kind string, edits ...func(*config.API)) *system {
 	}
 	s.topology.Partitions = max(cfg.PersistPartitions, 1)
 	log := testLog(tb)
-	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{Topology: &s.topology, StockPrefix: name})
+	s.cfg, s.ov = cfg, app.Overrides{Topology: &s.topology, StockPrefix: name}
+	a, err := app.NewAPI(ctx, cfg, log, s.ov)
 	if err != nil {
 		tb.Fatalf("NewAPI(%s): %v", kind, err)
 	}
@@ -305,9 +310,18 @@ var client = &http.Client{
 
 func do(tb testing.TB, method, url, token string, body io.Reader) response {
 	tb.Helper()
+	return doHeader(tb, method, url, token, nil, body)
+}
+
+// doHeader is do with more request headers.
+func doHeader(tb testing.TB, method, url, token string, header http.Header, body io.Reader) response {
+	tb.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

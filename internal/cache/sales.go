@@ -288,7 +288,7 @@ func (s *Sales) count(result string) {
 
 // entryVersion changes with the layout of entry; an entry of another
 // version is a miss.
-const entryVersion = 1
+const entryVersion = 2
 
 // entry is what memcached holds for a sale id: its static fields, or the
 // fact that it does not exist. The sold counter is left out: it moves with
@@ -304,6 +304,8 @@ type entry struct {
 	StartsAt      time.Time `json:"starts_at"`
 	EndsAt        time.Time `json:"ends_at"`
 	PaymentWindow int64     `json:"payment_window_ms,omitempty"`
+	AdmissionRate int64     `json:"admission_rate,omitempty"`
+	PowBits       int       `json:"pow_bits,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
@@ -314,6 +316,7 @@ func newEntry(s order.Sale, found bool, expires time.Time) entry {
 		e.ID, e.Name, e.PriceCents, e.TotalStock = s.ID, s.Name, s.PriceCents, s.TotalStock
 		e.StartsAt, e.EndsAt = s.StartsAt, s.EndsAt
 		e.PaymentWindow = s.PaymentWindow.Milliseconds()
+		e.AdmissionRate, e.PowBits = s.Admission.RatePerSecond, s.Admission.PowBits
 		e.CreatedAt, e.UpdatedAt = s.CreatedAt, s.UpdatedAt
 	}
 	return e
@@ -326,6 +329,7 @@ func (e entry) sale() order.Sale {
 	return order.Sale{
 		ID: e.ID, Name: e.Name, PriceCents: e.PriceCents, TotalStock: e.TotalStock,
 		StartsAt: e.StartsAt, EndsAt: e.EndsAt, PaymentWindow: time.Duration(e.PaymentWindow) * time.Millisecond,
+		Admission: order.Admission{RatePerSecond: e.AdmissionRate, PowBits: e.PowBits},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }

@@ -170,12 +170,13 @@ func bearer(tokens map[string]string) gin.HandlerFunc {
 // but payment_window_seconds (DefaultPaymentWindowSeconds when left out;
 // 0 lets unpaid orders stand for good).
 type NewSaleJSON struct {
-	Name                 string    `json:"name"`
-	PriceCents           int64     `json:"price_cents"`
-	TotalStock           int64     `json:"total_stock"`
-	StartsAt             time.Time `json:"starts_at"`
-	EndsAt               time.Time `json:"ends_at"`
-	PaymentWindowSeconds int64     `json:"payment_window_seconds"`
+	Name                 string         `json:"name"`
+	PriceCents           int64          `json:"price_cents"`
+	TotalStock           int64          `json:"total_stock"`
+	StartsAt             time.Time      `json:"starts_at"`
+	EndsAt               time.Time      `json:"ends_at"`
+	PaymentWindowSeconds int64          `json:"payment_window_seconds"`
+	Admission            *AdmissionJSON `json:"admission,omitempty"`
 }
 
 // DefaultPaymentWindowSeconds is the payment window of a sale created
@@ -194,6 +195,8 @@ type newSaleBody struct {
 	StartsAt             *apiTime `json:"starts_at"`
 	EndsAt               *apiTime `json:"ends_at"`
 	PaymentWindowSeconds *int64   `json:"payment_window_seconds"`
+	// Admission is optional: both fields 0 (or absent) lets everyone in.
+	Admission *AdmissionJSON `json:"admission"`
 }
 
 // newSale checks that every required field is there and that the sale
@@ -222,10 +225,14 @@ func (b newSaleBody) newSale(now time.Time) (order.NewSale, error) {
 		return order.NewSale{}, fmt.Errorf("%w: payment_window_seconds must be an integer from 0 (unpaid orders never expire) to %d (30 days)",
 			order.ErrInvalid, maxPaymentWindowSeconds)
 	}
-	return order.NewSale{
+	n := order.NewSale{
 		Name: *b.Name, PriceCents: *b.PriceCents, TotalStock: *b.TotalStock,
 		StartsAt: b.StartsAt.Time, EndsAt: b.EndsAt.Time, PaymentWindow: time.Duration(window) * time.Second,
-	}, nil
+	}
+	if b.Admission != nil {
+		n.Admission = order.Admission{RatePerSecond: b.Admission.RatePerSecond, PowBits: b.Admission.PowBits}
+	}
+	return n, nil
 }
 
 // required is the error of a required field left out.
@@ -249,6 +256,9 @@ func (h *admin) createSale(c *gin.Context) {
 		e.Target = order.SaleTarget(v.ID)
 		e.Detail = fmt.Sprintf("name %q, price_cents %d, total_stock %d, starts_at %s, ends_at %s",
 			v.Name, v.PriceCents, v.TotalStock, v.StartsAt.UTC().Format(time.RFC3339), v.EndsAt.UTC().Format(time.RFC3339))
+		if v.Admission.On() {
+			e.Detail += fmt.Sprintf(", admission rate_per_second %d, pow_bits %d", v.Admission.RatePerSecond, v.Admission.PowBits)
+		}
 	})
 	v, err := h.Sales.CreateSale(ctx, n)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/internal/admission"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
@@ -29,6 +30,8 @@ const (
 	CodeNotFound         = "not_found"
 	CodeRebuildPending   = "rebuild_pending"
 	CodeInternal         = "internal"
+	CodeAdmissionReq     = "admission_required"
+	CodeAdmissionInvalid = "admission_invalid"
 )
 
 // errPayloadTooLarge marks a body over the limit.
@@ -91,6 +94,15 @@ func classify(err error) mapped {
 			return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultInvalidRequest, "the order cannot be paid: " + np.Reason, false}
 		}
 		return mapped{http.StatusConflict, CodeNotPayable, metrics.ResultInvalidRequest, "the order cannot be paid", true}
+	case errors.Is(err, order.ErrAdmissionRequired):
+		return mapped{http.StatusForbidden, CodeAdmissionReq, metrics.ResultAdmission,
+			"this sale admits buyers with a ticket: get one from POST /api/v1/sales/{sale_id}/admission and send it in the X-Admission-Ticket header", true}
+	case errors.Is(err, order.ErrAdmissionInvalid):
+		var r *admission.RefusedError
+		if errors.As(err, &r) {
+			return mapped{http.StatusForbidden, CodeAdmissionInvalid, metrics.ResultAdmission, r.Message, false}
+		}
+		return mapped{http.StatusForbidden, CodeAdmissionInvalid, metrics.ResultAdmission, "admission refused", true}
 	case errors.Is(err, order.ErrRateLimited):
 		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests", true}
 	case errors.Is(err, order.ErrUnavailable), errors.Is(err, order.ErrStockNotLoaded):

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/api"
+	"github.com/seckill/seckill/internal/admission"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
 )
@@ -37,7 +38,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}{
 		// Everything on: the storefront page and the embedded mode's demo
 		// tokens are routes of the document's public listener too.
-		{"public", "http://127.0.0.1:8080", NewPublic(PublicConfig{Log: log, Metrics: m, Storefront: true, DemoTokens: true})},
+		{"public", "http://127.0.0.1:8080", NewPublic(PublicConfig{Log: log, Metrics: m, Storefront: true, DemoTokens: true,
+			Admission: admission.New([]byte("openapi"), nil, nil)})},
 		{"api admin", "http://127.0.0.1:9090", NewAdmin(AdminConfig{
 			Log: log, Metrics: m, Gatherer: prometheus.NewRegistry(), DeadLetters: noDeadLetters{},
 			Audit: &memAudit{},

@@ -69,6 +69,9 @@ type PublicConfig struct {
 	// DemoTokens serves POST /api/v1/demo/token, which hands anyone a
 	// token for a fresh random user: for the embedded mode only.
 	DemoTokens bool
+	// Admission is the door in front of sales: challenges, the waiting
+	// room and the tickets purchases need. Nil: no sale has admission.
+	Admission Admitter
 }
 
 type public struct {
@@ -94,6 +97,10 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	v1.GET("/sales/:sale_id", h.sale)
 	v1.GET("/sales/:sale_id/stats", h.saleStats)
 	v1.POST("/sales/:sale_id/orders", h.purchase)
+	if cfg.Admission != nil {
+		v1.POST("/sales/:sale_id/challenge", h.challenge)
+		v1.POST("/sales/:sale_id/admission", h.admit)
+	}
 	v1.GET("/orders/:order_no", h.order)
 	v1.POST("/orders/:order_no/pay", h.pay)
 	if cfg.DemoTokens {
@@ -114,6 +121,8 @@ type SaleJSON struct {
 	EndsAt               time.Time `json:"ends_at"`
 	Status               string    `json:"status"`
 	PaymentWindowSeconds int64     `json:"payment_window_seconds"`
+	// Admission is how buyers get in: 0 for off in either field.
+	Admission AdmissionJSON `json:"admission"`
 }
 
 func saleJSON(v order.SaleView) SaleJSON {
@@ -121,6 +130,7 @@ func saleJSON(v order.SaleView) SaleJSON {
 		ID: v.ID, Name: v.Name, PriceCents: v.PriceCents, TotalStock: v.TotalStock, Remaining: v.Remaining,
 		StartsAt: v.StartsAt.UTC(), EndsAt: v.EndsAt.UTC(), Status: string(v.Status),
 		PaymentWindowSeconds: int64(v.PaymentWindow / time.Second),
+		Admission:            AdmissionJSON{RatePerSecond: v.Admission.RatePerSecond, PowBits: v.Admission.PowBits},
 	}
 }
 
@@ -199,10 +209,12 @@ func (h *public) purchase(c *gin.Context) {
 //     it is a trusted proxy): a map lookup, and nothing else has been read
 //     yet, so garbage tokens from one address cannot buy signature checks;
 //  2. the token, then the body;
-//  3. the local sold-out flag: it costs no backend call, so a known
+//  3. the admission ticket, for a sale that asks for one: a signature
+//     check, no backend call;
+//  4. the local sold-out flag: it costs no backend call, so a known
 //     sold-out sale is answered without spending a per-user token (it needs
 //     the user, who may hold an order and gets its number);
-//  4. the per-user bucket, then the stock backend and the queue.
+//  5. the per-user bucket, then the stock backend and the queue.
 func (h *public) tryPurchase(c *gin.Context) error {
 	if h.IPLimit != nil {
 		if err := limit(c, h.IPLimit, c.ClientIP()); err != nil {
@@ -220,6 +232,12 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	var body struct{}
 	if err := decodeStrict(c.Request, h.BodyLimit, &body, true); err != nil {
 		return err
+	}
+	if h.Admission != nil {
+		if err := h.Admission.Check(c.Request.Context(), saleID, userID, c.GetHeader(TicketHeader)); err != nil {
+			h.countRefusal(err)
+			return err
+		}
 	}
 	if err := h.Orders.Settled(saleID, userID); err != nil {
 		h.Metrics.SoldOutFlagAnswers.Inc()

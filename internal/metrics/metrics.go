@@ -21,6 +21,7 @@ const (
 	ResultAlreadyPurchased = "already_purchased"
 	ResultRateLimited      = "rate_limited"
 	ResultNotActive        = "not_active"
+	ResultAdmission        = "admission_refused" // 403: no ticket, or not a valid one
 
 	ResultUnauthorized    = "unauthorized"      // 401: no, bad or expired token
 	ResultInvalidRequest  = "invalid_request"   // 400: a body that is not the API's
@@ -33,7 +34,7 @@ const (
 
 // PurchaseResults is every value of the purchase result label.
 var PurchaseResults = []string{
-	ResultAccepted, ResultSoldOut, ResultAlreadyPurchased, ResultRateLimited, ResultNotActive,
+	ResultAccepted, ResultSoldOut, ResultAlreadyPurchased, ResultRateLimited, ResultNotActive, ResultAdmission,
 	ResultUnauthorized, ResultInvalidRequest, ResultNotFound, ResultPayloadTooLarge,
 	ResultUnavailable, ResultError,
 }
@@ -104,6 +105,13 @@ type Metrics struct {
 	EventsRelayed       *prometheus.CounterVec // event: order.paid, order.cancelled
 	EventRelayFailures  prometheus.Counter
 	EventsOutboxPending prometheus.Gauge
+
+	AdmissionJoins      prometheus.Counter
+	AdmissionTickets    prometheus.Counter
+	AdmissionRefused    *prometheus.CounterVec // reason: proof, challenge, queue_token, ticket, required
+	AdmissionWaiting    *prometheus.GaugeVec   // sale_id
+	AdmissionProofs     prometheus.Counter
+	AdmissionChallenges prometheus.Counter
 
 	QueueMessages   *prometheus.GaugeVec // queue, role: persist, dead
 	QueueConsumers  *prometheus.GaugeVec // queue, role
@@ -199,6 +207,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			"Relay passes that met an error (the events stay in the outbox; the next pass retries)."),
 		EventsOutboxPending: r.gauge("seckill_events_outbox_pending",
 			"Lifecycle events recorded in MySQL and not relayed yet, as of the relay's last pass."),
+		AdmissionChallenges: r.counter("seckill_admission_challenges_total",
+			"Proof-of-work challenges handed out."),
+		AdmissionProofs: r.counter("seckill_admission_proofs_total",
+			"Proofs of work accepted (each spends its challenge)."),
+		AdmissionJoins: r.counter("seckill_admission_joins_total",
+			"Buyers who joined a sale's admission (a waiting room, or a proof of work alone), counted once per request."),
+		AdmissionTickets: r.counter("seckill_admission_tickets_total",
+			"Admission tickets handed out: buyers let in to buy."),
+		AdmissionRefused: r.counterVec("seckill_admission_refused_total",
+			"Admission requests and purchases refused 403, by reason: proof (no work proven), challenge (forged, expired, spent, another's), queue_token, ticket (forged, expired, another's), required (a purchase without a ticket).", "reason"),
+		AdmissionWaiting: r.gaugeVec("seckill_admission_waiting",
+			"Buyers waiting in a sale's waiting room (places handed out and not let in yet), as this replica last saw it.", "sale_id"),
 		QueueMessages: r.gaugeVec("seckill_queue_messages_ready",
 			"Messages ready for delivery in a queue, as last reported by the broker.", "queue", "role"),
 		QueueConsumers: r.gaugeVec("seckill_queue_consumers",

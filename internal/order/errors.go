@@ -22,6 +22,12 @@ var (
 	ErrStockNotLoaded     = errors.New("stock not loaded for sale")
 	ErrPublishFailed      = errors.New("publish definitely failed")
 	ErrPublishUnconfirmed = errors.New("publish outcome unknown")
+	// ErrAdmissionRequired: the sale lets buyers in through its admission
+	// (waiting room, proof of work) and the purchase carries no ticket.
+	ErrAdmissionRequired = errors.New("admission ticket required")
+	// ErrAdmissionInvalid: a ticket, challenge, proof or queue token that
+	// is forged, expired, spent, or another user's or sale's.
+	ErrAdmissionInvalid = errors.New("admission refused")
 )
 
 // AlreadyPurchasedError carries the order number the user already holds.

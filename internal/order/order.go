@@ -1,6 +1,7 @@
 package order
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +28,39 @@ type Sale struct {
 	StartsAt      time.Time
 	EndsAt        time.Time
 	PaymentWindow time.Duration
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Admission is the door in front of the sale: off unless set.
+	Admission Admission
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Admission is how buyers are let in to a sale: a waiting room that admits
+// RatePerSecond buyers a second in arrival order, and a proof of work of
+// PowBits leading zero bits per try. Zero turns either off; with either on,
+// a purchase needs an admission ticket.
+type Admission struct {
+	RatePerSecond int64
+	PowBits       int
+}
+
+// Bounds of an admission setting.
+const (
+	MaxAdmissionRate = 1_000_000
+	MaxPowBits       = 26
+)
+
+// On tells whether purchases need a ticket.
+func (a Admission) On() bool { return a.RatePerSecond > 0 || a.PowBits > 0 }
+
+// Validate reports a setting out of bounds, wrapped in ErrInvalid.
+func (a Admission) Validate() error {
+	switch {
+	case a.RatePerSecond < 0 || a.RatePerSecond > MaxAdmissionRate:
+		return invalid(fmt.Sprintf("admission.rate_per_second must be an integer from 0 (no waiting room) to %d", MaxAdmissionRate))
+	case a.PowBits < 0 || a.PowBits > MaxPowBits:
+		return invalid(fmt.Sprintf("admission.pow_bits must be an integer from 0 (no proof of work) to %d", MaxPowBits))
+	}
+	return nil
 }
 
 // StatusAt tells the sale's status at now given the live remaining stock.
@@ -53,6 +85,7 @@ type NewSale struct {
 	StartsAt      time.Time
 	EndsAt        time.Time
 	PaymentWindow time.Duration
+	Admission     Admission
 }
 
 // Validate reports the first problem with a new sale, wrapped in ErrInvalid.
@@ -73,7 +106,7 @@ func (n NewSale) Validate() error {
 	case n.PaymentWindow < 0:
 		return invalid("payment_window_seconds must not be negative")
 	}
-	return nil
+	return n.Admission.Validate()
 }
 
 // Status is an order's state as a client sees it.

@@ -331,6 +331,22 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// A sale's admission: the waiting room's rate and the proof of
+		// work's bits, 0 for off, set when the sale is created.
+		version: 8,
+		name:    "sale admission",
+		mysqlUnless: []guardedDDL{
+			ifMissing(fmt.Sprintf(mysqlColumnExists, "sales", "admission_rate"),
+				`ALTER TABLE sales ADD COLUMN admission_rate BIGINT NOT NULL DEFAULT 0`),
+			ifMissing(fmt.Sprintf(mysqlColumnExists, "sales", "admission_pow_bits"),
+				`ALTER TABLE sales ADD COLUMN admission_pow_bits INT NOT NULL DEFAULT 0`),
+		},
+		sqlite: []string{
+			`ALTER TABLE sales ADD COLUMN admission_rate INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE sales ADD COLUMN admission_pow_bits INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -308,8 +308,8 @@ func TestUnreleased(t *testing.T) {
 func TestMigrationVersion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		v, err := s.SchemaVersion(context.Background())
-		if err != nil || v != 7 {
-			t.Fatalf("schema version = %d, %v; want 7", v, err)
+		if err != nil || v != 8 {
+			t.Fatalf("schema version = %d, %v; want 8", v, err)
 		}
 	})
 }

@@ -21,6 +21,8 @@ type saleRow struct {
 	StartsAt             time.Time
 	EndsAt               time.Time
 	PaymentWindowSeconds int64
+	AdmissionRate        int64
+	AdmissionPowBits     int
 	CreatedAt            time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt            time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -37,6 +39,7 @@ func (r saleRow) sale() order.Sale {
 		StartsAt:      r.StartsAt.UTC(),
 		EndsAt:        r.EndsAt.UTC(),
 		PaymentWindow: time.Duration(r.PaymentWindowSeconds) * time.Second,
+		Admission:     order.Admission{RatePerSecond: r.AdmissionRate, PowBits: r.AdmissionPowBits},
 		CreatedAt:     r.CreatedAt.UTC(),
 		UpdatedAt:     r.UpdatedAt.UTC(),
 	}
@@ -99,6 +102,8 @@ func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, er
 		StartsAt:             utc(n.StartsAt),
 		EndsAt:               utc(n.EndsAt),
 		PaymentWindowSeconds: int64(n.PaymentWindow / time.Second),
+		AdmissionRate:        n.Admission.RatePerSecond,
+		AdmissionPowBits:     n.Admission.PowBits,
 		CreatedAt:            t,
 		UpdatedAt:            t,
 	}

@@ -27,3 +27,9 @@ var Warm string
 //
 //go:embed restock.lua
 var Restock string
+
+// Room is a sale's waiting room: places in arrival order, let in at the
+// sale's rate.
+//
+//go:embed room.lua
+var Room string
