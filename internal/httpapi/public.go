@@ -37,7 +37,9 @@ type Purchaser interface {
 	Pay(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 }
 
-// SaleReader serves sale reads; the read-through cache implements it too.
+// SaleReader serves sale reads. order.Service implements it, reading a
+// sale's static fields through the memcached cache when one is configured
+// (order.WithSaleCache) and its remaining stock from the stock backend.
 type SaleReader interface {
 	Sale(ctx context.Context, id int64) (order.SaleView, error)
 }

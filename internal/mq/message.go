@@ -19,8 +19,8 @@ import (
 // SchemaVersion is the version of the message body written by this code.
 const SchemaVersion = 1
 
-// Names of the topology, fixed: deployments and the README's "How it works"
-// name them; tests use a prefix.
+// Names of the topology, fixed: deployments and outside consumers rely on
+// them (docs/design.md); tests use a prefix.
 const (
 	Exchange       = "seckill.orders"
 	RoutingCreated = "order.created"

@@ -13,14 +13,17 @@
 //   - broker-disconnect: the broker closes every connection of the run's processes;
 //   - redis-loss: a sale's stock keys deleted while its orders wait in the
 //     queue with the workers stopped, then rebuilt through warmup;
-//   - mysql-refuse: MySQL refuses the workers' account for a while;
-//   - poison: an undecodable message published to the order exchange;
 //   - redis-failover (with -redis naming a Redis Cluster): the master
 //     serving the sale's slot killed with SIGKILL mid-spike, its replica
 //     promoted, the node started again as a replica;
 //   - replicas: no fault; the crowd over both apis buys exactly the stock,
 //     and a sale sold out through one api is answered by the other from
-//     its sold-out flag without a stock reservation call.
+//     its sold-out flag without a stock reservation call;
+//   - mysql-refuse: MySQL refuses the workers' account for a while;
+//   - poison: an undecodable message published to the order exchange;
+//   - events-relay-crash: the workers killed while paid orders' events wait
+//     in the outbox, one of them killed again mid-relay; an outside
+//     consumer must see every accepted order and every payment.
 //
 // Each scenario opens its own sale, releases buyers at a steady rate over
 // both apis, injects its fault from outside, waits for the sale to settle
