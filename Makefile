@@ -41,6 +41,13 @@ TOOLS_MOD := -modfile=$(CURDIR)/tools/go.mod
 lint: ## golangci-lint v2 (tools/go.mod) with the checked-in config
 	$(GO) tool $(TOOLS_MOD) golangci-lint run ./...
 
+REDOCLY_VERSION ?= 2.77.0
+
+.PHONY: openapi-lint
+openapi-lint: ## Redocly CLI (npx, REDOCLY_VERSION) lints api/openapi.yaml with its recommended rules (redocly.yaml)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --yes @redocly/cli@$(REDOCLY_VERSION) lint api/openapi.yaml
+
 .PHONY: fmt
 fmt: ## gofmt every file
 	gofmt -w $$(git ls-files '*.go')

@@ -1,6 +1,7 @@
 // Command walk buys one unit of a sale with each client generated from
 // api/openapi.yaml (ogen's and oapi-codegen's), the way an outside program
-// would: mint a user token on the admin listener, read the sale, buy,
+// would: read the OpenAPI document and mint a user token on the admin
+// listener, then on the public one read the sale, buy,
 // follow the order until the database holds it, pay it, and see a second
 // purchase refused as already_purchased. It exits non-zero on the first
 // answer that is not what the document promises.
@@ -10,10 +11,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -43,7 +46,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "%s client: %v\n", w.name, err)
 			os.Exit(1)
 		}
-		fmt.Printf("%s client: bought, persisted and paid an order of sale %d as user %d\n", w.name, *sale, w.user)
+		fmt.Printf("%s client: read the document, bought, persisted and paid an order of sale %d as user %d\n", w.name, *sale, w.user)
 	}
 }
 
@@ -63,6 +66,17 @@ func walkOgen(ctx context.Context, public, admin, adminToken string, saleID, use
 	adm, err := ogenclient.NewClient(admin, tokens{admin: adminToken})
 	if err != nil {
 		return err
+	}
+	served, err := adm.GetOpenAPI(ctx)
+	if err != nil {
+		return fmt.Errorf("read the document: %w", err)
+	}
+	yaml, ok := served.(*ogenclient.GetOpenAPIOK)
+	if !ok {
+		return fmt.Errorf("read the document: answered %T %+v", served, served)
+	}
+	if doc, err := io.ReadAll(yaml.Data); err != nil || !isOpenAPI(doc) {
+		return fmt.Errorf("read the document: %q…, %v; want an OpenAPI 3 document", head(doc), err)
 	}
 	minted, err := adm.MintToken(ctx, &ogenclient.TokenRequest{UserID: userID, TTLSeconds: ogenclient.NewOptInt64(600)})
 	if err != nil {
@@ -139,6 +153,13 @@ func walkOapi(ctx context.Context, public, admin, adminToken string, saleID, use
 	if err != nil {
 		return err
 	}
+	served, err := adm.GetOpenAPIWithResponse(ctx)
+	if err != nil {
+		return fmt.Errorf("read the document: %w", err)
+	}
+	if served.StatusCode() != http.StatusOK || !isOpenAPI(served.Body) {
+		return fmt.Errorf("read the document: %s %q…, want an OpenAPI 3 document", served.Status(), head(served.Body))
+	}
 	ttl := int64(600)
 	minted, err := adm.MintTokenWithResponse(ctx, oapiclient.MintTokenJSONRequestBody{UserId: userID, TtlSeconds: &ttl})
 	if err != nil {
@@ -204,6 +225,12 @@ func walkOapi(ctx context.Context, public, admin, adminToken string, saleID, use
 	}
 	return nil
 }
+
+// isOpenAPI tells whether a YAML document opens as an OpenAPI 3 document.
+func isOpenAPI(doc []byte) bool { return bytes.HasPrefix(doc, []byte("openapi: 3.")) }
+
+// head is the start of a body, for a message.
+func head(b []byte) []byte { return b[:min(len(b), 80)] }
 
 // bearer sets the Authorization header of every request of an
 // oapi-codegen client.
