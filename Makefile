@@ -13,13 +13,21 @@ help: ## list the targets
 run: ## run the whole system in one process (embedded mode)
 	$(GO) run ./cmd/api
 
+# The dev-tools module's tests (tools/go.mod) run after the service's: API
+# clients generated from api/openapi.yaml by ogen and oapi-codegen buy from
+# a real api. TOOLS_PKGS= leaves them out.
+TOOLS_PKGS ?= ./...
+TOOLS_TEST  = $(if $(TOOLS_PKGS),cd tools && $(GO) test $(TESTFLAGS) $(TOOLS_PKGS))
+
 .PHONY: test
-test: ## run every test (servers on 127.0.0.1 are used when they answer)
+test: ## run every test, the dev-tools module's too (servers on 127.0.0.1 are used when they answer)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(TOOLS_TEST)
 
 .PHONY: test-services
 test-services: services ## run every test with all servers required
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test $(TESTFLAGS) $(PKGS)
+	$(TOOLS_TEST)
 
 .PHONY: services
 services: ## install and start memcached/prometheus if missing; start redis, rabbitmq, mariadb and the redis cluster (:7000-7005) if down
@@ -32,6 +40,13 @@ TOOLS_MOD := -modfile=$(CURDIR)/tools/go.mod
 .PHONY: lint
 lint: ## golangci-lint v2 (tools/go.mod) with the checked-in config
 	$(GO) tool $(TOOLS_MOD) golangci-lint run ./...
+
+REDOCLY_VERSION ?= 2.77.0
+
+.PHONY: openapi-lint
+openapi-lint: ## Redocly CLI (npx, REDOCLY_VERSION) lints api/openapi.yaml with its recommended rules (redocly.yaml)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --yes @redocly/cli@$(REDOCLY_VERSION) lint api/openapi.yaml
 
 .PHONY: fmt
 fmt: ## gofmt every file
