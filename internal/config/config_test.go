@@ -210,3 +210,31 @@ func TestPersistPartitions(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPAddrDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "embedded: loopback", env: map[string]string{}, want: "127.0.0.1:8080"},
+		{name: "embedded, set", env: map[string]string{"SECKILL_HTTP_ADDR": ":9999"}, want: ":9999"},
+		{name: "real servers: every interface", env: servers, want: ":8080"},
+		{name: "real servers, set", env: withEnv(servers, "SECKILL_HTTP_ADDR", "10.0.0.1:80"), want: "10.0.0.1:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			c, err := LoadAPI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTPAddr != tt.want {
+				t.Fatalf("HTTPAddr = %q, want %q", c.HTTPAddr, tt.want)
+			}
+		})
+	}
+}
