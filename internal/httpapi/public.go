@@ -204,10 +204,8 @@ func (h *public) purchase(c *gin.Context) {
 //     the user, who may hold an order and gets its number);
 //  4. the per-user bucket, then the stock backend and the queue.
 func (h *public) tryPurchase(c *gin.Context) error {
-	if h.IPLimit != nil {
-		if err := limit(c, h.IPLimit, c.ClientIP()); err != nil {
-			return err
-		}
+	if err := h.limitIP(c); err != nil {
+		return err
 	}
 	saleID, err := parseID(c.Param("sale_id"))
 	if err != nil {
@@ -225,10 +223,8 @@ func (h *public) tryPurchase(c *gin.Context) error {
 		h.Metrics.SoldOutFlagAnswers.Inc()
 		return err
 	}
-	if h.UserLimit != nil {
-		if err := limit(c, h.UserLimit, strconv.FormatInt(userID, 10)); err != nil {
-			return err
-		}
+	if err := h.limitUser(c, userID); err != nil {
+		return err
 	}
 	o, err := h.Orders.Place(c.Request.Context(), saleID, userID)
 	if err != nil {
@@ -244,6 +240,38 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	return nil
 }
 
+// limitIP takes a token from the client address's bucket, if there is a
+// per-IP limit. It runs before the token is read.
+func (h *public) limitIP(c *gin.Context) error {
+	if h.IPLimit == nil {
+		return nil
+	}
+	return limit(c, h.IPLimit, c.ClientIP())
+}
+
+// limitUser takes a token from the user's bucket, if there is a per-user
+// limit.
+func (h *public) limitUser(c *gin.Context, userID int64) error {
+	if h.UserLimit == nil {
+		return nil
+	}
+	return limit(c, h.UserLimit, strconv.FormatInt(userID, 10))
+}
+
+// orderOwner is the user of a request on one of their orders, met with
+// the purchases' buckets: the per-IP one before the token is read, then
+// the per-user one.
+func (h *public) orderOwner(c *gin.Context) (int64, error) {
+	if err := h.limitIP(c); err != nil {
+		return 0, err
+	}
+	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	if err != nil {
+		return 0, err
+	}
+	return userID, h.limitUser(c, userID)
+}
+
 // limit takes a token from key's bucket in l and, when there is none,
 // sets Retry-After.
 func limit(c *gin.Context, l *Limiter, key string) error {
@@ -255,7 +283,7 @@ func limit(c *gin.Context, l *Limiter, key string) error {
 }
 
 func (h *public) order(c *gin.Context) {
-	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	userID, err := h.orderOwner(c)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -283,7 +311,7 @@ type PaymentJSON struct {
 }
 
 func (h *public) pay(c *gin.Context) {
-	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	userID, err := h.orderOwner(c)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
