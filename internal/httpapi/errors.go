@@ -67,9 +67,9 @@ func classify(err error) mapped {
 	case errors.Is(err, errPayloadTooLarge):
 		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultPayloadTooLarge, "request body too large", true}
 	case errors.Is(err, order.ErrInvalid):
-		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultInvalidRequest, err.Error(), false}
+		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultInvalidRequest, clientMessage(err, "the request is invalid"), false}
 	case errors.Is(err, order.ErrUnauthorized):
-		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultUnauthorized, err.Error(), false}
+		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultUnauthorized, clientMessage(err, "a valid bearer token is required"), false}
 	case errors.Is(err, order.ErrSaleNotFound):
 		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultNotFound, "sale not found", true}
 	case errors.Is(err, order.ErrOrderNotFound):
@@ -97,6 +97,16 @@ func classify(err error) mapped {
 		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "temporarily unavailable, try again", true}
 	}
 	return mapped{http.StatusInternalServerError, CodeInternal, metrics.ResultError, "internal error", true}
+}
+
+// clientMessage is what a client is told of err, a client's mistake: the
+// message of the order.RequestError it carries, which the code already
+// names, or otherwise.
+func clientMessage(err error, otherwise string) string {
+	if re, ok := errors.AsType[*order.RequestError](err); ok {
+		return re.Message
+	}
+	return otherwise
 }
 
 // fixedBodies are the encoded bodies of errors whose message never varies,
