@@ -246,7 +246,7 @@ func (h *public) limitIP(c *gin.Context) error {
 	if h.IPLimit == nil {
 		return nil
 	}
-	return limit(c, h.IPLimit, c.ClientIP())
+	return limit(c, h.IPLimit, clientKey(c))
 }
 
 // limitUser takes a token from the user's bucket, if there is a per-user
