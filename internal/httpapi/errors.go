@@ -5,11 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/throttle"
 )
 
 // Error codes, as api/openapi.yaml lists them by status.
@@ -121,6 +123,12 @@ func fixedBody(m mapped) []byte { return fixedBodies.get(m) }
 
 const jsonType = "application/json; charset=utf-8"
 
+// unavailableLog lets through one "request unavailable" line per
+// interval: while a backend is down every request of a crowd is a 503, and
+// the first line says what the next thousands would. It is one per
+// process, as the condition it reports is.
+var unavailableLog = &throttle.Log{Interval: 10 * time.Second}
+
 // writeError answers with the error body for err. Unknown errors are logged
 // and answered with a generic 500.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
@@ -135,7 +143,10 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	case m.status >= 500 && m.status != http.StatusServiceUnavailable:
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 	case m.status == http.StatusServiceUnavailable:
-		log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err)
+		if ok, held := unavailableLog.Allow(time.Now()); ok {
+			log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err,
+				"unavailable_not_logged", held)
+		}
 	}
 	if m.fixed {
 		c.Abort()

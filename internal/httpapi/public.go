@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -57,8 +56,12 @@ type PublicConfig struct {
 	IPLimit   *Limiter // nil: no per-IP limit
 	BodyLimit int64
 	Checks    []Check
-	Log       *slog.Logger
-	Metrics   *metrics.Metrics
+	// ReadyTTL is how long an answer of GET /readyz is served again before
+	// the backends are pinged anew: 0 is DefaultReadyTTL, below 0 pings on
+	// every probe.
+	ReadyTTL time.Duration
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (CIDRs or addresses); nil trusts none, so the client is the peer.
 	TrustedProxies []string
@@ -75,12 +78,18 @@ type public struct {
 	PublicConfig
 	purchases children[string, prometheus.Counter] // by result
 	listing   listingMemo
+	ready     readyMemo
 	demoLimit *Limiter // demo tokens per client address
 }
 
 // NewPublic builds the public listener's handler.
 func NewPublic(cfg PublicConfig) http.Handler {
 	h := &public{PublicConfig: cfg}
+	h.ready.ttl = cfg.ReadyTTL
+	if h.ready.ttl == 0 {
+		h.ready.ttl = DefaultReadyTTL
+	}
+	h.ready.log.Interval = readyLogInterval
 	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
@@ -134,40 +143,6 @@ type OrderJSON struct {
 	// Reason says why a cancelled order was cancelled: expired,
 	// sold_out, duplicate_buyer, discarded or not_queued.
 	Reason string `json:"reason,omitempty"`
-}
-
-// ReadyJSON is the body of a 503 from GET /readyz: the standard error
-// body, plus each backend that does not answer, named, with the fixed text
-// "does not answer". Why it does not (addresses, driver errors) goes to the
-// log only.
-type ReadyJSON struct {
-	Status string            `json:"status"`
-	Failed map[string]string `json:"failed"`
-	Error  ErrorDetail       `json:"error"`
-}
-
-func (h *public) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	var names []string
-	for _, ch := range h.Checks {
-		if err := ch.Ping(ctx); err != nil {
-			names = append(names, ch.Name)
-			h.Log.WarnContext(ctx, "not ready: a backend does not answer", "backend", ch.Name, "err", err)
-		}
-	}
-	if len(names) > 0 {
-		failed := make(map[string]string, len(names))
-		for _, n := range names {
-			failed[n] = "does not answer"
-		}
-		c.JSON(http.StatusServiceUnavailable, ReadyJSON{
-			Status: "unavailable", Failed: failed,
-			Error: ErrorDetail{Code: CodeUnavailable, Message: "not ready: no answer from " + strings.Join(names, ", ")},
-		})
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
 func (h *public) sale(c *gin.Context) {
