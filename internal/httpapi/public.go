@@ -3,8 +3,8 @@
 // admin listener (sales, tokens, reconciliation, metrics, pprof). Handlers
 // decode and validate, call the domain, and map its errors in one place.
 //
-// It imports the domain (order), metrics, the OpenAPI document (api), gin,
-// JWT and rate limiting;
+// It imports the domain (order), metrics, the OpenAPI document (api), the
+// log throttle, gin, JWT and rate limiting;
 // never an adapter (stock, store, mq, cache): the wiring hands it the
 // domain service.
 package httpapi
@@ -171,8 +171,9 @@ func (h *public) purchase(c *gin.Context) {
 // crowd is turned away before it costs anything:
 //
 //  1. the per-IP bucket, keyed on the client address (the TCP peer unless
-//     it is a trusted proxy): a map lookup, and nothing else has been read
-//     yet, so garbage tokens from one address cannot buy signature checks;
+//     it is a trusted proxy; its /64 for IPv6, see clientKey): a map
+//     lookup, and nothing else has been read yet, so garbage tokens from
+//     one address cannot buy signature checks;
 //  2. the token, then the body;
 //  3. the local sold-out flag: it costs no backend call, so a known
 //     sold-out sale is answered without spending a per-user token (it needs
