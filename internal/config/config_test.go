@@ -42,11 +42,7 @@ func TestLoadAPIBackends(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			c, err := LoadAPI()
+			c, err := loadAPIWith(t, tt.env)
 			if failsAsWanted(t, err, tt.wantErr) {
 				return
 			}
@@ -224,11 +220,7 @@ func TestHTTPAddrDefault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			c, err := LoadAPI()
+			c, err := loadAPIWith(t, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
