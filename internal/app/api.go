@@ -114,6 +114,12 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		expirySweeper(svc, m, log, orDefault(cfg.ExpiryInterval, defaultExpiryInterval)).run,
 		settler(svc, m, log, orDefault(cfg.SettleInterval, order.DefaultSettleInterval)).run,
 	}
+	// Frequent admin changes (token minting) are counted in memory and
+	// written a second at a time, and once more when the api stops (the
+	// closer runs before the store's).
+	audit := order.NewAuditTally(b.repo, log)
+	a.closers.add("audit tally", audit.Flush)
+	background = append(background, audit.Run)
 	public := httpapi.NewPublic(httpapi.PublicConfig{
 		Orders: svc,
 		Sales:  svc,
@@ -145,7 +151,7 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		DeadLetters:    svc,
 		TrustedProxies: cfg.TrustedProxies,
 		NamedTokens:    cfg.AdminTokens,
-		Audit:          b.repo, // every store keeps the audit trail, in both modes
+		Audit:          audit, // every store keeps the audit trail, in both modes
 	})
 
 	a.Service, a.Tokens, a.Public, a.Admin = svc, tokens, public, admin

@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,5 +78,52 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("limit=0: %d %s", r.status, r.raw)
 			}
 		})
+	}
+}
+
+// TestMintedTokensTallied: tokens minted at once are counted in memory and
+// written in batches; the audit trail in MySQL ends up counting every one
+// of them, in one entry per minute.
+func TestMintedTokensTallied(t *testing.T) {
+	const n, clients = 400, 8
+	s := newSystem(t, "redis")
+	s.startBackground()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n / clients {
+				body := jsonBody(t, httpapi.TokenRequest{UserID: int64(1 + c*n + i), TTLSeconds: 600})
+				if r := do(t, "POST", s.admin.URL+"/admin/v1/tokens", "", body); r.status != http.StatusOK {
+					t.Errorf("mint token: %d %s", r.status, r.raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	db, err := sql.Open("mysql", s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var rows, tally int64
+		err := db.QueryRow("SELECT COUNT(*), COALESCE(SUM(tally), 0) FROM audit_log WHERE action = ?", order.AuditTokensMinted).Scan(&rows, &tally)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tally == n {
+			if rows > 2 {
+				t.Fatalf("%d audit rows for %d tokens minted within a minute or two, want at most 2", rows, n)
+			}
+			break
+		}
+		if tally > n || time.Now().After(deadline) {
+			t.Fatalf("audit_log counts %d tokens in %d rows, want %d", tally, rows, n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

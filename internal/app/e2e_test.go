@@ -319,19 +319,19 @@ func badAdminInput(t *testing.T, s *system) {
 	tests := []struct{ name, path, body, want string }{
 		{"stock as a string", "/admin/v1/sales",
 			`{"name":"x","price_cents":1,"total_stock":"10","starts_at":"` + starts + `","ends_at":"` + ends + `"}`,
-			"invalid request: total_stock must be an integer"},
+			"total_stock must be an integer"},
 		{"time not RFC 3339", "/admin/v1/sales",
 			`{"name":"x","price_cents":1,"total_stock":10,"starts_at":"tomorrow","ends_at":"` + ends + `"}`,
-			"invalid request: starts_at must be a time in RFC 3339, e.g. 2026-11-28T10:00:00Z"},
+			"starts_at must be a time in RFC 3339, e.g. 2026-11-28T10:00:00Z"},
 		{"no price", "/admin/v1/sales",
 			`{"name":"x","total_stock":10,"starts_at":"` + starts + `","ends_at":"` + ends + `"}`,
-			"invalid request: price_cents is required: the price in cents, an integer of 0 or more"},
+			"price_cents is required: the price in cents, an integer of 0 or more"},
 		{"ended", "/admin/v1/sales",
 			`{"name":"x","price_cents":1,"total_stock":10,"starts_at":"2020-01-01T00:00:00Z","ends_at":"2020-01-02T00:00:00Z"}`,
-			"invalid request: ends_at must be in the future"},
-		{"token user as a string", "/admin/v1/tokens", `{"user_id":"7"}`, "invalid request: user_id must be an integer"},
+			"ends_at must be in the future"},
+		{"token user as a string", "/admin/v1/tokens", `{"user_id":"7"}`, "user_id must be an integer"},
 		{"replay neither", "/admin/v1/dead-letters/replay", `{}`,
-			`invalid request: give either ids, a list of dead-letter ids, or "all": true, not both`},
+			`give either ids, a list of dead-letter ids, or "all": true, not both`},
 	}
 	for _, tt := range tests {
 		t.Run("admin "+tt.name, func(t *testing.T) {

@@ -157,6 +157,10 @@ type Worker struct {
 	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
 }
 
+// EmbeddedHTTPAddr is the public listener's address in the embedded mode
+// when SECKILL_HTTP_ADDR is not set: loopback only.
+const EmbeddedHTTPAddr = "127.0.0.1:8080"
+
 // EmbeddedFromEnv reports whether none of the three servers is set in the
 // environment, before the rest of the configuration is read.
 func EmbeddedFromEnv() bool {
@@ -171,6 +175,12 @@ func LoadAPI() (API, error) {
 	}
 	if err := c.Check(); err != nil {
 		return API{}, err
+	}
+	if _, set := os.LookupEnv("SECKILL_HTTP_ADDR"); c.Embedded() && !set {
+		// The embedded mode runs with a random secret, no admin token and
+		// demo tokens for anyone: it listens on this machine only unless
+		// told otherwise.
+		c.HTTPAddr = EmbeddedHTTPAddr
 	}
 	if _, set := os.LookupEnv("SECKILL_RATE_IP_RPS"); c.Embedded() && !set {
 		// The embedded mode is a demo driven from this machine: every client

@@ -42,11 +42,7 @@ func TestLoadAPIBackends(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			c, err := LoadAPI()
+			c, err := loadAPIWith(t, tt.env)
 			if failsAsWanted(t, err, tt.wantErr) {
 				return
 			}
@@ -206,6 +202,30 @@ func TestPersistPartitions(t *testing.T) {
 			w, err := LoadWorker()
 			if !failsAsWanted(t, err, tt.wantErr) && w.PersistPartitions != tt.want {
 				t.Fatalf("worker: %d partitions, want %d", w.PersistPartitions, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPAddrDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "embedded: loopback", env: map[string]string{}, want: "127.0.0.1:8080"},
+		{name: "embedded, set", env: map[string]string{"SECKILL_HTTP_ADDR": ":9999"}, want: ":9999"},
+		{name: "real servers: every interface", env: servers, want: ":8080"},
+		{name: "real servers, set", env: withEnv(servers, "SECKILL_HTTP_ADDR", "10.0.0.1:80"), want: "10.0.0.1:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadAPIWith(t, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTPAddr != tt.want {
+				t.Fatalf("HTTPAddr = %q, want %q", c.HTTPAddr, tt.want)
 			}
 		})
 	}

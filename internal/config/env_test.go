@@ -18,6 +18,16 @@ func clearEnv(tb testing.TB) {
 	}
 }
 
+// loadAPIWith loads the api's configuration from env alone.
+func loadAPIWith(tb testing.TB, env map[string]string) (API, error) {
+	tb.Helper()
+	clearEnv(tb)
+	for k, v := range env {
+		tb.Setenv(k, v)
+	}
+	return LoadAPI()
+}
+
 // servers is a complete set of real servers, with a valid JWT secret.
 var servers = map[string]string{
 	"SECKILL_REDIS_URL": "redis://127.0.0.1:6379/0", "SECKILL_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",

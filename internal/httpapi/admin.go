@@ -203,27 +203,33 @@ type newSaleBody struct {
 // ends after now, and turns the body into the domain's NewSale; the domain
 // checks the other values.
 func (b newSaleBody) newSale(now time.Time) (order.NewSale, error) {
-	switch {
-	case b.Name == nil:
-		return order.NewSale{}, required("name", "a string of 1 to 200 bytes")
-	case b.PriceCents == nil:
-		return order.NewSale{}, required("price_cents", "the price in cents, an integer of 0 or more")
-	case b.TotalStock == nil:
-		return order.NewSale{}, required("total_stock", "the units on sale, an integer of 1 or more")
-	case b.StartsAt == nil:
-		return order.NewSale{}, required("starts_at", timeForm)
-	case b.EndsAt == nil:
-		return order.NewSale{}, required("ends_at", timeForm)
-	case !b.EndsAt.After(now):
-		return order.NewSale{}, fmt.Errorf("%w: ends_at must be in the future", order.ErrInvalid)
+	var missing []field
+	for _, f := range []struct {
+		absent bool
+		field
+	}{
+		{b.Name == nil, field{"name", "a string of 1 to 200 bytes"}},
+		{b.PriceCents == nil, field{"price_cents", "the price in cents, an integer of 0 or more"}},
+		{b.TotalStock == nil, field{"total_stock", "the units on sale, an integer of 1 or more"}},
+		{b.StartsAt == nil, field{"starts_at", timeForm}},
+		{b.EndsAt == nil, field{"ends_at", timeForm}},
+	} {
+		if f.absent {
+			missing = append(missing, f.field)
+		}
+	}
+	if len(missing) > 0 {
+		return order.NewSale{}, required(missing...)
+	}
+	if !b.EndsAt.After(now) {
+		return order.NewSale{}, order.Invalid("ends_at must be in the future")
 	}
 	window := int64(DefaultPaymentWindowSeconds)
 	if b.PaymentWindowSeconds != nil {
 		window = *b.PaymentWindowSeconds
 	}
 	if window < 0 || window > maxPaymentWindowSeconds {
-		return order.NewSale{}, fmt.Errorf("%w: payment_window_seconds must be an integer from 0 (unpaid orders never expire) to %d (30 days)",
-			order.ErrInvalid, maxPaymentWindowSeconds)
+		return order.NewSale{}, order.Invalidf("payment_window_seconds must be an integer from 0 (unpaid orders never expire) to %d (30 days)", maxPaymentWindowSeconds)
 	}
 	n := order.NewSale{
 		Name: *b.Name, PriceCents: *b.PriceCents, TotalStock: *b.TotalStock,
@@ -235,9 +241,19 @@ func (b newSaleBody) newSale(now time.Time) (order.NewSale, error) {
 	return n, nil
 }
 
-// required is the error of a required field left out.
-func required(field, form string) error {
-	return fmt.Errorf("%w: %s is required: %s", order.ErrInvalid, field, form)
+// field is a body field and the form it takes, in the API's words.
+type field struct{ name, form string }
+
+// required is the error of required fields left out, naming each of them.
+func required(missing ...field) error {
+	if len(missing) == 1 {
+		return order.Invalidf("%s is required: %s", missing[0].name, missing[0].form)
+	}
+	named := make([]string, len(missing))
+	for i, f := range missing {
+		named[i] = f.name + " (" + f.form + ")"
+	}
+	return order.Invalid("these fields are required: " + strings.Join(named, ", "))
 }
 
 func (h *admin) createSale(c *gin.Context) {
@@ -359,7 +375,7 @@ func (h *admin) mintToken(c *gin.Context) {
 		return
 	}
 	if in.UserID == nil {
-		writeError(c, h.Log, required("user_id", "the user's id, an integer of 1 or more"))
+		writeError(c, h.Log, required(field{"user_id", "the user's id, an integer of 1 or more"}))
 		return
 	}
 	ttl := int64(defaultTokenTTLSeconds)
@@ -367,7 +383,7 @@ func (h *admin) mintToken(c *gin.Context) {
 		ttl = *in.TTLSeconds
 	}
 	if ttl < 1 || ttl > maxTokenTTLSeconds {
-		writeError(c, h.Log, fmt.Errorf("%w: ttl_seconds must be an integer from 1 to %d (30 days)", order.ErrInvalid, maxTokenTTLSeconds))
+		writeError(c, h.Log, order.Invalidf("ttl_seconds must be an integer from 1 to %d (30 days)", maxTokenTTLSeconds))
 		return
 	}
 	tok, err := h.Tokens.Mint(*in.UserID, time.Duration(ttl)*time.Second)

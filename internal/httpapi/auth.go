@@ -70,10 +70,10 @@ func NewTokens(secret []byte) *Tokens {
 // Mint returns a token for userID valid for ttl.
 func (t *Tokens) Mint(userID int64, ttl time.Duration) (string, error) {
 	if userID <= 0 {
-		return "", fmt.Errorf("%w: user_id must be an integer of 1 or more", order.ErrInvalid)
+		return "", order.Invalid("user_id must be an integer of 1 or more")
 	}
 	if ttl <= 0 || ttl > 30*24*time.Hour {
-		return "", fmt.Errorf("%w: ttl_seconds must be between 1 and 2592000", order.ErrInvalid)
+		return "", order.Invalid("ttl_seconds must be between 1 and 2592000")
 	}
 	now := t.now()
 	claims := jwt.RegisteredClaims{
@@ -93,7 +93,7 @@ func (t *Tokens) Mint(userID int64, ttl time.Duration) (string, error) {
 func (t *Tokens) UserFromHeader(h string) (int64, error) {
 	raw, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || raw == "" {
-		return 0, fmt.Errorf("%w: missing bearer token", order.ErrUnauthorized)
+		return 0, order.Unauthorized("missing bearer token")
 	}
 	if id, ok := t.fastVerify(raw); ok {
 		return id, nil
@@ -105,7 +105,7 @@ func (t *Tokens) UserFromHeader(h string) (int64, error) {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			reason = "token expired"
 		}
-		return 0, fmt.Errorf("%w: %s", order.ErrUnauthorized, reason)
+		return 0, order.Unauthorized(reason)
 	}
 	id, err := parseSubject(claims.Subject)
 	if err != nil {
@@ -220,7 +220,7 @@ func allDigits(b []byte) bool {
 func parseSubject(sub string) (int64, error) {
 	id, err := strconv.ParseInt(sub, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: sub must be a positive decimal user id", order.ErrUnauthorized)
+		return 0, order.Unauthorized("sub must be a positive decimal user id")
 	}
 	return id, nil
 }

@@ -28,7 +28,7 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%w: the body could not be read", order.ErrInvalid)
+		return order.Invalid("the body could not be read")
 	}
 	if int64(len(body)) > limit {
 		return errPayloadTooLarge
@@ -39,10 +39,10 @@ func decodeStrict(r *http.Request, limit int64, dst any, allowEmpty bool) error 
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("%w: %s", order.ErrInvalid, decodeMessage(err, dst))
+		return order.Invalidf("%s", decodeMessage(err, dst))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: the body must be one JSON object with nothing after it", order.ErrInvalid)
+		return order.Invalid("the body must be one JSON object with nothing after it")
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func emptyBody(allowed bool) error {
 	if allowed {
 		return nil
 	}
-	return fmt.Errorf("%w: the body must be a JSON object", order.ErrInvalid)
+	return order.Invalid("the body must be a JSON object")
 }
 
 // decodeMessage says what was wrong with a body encoding/json refused.

@@ -19,9 +19,9 @@ type SaleCatalog interface {
 	// ListSales lists up to limit sales, newest first, with their live
 	// remaining stock.
 	ListSales(ctx context.Context, limit int) ([]order.SaleView, error)
-	// Sale returns one sale as the database holds it (its sold count) with
-	// its remaining stock.
-	Sale(ctx context.Context, id int64) (order.SaleView, error)
+	// StoredSale returns one sale as the database holds it (its sold
+	// count), never a cached copy, with its remaining stock.
+	StoredSale(ctx context.Context, id int64) (order.SaleView, error)
 }
 
 // The bounds of GET /api/v1/sales: the newest publicSalesScanned sales are
@@ -120,7 +120,7 @@ func (h *public) saleStats(c *gin.Context) {
 		writeError(c, h.Log, order.ErrSaleNotFound)
 		return
 	}
-	v, err := h.Catalog.Sale(c.Request.Context(), id)
+	v, err := h.Catalog.StoredSale(c.Request.Context(), id)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return

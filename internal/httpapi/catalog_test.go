@@ -37,7 +37,7 @@ func (c *catalog) ListSales(_ context.Context, limit int) ([]order.SaleView, err
 	return c.sales[:min(limit, len(c.sales))], nil
 }
 
-func (c *catalog) Sale(_ context.Context, id int64) (order.SaleView, error) {
+func (c *catalog) StoredSale(_ context.Context, id int64) (order.SaleView, error) {
 	if c.err != nil {
 		return order.SaleView{}, c.err
 	}

@@ -40,13 +40,10 @@ func (h *public) demoToken(c *gin.Context) {
 }
 
 func (h *public) tryDemoToken(c *gin.Context) error {
-	ip := c.ClientIP()
-	if h.IPLimit != nil {
-		if err := limit(c, h.IPLimit, ip); err != nil {
-			return err
-		}
+	if err := h.limitIP(c); err != nil {
+		return err
 	}
-	if err := limit(c, h.demoLimit, ip); err != nil {
+	if err := limit(c, h.demoLimit, clientKey(c)); err != nil {
 		return err
 	}
 	var body struct{}

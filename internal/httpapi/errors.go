@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/seckill/seckill/internal/admission"
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/throttle"
 )
 
 // Error codes, as api/openapi.yaml lists them by status.
@@ -70,9 +72,9 @@ func classify(err error) mapped {
 	case errors.Is(err, errPayloadTooLarge):
 		return mapped{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, metrics.ResultPayloadTooLarge, "request body too large", true}
 	case errors.Is(err, order.ErrInvalid):
-		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultInvalidRequest, err.Error(), false}
+		return mapped{http.StatusBadRequest, CodeInvalidRequest, metrics.ResultInvalidRequest, clientMessage(err, "the request is invalid"), false}
 	case errors.Is(err, order.ErrUnauthorized):
-		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultUnauthorized, err.Error(), false}
+		return mapped{http.StatusUnauthorized, CodeUnauthorized, metrics.ResultUnauthorized, clientMessage(err, "a valid bearer token is required"), false}
 	case errors.Is(err, order.ErrSaleNotFound):
 		return mapped{http.StatusNotFound, CodeSaleNotFound, metrics.ResultNotFound, "sale not found", true}
 	case errors.Is(err, order.ErrOrderNotFound):
@@ -111,6 +113,16 @@ func classify(err error) mapped {
 	return mapped{http.StatusInternalServerError, CodeInternal, metrics.ResultError, "internal error", true}
 }
 
+// clientMessage is what a client is told of err, a client's mistake: the
+// message of the order.RequestError it carries, which the code already
+// names, or otherwise.
+func clientMessage(err error, otherwise string) string {
+	if re, ok := errors.AsType[*order.RequestError](err); ok {
+		return re.Message
+	}
+	return otherwise
+}
+
 // fixedBodies are the encoded bodies of errors whose message never varies,
 // built once: a crowd hammering a sold-out sale gets its 409s without an
 // encoder run per request.
@@ -122,6 +134,12 @@ var fixedBodies = children[mapped, []byte]{make: func(m mapped) []byte {
 func fixedBody(m mapped) []byte { return fixedBodies.get(m) }
 
 const jsonType = "application/json; charset=utf-8"
+
+// unavailableLog lets through one "request unavailable" line per
+// interval: while a backend is down every request of a crowd is a 503, and
+// the first line says what the next thousands would. It is one per
+// process, as the condition it reports is.
+var unavailableLog = &throttle.Log{Interval: 10 * time.Second}
 
 // writeError answers with the error body for err. Unknown errors are logged
 // and answered with a generic 500.
@@ -137,7 +155,10 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	case m.status >= 500 && m.status != http.StatusServiceUnavailable:
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 	case m.status == http.StatusServiceUnavailable:
-		log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err)
+		if ok, held := unavailableLog.Allow(time.Now()); ok {
+			log.WarnContext(c.Request.Context(), "request unavailable", "route", c.FullPath(), "err", err,
+				"unavailable_not_logged", held)
+		}
 	}
 	if m.fixed {
 		c.Abort()

@@ -114,6 +114,12 @@ func TestBodyMessages(t *testing.T) {
 			"starts_at is required: a time in RFC 3339, e.g. 2026-11-28T10:00:00Z"},
 		{"no ends_at", salesPath, sale(func(m map[string]any) { delete(m, "ends_at") }),
 			"ends_at is required: a time in RFC 3339, e.g. 2026-11-28T10:00:00Z"},
+		{"no fields", salesPath, `{}`,
+			"these fields are required: name (a string of 1 to 200 bytes), price_cents (the price in cents, an integer of 0 or more), " +
+				"total_stock (the units on sale, an integer of 1 or more), starts_at (a time in RFC 3339, e.g. 2026-11-28T10:00:00Z), " +
+				"ends_at (a time in RFC 3339, e.g. 2026-11-28T10:00:00Z)"},
+		{"no name and no stock", salesPath, sale(func(m map[string]any) { delete(m, "name"); delete(m, "total_stock") }),
+			"these fields are required: name (a string of 1 to 200 bytes), total_stock (the units on sale, an integer of 1 or more)"},
 		{"ends in the past", salesPath, sale(func(m map[string]any) {
 			m["starts_at"] = now.Add(-2 * time.Hour).Format(time.RFC3339)
 			m["ends_at"] = now.Add(-time.Hour).Format(time.RFC3339)
@@ -169,8 +175,8 @@ func TestBodyMessages(t *testing.T) {
 			if w.Code != http.StatusBadRequest || got.Error.Code != CodeInvalidRequest {
 				t.Fatalf("got %d %q, want 400 invalid_request: %s", w.Code, got.Error.Code, w.Body)
 			}
-			if want := "invalid request: " + tt.want; got.Error.Message != want {
-				t.Fatalf("message %q\n                 want %q", got.Error.Message, want)
+			if got.Error.Message != tt.want {
+				t.Fatalf("message %q\n                 want %q", got.Error.Message, tt.want)
 			}
 		})
 	}
@@ -180,10 +186,10 @@ func TestBodyMessages(t *testing.T) {
 func TestPurchaseBodyMessages(t *testing.T) {
 	e := newEdge(t, openSale{}, nil)
 	for body, want := range map[string]string{
-		`{"user_id":99}`: `invalid request: unknown field "user_id"; the body takes no fields`,
-		`<xml/>`:         "invalid request: the body is not valid JSON (at byte 1)",
-		`{} trailing`:    "invalid request: the body must be one JSON object with nothing after it",
-		`"x"`:            "invalid request: the body must be a JSON object",
+		`{"user_id":99}`: `unknown field "user_id"; the body takes no fields`,
+		`<xml/>`:         "the body is not valid JSON (at byte 1)",
+		`{} trailing`:    "the body must be one JSON object with nothing after it",
+		`"x"`:            "the body must be a JSON object",
 	} {
 		w := e.buy(t, "192.0.2.1:1", e.bearer(t, 42), "", body)
 		var got ErrorBody
@@ -221,5 +227,21 @@ func TestNewSaleDefaults(t *testing.T) {
 	}
 	if got := create(`,"payment_window_seconds":60`); got["payment_window_seconds"] != float64(60) {
 		t.Fatalf("window 60: %v", got)
+	}
+}
+
+// TestUnauthorizedMessages: a refused token is told in a sentence of its
+// own; the code says it is unauthorized, the message says why.
+func TestUnauthorizedMessages(t *testing.T) {
+	e := newEdge(t, openSale{}, nil)
+	for auth, want := range map[string]string{
+		"":                 "missing bearer token",
+		"Bearer not.a.jwt": "invalid token",
+	} {
+		w := e.buy(t, "192.0.2.1:1", auth, "", "")
+		var got ErrorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != http.StatusUnauthorized || got.Error.Message != want {
+			t.Errorf("Authorization %q: %d %s, want 401 %q", auth, w.Code, w.Body, want)
+		}
 	}
 }

@@ -3,8 +3,8 @@
 // admin listener (sales, tokens, reconciliation, metrics, pprof). Handlers
 // decode and validate, call the domain, and map its errors in one place.
 //
-// It imports the domain (order), metrics, the OpenAPI document (api), gin,
-// JWT and rate limiting;
+// It imports the domain (order), metrics, the OpenAPI document (api), the
+// log throttle, gin, JWT and rate limiting;
 // never an adapter (stock, store, mq, cache): the wiring hands it the
 // domain service.
 package httpapi
@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -59,8 +58,12 @@ type PublicConfig struct {
 	IPLimit   *Limiter // nil: no per-IP limit
 	BodyLimit int64
 	Checks    []Check
-	Log       *slog.Logger
-	Metrics   *metrics.Metrics
+	// ReadyTTL is how long an answer of GET /readyz is served again before
+	// the backends are pinged anew: 0 is DefaultReadyTTL, below 0 pings on
+	// every probe.
+	ReadyTTL time.Duration
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (CIDRs or addresses); nil trusts none, so the client is the peer.
 	TrustedProxies []string
@@ -80,12 +83,18 @@ type public struct {
 	PublicConfig
 	purchases children[string, prometheus.Counter] // by result
 	listing   listingMemo
+	ready     readyMemo
 	demoLimit *Limiter // demo tokens per client address
 }
 
 // NewPublic builds the public listener's handler.
 func NewPublic(cfg PublicConfig) http.Handler {
 	h := &public{PublicConfig: cfg}
+	h.ready.ttl = cfg.ReadyTTL
+	if h.ready.ttl == 0 {
+		h.ready.ttl = DefaultReadyTTL
+	}
+	h.ready.log.Interval = readyLogInterval
 	h.purchases.make = func(result string) prometheus.Counter { return cfg.Metrics.Purchases.WithLabelValues(result) }
 	e := newEngine(cfg.Log, cfg.Metrics)
 	trustProxies(e, cfg.TrustedProxies)
@@ -148,40 +157,6 @@ type OrderJSON struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ReadyJSON is the body of a 503 from GET /readyz: the standard error
-// body, plus each backend that does not answer, named, with the fixed text
-// "does not answer". Why it does not (addresses, driver errors) goes to the
-// log only.
-type ReadyJSON struct {
-	Status string            `json:"status"`
-	Failed map[string]string `json:"failed"`
-	Error  ErrorDetail       `json:"error"`
-}
-
-func (h *public) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	var names []string
-	for _, ch := range h.Checks {
-		if err := ch.Ping(ctx); err != nil {
-			names = append(names, ch.Name)
-			h.Log.WarnContext(ctx, "not ready: a backend does not answer", "backend", ch.Name, "err", err)
-		}
-	}
-	if len(names) > 0 {
-		failed := make(map[string]string, len(names))
-		for _, n := range names {
-			failed[n] = "does not answer"
-		}
-		c.JSON(http.StatusServiceUnavailable, ReadyJSON{
-			Status: "unavailable", Failed: failed,
-			Error: ErrorDetail{Code: CodeUnavailable, Message: "not ready: no answer from " + strings.Join(names, ", ")},
-		})
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
-}
-
 func (h *public) sale(c *gin.Context) {
 	id, err := parseID(c.Param("sale_id"))
 	if err != nil {
@@ -208,8 +183,9 @@ func (h *public) purchase(c *gin.Context) {
 // crowd is turned away before it costs anything:
 //
 //  1. the per-IP bucket, keyed on the client address (the TCP peer unless
-//     it is a trusted proxy): a map lookup, and nothing else has been read
-//     yet, so garbage tokens from one address cannot buy signature checks;
+//     it is a trusted proxy; its /64 for IPv6, see clientKey): a map
+//     lookup, and nothing else has been read yet, so garbage tokens from
+//     one address cannot buy signature checks;
 //  2. the token, then the body;
 //  3. the admission ticket, for a sale that asks for one: a signature
 //     check, no backend call;
@@ -218,10 +194,8 @@ func (h *public) purchase(c *gin.Context) {
 //     the user, who may hold an order and gets its number);
 //  5. the per-user bucket, then the stock backend and the queue.
 func (h *public) tryPurchase(c *gin.Context) error {
-	if h.IPLimit != nil {
-		if err := limit(c, h.IPLimit, c.ClientIP()); err != nil {
-			return err
-		}
+	if err := h.limitIP(c); err != nil {
+		return err
 	}
 	saleID, err := parseID(c.Param("sale_id"))
 	if err != nil {
@@ -245,10 +219,8 @@ func (h *public) tryPurchase(c *gin.Context) error {
 		h.Metrics.SoldOutFlagAnswers.Inc()
 		return err
 	}
-	if h.UserLimit != nil {
-		if err := limit(c, h.UserLimit, strconv.FormatInt(userID, 10)); err != nil {
-			return err
-		}
+	if err := h.limitUser(c, userID); err != nil {
+		return err
 	}
 	o, err := h.Orders.Place(c.Request.Context(), saleID, userID)
 	if err != nil {
@@ -264,6 +236,38 @@ func (h *public) tryPurchase(c *gin.Context) error {
 	return nil
 }
 
+// limitIP takes a token from the client address's bucket, if there is a
+// per-IP limit. It runs before the token is read.
+func (h *public) limitIP(c *gin.Context) error {
+	if h.IPLimit == nil {
+		return nil
+	}
+	return limit(c, h.IPLimit, clientKey(c))
+}
+
+// limitUser takes a token from the user's bucket, if there is a per-user
+// limit.
+func (h *public) limitUser(c *gin.Context, userID int64) error {
+	if h.UserLimit == nil {
+		return nil
+	}
+	return limit(c, h.UserLimit, strconv.FormatInt(userID, 10))
+}
+
+// orderOwner is the user of a request on one of their orders, met with
+// the purchases' buckets: the per-IP one before the token is read, then
+// the per-user one.
+func (h *public) orderOwner(c *gin.Context) (int64, error) {
+	if err := h.limitIP(c); err != nil {
+		return 0, err
+	}
+	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	if err != nil {
+		return 0, err
+	}
+	return userID, h.limitUser(c, userID)
+}
+
 // limit takes a token from key's bucket in l and, when there is none,
 // sets Retry-After.
 func limit(c *gin.Context, l *Limiter, key string) error {
@@ -275,7 +279,7 @@ func limit(c *gin.Context, l *Limiter, key string) error {
 }
 
 func (h *public) order(c *gin.Context) {
-	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	userID, err := h.orderOwner(c)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -303,7 +307,7 @@ type PaymentJSON struct {
 }
 
 func (h *public) pay(c *gin.Context) {
-	userID, err := h.Tokens.UserFromHeader(c.GetHeader("Authorization"))
+	userID, err := h.orderOwner(c)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return

@@ -79,14 +79,14 @@ func (h *admin) addStock(c *gin.Context) {
 		return
 	}
 	if in.Add == nil {
-		writeError(c, h.Log, required("add", fmt.Sprintf("the units to add, an integer from 1 to %d", order.MaxStockAdd)))
+		writeError(c, h.Log, required(field{"add", fmt.Sprintf("the units to add, an integer from 1 to %d", order.MaxStockAdd)}))
 		return
 	}
 	var requestID string
 	if in.RequestID != nil {
 		requestID = *in.RequestID
 		if !requestIDForm.MatchString(requestID) {
-			writeError(c, h.Log, fmt.Errorf("%w: request_id must be 1 to 100 letters, digits or . _ : -", order.ErrInvalid))
+			writeError(c, h.Log, order.Invalid("request_id must be 1 to 100 letters, digits or . _ : -"))
 			return
 		}
 	}
@@ -117,7 +117,7 @@ func queryLimit(c *gin.Context, def, most int) (int, error) {
 	}
 	n, err := strconv.Atoi(q)
 	if err != nil || n < 1 || n > most {
-		return 0, fmt.Errorf("%w: limit must be an integer between 1 and %d", order.ErrInvalid, most)
+		return 0, order.Invalidf("limit must be an integer between 1 and %d", most)
 	}
 	return n, nil
 }

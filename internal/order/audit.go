@@ -27,9 +27,9 @@ type AuditEntry struct {
 type AuditLog interface {
 	// RecordAudit stores one entry. Errors: the store's own.
 	RecordAudit(ctx context.Context, e AuditEntry) error
-	// CountAudit adds one to the entry of e's actor and action for the
-	// minute of e.At, creating it with e's target and detail when the
-	// minute has none yet. Errors: the store's own.
+	// CountAudit adds e.Count changes (at least 1) to the entry of e's
+	// actor and action for the minute of e.At, creating it with e's target
+	// and detail when the minute has none yet. Errors: the store's own.
 	CountAudit(ctx context.Context, e AuditEntry) error
 	// AuditEntries lists up to limit entries, newest first. Errors: the
 	// store's own.

@@ -77,7 +77,7 @@ func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLet
 // letters, newest first, and how many there are in all.
 func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
 	if limit < 1 || limit > MaxDeadLetterIDs {
-		return nil, 0, invalid(fmt.Sprintf("limit must be between 1 and %d", MaxDeadLetterIDs))
+		return nil, 0, Invalidf("limit must be between 1 and %d", MaxDeadLetterIDs)
 	}
 	if s.deadLetters == nil {
 		return nil, 0, errNoDeadLetters
@@ -102,7 +102,7 @@ func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int
 // replaying again is safe.
 func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error) {
 	if all == (len(ids) > 0) {
-		return 0, invalid(`give either ids, a list of dead-letter ids, or "all": true, not both`)
+		return 0, Invalid(`give either ids, a list of dead-letter ids, or "all": true, not both`)
 	}
 	letters, err := s.pickDeadLetters(ctx, ids, all)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) 
 // released. Unknown and already settled ids are not counted.
 func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
 	if len(ids) == 0 {
-		return 0, invalid("ids is required: a list of dead-letter ids")
+		return 0, Invalid("ids is required: a list of dead-letter ids")
 	}
 	letters, err := s.pickDeadLetters(ctx, ids, false)
 	if err != nil {
@@ -200,11 +200,11 @@ func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []
 // name (every unsettled one when all is set).
 func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
 	if len(ids) > MaxDeadLetterIDs {
-		return nil, invalid(fmt.Sprintf("ids must name at most %d dead letters", MaxDeadLetterIDs))
+		return nil, Invalidf("ids must name at most %d dead letters", MaxDeadLetterIDs)
 	}
 	for _, id := range ids {
 		if id <= 0 {
-			return nil, invalid("ids must be a list of dead-letter ids, integers of 1 or more")
+			return nil, Invalid("ids must be a list of dead-letter ids, integers of 1 or more")
 		}
 	}
 	if s.deadLetters == nil {

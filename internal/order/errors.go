@@ -61,4 +61,25 @@ var (
 	ErrPaymentPending   = &NotPayableError{Reason: "the order is still being recorded; retry shortly"}
 )
 
-func invalid(msg string) error { return fmt.Errorf("%w: %s", ErrInvalid, msg) }
+// RequestError is a request refused for the client's mistake: Kind is
+// ErrInvalid or ErrUnauthorized, which it matches with errors.Is, and
+// Message says what was wrong in the API's words, for the client as it
+// stands. Error puts Kind in front of it, for logs.
+type RequestError struct {
+	Kind    error
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Kind.Error() + ": " + e.Message }
+
+// Unwrap returns Kind.
+func (e *RequestError) Unwrap() error { return e.Kind }
+
+// Invalid is ErrInvalid with msg for the client.
+func Invalid(msg string) error { return &RequestError{Kind: ErrInvalid, Message: msg} }
+
+// Invalidf is Invalid with a message formatted as fmt.Sprintf does.
+func Invalidf(format string, args ...any) error { return Invalid(fmt.Sprintf(format, args...)) }
+
+// Unauthorized is ErrUnauthorized with msg for the client.
+func Unauthorized(msg string) error { return &RequestError{Kind: ErrUnauthorized, Message: msg} }

@@ -92,19 +92,19 @@ type NewSale struct {
 func (n NewSale) Validate() error {
 	switch {
 	case n.Name == "":
-		return invalid("name is required")
+		return Invalid("name is required")
 	case len(n.Name) > 200:
-		return invalid("name is longer than 200 bytes")
+		return Invalid("name is longer than 200 bytes")
 	case n.PriceCents < 0:
-		return invalid("price_cents must not be negative")
+		return Invalid("price_cents must not be negative")
 	case n.TotalStock <= 0:
-		return invalid("total_stock must be positive")
+		return Invalid("total_stock must be positive")
 	case n.StartsAt.IsZero() || n.EndsAt.IsZero():
-		return invalid("starts_at and ends_at are required")
+		return Invalid("starts_at and ends_at are required")
 	case !n.EndsAt.After(n.StartsAt):
-		return invalid("ends_at must be after starts_at")
+		return Invalid("ends_at must be after starts_at")
 	case n.PaymentWindow < 0:
-		return invalid("payment_window_seconds must not be negative")
+		return Invalid("payment_window_seconds must not be negative")
 	}
 	return n.Admission.Validate()
 }

@@ -17,7 +17,7 @@ const MaxSalesListed = 1000
 // not hold is listed with StockLoaded false.
 func (s *Service) ListSales(ctx context.Context, limit int) ([]SaleView, error) {
 	if limit < 1 || limit > MaxSalesListed {
-		return nil, invalid(fmt.Sprintf("limit must be an integer from 1 to %d", MaxSalesListed))
+		return nil, Invalidf("limit must be an integer from 1 to %d", MaxSalesListed)
 	}
 	sales, err := s.repo.Sales(ctx, limit)
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *Service) ListSales(ctx context.Context, limit int) ([]SaleView, error) 
 // (finishRestock) or a warm-up.
 func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string) (SaleView, error) {
 	if add < 1 || add > MaxStockAdd {
-		return SaleView{}, invalid(fmt.Sprintf("add must be an integer from 1 to %d", MaxStockAdd))
+		return SaleView{}, Invalidf("add must be an integer from 1 to %d", MaxStockAdd)
 	}
 	sale, err := s.repo.AddStock(ctx, id, add, requestID, s.now())
 	switch {

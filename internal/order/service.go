@@ -255,6 +255,18 @@ func (s *Service) Sale(ctx context.Context, id int64) (SaleView, error) {
 	return s.view(ctx, sale)
 }
 
+// StoredSale returns a sale as MySQL holds it now (its sold count
+// included), never through the sale cache, with its remaining stock read
+// live from the stock backend: for live counts, which a cached copy would
+// hold still.
+func (s *Service) StoredSale(ctx context.Context, id int64) (SaleView, error) {
+	sale, err := s.repo.Sale(ctx, id)
+	if err != nil {
+		return SaleView{}, err
+	}
+	return s.view(ctx, sale)
+}
+
 // changed drops the cached copy of a sale that just changed. A failure
 // leaves the copy to expire on its own.
 func (s *Service) changed(ctx context.Context, id int64) {

@@ -2,11 +2,15 @@ package stock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/order"
 )
@@ -114,5 +118,56 @@ func TestReserveLingerReachesTheBatcher(t *testing.T) {
 	}
 	if got := newConfig([]Option{WithReserveLinger(time.Millisecond, 8)}).batchOpts; len(got) != 1 {
 		t.Fatalf("WithReserveLinger: %d linger options, want 1", len(got))
+	}
+}
+
+// TestCombinersForgetIdleSales: a sale's batcher lives while reservations
+// of the sale are queued or being decided, and no longer, so that
+// reservations for any number of sale ids (most of them unknown, from a
+// hostile client) leave no state behind.
+func TestCombinersForgetIdleSales(t *testing.T) {
+	const ids = 5000
+	var cs combiners
+	cs.decide = func(_ context.Context, _ int64, rs []order.Reservation, _ []time.Time) []error {
+		errs := make([]error, len(rs))
+		for i := range errs {
+			errs[i] = order.ErrStockNotLoaded
+		}
+		return errs
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := int64(w + 1); id <= ids; id += 8 {
+				res := order.Reservation{OrderNo: fmt.Sprint(id), SaleID: id, UserID: 1}
+				if err := cs.reserve(context.Background(), res, time.Now()); !errors.Is(err, order.ErrStockNotLoaded) {
+					t.Errorf("sale %d: %v", id, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := cs.len(); n != 0 {
+		t.Fatalf("%d sale batchers kept after reservations for %d sale ids ended, want 0", n, ids)
+	}
+}
+
+// TestRedisReserveUnknownSalesKeepsNoBatcher: reservations for sale ids
+// the backend never warmed fail closed and leave no batcher behind.
+func TestRedisReserveUnknownSalesKeepsNoBatcher(t *testing.T) {
+	srv := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	r := NewRedis(client)
+	for id := int64(1000); id < 1500; id++ {
+		res := order.Reservation{OrderNo: fmt.Sprintf("o-%d", id), SaleID: id, UserID: 7}
+		if err := r.Reserve(context.Background(), res, time.Now()); !errors.Is(err, order.ErrStockNotLoaded) {
+			t.Fatalf("sale %d: %v, want ErrStockNotLoaded", id, err)
+		}
+	}
+	if n := r.combined.len(); n != 0 {
+		t.Fatalf("%d sale batchers kept after 500 unknown sales, want 0", n)
 	}
 }

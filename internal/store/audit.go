@@ -51,7 +51,7 @@ func newAuditRow(e order.AuditEntry) auditRow {
 		Target:     truncate(e.Target, maxAuditTargetLen),
 		Detail:     truncate(e.Detail, maxAuditDetailLen),
 		RemoteAddr: truncate(e.RemoteAddr, maxAuditAddrLen),
-		Tally:      1,
+		Tally:      max(e.Count, 1),
 	}
 }
 
@@ -81,11 +81,11 @@ func auditInTx(ctx context.Context, tx *gorm.DB, after order.Sale) (*order.Audit
 	return note, nil
 }
 
-// CountAudit adds one to the entry of e's actor and action for the minute
-// of e.At in one upsert (INSERT … ON DUPLICATE KEY UPDATE on MySQL, ON
-// CONFLICT on SQLite): the first change of the minute creates the entry
-// with its target, detail and address, each later one raises its count
-// and moves its time to the latest change.
+// CountAudit adds e.Count changes (at least 1) to the entry of e's actor
+// and action for the minute of e.At in one upsert (INSERT … ON DUPLICATE
+// KEY UPDATE on MySQL, ON CONFLICT on SQLite): the first write of the
+// minute creates the entry with its target, detail and address, each
+// later one raises its count and moves its time to the latest change.
 func (s *Store) CountAudit(ctx context.Context, e order.AuditEntry) error {
 	row := newAuditRow(e)
 	minute := row.At.Truncate(time.Minute)
@@ -93,7 +93,7 @@ func (s *Store) CountAudit(ctx context.Context, e order.AuditEntry) error {
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "actor"}, {Name: "action"}, {Name: "minute"}},
 		DoUpdates: clause.Assignments(map[string]any{
-			"tally": gorm.Expr("audit_log.tally + 1"),
+			"tally": gorm.Expr("audit_log.tally + ?", row.Tally),
 			"at":    row.At,
 		}),
 	}).Create(&row).Error

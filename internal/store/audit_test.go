@@ -14,7 +14,7 @@ import (
 
 // TestAudit: entries read back newest first with what was written; counted
 // entries make one row per actor, action and minute whose count and time
-// follow the latest change; long strings are cut to their columns.
+// follow the latest change (an entry may stand for several changes); long strings are cut to their columns.
 func TestAudit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -45,8 +45,11 @@ func TestAudit(t *testing.T) {
 			Target: "sale 1", Detail: strings.Repeat("é", 1200)})
 		mint.At = minute.Add(time.Minute + time.Second) // the next minute: a new entry
 		count(mint)
-		mint.Actor = "carol" // another actor: a new entry
+		mint.Actor = "carol" // another actor: a new entry, of changes counted together
 		mint.At = minute.Add(time.Minute + 2*time.Second)
+		mint.Count = 5
+		count(mint)
+		mint.Count = 2
 		count(mint)
 
 		got, err := s.AuditEntries(ctx, 10)
@@ -54,7 +57,7 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("list: %v", err)
 		}
 		want := []order.AuditEntry{
-			{At: minute.Add(time.Minute + 2*time.Second), Actor: "carol", Action: order.AuditTokensMinted, Count: 1},
+			{At: minute.Add(time.Minute + 2*time.Second), Actor: "carol", Action: order.AuditTokensMinted, Count: 7},
 			{At: minute.Add(time.Minute + time.Second), Actor: "bob", Action: order.AuditTokensMinted, Count: 1},
 			{At: minute.Add(20 * time.Second), Actor: "alice", Action: order.AuditSaleWarmed, Count: 1},
 			{At: minute.Add(12 * time.Second), Actor: "bob", Action: order.AuditTokensMinted, Count: 3},

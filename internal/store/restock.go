@@ -46,10 +46,10 @@ func (s *Store) Sales(ctx context.Context, limit int) ([]order.Sale, error) {
 // winner's row.
 func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID string, at time.Time) (order.Sale, error) {
 	if add < 1 {
-		return order.Sale{}, fmt.Errorf("%w: add must be 1 or more", order.ErrInvalid)
+		return order.Sale{}, order.Invalid("add must be 1 or more")
 	}
 	if len(requestID) > maxRequestIDLen {
-		return order.Sale{}, fmt.Errorf("%w: request_id must be at most %d bytes", order.ErrInvalid, maxRequestIDLen)
+		return order.Sale{}, order.Invalidf("request_id must be at most %d bytes", maxRequestIDLen)
 	}
 	var (
 		row  saleRow
@@ -70,8 +70,7 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 				switch {
 				case err == nil:
 					if prev.SaleID != saleID || prev.Added != add {
-						return fmt.Errorf("%w: request_id %q was already used to add %d units to sale %d",
-							order.ErrInvalid, requestID, prev.Added, prev.SaleID)
+						return order.Invalidf("request_id %q was already used to add %d units to sale %d", requestID, prev.Added, prev.SaleID)
 					}
 					return takeSale(tx, saleID, &row)
 				case !errors.Is(err, gorm.ErrRecordNotFound):
