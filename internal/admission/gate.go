@@ -144,7 +144,7 @@ func (g *Gate) Challenge(ctx context.Context, saleID, userID int64) (Challenge, 
 		return Challenge{}, err
 	}
 	if v.Admission.PowBits == 0 {
-		return Challenge{}, fmt.Errorf("%w: this sale asks for no proof of work", order.ErrInvalid)
+		return Challenge{}, order.Invalid("this sale asks for no proof of work")
 	}
 	var id [12]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -186,13 +186,13 @@ func (g *Gate) Admit(ctx context.Context, saleID, userID int64, req Request) (Re
 	}
 	a := v.Admission
 	if !a.On() {
-		return Result{}, fmt.Errorf("%w: this sale lets everyone in: buy without a ticket", order.ErrInvalid)
+		return Result{}, order.Invalid("this sale lets everyone in: buy without a ticket")
 	}
 	now := g.now()
 	keep := max(v.EndsAt.Sub(now), 0) + time.Hour
 	if req.QueueToken != "" {
 		if req.Challenge != "" || req.Nonce != "" {
-			return Result{}, fmt.Errorf("%w: send a queue_token alone, or a challenge with its nonce", order.ErrInvalid)
+			return Result{}, order.Invalid("send a queue_token alone, or a challenge with its nonce")
 		}
 		t, err := g.sign.verify(req.QueueToken, kindQueue, "queue token", saleID, userID, now)
 		if err != nil {
@@ -212,10 +212,10 @@ func (g *Gate) Admit(ctx context.Context, saleID, userID int64, req Request) (Re
 	switch {
 	case a.PowBits > 0:
 		if req.Challenge == "" || req.Nonce == "" {
-			return Result{}, fmt.Errorf("%w: this sale asks for a proof of work: send the challenge (POST /api/v1/sales/%d/challenge) and its nonce", order.ErrInvalid, saleID)
+			return Result{}, order.Invalidf("this sale asks for a proof of work: send the challenge (POST /api/v1/sales/%d/challenge) and its nonce", saleID)
 		}
 		if !validNonce(req.Nonce) {
-			return Result{}, fmt.Errorf("%w: nonce must be a decimal integer of 1 to %d digits", order.ErrInvalid, maxNonceLen)
+			return Result{}, order.Invalidf("nonce must be a decimal integer of 1 to %d digits", maxNonceLen)
 		}
 		t, err := g.sign.verify(req.Challenge, kindChallenge, "challenge", saleID, userID, now)
 		if err != nil {
@@ -228,7 +228,7 @@ func (g *Gate) Admit(ctx context.Context, saleID, userID int64, req Request) (Re
 		// clock runs behind cannot take it twice.
 		j.Spend, j.SpendFor = t.field, t.expires.Sub(now)+time.Minute
 	case req.Challenge != "" || req.Nonce != "":
-		return Result{}, fmt.Errorf("%w: this sale asks for no proof of work: send {} to join its waiting room", order.ErrInvalid)
+		return Result{}, order.Invalid("this sale asks for no proof of work: send {} to join its waiting room")
 	}
 	p, err := g.room.Join(ctx, j)
 	switch {

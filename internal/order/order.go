@@ -56,9 +56,9 @@ func (a Admission) On() bool { return a.RatePerSecond > 0 || a.PowBits > 0 }
 func (a Admission) Validate() error {
 	switch {
 	case a.RatePerSecond < 0 || a.RatePerSecond > MaxAdmissionRate:
-		return invalid(fmt.Sprintf("admission.rate_per_second must be an integer from 0 (no waiting room) to %d", MaxAdmissionRate))
+		return Invalid(fmt.Sprintf("admission.rate_per_second must be an integer from 0 (no waiting room) to %d", MaxAdmissionRate))
 	case a.PowBits < 0 || a.PowBits > MaxPowBits:
-		return invalid(fmt.Sprintf("admission.pow_bits must be an integer from 0 (no proof of work) to %d", MaxPowBits))
+		return Invalid(fmt.Sprintf("admission.pow_bits must be an integer from 0 (no proof of work) to %d", MaxPowBits))
 	}
 	return nil
 }
