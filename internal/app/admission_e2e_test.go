@@ -121,3 +121,98 @@ func TestProofOfWorkAdmission(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitingRoomAcrossReplicas: two api replicas hand out places in one
+// arrival order and let buyers in no faster than the sale's rate between
+// them; once the sale is sold out, joining and asking again answer 409.
+func TestWaitingRoomAcrossReplicas(t *testing.T) {
+	for _, kind := range []string{"redis", "cluster"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newSystem(t, kind)
+			s.startWorker()
+			const rate, buyers, stock = 4, 12, 10
+			sale := s.createAdmissionSale(t, stock, httpapi.AdmissionJSON{RatePerSecond: rate})
+			replicas := []string{s.public.URL, s.replica(t).URL}
+
+			// Joins alternate between the replicas, one after another:
+			// places follow them, whichever replica answered.
+			start := time.Now()
+			type buyer struct {
+				token, queue, ticket string
+				admitted             time.Duration
+			}
+			bs := make([]buyer, buyers)
+			for i := range bs {
+				bs[i].token = s.token(t, int64(100+i))
+				r := admit(t, replicas[i%2], sale, bs[i].token, map[string]string{})
+				switch r.status {
+				case http.StatusOK:
+					bs[i].ticket, bs[i].admitted = r.str("ticket"), time.Since(start)
+					if i >= rate+1 {
+						t.Fatalf("buyer %d let in at once, beyond the room's burst of %d", i+1, rate)
+					}
+				case http.StatusAccepted:
+					if r.num("position") != int64(i+1) {
+						t.Fatalf("buyer %d (replica %d) got place %d", i+1, i%2, r.num("position"))
+					}
+					if r.num("ahead") >= int64(i+1) || r.num("retry_after_ms") <= 0 || r.header.Get("Retry-After") == "" {
+						t.Fatalf("buyer %d waiting: %s", i+1, r.raw)
+					}
+					bs[i].queue = r.str("queue_token")
+				default:
+					t.Fatalf("join %d: %d %s", i+1, r.status, r.raw)
+				}
+			}
+			// Everyone asks again, through the other replica, until let in.
+			deadline := time.Now().Add(time.Minute)
+			for waiting := true; waiting; {
+				waiting = false
+				for i := range bs {
+					if bs[i].ticket != "" {
+						continue
+					}
+					r := admit(t, replicas[(i+1)%2], sale, bs[i].token, map[string]string{"queue_token": bs[i].queue})
+					switch r.status {
+					case http.StatusOK:
+						bs[i].ticket, bs[i].admitted = r.str("ticket"), time.Since(start)
+					case http.StatusAccepted:
+						bs[i].queue, waiting = r.str("queue_token"), true
+					default:
+						t.Fatalf("poll of buyer %d: %d %s", i+1, r.status, r.raw)
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("buyers still waiting after a minute")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			// Let in in arrival order, never faster than the rate: by the
+			// time buyer i is seen in, at most rate + rate×t places can
+			// have been let in, so buyer i (place i+1) waited at least
+			// (i+1-rate)/rate seconds.
+			for i, b := range bs {
+				if least := time.Duration(float64(i+1-rate) / rate * float64(time.Second)); b.admitted < least-100*time.Millisecond {
+					t.Errorf("buyer %d (place %d) let in after %v, sooner than %v at %d/s", i+1, i+1, b.admitted, least, rate)
+				}
+			}
+			// The tickets buy; the sale sells out on the tenth.
+			for i, b := range bs[:stock] {
+				if r := buyWith(t, replicas[i%2], sale, b.token, b.ticket); r.status != http.StatusAccepted {
+					t.Fatalf("purchase %d with its ticket: %d %s", i+1, r.status, r.raw)
+				}
+			}
+			late := s.token(t, 999)
+			for _, pub := range replicas {
+				if r := admit(t, pub, sale, late, map[string]string{}); r.status != http.StatusConflict || r.errorCode() != "sold_out" {
+					t.Fatalf("joining a sold-out sale: %d %s", r.status, r.raw)
+				}
+				if r := admit(t, pub, sale, bs[stock].token, map[string]string{"queue_token": bs[stock].queue}); r.status != http.StatusConflict || r.errorCode() != "sold_out" {
+					t.Fatalf("asking again in a sold-out sale: %d %s", r.status, r.raw)
+				}
+			}
+			if rec := s.drained(t, sale); rec.Persisted != stock || rec.Gap != 0 {
+				t.Fatalf("reconcile: %+v", rec)
+			}
+		})
+	}
+}
