@@ -133,21 +133,58 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 	}
 	now := s.now()
 	r := Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: Reserved}
+	o := Order{OrderNo: orderNo, SaleID: saleID, UserID: userID, Status: StatusPending, CreatedAt: now}
 	if err := s.stock.Reserve(ctx, r, now); err != nil {
+		var held *AlreadyPurchasedError
 		switch {
+		case errors.As(err, &held) && held.OrderNo == orderNo:
+			// The buyer holds this very order number: an attempt of this
+			// reservation whose reply was lost ran, and the client sent it
+			// again. It stands.
 		case errors.Is(err, ErrSoldOut):
 			s.flags.soldOut(ctx, saleID, true)
 			return Order{}, err
 		case errors.Is(err, ErrStockNotLoaded):
 			return Order{}, s.notLoaded(ctx, saleID, err)
+		case errors.Is(err, ErrReserveUnknown):
+			return Order{}, s.reserveUnknown(ctx, o, err)
+		default:
+			return Order{}, err
 		}
-		return Order{}, err
 	}
-	o := Order{OrderNo: orderNo, SaleID: saleID, UserID: userID, Status: StatusPending, CreatedAt: now}
 	if err := s.pub.Publish(ctx, o); err != nil {
 		return Order{}, s.publishFailed(ctx, o, err)
 	}
 	return o, nil
+}
+
+// reserveUnknown answers a purchase whose reservation may hold a unit
+// though nobody could learn whether it does. The buyer is told it failed,
+// so the order must never be published: it is recorded cancelled
+// (ReasonNotQueued) under its own order number before the answer. The
+// settler, finding it cancelled in MySQL, gives the unit back through the
+// guarded release instead of republishing it (and so does the expiry
+// sweep, which releases every cancelled order not yet released), and so
+// it does for a reservation a late copy of the lost call makes after the
+// record. If the record fails too, the settler may publish the order after
+// SettleAfter: the answer names the order number for the buyer to poll.
+func (s *Service) reserveUnknown(ctx context.Context, o Order, cause error) error {
+	answer := &OutcomeUnknownError{OrderNo: o.OrderNo, Err: cause}
+	if s.deadLetters == nil {
+		s.log.ErrorContext(ctx, "reservation outcome unknown and no store to record it cancelled; the settler may publish it",
+			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause)
+		return answer
+	}
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.deadLetters.Tombstone(mctx, []Order{o}, ReasonNotQueued, s.now()); err != nil {
+		s.log.ErrorContext(ctx, "reservation outcome unknown and recording it cancelled failed; the settler may publish it",
+			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause, "record_err", err)
+		return answer
+	}
+	s.log.WarnContext(ctx, "reservation outcome unknown; recorded cancelled, the settler returns its unit if it holds one",
+		"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause)
+	return answer
 }
 
 // notLoaded tells an unknown sale (404) from a known one whose stock is

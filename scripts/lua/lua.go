@@ -27,3 +27,9 @@ var Warm string
 //
 //go:embed restock.lua
 var Restock string
+
+// Resolve settles reservations whose reserve call went unanswered: it
+// reports the ones that stand and bars the others for good.
+//
+//go:embed resolve.lua
+var Resolve string

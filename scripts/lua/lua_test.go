@@ -19,6 +19,7 @@ var scripts = []struct {
 	{"release.lua", lua.Release},
 	{"warm.lua", lua.Warm},
 	{"restock.lua", lua.Restock},
+	{"resolve.lua", lua.Resolve},
 }
 
 // TestScriptsCompile loads every script into a Redis, which compiles it.
