@@ -179,6 +179,9 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 	if b.sales != nil {
 		opts = append(opts, order.WithSaleCache(b.sales))
 	}
+	if backlog, ok := b.pub.(order.Backlog); ok {
+		opts = append(opts, order.WithSettleBacklog(backlog, order.DefaultRepublishBound))
+	}
 	if b.fencer != nil {
 		// A publish started before a loss has its confirm, or has failed,
 		// within the confirm timeout: then the fence goes out behind it.

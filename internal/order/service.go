@@ -37,6 +37,10 @@ type Service struct {
 	// settleAfter is the age past which Settle handles a reservation;
 	// settleEvery is how often Settle runs.
 	settleAfter, settleEvery time.Duration
+	// backlog and republishBound hold a settle pass's republishing back
+	// while the queue holds orders (WithSettleBacklog).
+	backlog        Backlog
+	republishBound int
 	// The fenced rebuild of lost stock (WithRebuilds); without it a lost
 	// sale is warmed from MySQL and the backend alone.
 	rebuilds     Rebuilds
@@ -77,7 +81,7 @@ func WithUnconfirmedHook(f func(o Order, err error)) Option {
 // NewService builds a Service over its adapters.
 func NewService(stock Stock, pub Publisher, repo Repository, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{stock: stock, pub: pub, repo: repo, log: log, now: time.Now,
-		settleAfter: DefaultSettleAfter, settleEvery: DefaultSettleInterval}
+		settleAfter: DefaultSettleAfter, settleEvery: DefaultSettleInterval, republishBound: DefaultRepublishBound}
 	s.flags = soldOutFlags{stock: stock, log: log, maxBuyers: 1 << 20}
 	for _, o := range opts {
 		o(s)

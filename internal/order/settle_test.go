@@ -334,3 +334,46 @@ func TestSettleMergesLostReservations(t *testing.T) {
 		t.Fatalf("a fourth buyer of 3 units: %v, want sold out", err)
 	}
 }
+
+// TestSettleHoldsBackWhileTheQueueIsFull: while the worker lags, a settle
+// pass republishes a sale's missing orders only up to the bound less what
+// the queue already holds for it; the rest wait, and go out once the
+// queue drains.
+func TestSettleHoldsBackWhileTheQueueIsFull(t *testing.T) {
+	const bound = 4
+	r := newSettleRig(t, 20)
+	r.svc = order.NewService(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
+		order.WithSettleAfter(testSettleAfter), order.WithSettleBacklog(r.q, bound))
+	ctx := context.Background()
+	now := time.Now()
+	stranded := map[string]bool{}
+	for u := int64(1); u <= 10; u++ {
+		stranded[r.strand(t, u, now.Add(-time.Minute))] = true
+	}
+	// Orders of live traffic fill the queue: one waits there already.
+	if _, err := r.svc.Place(ctx, r.sale.ID, 99); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Settle(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Republished != bound-1 || res.Deferred != 10-(bound-1) {
+		t.Fatalf("first pass %+v, want %d republished (bound %d less 1 queued) and the rest deferred", res, bound-1, bound)
+	}
+	// The queue is at the bound: nothing more goes out.
+	if res, err := r.svc.Settle(ctx, now); err != nil || res.Republished != 0 || res.Deferred != 10-(bound-1) {
+		t.Fatalf("pass on a full queue %+v, %v; want nothing republished", res, err)
+	}
+	persisted := len(r.drain(t))
+	for persisted < 11 {
+		res, err := r.svc.Settle(ctx, now)
+		if err != nil || res.Republished == 0 || res.Republished > bound {
+			t.Fatalf("pass on a drained queue %+v, %v; want 1 to %d republished", res, err, bound)
+		}
+		persisted += len(r.drain(t))
+	}
+	if rec := r.reconcile(t); rec.Persisted != 11 || rec.ReservedInFlight != 0 {
+		t.Fatalf("after the backlog drained: %+v", rec)
+	}
+}
