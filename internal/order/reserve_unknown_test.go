@@ -310,10 +310,15 @@ func memcachedThroughProxy(t *testing.T, stayDown bool) (*cutProxy, *stock.Memca
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for id := int64(1); id <= 3; id++ {
-			_ = probe.Delete(m.Key(id))
-		}
 		_ = probe.Close()
+		direct, err := stock.NewMemcached("127.0.0.1:11211", stock.WithPrefix(prefix))
+		if err != nil {
+			return
+		}
+		for id := int64(1); id <= 3; id++ {
+			_ = direct.Forget(context.Background(), id)
+		}
+		_ = direct.Close()
 		_ = m.Close()
 	})
 	return p, m

@@ -57,9 +57,11 @@
 // on the records it carries over, and Release leaves it as it is (a
 // cancelled record is never due). Values written before the bit existed
 // decode as wholly unsettled, which makes their reservations due for a
-// check, the safe side. The time a reservation is next due is not stored:
-// it is the reservation time read from its order number (see Due), or a
-// postponement this process keeps (see Postpone).
+// check, the safe side. The time a reservation is next due is not stored
+// in the value: it is the reservation time read from its order number
+// (see Due), or a postponement kept in a second item of the sale,
+// <prefix>:{s<id>}:postponed, which every replica's settler shares (see
+// memcached_postpone.go).
 //
 // Reserve, Release, Settle and Warm are each a bounded loop of gets →
 // decide → cas (memcached_cas.go): the decision (memcached_scripts.go, the

@@ -45,7 +45,11 @@ func unavailable(op string, saleID int64, err error) error {
 // decide error as it is, errInDoubt (wrapped) when a write went unanswered,
 // and order.ErrUnavailable otherwise.
 func (m *Memcached) update(ctx context.Context, op string, saleID int64, decide func(cur []byte) ([]byte, error)) error {
-	key := m.Key(saleID)
+	return m.updateKey(ctx, op, saleID, m.Key(saleID), decide)
+}
+
+// updateKey is update on another item of the sale.
+func (m *Memcached) updateKey(ctx context.Context, op string, saleID int64, key string, decide func(cur []byte) ([]byte, error)) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return unavailable(op, saleID, err)
