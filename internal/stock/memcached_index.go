@@ -220,4 +220,3 @@ func dueIn(v []byte, saleID, beforeMs int64, limit int, postponed map[orderKey]i
 	}
 	return out, nil
 }
-
