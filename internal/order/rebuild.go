@@ -57,9 +57,10 @@ type HeldOrders interface {
 
 // WithRebuilds makes lost stock rebuild through fences: r records them,
 // f sends them, held names the orders dead letters still hold, and quiet is
-// how long after a rebuild is requested its fence goes out (at least the
-// publisher's confirm timeout: by then every publish started before the
-// loss has reached the queue or failed).
+// how long after a rebuild is requested its fence goes out: by then every
+// publish started before the loss must have reached the queue or failed.
+// With a publish deadline (WithPublishDeadline) the quiet time is at least
+// that deadline and a second, whatever quiet says.
 func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Option {
 	return func(s *Service) {
 		s.rebuilds, s.fencer, s.held, s.rebuildQuiet = r, f, held, quiet

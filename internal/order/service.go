@@ -41,6 +41,9 @@ type Service struct {
 	// while the queue holds orders (WithSettleBacklog).
 	backlog        Backlog
 	republishBound int
+	// publishWithin bounds a publish, counted from its reservation
+	// (WithPublishDeadline); 0: unbounded.
+	publishWithin time.Duration
 	// The fenced rebuild of lost stock (WithRebuilds); without it a lost
 	// sale is warmed from MySQL and the backend alone.
 	rebuilds     Rebuilds
@@ -73,6 +76,29 @@ type SaleCache interface {
 // sale from c when it is created, gets stock or is warmed.
 func WithSaleCache(c SaleCache) Option { return func(s *Service) { s.sales = c } }
 
+// WithPublishDeadline gives every publish one deadline, d after its
+// reservation (the settler's: d after it read the reservation), that
+// bounds every wait on the way (a coalescer's queue, a confirm-window
+// slot) and the confirm: an order not sent by then is given up as not
+// sent and its unit goes back. No deadline by default. The fenced
+// rebuild's quiet time (WithRebuilds) is raised to cover it: by then
+// every publish started before a loss has been sent or given up.
+func WithPublishDeadline(d time.Duration) Option { return func(s *Service) { s.publishWithin = d } }
+
+// publishRouteMargin is what the rebuild's quiet time adds to the publish
+// deadline: the time for a message sent at its deadline to reach its
+// queue.
+const publishRouteMargin = time.Second
+
+// publishContext is ctx with the deadline of a publish whose reservation
+// (or settler's read) was made at start; cancel releases it.
+func (s *Service) publishContext(ctx context.Context, start time.Time) (context.Context, context.CancelFunc) {
+	if s.publishWithin <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, start.Add(s.publishWithin))
+}
+
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
 	return func(s *Service) { s.onUnconfirmed = f }
@@ -87,6 +113,9 @@ func NewService(stock Stock, pub Publisher, repo Repository, log *slog.Logger, o
 		o(s)
 	}
 	s.flags.now = s.now
+	if s.publishWithin > 0 {
+		s.rebuildQuiet = max(s.rebuildQuiet, s.publishWithin+publishRouteMargin)
+	}
 	return s
 }
 
@@ -136,6 +165,7 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 		return Order{}, err
 	}
 	now := s.now()
+	start := time.Now() // the publish deadline is counted from here, in real time
 	r := Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: Reserved}
 	o := Order{OrderNo: orderNo, SaleID: saleID, UserID: userID, Status: StatusPending, CreatedAt: now}
 	if err := s.stock.Reserve(ctx, r, now); err != nil {
@@ -156,7 +186,9 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 			return Order{}, err
 		}
 	}
-	if err := s.pub.Publish(ctx, o); err != nil {
+	pctx, cancel := s.publishContext(ctx, start)
+	defer cancel()
+	if err := s.pub.Publish(pctx, o); err != nil {
 		return Order{}, s.publishFailed(ctx, o, err)
 	}
 	return o, nil

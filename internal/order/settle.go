@@ -319,6 +319,10 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 // that a coalescing publisher carries them together. It returns the order
 // numbers the broker confirmed and how many failed.
 func (s *Service) republish(ctx context.Context, rs []Reservation) (ok []string, failed int) {
+	// One deadline for the lot, counted from now: the reservations were
+	// just read.
+	ctx, cancel := s.publishContext(ctx, time.Now())
+	defer cancel()
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
