@@ -236,11 +236,11 @@ type republishBudget struct {
 	left int
 }
 
-// take returns how many of want orders of the sale may be republished
-// now, and counts them as spent. The first call of a pass asks the
-// backlog: the bound less what the queue holds for the sale. A backlog
-// that cannot be read allows nothing (the broker is likely unreachable,
-// and a publish would fail anyway).
+// takeRepublish returns how many of want orders of the sale may be
+// republished now, and counts them as spent from b. The first call of a
+// pass asks the backlog: the bound less what the queue holds for the
+// sale. A backlog that cannot be read allows nothing (the broker is
+// likely unreachable, and a publish would fail anyway).
 func (s *Service) takeRepublish(ctx context.Context, saleID int64, b *republishBudget, want int) int {
 	if b.left < 0 {
 		b.left = s.republishBound
