@@ -184,7 +184,7 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 		opts = append(opts, order.WithSaleCache(b.sales))
 	}
 	if backlog, ok := b.pub.(order.Backlog); ok {
-		opts = append(opts, order.WithSettleBacklog(backlog, order.DefaultRepublishBound))
+		opts = append(opts, order.WithSettleBacklog(backlog, cfg.SettleMaxBacklog))
 	}
 	if b.fencer != nil {
 		// A publish started before a loss has its confirm, or has failed,
