@@ -188,9 +188,16 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 		order.WithSoldOutBus(b.bus),
 		order.WithDeadLetters(b.repo), // the store keeps the worker's dead letters, in both modes
 		order.WithSettleAfter(cfg.SettleAfter), order.WithSettleInterval(cfg.SettleInterval),
+		// A publish, waits for a coalescer batch and a confirm slot
+		// included, ends within the confirm timeout of its reservation:
+		// the rebuild's quiet time below counts on it.
+		order.WithPublishDeadline(cfg.ConfirmTimeout),
 	}
 	if b.sales != nil {
 		opts = append(opts, order.WithSaleCache(b.sales))
+	}
+	if backlog, ok := b.pub.(order.Backlog); ok {
+		opts = append(opts, order.WithSettleBacklog(backlog, cfg.SettleMaxBacklog))
 	}
 	if b.fencer != nil {
 		// A publish started before a loss has its confirm, or has failed,

@@ -111,6 +111,10 @@ type API struct {
 	// reservation; SettleInterval is how often it runs.
 	SettleAfter    time.Duration `env:"SECKILL_SETTLE_AFTER" envDefault:"30s"`
 	SettleInterval time.Duration `env:"SECKILL_SETTLE_INTERVAL" envDefault:"5s"`
+	// SettleMaxBacklog is how many messages a sale's persist queue may
+	// hold before a settle pass stops republishing its orders; a pass
+	// republishes at most the difference.
+	SettleMaxBacklog int `env:"SECKILL_SETTLE_MAX_BACKLOG" envDefault:"2000"`
 	// EventRelayInterval is how often the embedded mode relays recorded
 	// lifecycle events (on real servers the worker relays them).
 	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
@@ -224,6 +228,8 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_EXPIRY_INTERVAL must be positive")
 	case c.SettleInterval <= 0:
 		return API{}, errors.New("config: SECKILL_SETTLE_INTERVAL must be positive")
+	case c.SettleMaxBacklog <= 0:
+		return API{}, errors.New("config: SECKILL_SETTLE_MAX_BACKLOG must be positive")
 	case c.EventRelayInterval <= 0:
 		return API{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
 	case c.RedisWaitReplicas < 0:

@@ -42,7 +42,9 @@ var errPayloadTooLarge = errors.New("request body too large")
 // ErrorBody is the body of every error response.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
-	// OrderNo repeats the held order number on 409 already_purchased.
+	// OrderNo repeats the held order number on 409 already_purchased, and
+	// names the refused purchase's order on a 503 whose reservation's
+	// outcome was unknown (order.OutcomeUnknownError).
 	OrderNo string `json:"order_no,omitempty"`
 }
 
@@ -107,6 +109,8 @@ func classify(err error) mapped {
 		return mapped{http.StatusForbidden, CodeAdmissionInvalid, metrics.ResultAdmission, "admission refused", true}
 	case errors.Is(err, order.ErrRateLimited):
 		return mapped{http.StatusTooManyRequests, CodeRateLimited, metrics.ResultRateLimited, "too many requests", true}
+	case errors.As(err, new(*order.OutcomeUnknownError)):
+		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "", false}
 	case errors.Is(err, order.ErrUnavailable), errors.Is(err, order.ErrStockNotLoaded):
 		return mapped{http.StatusServiceUnavailable, CodeUnavailable, metrics.ResultUnavailable, "temporarily unavailable, try again", true}
 	}
@@ -147,9 +151,19 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	m := classify(err)
 	body := ErrorBody{Error: ErrorDetail{Code: m.code, Message: m.msg}}
 	var ap *order.AlreadyPurchasedError
-	if m.code == CodeAlreadyPurchased && errors.As(err, &ap) {
+	var unknown *order.OutcomeUnknownError
+	switch {
+	case m.code == CodeAlreadyPurchased && errors.As(err, &ap):
 		body.Error.OrderNo = ap.OrderNo
 		body.OrderNo = ap.OrderNo
+	case m.code == CodeUnavailable && errors.As(err, &unknown):
+		// The purchase was refused while its reservation may hold a unit:
+		// the domain records the order cancelled, and the client may poll
+		// it for the final word.
+		body.Error.Message = "temporarily unavailable: the purchase was not accepted, but its outcome could not be confirmed; GET /api/v1/orders/" +
+			unknown.OrderNo + " shows the final status (cancelled: nothing was bought)"
+		body.Error.OrderNo = unknown.OrderNo
+		body.OrderNo = unknown.OrderNo
 	}
 	switch {
 	case m.status >= 500 && m.status != http.StatusServiceUnavailable:

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -243,5 +244,25 @@ func TestUnauthorizedMessages(t *testing.T) {
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != http.StatusUnauthorized || got.Error.Message != want {
 			t.Errorf("Authorization %q: %d %s, want 401 %q", auth, w.Code, w.Body, want)
 		}
+	}
+}
+
+// TestOutcomeUnknownNamesTheOrder: a purchase whose reservation's outcome
+// could not be learned is a 503 unavailable that names the order number,
+// where the 409 already_purchased names it, so the client can poll it.
+func TestOutcomeUnknownNamesTheOrder(t *testing.T) {
+	const no = "01937a4e-8f2b-7c3d-9e4f-5a6b7c8d9e0f"
+	e := newEdge(t, openSale{err: fmt.Errorf("place: %w", &order.OutcomeUnknownError{OrderNo: no, Err: order.ErrReserveUnknown})}, nil)
+	w := e.buy(t, "192.0.2.1:1", e.bearer(t, 42), "", "")
+	var got ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusServiceUnavailable || got.Error.Code != CodeUnavailable || got.OrderNo != no || got.Error.OrderNo != no ||
+		!strings.Contains(got.Error.Message, "/api/v1/orders/"+no) {
+		t.Errorf("answer %d %s, want 503 unavailable naming order %s and how to poll it", w.Code, w.Body, no)
+	}
+	if w := e.buy(t, "192.0.2.2:1", e.bearer(t, 43), "", ""); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("second answer %d", w.Code)
 	}
 }

@@ -96,7 +96,7 @@ type Metrics struct {
 	ExpiryUnitsReturned prometheus.Counter
 	ExpirySweepFailures prometheus.Counter
 
-	SettleOrders         *prometheus.CounterVec // outcome: settled, republished, released, failed
+	SettleOrders         *prometheus.CounterVec // outcome: settled, republished, released, failed, deferred
 	SettleFailures       prometheus.Counter
 	StockRebuilds        prometheus.Counter
 	SettleBound          prometheus.Gauge
@@ -192,7 +192,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		ExpirySweepFailures: r.counter("seckill_expiry_sweep_failures_total",
 			"Expiry sweeps that met an error (the next sweep retries)."),
 		SettleOrders: r.counterVec("seckill_settle_orders_total",
-			"Stale reservations the settler handled, by outcome: settled (MySQL holds the order), republished, released (MySQL holds it cancelled), failed (left for the next pass).", "outcome"),
+			"Stale reservations the settler handled, by outcome: settled (MySQL holds the order), republished, released (MySQL holds it cancelled), failed (left for the next pass), deferred (not republished while the queue held enough for the sale).", "outcome"),
 		SettleFailures: r.counter("seckill_settle_pass_failures_total",
 			"Settle passes that met an error (the next pass retries)."),
 		StockRebuilds: r.counter("seckill_stock_rebuilds_total",

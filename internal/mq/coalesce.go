@@ -2,7 +2,8 @@ package mq
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"time"
 
 	"github.com/seckill/seckill/internal/groupcommit"
 	"github.com/seckill/seckill/internal/order"
@@ -25,10 +26,22 @@ type BatchPublisher interface {
 // only once its own order's message is confirmed, and gets that message's
 // outcome: a definite failure or an unknown outcome applies to every order
 // in it. The queue and its lead are a groupcommit.Batcher.
+//
+// A caller's deadline (its context's) holds while its order waits: an order
+// whose deadline has passed when its batch is taken is left out, unsent,
+// with order.ErrUnavailable, and a message is published under the earliest
+// deadline of the orders it carries, so no order is ever sent after its
+// own deadline.
 type Coalescer struct {
 	next    BatchPublisher
-	batches []*groupcommit.Batcher[order.Order] // one per persist partition
+	batches []*groupcommit.Batcher[timedOrder] // one per persist partition
 	of      func(saleID int64) int
+}
+
+// timedOrder is a queued order and its caller's deadline (zero: none).
+type timedOrder struct {
+	o        order.Order
+	deadline time.Time
 }
 
 var _ order.Publisher = (*Coalescer)(nil)
@@ -46,14 +59,41 @@ type Partitioned interface {
 // is Partitioned, each partition has a queue, a lead and in-flight slots
 // of its own, so a message never mixes partitions.
 func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcommit.Option) *Coalescer {
-	run := func(ctx context.Context, orders []order.Order) []error {
+	run := func(ctx context.Context, items []timedOrder) []error {
 		// The message speaks for every order in it: it is published to its
 		// end even if the leader's own request is gone (the context has no
-		// cancellation).
-		if err := next.PublishBatch(ctx, orders); err != nil {
-			return slices.Repeat([]error{err}, len(orders))
+		// cancellation), but not past the earliest deadline of its orders.
+		errs := make([]error, len(items))
+		orders := make([]order.Order, 0, len(items))
+		var at []int
+		var deadline time.Time
+		now := time.Now()
+		for i, it := range items {
+			switch {
+			case it.deadline.IsZero():
+			case !now.Before(it.deadline):
+				errs[i] = fmt.Errorf("%w: not sent: its publish deadline passed while it waited to be sent", order.ErrUnavailable)
+				continue
+			case deadline.IsZero() || it.deadline.Before(deadline):
+				deadline = it.deadline
+			}
+			orders = append(orders, it.o)
+			at = append(at, i)
 		}
-		return nil
+		if len(orders) == 0 {
+			return errs
+		}
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		if err := next.PublishBatch(ctx, orders); err != nil {
+			for _, i := range at {
+				errs[i] = err
+			}
+		}
+		return errs
 	}
 	c := &Coalescer{next: next, of: func(int64) int { return 0 }}
 	n := 1
@@ -69,7 +109,10 @@ func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcomm
 // Ready reports whether the underlying publisher can publish now.
 func (c *Coalescer) Ready() bool { return c.next.Ready() }
 
-// Publish queues o and returns the outcome of the message that carried it.
+// Publish queues o and returns the outcome of the message that carried it,
+// or order.ErrUnavailable when ctx's deadline passed before a message could
+// take it.
 func (c *Coalescer) Publish(ctx context.Context, o order.Order) error {
-	return c.batches[c.of(o.SaleID)].Do(ctx, o)
+	deadline, _ := ctx.Deadline()
+	return c.batches[c.of(o.SaleID)].Do(ctx, timedOrder{o: o, deadline: deadline})
 }

@@ -145,3 +145,67 @@ func TestCoalescerOverMemoryQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestCoalescerKeepsPublishDeadlines: an order whose deadline passes
+// while it waits behind a busy slot is given up as not sent, never sent
+// late; the message that carries orders gets the earliest of their
+// deadlines.
+func TestCoalescerKeepsPublishDeadlines(t *testing.T) {
+	g := &deadlinePublisher{gatedPublisher: gatedPublisher{gate: make(chan struct{})}}
+	c := NewCoalescer(g, 1, 10)
+	first := make(chan error, 1)
+	go func() {
+		first <- c.Publish(context.Background(), order.Order{OrderNo: "o-first", SaleID: 1, UserID: 1})
+	}()
+	waitFor(t, "first message out", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.batches) == 1 })
+
+	late, cancelLate := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelLate()
+	soon, cancelSoon := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelSoon()
+	errs := make(chan error, 2)
+	go func() { errs <- c.Publish(late, order.Order{OrderNo: "o-late", SaleID: 1, UserID: 2}) }()
+	go func() { errs <- c.Publish(soon, order.Order{OrderNo: "o-kept", SaleID: 1, UserID: 3}) }()
+	waitFor(t, "both queued", func() bool { return c.batches[0].Queued() == 2 })
+	<-late.Done()
+	close(g.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var got []error
+	got = append(got, <-errs, <-errs)
+	var notSent, sent int
+	for _, err := range got {
+		switch {
+		case err == nil:
+			sent++
+		case errors.Is(err, order.ErrUnavailable) && !errors.Is(err, order.ErrPublishUnconfirmed):
+			notSent++
+		default:
+			t.Errorf("unexpected outcome %v", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sent != 1 || notSent != 1 || len(g.batches) != 2 || len(g.batches[1]) != 1 || g.batches[1][0].OrderNo != "o-kept" {
+		t.Fatalf("outcomes %v, messages %v; want o-late given up unsent and o-kept sent alone", got, g.batches)
+	}
+	if d := g.deadlines[1]; d.IsZero() || time.Until(d) < 50*time.Minute {
+		t.Errorf("the message of o-kept has deadline %v, want o-kept's", d)
+	}
+}
+
+// deadlinePublisher is a gatedPublisher that records each message's
+// deadline.
+type deadlinePublisher struct {
+	gatedPublisher
+	deadlines []time.Time
+}
+
+func (d *deadlinePublisher) PublishBatch(ctx context.Context, orders []order.Order) error {
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+	return d.gatedPublisher.PublishBatch(ctx, orders)
+}

@@ -64,3 +64,35 @@ func passiveDeclare(conn *amqp.Connection, name string) (amqp.Queue, error) {
 	defer func() { _ = ch.Close() }()
 	return ch.QueueDeclarePassive(name, true, false, false, false, nil)
 }
+
+// Backlog is what the order queue holds for saleID's orders: the messages
+// waiting in the persist queue of the sale's partition, as the broker
+// counts them (deliveries a worker holds unacked are not counted), plus
+// this publisher's publishes waiting for their confirm. It asks with a
+// passive declare on a short-lived channel of the publishing connection;
+// see order.Backlog.
+func (p *Publisher) Backlog(ctx context.Context, saleID int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
+	}
+	p.mu.RLock()
+	sess := p.sess
+	p.mu.RUnlock()
+	if sess == nil {
+		return 0, fmt.Errorf("%w: not connected to the broker", order.ErrUnavailable)
+	}
+	t := p.cfg.topology
+	name := t.PartitionQueue(t.PartitionOf(saleID))
+	q, err := passiveDeclare(sess.conn, name)
+	if err != nil {
+		return 0, fmt.Errorf("%w: inspect queue %s: %w", order.ErrUnavailable, name, err)
+	}
+	return q.Messages + len(p.window), nil
+}
+
+// Backlog is every message the in-process queue holds, waiting or in a
+// consumer's hands: it has one queue for every sale. See order.Backlog.
+func (m *Memory) Backlog(context.Context, int64) (int, error) {
+	s := m.Stats()
+	return s.Ready + s.Unacked, nil
+}

@@ -70,7 +70,9 @@ type DeadLetters interface {
 }
 
 // WithDeadLetters lets the service list, replay and discard dead letters
-// kept in d. Without it those calls are ErrUnavailable.
+// kept in d. Without it those calls are ErrUnavailable. Place also
+// records through d's Tombstone the purchases whose reservation's outcome
+// is unknown (see OutcomeUnknownError).
 func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLetters = d } }
 
 // DeadLetters lists up to limit (1 to MaxDeadLetterIDs) unsettled dead

@@ -28,7 +28,32 @@ var (
 	// ErrAdmissionInvalid: a ticket, challenge, proof or queue token that
 	// is forged, expired, spent, or another user's or sale's.
 	ErrAdmissionInvalid = errors.New("admission refused")
+	// ErrReserveUnknown: a reservation reached the stock backend but its
+	// outcome could not be learned (the reply was lost and the backend did
+	// not answer again): it may hold a unit. Stock adapters wrap it
+	// together with ErrUnavailable.
+	ErrReserveUnknown = errors.New("reservation outcome unknown")
 )
+
+// OutcomeUnknownError is a purchase refused while its reservation's
+// outcome is unknown: the buyer is told it failed, and OrderNo is recorded
+// cancelled so that the settler gives back the unit the reservation may
+// hold instead of publishing its order. The buyer may poll OrderNo. It
+// matches ErrUnavailable with errors.Is.
+type OutcomeUnknownError struct {
+	OrderNo string
+	Err     error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("purchase %s: outcome unknown: %v", e.OrderNo, e.Err)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the cause.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // AlreadyPurchasedError carries the order number the user already holds.
 // It matches ErrAlreadyPurchased with errors.Is.

@@ -64,7 +64,11 @@ type Stock interface {
 	Warm(ctx context.Context, s StockSale) error
 	// Reserve takes one unit for r.UserID under r.OrderNo at now. Errors:
 	// ErrStockNotLoaded, ErrNotStarted, ErrEnded, ErrSoldOut,
-	// *AlreadyPurchasedError, ErrUnavailable (backend unreachable).
+	// *AlreadyPurchasedError, ErrUnavailable (backend unreachable; the
+	// reservation was not made). A call whose reply was lost is settled
+	// before Reserve returns: nil when the reservation stands, and
+	// ErrReserveUnknown with ErrUnavailable when the backend could not be
+	// asked again, so the reservation may stand.
 	Reserve(ctx context.Context, r Reservation, now time.Time) error
 	// Release moves the reservation RESERVED → CANCELLED, returns the unit
 	// and frees the buyer; it reports whether this call made the move.

@@ -32,7 +32,8 @@ type Rebuilds interface {
 	// new one under fenceID at now. Two callers racing may both record
 	// one: rebuilds are idempotent, so that is harmless.
 	OpenRebuild(ctx context.Context, saleID int64, fenceID string, now time.Time) (Rebuild, error)
-	// FenceSent records that the rebuild's fence is in the queue.
+	// FenceSent records that the rebuild's fence is in the queue, sent
+	// (last) at now; a rebuild whose fence passed is left as it is.
 	FenceSent(ctx context.Context, id int64, now time.Time) error
 	// RebuildByID reads one rebuild.
 	RebuildByID(ctx context.Context, id int64) (Rebuild, error)
@@ -57,9 +58,10 @@ type HeldOrders interface {
 
 // WithRebuilds makes lost stock rebuild through fences: r records them,
 // f sends them, held names the orders dead letters still hold, and quiet is
-// how long after a rebuild is requested its fence goes out (at least the
-// publisher's confirm timeout: by then every publish started before the
-// loss has reached the queue or failed).
+// how long after a rebuild is requested its fence goes out: by then every
+// publish started before the loss must have reached the queue or failed.
+// With a publish deadline (WithPublishDeadline) the quiet time is at least
+// that deadline and a second, whatever quiet says.
 func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Option {
 	return func(s *Service) {
 		s.rebuilds, s.fencer, s.held, s.rebuildQuiet = r, f, held, quiet
@@ -68,6 +70,10 @@ func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Op
 
 // rebuildPoll is how often a waiting rebuild looks at its fence.
 const rebuildPoll = 100 * time.Millisecond
+
+// fenceResendAfter is how long a fence may go without passing before it
+// is sent again.
+const fenceResendAfter = time.Minute
 
 // rebuild brings a sale whose stock the backend lost back, exactly. Every
 // order reserved before the loss is, by then, in MySQL, in the queue (or a
@@ -114,6 +120,24 @@ func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadli
 			if err != nil {
 				return false, fmt.Errorf("%w: rebuild sale %d: send fence: %w", ErrUnavailable, sale.ID, err)
 			}
+			rb.FenceSentAt = now
+			continue
+		case !rb.FenceSentAt.IsZero() && rb.PassedAt.IsZero() && !now.Before(rb.FenceSentAt.Add(fenceResendAfter)):
+			// Long sent and not passed: the broker may have dead-lettered
+			// it (a worker failed on it past the delivery limit) or it was
+			// lost, and nothing else would ever pass it. It goes again
+			// under the same id: everything queued before the first copy
+			// is before this one too, and passing is idempotent. A worker
+			// that is only behind passes both copies.
+			err := s.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
+			if err == nil {
+				err = s.rebuilds.FenceSent(ctx, rb.ID, now)
+			}
+			if err != nil {
+				return false, fmt.Errorf("%w: rebuild sale %d: send fence again: %w", ErrUnavailable, sale.ID, err)
+			}
+			s.log.WarnContext(ctx, "a rebuild's fence did not pass; sent again", "sale_id", sale.ID, "rebuild", rb.ID,
+				"fence_id", rb.FenceID, "sent", rb.FenceSentAt)
 			rb.FenceSentAt = now
 			continue
 		case !rb.PassedAt.IsZero():

@@ -37,6 +37,13 @@ type Service struct {
 	// settleAfter is the age past which Settle handles a reservation;
 	// settleEvery is how often Settle runs.
 	settleAfter, settleEvery time.Duration
+	// backlog and republishBound hold a settle pass's republishing back
+	// while the queue holds orders (WithSettleBacklog).
+	backlog        Backlog
+	republishBound int
+	// publishWithin bounds a publish, counted from its reservation
+	// (WithPublishDeadline); 0: unbounded.
+	publishWithin time.Duration
 	// The fenced rebuild of lost stock (WithRebuilds); without it a lost
 	// sale is warmed from MySQL and the backend alone.
 	rebuilds     Rebuilds
@@ -69,6 +76,29 @@ type SaleCache interface {
 // sale from c when it is created, gets stock or is warmed.
 func WithSaleCache(c SaleCache) Option { return func(s *Service) { s.sales = c } }
 
+// WithPublishDeadline gives every publish one deadline, d after its
+// reservation (the settler's: d after it read the reservation), that
+// bounds every wait on the way (a coalescer's queue, a confirm-window
+// slot) and the confirm: an order not sent by then is given up as not
+// sent and its unit goes back. No deadline by default. The fenced
+// rebuild's quiet time (WithRebuilds) is raised to cover it: by then
+// every publish started before a loss has been sent or given up.
+func WithPublishDeadline(d time.Duration) Option { return func(s *Service) { s.publishWithin = d } }
+
+// publishRouteMargin is what the rebuild's quiet time adds to the publish
+// deadline: the time for a message sent at its deadline to reach its
+// queue.
+const publishRouteMargin = time.Second
+
+// publishContext is ctx with the deadline of a publish whose reservation
+// (or settler's read) was made at start; cancel releases it.
+func (s *Service) publishContext(ctx context.Context, start time.Time) (context.Context, context.CancelFunc) {
+	if s.publishWithin <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, start.Add(s.publishWithin))
+}
+
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
 	return func(s *Service) { s.onUnconfirmed = f }
@@ -77,12 +107,15 @@ func WithUnconfirmedHook(f func(o Order, err error)) Option {
 // NewService builds a Service over its adapters.
 func NewService(stock Stock, pub Publisher, repo Repository, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{stock: stock, pub: pub, repo: repo, log: log, now: time.Now,
-		settleAfter: DefaultSettleAfter, settleEvery: DefaultSettleInterval}
+		settleAfter: DefaultSettleAfter, settleEvery: DefaultSettleInterval, republishBound: DefaultRepublishBound}
 	s.flags = soldOutFlags{stock: stock, log: log, maxBuyers: 1 << 20}
 	for _, o := range opts {
 		o(s)
 	}
 	s.flags.now = s.now
+	if s.publishWithin > 0 {
+		s.rebuildQuiet = max(s.rebuildQuiet, s.publishWithin+publishRouteMargin)
+	}
 	return s
 }
 
@@ -132,22 +165,62 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 		return Order{}, err
 	}
 	now := s.now()
+	start := time.Now() // the publish deadline is counted from here, in real time
 	r := Reservation{OrderNo: orderNo, SaleID: saleID, UserID: userID, State: Reserved}
+	o := Order{OrderNo: orderNo, SaleID: saleID, UserID: userID, Status: StatusPending, CreatedAt: now}
 	if err := s.stock.Reserve(ctx, r, now); err != nil {
+		var held *AlreadyPurchasedError
 		switch {
+		case errors.As(err, &held) && held.OrderNo == orderNo:
+			// The buyer holds this very order number: an attempt of this
+			// reservation whose reply was lost ran, and the client sent it
+			// again. It stands.
 		case errors.Is(err, ErrSoldOut):
 			s.flags.soldOut(ctx, saleID, true)
 			return Order{}, err
 		case errors.Is(err, ErrStockNotLoaded):
 			return Order{}, s.notLoaded(ctx, saleID, err)
+		case errors.Is(err, ErrReserveUnknown):
+			return Order{}, s.reserveUnknown(ctx, o, err)
+		default:
+			return Order{}, err
 		}
-		return Order{}, err
 	}
-	o := Order{OrderNo: orderNo, SaleID: saleID, UserID: userID, Status: StatusPending, CreatedAt: now}
-	if err := s.pub.Publish(ctx, o); err != nil {
+	pctx, cancel := s.publishContext(ctx, start)
+	defer cancel()
+	if err := s.pub.Publish(pctx, o); err != nil {
 		return Order{}, s.publishFailed(ctx, o, err)
 	}
 	return o, nil
+}
+
+// reserveUnknown answers a purchase whose reservation may hold a unit
+// though nobody could learn whether it does. The buyer is told it failed,
+// so the order must never be published: it is recorded cancelled
+// (ReasonNotQueued) under its own order number before the answer. The
+// settler, finding it cancelled in MySQL, gives the unit back through the
+// guarded release instead of republishing it (and so does the expiry
+// sweep, which releases every cancelled order not yet released), and so
+// it does for a reservation a late copy of the lost call makes after the
+// record. If the record fails too, the settler may publish the order after
+// SettleAfter: the answer names the order number for the buyer to poll.
+func (s *Service) reserveUnknown(ctx context.Context, o Order, cause error) error {
+	answer := &OutcomeUnknownError{OrderNo: o.OrderNo, Err: cause}
+	if s.deadLetters == nil {
+		s.log.ErrorContext(ctx, "reservation outcome unknown and no store to record it cancelled; the settler may publish it",
+			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause)
+		return answer
+	}
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.deadLetters.Tombstone(mctx, []Order{o}, ReasonNotQueued, s.now()); err != nil {
+		s.log.ErrorContext(ctx, "reservation outcome unknown and recording it cancelled failed; the settler may publish it",
+			"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause, "record_err", err)
+		return answer
+	}
+	s.log.WarnContext(ctx, "reservation outcome unknown; recorded cancelled, the settler returns its unit if it holds one",
+		"sale_id", o.SaleID, "order_no", o.OrderNo, "err", cause)
+	return answer
 }
 
 // notLoaded tells an unknown sale (404) from a known one whose stock is

@@ -37,6 +37,10 @@ type SettleResult struct {
 	// Failed counts reservations left for the next pass (a republish or a
 	// release that failed).
 	Failed int
+	// Deferred counts orders missing from MySQL not republished in this
+	// pass because the queue already held enough for their sale (see
+	// WithSettleBacklog); a later pass republishes them.
+	Deferred int
 	// Rebuilds counts stock rebuilds started or finished.
 	Rebuilds int
 }
@@ -46,6 +50,7 @@ func (r *SettleResult) add(o SettleResult) {
 	r.Republished += o.Republished
 	r.Released += o.Released
 	r.Failed += o.Failed
+	r.Deferred += o.Deferred
 	r.Rebuilds += o.Rebuilds
 }
 
@@ -55,6 +60,34 @@ func WithSettleAfter(d time.Duration) Option {
 	return func(s *Service) {
 		if d > 0 {
 			s.settleAfter = d
+		}
+	}
+}
+
+// Backlog reports what the order queue already holds for a sale's orders:
+// messages published and not yet persisted (waiting in the sale's persist
+// queue, or in a worker's hands), plus publishes of this process still
+// waiting for their confirm. Errors: ErrUnavailable.
+type Backlog interface {
+	Backlog(ctx context.Context, saleID int64) (int, error)
+}
+
+// DefaultRepublishBound bounds what the queue may hold for a sale before
+// a settle pass republishes more of its orders (WithSettleBacklog).
+const DefaultRepublishBound = 2000
+
+// WithSettleBacklog makes the settler republish a sale's orders only while
+// the queue holds fewer than bound for it, as b reports, and never more
+// than the difference in one pass: when the worker lags, the orders it has
+// not persisted yet are mostly the ones a pass would republish, and every
+// copy is more work for it. The rest wait for a later pass (counted in
+// SettleResult.Deferred). Without b, a pass republishes at most
+// DefaultRepublishBound orders of a sale.
+func WithSettleBacklog(b Backlog, bound int) Option {
+	return func(s *Service) {
+		s.backlog = b
+		if bound > 0 {
+			s.republishBound = bound
 		}
 	}
 }
@@ -86,7 +119,10 @@ func WithSettleInterval(d time.Duration) Option {
 //   - not held: the order is published again with its original order_no
 //     (the worker is idempotent per order_no and MySQL guards stock, so a
 //     copy that was in the queue after all is harmless), and its next
-//     check moves SettleAfter ahead.
+//     check moves SettleAfter ahead. While the queue already holds
+//     enough for the sale (WithSettleBacklog) the rest wait for a later
+//     pass: a lagging worker gets no pile of copies of what it has not
+//     persisted yet.
 //
 // A sale whose stock is not loaded gets a fenced rebuild started or moved
 // on (see Warmup). Several api instances may settle at once: every step is
@@ -138,17 +174,20 @@ func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (Set
 		return res, err
 	}
 	due := now.Add(-s.settleAfter)
+	budget := republishBudget{left: -1}
 	for range settleBatches {
 		rs, err := s.stock.Due(ctx, sale.ID, due, settleBatch)
 		if err != nil {
 			return res, err
 		}
-		r, err := s.settleBatch(ctx, sale.ID, rs, now)
+		r, err := s.settleBatch(ctx, sale.ID, rs, now, &budget)
 		res.add(r)
 		if err != nil {
 			return res, err
 		}
-		if len(rs) < settleBatch {
+		// Deferred reservations stay due: the next read would list them
+		// again.
+		if len(rs) < settleBatch || r.Deferred > 0 {
 			break
 		}
 	}
@@ -191,7 +230,36 @@ func (s *Service) mergeLost(ctx context.Context, sale Sale, remaining int64) (bo
 	return true, nil
 }
 
-func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time) (SettleResult, error) {
+// republishBudget is how many orders of one sale a settle pass may still
+// republish; left < 0 until it is first needed.
+type republishBudget struct {
+	left int
+}
+
+// takeRepublish returns how many of want orders of the sale may be
+// republished now, and counts them as spent from b. The first call of a
+// pass asks the backlog: the bound less what the queue holds for the
+// sale. A backlog that cannot be read allows nothing (the broker is
+// likely unreachable, and a publish would fail anyway).
+func (s *Service) takeRepublish(ctx context.Context, saleID int64, b *republishBudget, want int) int {
+	if b.left < 0 {
+		b.left = s.republishBound
+		if s.backlog != nil {
+			held, err := s.backlog.Backlog(ctx, saleID)
+			if err != nil {
+				s.log.WarnContext(ctx, "queue backlog not read; republishing nothing of the sale this pass",
+					"sale_id", saleID, "err", err)
+				held = b.left
+			}
+			b.left = max(0, b.left-held)
+		}
+	}
+	n := min(want, b.left)
+	b.left -= n
+	return n
+}
+
+func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time, budget *republishBudget) (SettleResult, error) {
 	var res SettleResult
 	nos := make([]string, len(rs))
 	for i, r := range rs {
@@ -228,6 +296,10 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		res.Released, res.Failed = back.returned, back.failed
 		firstErr = cmp.Or(back.releaseErr, err)
 	}
+	if n := s.takeRepublish(ctx, saleID, budget, len(missing)); n < len(missing) {
+		res.Deferred = len(missing) - n
+		missing = missing[:n]
+	}
 	if len(missing) > 0 {
 		ok, failed := s.republish(ctx, missing)
 		res.Republished += len(ok)
@@ -247,6 +319,10 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 // that a coalescing publisher carries them together. It returns the order
 // numbers the broker confirmed and how many failed.
 func (s *Service) republish(ctx context.Context, rs []Reservation) (ok []string, failed int) {
+	// One deadline for the lot, counted from now: the reservations were
+	// just read.
+	ctx, cancel := s.publishContext(ctx, time.Now())
+	defer cancel()
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,4 +334,108 @@ func TestSettleMergesLostReservations(t *testing.T) {
 	if _, err := r.svc.Place(ctx, r.sale.ID, 4); !errors.Is(err, order.ErrSoldOut) {
 		t.Fatalf("a fourth buyer of 3 units: %v, want sold out", err)
 	}
+}
+
+// TestSettleHoldsBackWhileTheQueueIsFull: while the worker lags, a settle
+// pass republishes a sale's missing orders only up to the bound less what
+// the queue already holds for it; the rest wait, and go out once the
+// queue drains.
+func TestSettleHoldsBackWhileTheQueueIsFull(t *testing.T) {
+	const bound = 4
+	r := newSettleRig(t, 20)
+	r.svc = order.NewService(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
+		order.WithSettleAfter(testSettleAfter), order.WithSettleBacklog(r.q, bound))
+	ctx := context.Background()
+	now := time.Now()
+	stranded := map[string]bool{}
+	for u := int64(1); u <= 10; u++ {
+		stranded[r.strand(t, u, now.Add(-time.Minute))] = true
+	}
+	// Orders of live traffic fill the queue: one waits there already.
+	if _, err := r.svc.Place(ctx, r.sale.ID, 99); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Settle(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Republished != bound-1 || res.Deferred != 10-(bound-1) {
+		t.Fatalf("first pass %+v, want %d republished (bound %d less 1 queued) and the rest deferred", res, bound-1, bound)
+	}
+	// The queue is at the bound: nothing more goes out.
+	if res, err := r.svc.Settle(ctx, now); err != nil || res.Republished != 0 || res.Deferred != 10-(bound-1) {
+		t.Fatalf("pass on a full queue %+v, %v; want nothing republished", res, err)
+	}
+	persisted := len(r.drain(t))
+	for persisted < 11 {
+		res, err := r.svc.Settle(ctx, now)
+		if err != nil || res.Republished == 0 || res.Republished > bound {
+			t.Fatalf("pass on a drained queue %+v, %v; want 1 to %d republished", res, err, bound)
+		}
+		persisted += len(r.drain(t))
+	}
+	if rec := r.reconcile(t); rec.Persisted != 11 || rec.ReservedInFlight != 0 {
+		t.Fatalf("after the backlog drained: %+v", rec)
+	}
+}
+
+// TestRebuildResendsALostFence: a fence that never passes (dead-lettered
+// after the worker failed on it past the delivery limit, or lost) is sent
+// again, so the sale does not stay closed for good.
+func TestRebuildResendsALostFence(t *testing.T) {
+	r := newSettleRig(t, 5)
+	clock := time.Now()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	svc := order.NewService(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
+		order.WithClock(now), order.WithRebuilds(r.repo, r.q, r.repo, 0))
+	ctx := context.Background()
+	r.mr.FlushAll()
+	if res, err := svc.Settle(ctx, now()); err != nil || res.Rebuilds != 1 {
+		t.Fatalf("settle %+v, %v; want a rebuild started", res, err)
+	}
+	// The worker takes the fence and it dies: nothing records it passed.
+	lost := r.dropFences(t)
+	if lost != 1 {
+		t.Fatalf("%d fences in the queue, want 1", lost)
+	}
+	for range 3 {
+		advance(time.Minute)
+		if _, err := svc.Settle(ctx, now()); err != nil {
+			t.Fatal(err)
+		}
+		r.drain(t)
+	}
+	if _, err := svc.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	if rem, err := r.stock.Remaining(ctx, r.sale.ID); err != nil || rem != 5 {
+		t.Fatalf("after the fence was lost and time passed: remaining %d, %v; want the sale rebuilt with 5", rem, err)
+	}
+}
+
+// dropFences takes every fence out of the queue without recording it
+// passed, as a fence dead-lettered does, and returns how many.
+func (r *settleRig) dropFences(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ds, err := r.q.Consume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r.q.Stats().Ready > 0 || r.q.Stats().Unacked > 0 {
+		select {
+		case d := <-ds:
+			if d.Fence != nil {
+				n++
+			}
+			_ = d.Ack()
+		case <-time.After(5 * time.Second):
+			t.Fatal("queue not drained")
+		}
+	}
+	return n
 }

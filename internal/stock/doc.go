@@ -16,6 +16,12 @@
 //	<prefix>:{s<id>}:resv    hash    order_no → "R:<user_id>" | "C:<user_id>"
 //	<prefix>:{s<id>}:meta    hash    starts_at_ms, ends_at_ms, total
 //
+// A reserve.lua call whose reply is lost (a timeout, a reset) may have
+// run: Reserve settles it with resolve.lua under a fresh deadline, which
+// reports the reservations that stand and records the others cancelled,
+// so that a late copy of the lost call takes nothing. When Redis does not
+// answer that either, the error is order.ErrReserveUnknown.
+//
 // A sale is loaded when both its stock and meta keys exist; until a warm-up
 // loads it every reservation fails closed with order.ErrStockNotLoaded.
 // Scripts make every check before their first write, so a rejected
@@ -51,9 +57,11 @@
 // on the records it carries over, and Release leaves it as it is (a
 // cancelled record is never due). Values written before the bit existed
 // decode as wholly unsettled, which makes their reservations due for a
-// check, the safe side. The time a reservation is next due is not stored:
-// it is the reservation time read from its order number (see Due), or a
-// postponement this process keeps (see Postpone).
+// check, the safe side. The time a reservation is next due is not stored
+// in the value: it is the reservation time read from its order number
+// (see Due), or a postponement kept in a second item of the sale,
+// <prefix>:{s<id>}:postponed, which every replica's settler shares (see
+// memcached_postpone.go).
 //
 // Reserve, Release, Settle and Warm are each a bounded loop of gets →
 // decide → cas (memcached_cas.go): the decision (memcached_scripts.go, the
@@ -84,7 +92,11 @@
 //     when the reservation is there the call succeeds, otherwise it rewrites
 //     the unchanged value under the CAS id it just read, so that a late
 //     arrival of the lost write fails its CAS, and only then reports
-//     order.ErrUnavailable. Release and Warm are idempotent and report the
+//     order.ErrUnavailable. When the item cannot be read or rewritten
+//     either, the doubt stays: the error is order.ErrReserveUnknown as
+//     well, and the caller must treat the reservation as possibly held
+//     (order.Service records its order cancelled, so the settler gives
+//     the unit back). Release and Warm are idempotent and report the
 //     doubt as order.ErrUnavailable for the caller to retry.
 //   - The item is missing (never warmed, evicted, server restarted or
 //     removed from the server list): Reserve and Remaining fail closed with

@@ -48,9 +48,6 @@ type Memcached struct {
 	maxValue   int
 
 	combined combiners
-	// postponed holds the postponements of the in-flight index, which the
-	// value has no room for.
-	postponed postponements
 
 	writes    atomic.Uint64
 	conflicts atomic.Uint64
@@ -84,8 +81,7 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	if c.prefix == "" || len(c.prefix) > 200 || strings.IndexFunc(c.prefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, fmt.Errorf("stock: invalid memcached key prefix %q: want 1 to 200 bytes without spaces or control characters", c.prefix)
 	}
-	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes,
-		postponed: postponements{max: maxPostponed}}
+	m := &Memcached{client: client, prefix: c.prefix, metrics: c.metrics, maxValue: MemcachedMaxValueBytes}
 	m.combined.opts = c.batchOpts
 	m.combined.decide = func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error {
 		ms := make([]int64, len(nows))
@@ -310,9 +306,6 @@ func (m *Memcached) Release(ctx context.Context, saleID int64, orderNo string) (
 		}
 		return false, fmt.Errorf("stock: release sale %d order %s: %w", saleID, orderNo, err)
 	}
-	if moved {
-		m.postponed.drop(saleID, []orderKey{keyOf(orderNo)})
-	}
 	return moved, nil
 }
 
@@ -402,17 +395,21 @@ func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, 
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable("dump", saleID, err)
 	}
-	it, err := m.client.Get(m.Key(saleID))
-	switch {
-	case errors.Is(err, memcache.ErrCacheMiss):
-		return map[string]string{}, nil
-	case err != nil:
+	items, err := m.client.GetMulti([]string{m.Key(saleID), m.postponedKey(saleID)})
+	if err != nil {
 		return nil, unavailable("dump", saleID, err)
+	}
+	it, ok := items[m.Key(saleID)]
+	if !ok {
+		return map[string]string{}, nil
+	}
+	var postponed map[orderKey]int64
+	if p, ok := items[m.postponedKey(saleID)]; ok {
+		postponed, _ = decodePostponed(p.Value)
 	}
 	v := it.Value
 	// The CAS id changes with every write, even one of identical bytes.
 	out := map[string]string{"item/cas": strconv.FormatUint(it.CasID, 10)}
-	postponed := m.postponed.sale(saleID)
 	h, err := scanState(v, func(r record) {
 		no, user := r.orderNo(), strconv.FormatInt(r.user, 10)
 		state := "C:"
@@ -444,9 +441,10 @@ func (m *Memcached) Dump(ctx context.Context, saleID int64) (map[string]string, 
 // Forget deletes the sale's item and the postponements of its
 // reservations.
 func (m *Memcached) Forget(_ context.Context, saleID int64) error {
-	m.postponed.dropSale(saleID)
-	if err := m.client.Delete(m.Key(saleID)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
-		return unavailable("forget", saleID, err)
+	for _, key := range []string{m.postponedKey(saleID), m.Key(saleID)} {
+		if err := m.client.Delete(key); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+			return unavailable("forget", saleID, err)
+		}
 	}
 	return nil
 }

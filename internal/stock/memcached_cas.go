@@ -45,7 +45,11 @@ func unavailable(op string, saleID int64, err error) error {
 // decide error as it is, errInDoubt (wrapped) when a write went unanswered,
 // and order.ErrUnavailable otherwise.
 func (m *Memcached) update(ctx context.Context, op string, saleID int64, decide func(cur []byte) ([]byte, error)) error {
-	key := m.Key(saleID)
+	return m.updateKey(ctx, op, saleID, m.Key(saleID), decide)
+}
+
+// updateKey is update on another item of the sale.
+func (m *Memcached) updateKey(ctx context.Context, op string, saleID int64, key string, decide func(cur []byte) ([]byte, error)) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return unavailable(op, saleID, err)
@@ -157,7 +161,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // returns nil when the write is in the item (the decided outcomes stand),
 // and order.ErrUnavailable once the item is known not to hold it and never
 // will: the unchanged value is rewritten under a fresh CAS id, which makes
-// a late copy of the lost write fail.
+// a late copy of the lost write fail. When it cannot tell (the item cannot
+// be read, or rewritten) the error is order.ErrReserveUnknown as well: the
+// write may stand.
 func (m *Memcached) settleReserve(ctx context.Context, saleID int64, rs []order.Reservation, decided []error, cause error) error {
 	var probe *order.Reservation
 	for j, err := range decided {
@@ -178,7 +184,7 @@ func (m *Memcached) settleReserve(ctx context.Context, saleID int64, rs []order.
 			// lost write finds nothing to swap.
 			return fmt.Errorf("%w: %w", order.ErrUnavailable, cause)
 		case err != nil:
-			return fmt.Errorf("%w: %w (and re-reading failed: %w)", order.ErrUnavailable, cause, err)
+			return fmt.Errorf("%w: %w: %w (and re-reading failed: %w)", order.ErrUnavailable, order.ErrReserveUnknown, cause, err)
 		}
 		found, err := findReservation(it.Value, saleID, probe.OrderNo)
 		if err == nil {
@@ -188,7 +194,7 @@ func (m *Memcached) settleReserve(ctx context.Context, saleID int64, rs []order.
 			return fmt.Errorf("%w: %w (order %s is held as %+v)", order.ErrUnavailable, cause, probe.OrderNo, found)
 		}
 		if !errors.Is(err, order.ErrOrderNotFound) {
-			return fmt.Errorf("%w: %w (and re-reading failed: %w)", order.ErrUnavailable, cause, err)
+			return fmt.Errorf("%w: %w: %w (and re-reading failed: %w)", order.ErrUnavailable, order.ErrReserveUnknown, cause, err)
 		}
 		m.writes.Add(1)
 		err = m.client.CompareAndSwap(&memcache.Item{Key: key, Value: it.Value, CasID: it.CasID})
@@ -196,14 +202,14 @@ func (m *Memcached) settleReserve(ctx context.Context, saleID int64, rs []order.
 		case err == nil:
 			return fmt.Errorf("%w: %w (settled: not reserved)", order.ErrUnavailable, cause)
 		case !lostRace(err):
-			return fmt.Errorf("%w: %w (and settling failed: %w)", order.ErrUnavailable, cause, err)
+			return fmt.Errorf("%w: %w: %w (and settling failed: %w)", order.ErrUnavailable, order.ErrReserveUnknown, cause, err)
 		}
 		m.conflicts.Add(1)
 		if err := sleepCtx(ctx, contentionJitter(0)); err != nil {
 			break
 		}
 	}
-	return fmt.Errorf("%w: %w (unsettled)", order.ErrUnavailable, cause)
+	return fmt.Errorf("%w: %w: %w (unsettled)", order.ErrUnavailable, order.ErrReserveUnknown, cause)
 }
 
 // get reads the sale's value; nil when the item is missing.

@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/seckill/seckill/internal/order"
@@ -20,18 +18,19 @@ import (
 // the same CAS as the rest of the state. What the value does not hold is
 // when a reservation is next due; see Due and Postpone.
 
-// maxPostponed bounds the postponements one Memcached keeps.
-const maxPostponed = 1 << 20
-
 // Due lists up to limit reservations of the sale's in-flight index whose
 // next check is due before before, oldest first, from one read of the
-// sale's value; nothing for a sale the server does not hold.
+// sale's value and its postponements; nothing for a sale the server does
+// not hold.
 //
-// A reservation is next due at the time this process postponed it to
-// (Postpone), else at its reservation time, read from its UUIDv7 order
-// number (order.OrderTime), to the millisecond as in Redis. An order
-// number that is not a UUIDv7 carries no time: its reservation counts as
-// made at time zero, so it is always due, and its ReservedAt is zero.
+// A reservation is next due at the time a settler postponed it to
+// (Postpone, in the sale's postponements item, shared by every replica),
+// else at its reservation time, read from its UUIDv7 order number
+// (order.OrderTime), to the millisecond as in Redis. An order number that
+// is not a UUIDv7 carries no time: its reservation counts as made at time
+// zero, so it is always due, and its ReservedAt is zero. Postponements
+// that cannot be read count as none: reservations are then due early,
+// the safe side.
 func (m *Memcached) Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]order.Reservation, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -39,35 +38,33 @@ func (m *Memcached) Due(ctx context.Context, saleID int64, before time.Time, lim
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable("due", saleID, err)
 	}
-	v, err := m.get("due", saleID)
-	switch {
-	case err != nil:
-		return nil, err
-	case v == nil:
-		m.postponed.dropSale(saleID)
-		return nil, nil
-	}
-	due, stale, err := dueIn(v, saleID, before.UnixMilli(), limit, m.postponed.sale(saleID))
+	key, pkey := m.Key(saleID), m.postponedKey(saleID)
+	items, err := m.client.GetMulti([]string{key, pkey})
 	if err != nil {
 		return nil, unavailable("due", saleID, err)
 	}
-	m.postponed.dropIfUnchanged(saleID, stale)
+	state, ok := items[key]
+	if !ok {
+		return nil, nil
+	}
+	var postponed map[orderKey]int64
+	if it, ok := items[pkey]; ok {
+		postponed, _ = decodePostponed(it.Value)
+	}
+	due, err := dueIn(state.Value, saleID, before.UnixMilli(), limit, postponed)
+	if err != nil {
+		return nil, unavailable("due", saleID, err)
+	}
 	return due, nil
 }
 
 // Postpone moves the next check of these reservations to at, to the
-// millisecond. Only reservations of the in-flight index are postponed, as
-// found by one read of the sale's value; unknown, cancelled and settled
-// ones are ignored.
-//
-// The value has no room for a time per record, so postponements are kept
-// in this process, and only its own Due calls see them: with several api
-// replicas each one may republish a stale order once per interval, which
-// is harmless because the worker is idempotent. A postponement ends when
-// its reservation leaves the index, when a Due call finds both it and the
-// reservation time past its before (the reservation is due either way),
-// or, past maxPostponed of them, oldest first (its reservation is then
-// due early: one republish more).
+// millisecond, for every replica. Only reservations of the in-flight
+// index are postponed, as found by one read of the sale's value; unknown,
+// cancelled and settled ones are ignored. The postponements are written
+// in one CAS of the sale's postponements item, which drops at the same
+// time those of reservations that left the index, so the item never holds
+// more than the index.
 func (m *Memcached) Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error {
 	if len(orderNos) == 0 {
 		return nil
@@ -79,21 +76,36 @@ func (m *Memcached) Postpone(ctx context.Context, saleID int64, orderNos []strin
 	if err != nil || v == nil {
 		return err
 	}
-	want := keySet(orderNos)
-	var keys []orderKey
+	indexed := map[orderKey]bool{}
 	if _, err := scanState(v, func(r record) {
-		if !r.indexed() {
-			return
-		}
-		if k := r.key(); want[k] {
-			keys = append(keys, k)
-			delete(want, k)
+		if r.indexed() {
+			indexed[r.key()] = true
 		}
 	}); err != nil {
 		return unavailable("postpone", saleID, err)
 	}
-	m.postponed.set(saleID, keys, at.UnixMilli())
-	return nil
+	want := keySet(orderNos)
+	err = m.updateKey(ctx, "postpone", saleID, m.postponedKey(saleID), func(cur []byte) ([]byte, error) {
+		p, err := decodePostponed(cur)
+		if err != nil {
+			p = map[orderKey]int64{} // unreadable: written anew
+		}
+		for k := range p {
+			if !indexed[k] {
+				delete(p, k)
+			}
+		}
+		for k := range want {
+			if indexed[k] {
+				p[k] = at.UnixMilli()
+			}
+		}
+		return encodePostponed(p, m.maxValue), nil
+	})
+	if errors.Is(err, errInDoubt) {
+		return fmt.Errorf("%w: %w", order.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Settle takes these reservations out of the in-flight index by setting
@@ -117,7 +129,6 @@ func (m *Memcached) Settle(ctx context.Context, saleID int64, orderNos []string)
 		}
 		return fmt.Errorf("stock: settle sale %d: %w", saleID, err)
 	}
-	m.postponed.drop(saleID, slices.Collect(maps.Keys(want)))
 	return nil
 }
 
@@ -175,32 +186,21 @@ func reservedAtMs(r record) (int64, bool) {
 // dueIn lists the reservations of v's in-flight index next due before
 // beforeMs, oldest first (in record order among equals), at most limit.
 // postponed holds the sale's postponements, by order number, in unix
-// milliseconds. dueIn also returns the postponements that no longer
-// matter: their reservation left the index, or both they and the
-// reservation time are before beforeMs.
-func dueIn(v []byte, saleID, beforeMs int64, limit int, postponed map[orderKey]int64) ([]order.Reservation, map[orderKey]int64, error) {
+// milliseconds.
+func dueIn(v []byte, saleID, beforeMs int64, limit int, postponed map[orderKey]int64) ([]order.Reservation, error) {
 	type candidate struct {
 		at  int64
 		res order.Reservation
 	}
 	var found []candidate
-	live := make(map[orderKey]bool, len(postponed))
-	stale := map[orderKey]int64{}
 	if _, err := scanState(v, func(r record) {
 		if !r.indexed() {
 			return
 		}
 		reserved, known := reservedAtMs(r)
 		next := reserved
-		if len(postponed) > 0 {
-			k := r.key()
-			if at, ok := postponed[k]; ok {
-				live[k] = true
-				next = at
-				if at < beforeMs && reserved < beforeMs {
-					stale[k] = at
-				}
-			}
+		if at, ok := postponed[r.key()]; ok {
+			next = at
 		}
 		if next >= beforeMs {
 			return
@@ -211,141 +211,12 @@ func dueIn(v []byte, saleID, beforeMs int64, limit int, postponed map[orderKey]i
 		}
 		found = append(found, candidate{at: next, res: res})
 	}); err != nil {
-		return nil, nil, err
-	}
-	for k, at := range postponed {
-		if !live[k] {
-			stale[k] = at
-		}
+		return nil, err
 	}
 	slices.SortStableFunc(found, func(a, b candidate) int { return cmp.Compare(a.at, b.at) })
 	out := make([]order.Reservation, 0, min(limit, len(found)))
 	for _, c := range found[:min(limit, len(found))] {
 		out = append(out, c.res)
 	}
-	return out, stale, nil
-}
-
-// postponements are the postponed next checks of reservations, in unix
-// milliseconds, by sale and order number, at most max of them. The zero
-// value holds none and takes none; it is safe for concurrent use.
-type postponements struct {
-	mu     sync.Mutex
-	max    int
-	n      int
-	bySale map[int64]map[orderKey]int64
-}
-
-// sale returns a copy of the sale's postponements; nil when it has none.
-func (p *postponements) sale(saleID int64) map[orderKey]int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return maps.Clone(p.bySale[saleID])
-}
-
-// set postpones keys of the sale to at. A new postponement that finds
-// the set full first drops the oldest ones.
-func (p *postponements) set(saleID int64, keys []orderKey, at int64) {
-	if len(keys) == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, k := range keys {
-		if _, ok := p.bySale[saleID][k]; !ok {
-			if p.n >= p.max {
-				p.evictOldestLocked()
-			}
-			if p.n >= p.max {
-				return
-			}
-			p.n++
-		}
-		if p.bySale == nil {
-			p.bySale = map[int64]map[orderKey]int64{}
-		}
-		if p.bySale[saleID] == nil {
-			p.bySale[saleID] = map[orderKey]int64{}
-		}
-		p.bySale[saleID][k] = at
-	}
-}
-
-// evictOldestLocked drops the oldest quarter of the postponements (at
-// least one; more when several share the cutoff time), so that a full set
-// is sorted once per max/4 new postponements, not on each.
-func (p *postponements) evictOldestLocked() {
-	ats := make([]int64, 0, p.n)
-	for _, m := range p.bySale {
-		for _, at := range m {
-			ats = append(ats, at)
-		}
-	}
-	if len(ats) == 0 {
-		return
-	}
-	slices.Sort(ats)
-	cutoff := ats[max(len(ats)/4, 1)-1]
-	for saleID, m := range p.bySale {
-		for k, at := range m {
-			if at <= cutoff {
-				delete(m, k)
-				p.n--
-			}
-		}
-		if len(m) == 0 {
-			delete(p.bySale, saleID)
-		}
-	}
-}
-
-// drop ends the postponements of keys.
-func (p *postponements) drop(saleID int64, keys []orderKey) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m := p.bySale[saleID]
-	for _, k := range keys {
-		if _, ok := m[k]; ok {
-			delete(m, k)
-			p.n--
-		}
-	}
-	if m != nil && len(m) == 0 {
-		delete(p.bySale, saleID)
-	}
-}
-
-// dropIfUnchanged ends the postponements in stale that still hold the time
-// stale gives: a postponement renewed since stays.
-func (p *postponements) dropIfUnchanged(saleID int64, stale map[orderKey]int64) {
-	if len(stale) == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m := p.bySale[saleID]
-	for k, at := range stale {
-		if cur, ok := m[k]; ok && cur == at {
-			delete(m, k)
-			p.n--
-		}
-	}
-	if m != nil && len(m) == 0 {
-		delete(p.bySale, saleID)
-	}
-}
-
-// dropSale ends every postponement of the sale.
-func (p *postponements) dropSale(saleID int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n -= len(p.bySale[saleID])
-	delete(p.bySale, saleID)
-}
-
-// size is the number of postponements held.
-func (p *postponements) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
+	return out, nil
 }

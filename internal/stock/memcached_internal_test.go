@@ -202,9 +202,9 @@ func TestValueWithoutSettledBit(t *testing.T) {
 	if _, err := scanState(v, nil); err != nil {
 		t.Fatalf("scanState: %v", err)
 	}
-	due, stale, err := dueIn(v, 1, s.EndsAt.UnixMilli(), 10, nil)
-	if err != nil || len(stale) != 0 {
-		t.Fatalf("dueIn = %v, %v, %v", due, stale, err)
+	due, err := dueIn(v, 1, s.EndsAt.UnixMilli(), 10, nil)
+	if err != nil {
+		t.Fatalf("dueIn = %v, %v", due, err)
 	}
 	want := []order.Reservation{
 		{OrderNo: "o-2", SaleID: 1, UserID: 8, State: order.Reserved}, // no time: due first
@@ -256,7 +256,7 @@ func TestDecideSettle(t *testing.T) {
 	if again, err := decideSettle(next, keySet([]string{a, c})); again != nil || err != nil {
 		t.Fatalf("second decideSettle = %v, %v; want nothing to write", again, err)
 	}
-	if due, _, err := dueIn(next, 1, s.EndsAt.UnixMilli(), 10, nil); err != nil || len(due) != 0 {
+	if due, err := dueIn(next, 1, s.EndsAt.UnixMilli(), 10, nil); err != nil || len(due) != 0 {
 		t.Fatalf("dueIn after settling all = %v, %v; want none", due, err)
 	}
 
@@ -321,9 +321,8 @@ func TestWarmValueSettles(t *testing.T) {
 	}
 }
 
-// TestDueIn: the in-flight index is read oldest first by next check, a
-// postponement moves a record, and the postponements that no longer
-// matter are reported stale.
+// TestDueIn: the in-flight index is read oldest first by next check, and
+// a postponement moves a record.
 func TestDueIn(t *testing.T) {
 	s := testSale(10)
 	t0 := s.StartsAt.UnixMilli()
@@ -344,18 +343,17 @@ func TestDueIn(t *testing.T) {
 		limit     int
 		postponed map[string]int64
 		want      []string
-		stale     []string
 	}{
 		{name: "oldest first", before: t0 + 100, limit: 10, want: []string{v4, b, c, a}},
 		{name: "limit", before: t0 + 100, limit: 2, want: []string{v4, b}},
 		{name: "strictly before", before: t0 + 20, limit: 10, want: []string{v4, b}},
 		{name: "postponed later", before: t0 + 100, limit: 10, postponed: map[string]int64{b: t0 + 200}, want: []string{v4, c, a}},
 		{name: "postponement past", before: t0 + 300, limit: 10, postponed: map[string]int64{b: t0 + 200},
-			want: []string{v4, c, a, b}, stale: []string{b}},
+			want: []string{v4, c, a, b}},
 		{name: "postponed earlier than before but reserved after", before: t0 + 15, limit: 10, postponed: map[string]int64{a: t0 + 5},
 			want: []string{v4, a, b}},
 		{name: "postponement of an order not held", before: t0 + 100, limit: 10, postponed: map[string]int64{gone: t0 + 200},
-			want: []string{v4, b, c, a}, stale: []string{gone}},
+			want: []string{v4, b, c, a}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,7 +361,7 @@ func TestDueIn(t *testing.T) {
 			for no, at := range tt.postponed {
 				postponed[keyOf(no)] = at
 			}
-			due, stale, err := dueIn(v, 1, tt.before, tt.limit, postponed)
+			due, err := dueIn(v, 1, tt.before, tt.limit, postponed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,56 +375,35 @@ func TestDueIn(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("due %v, want %v", got, tt.want)
 			}
-			wantStale := map[orderKey]int64{}
-			for _, no := range tt.stale {
-				wantStale[keyOf(no)] = tt.postponed[no]
-			}
-			if fmt.Sprint(stale) != fmt.Sprint(wantStale) {
-				t.Errorf("stale %v, want %v", stale, wantStale)
-			}
 		})
 	}
 }
 
-// TestPostponementsBound: past max the oldest postponements go first, and
-// a drop spares a postponement renewed since it was read.
-func TestPostponementsBound(t *testing.T) {
-	p := postponements{max: 8}
-	key := func(i int) orderKey { return keyOf(fmt.Sprintf("o-%d", i)) }
-	for i := range 8 {
-		p.set(1, []orderKey{key(i)}, int64(100+i))
+// TestPostponedCodec: the postponements item reads back as written, and
+// one cut to a size keeps the latest postponements.
+func TestPostponedCodec(t *testing.T) {
+	p := map[orderKey]int64{}
+	for i := range 6 {
+		p[keyOf(fmt.Sprintf("o-%d", i))] = int64(100 + i)
+		p[keyOf(uuid.NewString())] = int64(200 + i)
 	}
-	p.set(2, []orderKey{key(8)}, 200)
-	if p.size() > 8 {
-		t.Fatalf("%d postponements held, max 8", p.size())
+	got, err := decodePostponed(encodePostponed(p, MemcachedMaxValueBytes))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(p) {
+		t.Fatalf("round trip: %v, %v; want %v", got, err, p)
 	}
-	got := p.sale(1)
-	if _, ok := got[key(0)]; ok {
-		t.Fatal("the oldest postponement survived a full set")
+	// Room for the header and three UUID entries of 25 bytes.
+	cut, err := decodePostponed(encodePostponed(p, 2+3*25))
+	if err != nil || len(cut) != 3 {
+		t.Fatalf("cut: %v, %v; want 3 postponements", cut, err)
 	}
-	if got[key(7)] != 107 || p.sale(2)[key(8)] != 200 {
-		t.Fatalf("newest postponements lost: sale 1 %v, sale 2 %v", got, p.sale(2))
+	for _, at := range cut {
+		if at < 203 {
+			t.Errorf("the cut kept a postponement at %d, not one of the latest", at)
+		}
 	}
-
-	p.set(1, []orderKey{key(7)}, 300) // renewed after a Due read 107
-	p.dropIfUnchanged(1, map[orderKey]int64{key(7): 107, key(6): 106})
-	got = p.sale(1)
-	if got[key(7)] != 300 {
-		t.Fatal("a renewed postponement was dropped")
-	}
-	if _, ok := got[key(6)]; ok {
-		t.Fatal("an unchanged stale postponement was kept")
-	}
-
-	n := p.size()
-	p.drop(1, []orderKey{key(7), key(99)})
-	p.dropSale(2)
-	if p.size() != n-2 || p.sale(2) != nil {
-		t.Fatalf("after drops: %d held, sale 2 %v; want %d and none", p.size(), p.sale(2), n-2)
-	}
-	var zero postponements
-	zero.set(1, []orderKey{key(1)}, 1)
-	if zero.size() != 0 {
-		t.Fatal("the zero postponements took one")
+	for _, bad := range [][]byte{{'P'}, {'P', 9}, {'P', 1, 1, 2}, {'P', 1, 0, 5, 'a'}, {'P', 1, 7}} {
+		if _, err := decodePostponed(bad); err == nil {
+			t.Errorf("decoded malformed %q", bad)
+		}
 	}
 }

@@ -72,12 +72,11 @@ func newMemcached(tb testing.TB, opts ...stock.Option) *trackedMemcached {
 	s := &trackedMemcached{Memcached: m, sales: map[int64]bool{}}
 	tb.Cleanup(func() {
 		defer m.Close()
-		client := memcache.New(memcachedAddr)
-		defer client.Close()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for id := range s.sales {
-			if err := client.Delete(m.Key(id)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+			// Forget deletes the sale's postponements too.
+			if err := m.Forget(context.Background(), id); err != nil {
 				tb.Errorf("cleanup of %s: %v", m.Key(id), err)
 			}
 		}
@@ -563,5 +562,55 @@ func TestMemcacheReserveInDoubt(t *testing.T) {
 				t.Fatalf("state changed:\nbefore %v\nafter  %v", before, after)
 			}
 		})
+	}
+}
+
+// TestMemcachedPostponementsShared: a postponement one api replica makes
+// holds for every replica's settler, so a republished order is not
+// republished again by the others before its next check is due.
+func TestMemcachedPostponementsShared(t *testing.T) {
+	a := newMemcached(t)
+	b, err := stock.NewMemcached(memcachedAddr, stock.WithPrefix(mcPrefix(a.Memcached)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	mcWarm(t, a, order.StockSale{ID: 1, TotalStock: 5, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour), Rebuild: true})
+	var nos []string
+	for u := int64(1); u <= 3; u++ {
+		id, err := uuid.NewV7()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Reserve(ctx, order.Reservation{OrderNo: id.String(), SaleID: 1, UserID: u}, now); err != nil {
+			t.Fatal(err)
+		}
+		nos = append(nos, id.String())
+	}
+	later := now.Add(time.Minute)
+	if err := a.Postpone(ctx, 1, nos[:2], later); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*stock.Memcached{"the replica that postponed": a.Memcached, "another replica": b} {
+		due, err := s.Due(ctx, 1, now.Add(time.Second), 10)
+		if err != nil || len(due) != 1 || due[0].OrderNo != nos[2] {
+			t.Errorf("%s: due %+v, %v; want only %s", name, due, err, nos[2])
+		}
+		due, err = s.Due(ctx, 1, later.Add(time.Millisecond), 10)
+		if err != nil || len(due) != 3 {
+			t.Errorf("%s: due once the postponement passed %+v, %v; want all 3", name, due, err)
+		}
+	}
+	// A settled or released reservation leaves the index, postponed or not.
+	if err := b.Settle(ctx, 1, nos[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Release(ctx, 1, nos[1]); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := a.Due(ctx, 1, later.Add(time.Millisecond), 10); err != nil || len(due) != 1 || due[0].OrderNo != nos[2] {
+		t.Errorf("after settle and release: due %+v, %v; want only %s", due, err, nos[2])
 	}
 }

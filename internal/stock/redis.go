@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,13 @@ var (
 	releaseScript = redis.NewScript(lua.Release)
 	warmScript    = redis.NewScript(lua.Warm)
 	restockScript = redis.NewScript(lua.Restock)
+	resolveScript = redis.NewScript(lua.Resolve)
 )
+
+// resolveTimeout bounds the settling of a reserve call that went
+// unanswered (see resolve): a fresh deadline, since the call's own may be
+// what ran out.
+const resolveTimeout = time.Second
 
 // Batch limits: the number of reservations per reserve.lua call and of
 // orders per warm.lua call. They bound the arguments of one script call
@@ -271,12 +278,17 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 		if err == nil && len(reply) != 2*len(chunk) {
 			err = fmt.Errorf("unexpected reply of %d values for %d reservations", len(reply), len(chunk))
 		}
-		for j, i := range chunk {
-			if err != nil {
-				errs[i] = backendErr("reserve", saleID, err)
-				continue
+		switch {
+		case err == nil:
+			for j, i := range chunk {
+				errs[i] = statusErr(reply[2*j], reply[2*j+1])
 			}
-			errs[i] = statusErr(reply[2*j], reply[2*j+1])
+		case sentUnanswered(err):
+			r.resolve(ctx, saleID, rs, chunk, err, errs)
+		default:
+			for _, i := range chunk {
+				errs[i] = backendErr("reserve", saleID, err)
+			}
 		}
 		if r.metrics != nil {
 			r.metrics.ReserveBatch.Observe(float64(len(chunk)))
@@ -286,6 +298,53 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 		r.metrics.ReserveDuration.WithLabelValues("redis").Observe(time.Since(start).Seconds())
 	}
 	return errs
+}
+
+// sentUnanswered tells a failed script call that may have run: the command
+// may have reached the server and its reply was lost (a timeout, a reset).
+// A reply that is an error, a connection never made, or a client that
+// never sent it (closed, pool exhausted, context ended first) ran nothing.
+func sentUnanswered(err error) bool {
+	var reply redis.Error
+	var op *net.OpError
+	switch {
+	case errors.As(err, &reply), errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout):
+		return false
+	case errors.As(err, &op) && op.Op == "dial":
+		return false
+	}
+	return true
+}
+
+// resolve settles the reservations rs[chunk], whose reserve call went
+// unanswered with cause, with one resolve.lua call under a fresh deadline
+// and sets their errors: nil for the ones that stand (the lost call ran),
+// order.ErrUnavailable for the ones that do not and now never will, and
+// order.ErrReserveUnknown (with order.ErrUnavailable) for all of them when
+// resolving fails too: the backend is unreachable and the reservations
+// may hold units.
+func (r *Redis) resolve(ctx context.Context, saleID int64, rs []order.Reservation, chunk []int, cause error, errs []error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	args := make([]any, 0, 2*len(chunk))
+	for _, i := range chunk {
+		args = append(args, rs[i].UserID, rs[i].OrderNo)
+	}
+	reply, err := resolveScript.Run(ctx, r.client, []string{r.keys(saleID).resv}, args...).StringSlice()
+	if err == nil && len(reply) != len(chunk) {
+		err = fmt.Errorf("unexpected reply of %d values for %d reservations", len(reply), len(chunk))
+	}
+	for j, i := range chunk {
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("stock: reserve sale %d: %w: %w: %w (and resolving failed: %w)",
+				saleID, order.ErrUnavailable, order.ErrReserveUnknown, cause, err)
+		case reply[j] == "R":
+			errs[i] = nil
+		default:
+			errs[i] = backendErr("reserve", saleID, fmt.Errorf("%w (resolved: not reserved)", cause))
+		}
+	}
 }
 
 // Release moves the reservation RESERVED → CANCELLED, returns the unit and

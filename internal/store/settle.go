@@ -76,9 +76,10 @@ func (s *Store) OpenRebuild(ctx context.Context, saleID int64, fenceID string, n
 	return row.rebuild(), nil
 }
 
-// FenceSent records that the rebuild's fence is in the queue.
+// FenceSent records when the rebuild's fence was (last) sent; a rebuild
+// whose fence passed is left as it is.
 func (s *Store) FenceSent(ctx context.Context, id int64, now time.Time) error {
-	err := s.db.WithContext(ctx).Model(&rebuildRow{}).Where("id = ? AND fence_sent_at IS NULL", id).
+	err := s.db.WithContext(ctx).Model(&rebuildRow{}).Where("id = ? AND passed_at IS NULL", id).
 		Update("fence_sent_at", utc(now)).Error
 	if err != nil {
 		return fmt.Errorf("rebuild %d: fence sent: %w", id, err)

@@ -33,3 +33,9 @@ var Restock string
 //
 //go:embed room.lua
 var Room string
+
+// Resolve settles reservations whose reserve call went unanswered: it
+// reports the ones that stand and bars the others for good.
+//
+//go:embed resolve.lua
+var Resolve string

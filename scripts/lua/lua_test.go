@@ -20,6 +20,7 @@ var scripts = []struct {
 	{"warm.lua", lua.Warm},
 	{"restock.lua", lua.Restock},
 	{"room.lua", lua.Room},
+	{"resolve.lua", lua.Resolve},
 }
 
 // TestScriptsCompile loads every script into a Redis, which compiles it.
