@@ -17,18 +17,19 @@ func TestImportsFlowOneWay(t *testing.T) {
 	shared := []string{"metrics", "redact", "groupcommit", "throttle"}
 	allowed := map[string][]string{
 		"order":       {},
+		"admission":   {"order"},
 		"metrics":     {},
 		"redact":      {},
 		"groupcommit": {},
 		"throttle":    {},
 		"testenv":     {},
 		"config":      {"redact"},
-		"stock":       append([]string{"order"}, shared...),
+		"stock":       append([]string{"order", "admission"}, shared...),
 		"store":       append([]string{"order"}, shared...),
 		"mq":          append([]string{"order"}, shared...),
 		"cache":       append([]string{"order"}, shared...),
 		"consumer":    append([]string{"order"}, shared...),
-		"httpapi":     append([]string{"order", "api"}, shared...),
+		"httpapi":     append([]string{"order", "admission", "api"}, shared...),
 	}
 	_, here, _, _ := runtime.Caller(0)
 	internal := filepath.Dir(filepath.Dir(here))

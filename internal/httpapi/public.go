@@ -3,7 +3,7 @@
 // admin listener (sales, tokens, reconciliation, metrics, pprof). Handlers
 // decode and validate, call the domain, and map its errors in one place.
 //
-// It imports the domain (order), metrics, the OpenAPI document (api), the
+// It imports the domain (order, admission), metrics, the OpenAPI document (api), the
 // log throttle, gin, JWT and rate limiting;
 // never an adapter (stock, store, mq, cache): the wiring hands it the
 // domain service.

@@ -1,6 +1,6 @@
 // Package stock holds the stock backends: adapters that decide atomically
 // whether a user gets a unit of a sale, implementing order.Stock. It
-// imports the domain (order), its metrics, the Lua scripts (scripts/lua),
+// imports the domain (order, admission), its metrics, the Lua scripts (scripts/lua),
 // the group-commit primitive (groupcommit) and the log throttle
 // (throttle), and nothing else of the project.
 //
