@@ -141,3 +141,31 @@ func TestRoomSpendsChallengeOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomMovesWhileNobodyAsks: waiting places are let in at the rate
+// whether or not anyone asks in between, so a buyer whose turn came while
+// the others ahead went away is in at its first ask.
+func TestRoomMovesWhileNobodyAsks(t *testing.T) {
+	for _, b := range rooms {
+		t.Run(b.name, func(t *testing.T) {
+			r := b.open(t)
+			const rate = 5
+			start := time.Now()
+			var last admission.Place
+			for user := int64(1); user <= 20; user++ {
+				last = join(t, r, admission.Join{SaleID: 5, UserID: user, Rate: rate})
+			}
+			time.Sleep(2 * time.Second)
+			p, err := r.Poll(context.Background(), 5, rate, last.Position, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A full second's burst, then 5 a second for 2 s, less one
+			// for rounding; never more than the time allows.
+			least, most := int64(rate+2*rate-1), rate+int64(rate*time.Since(start).Seconds())+1
+			if p.Admitted < least || p.Admitted > most {
+				t.Fatalf("%d let in 2 s after 20 joined at %d/s, want %d to %d", p.Admitted, rate, least, most)
+			}
+		})
+	}
+}

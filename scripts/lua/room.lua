@@ -1,7 +1,7 @@
 -- room.lua is a sale's waiting room: places handed out in arrival order,
--- let in at a rate of ARGV[2] a second (a token bucket of ARGV[2] tokens,
--- counted in thousandths so the arithmetic stays whole), at most ARGV[2]
--- at once after a quiet spell. Every replica runs it on the same keys, with
+-- let in at a rate of ARGV[2] a second while any wait (counted in
+-- thousandths so the arithmetic stays whole), at most ARGV[2] at once
+-- after a quiet spell. Every replica runs it on the same keys, with
 -- Redis's clock, so the rate holds for the whole service.
 --
 -- KEYS[1]  room    hash: last (last place handed out), admitted (places let
@@ -36,8 +36,16 @@ local last = tonumber(h[1]) or 0
 local admitted = tonumber(h[2]) or 0
 local credit = tonumber(h[3]) or full
 local at = tonumber(h[4]) or now
+
+-- While places wait, they are let in at the rate whether or not anyone
+-- asks: the time since the last call earns admissions without a cap. What
+-- is left once nobody waits is capped at the rate, so a quiet spell lets
+-- in at most a second's worth at once.
 if now > at then
-  credit = math.min(full, credit + (now - at) * rate)
+  local earned = credit + (now - at) * rate
+  local n = math.min(math.floor(earned / 1000), last - admitted)
+  admitted = admitted + n
+  credit = math.min(full, earned - n * 1000)
   at = now
 end
 
