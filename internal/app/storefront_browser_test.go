@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/seckill/seckill/internal/admission"
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/testenv"
@@ -24,8 +25,8 @@ import (
 
 // TestStorefrontPage checks the page's answer itself (validated against
 // api/openapi.yaml like every answer of the suite): HTML whose only code
-// runs under the nonce its Content-Security-Policy names, nothing loaded
-// from elsewhere, no inline event handlers; and SECKILL_STOREFRONT=off
+// runs under the nonce its Content-Security-Policy names (and workers from
+// blob: URLs only), nothing loaded from elsewhere, no inline event handlers; and SECKILL_STOREFRONT=off
 // leaves it out while the API stays.
 func TestStorefrontPage(t *testing.T) {
 	s := newSystem(t, "embedded")
@@ -43,6 +44,11 @@ func TestStorefrontPage(t *testing.T) {
 	m := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9_-]+)'`).FindStringSubmatch(csp)
 	if m == nil || !strings.Contains(csp, "default-src 'none'") {
 		t.Fatalf("Content-Security-Policy %q: want default-src 'none' and a script nonce", csp)
+	}
+	// The proof-of-work worker comes from the page's own script through a
+	// blob: URL; nothing else may start a worker.
+	if !strings.Contains(csp, "; worker-src blob:;") {
+		t.Errorf("Content-Security-Policy %q: want worker-src blob: (the page's puzzle solver)", csp)
 	}
 	page := string(r.raw)
 	if !strings.Contains(page, `<script nonce="`+m[1]+`">`) {
@@ -247,6 +253,122 @@ func TestStorefrontBrowser(t *testing.T) {
 		t.Error("the live view shows the Buy button")
 	}
 	b.screenshot("storefront-live.png")
+}
+
+// TestStorefrontBrowserAdmission drives the page through a sale with
+// admission on (a waiting room letting in 1 buyer a second, a 12-bit
+// proof of work) with four buyers in line ahead: Buy solves the puzzle in
+// the page's worker, shows the buyer's place and how many wait ahead as
+// the room answers, buys with the ticket and follows the order; the sale, sold out by
+// that purchase, then points to the other open sale and to the admin
+// route that reopens it. With SECKILL_STOREFRONT_SHOT set it writes a
+// screenshot of the page in line there.
+func TestStorefrontBrowserAdmission(t *testing.T) {
+	b := startBrowser(t)
+	s := newSystem(t, "embedded")
+	s.startWorker()
+	other := openSale(t, s, "Tablet", 34900, 50, 0)
+	sale := s.createAdmissionSale(t, 1, httpapi.AdmissionJSON{RatePerSecond: 1, PowBits: 12})
+
+	b.open(fmt.Sprintf("%s/?sale=%d", s.public.URL, sale))
+	b.waitText("sale-status", "active")
+	b.waitText("sale-admission", "waiting room (1 buyer let in a second) · puzzle first (12-bit proof of work)")
+	b.waitMatch("token-label", regexp.MustCompile(`^demo user \d+$`))
+	if b.visible("#door") || b.visible("#way-on") {
+		t.Fatal("the admission panel or the sold-out hint shows before Buy")
+	}
+	// Every step the panel shows, in order: the puzzle's may pass too fast
+	// to catch by polling.
+	b.eval(`(() => {
+		const el = document.getElementById("door-step");
+		window.doorSteps = [];
+		new MutationObserver(() => {
+			if (window.doorSteps[window.doorSteps.length - 1] !== el.textContent) window.doorSteps.push(el.textContent);
+		}).observe(el, {childList: true, characterData: true, subtree: true});
+		return "";
+	})()`)
+
+	// Four buyers join the line through the API, the first let in at once.
+	// The room lets in one place at most per second since its last call,
+	// so at least two wait ahead of the page when it joins.
+	const ahead = 4
+	for u := int64(1); u <= ahead; u++ {
+		tok := s.token(t, u)
+		ch := challengeOf(t, s.public.URL, sale, tok)
+		if ch.status != http.StatusOK {
+			t.Fatalf("challenge: %d %s", ch.status, ch.raw)
+		}
+		r := admit(t, s.public.URL, sale, tok, map[string]string{"challenge": ch.str("challenge"), "nonce": admission.Solve(ch.str("challenge"), 12)})
+		if want := http.StatusAccepted; u > 1 && r.status != want || u == 1 && r.status != http.StatusOK {
+			t.Fatalf("buyer %d joins: %d %s", u, r.status, r.raw)
+		}
+	}
+
+	b.click("#buy")
+	b.waitText("door-step", "Waiting in line")
+	b.waitMatch("door-note", regexp.MustCompile(`^The sale lets in up to 1 buyer a second`))
+	if p := b.text("queue-position"); p != strconv.Itoa(ahead+1) {
+		t.Fatalf("the page shows place %q in line, want %d", p, ahead+1)
+	}
+	b.waitMatch("queue-next", regexp.MustCompile(`^\d+\.\d s$`))
+	shot := b.screenshot("storefront-queue.png")
+	if path := os.Getenv("SECKILL_STOREFRONT_SHOT"); path != "" {
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the page in line written to %s", path)
+	}
+	// The count ahead only goes down while the page waits (each answer of
+	// the room), then the page buys.
+	var counts []int
+	deadline := time.Now().Add(ahead*ahead*time.Second + browserTimeout)
+	for b.text("door-step") == "Waiting in line" {
+		if n, err := strconv.Atoi(b.text("queue-ahead")); err == nil && (len(counts) == 0 || counts[len(counts)-1] != n) {
+			counts = append(counts, n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still in line; ahead seen %v", counts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(counts) == 0 || counts[0] < 1 || !slices.IsSortedFunc(counts, func(a, b int) int { return b - a }) {
+		t.Fatalf("ahead of the buyer the page showed %v, want a count above 0 that only goes down", counts)
+	}
+	t.Logf("ahead seen: %v", counts)
+
+	orderNo := b.waitMatch("order-no", regexp.MustCompile(`^[0-9a-f-]{36}$`))
+	b.waitText("order-status", "created")
+	b.waitText("door-step", "Let in: the order below is yours.")
+	if b.visible("#queue") {
+		t.Error("the place in line still shows after the purchase")
+	}
+	steps := b.eval(`window.doorSteps.join(" | ")`)
+	if want := "Getting a puzzle… | Solving the puzzle… | Joining the line… | Waiting in line | Your turn: buying… | Let in: the order below is yours."; steps != want {
+		t.Fatalf("the panel went through %q, want %q", steps, want)
+	}
+	if m := b.text("message"); m != "" {
+		t.Fatalf("the page shows an error: %q", m)
+	}
+	token := b.eval(`document.getElementById("token").value`)
+	if o := do(t, "GET", s.public.URL+"/api/v1/orders/"+orderNo, token, nil); o.status != http.StatusOK || o.num("sale_id") != sale {
+		t.Fatalf("the page's order %s: %d %s", orderNo, o.status, o.raw)
+	}
+
+	// Sold out by that purchase: a way on to the other sale, and how to
+	// reopen this one.
+	b.waitText("sale-status", "sold_out")
+	b.waitMatch("way-on-title", regexp.MustCompile(`^This sale is sold out\.`))
+	curl := b.text("way-on-curl")
+	if want := fmt.Sprintf("/admin/v1/sales/%d/stock", sale); !strings.Contains(curl, want) || !b.visible("#way-on-demo") {
+		t.Fatalf("the sold-out sale's hint is %q (shown: %v), want a curl line for %s", curl, b.visible("#way-on-demo"), want)
+	}
+	b.screenshot("storefront-sold-out.png")
+	b.click(fmt.Sprintf(`#way-on-sales button[data-sale="%d"]`, other))
+	b.waitText("sale-id", strconv.FormatInt(other, 10))
+	b.waitText("sale-admission", "open to all")
+	if b.visible("#way-on") || b.visible("#door") {
+		t.Fatal("the open sale shows the sold-out sale's way on or admission panel")
+	}
 }
 
 // openSale opens a sale through the admin API, ending two hours after it

@@ -18,8 +18,11 @@ var web embed.FS
 // sales not ended, one of them polled every second with a countdown to its
 // start, Buy and Pay buttons (with the embedded mode's demo token or a
 // pasted one), and with ?view=live a read-only view of the sale's counts
-// for operators. Everything it runs is inline and allowed by a per-answer
-// nonce only.
+// for operators. For a sale with admission it solves the proof of work in
+// a worker and waits its turn in the waiting room before it buys.
+// Everything it runs is inline and allowed by a per-answer nonce only; the
+// worker is built from the page's own script through a blob: URL, the one
+// source worker-src allows.
 var storefrontPage = template.Must(template.ParseFS(web, "web/storefront.html"))
 
 // storefront serves the storefront page. The page holds no data of the
@@ -39,7 +42,7 @@ func (h *public) storefront(c *gin.Context) {
 	}
 	hd := c.Writer.Header()
 	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
-		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		"'; connect-src 'self'; worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Cache-Control", "no-store")
