@@ -61,6 +61,13 @@ type spike struct {
 }
 
 func (s *spike) run(ctx context.Context) error {
+	if s.o.admission && !s.o.saleSet {
+		sale, err := s.openAdmissionSale(ctx)
+		if err != nil {
+			return notStarted(ctx, fmt.Errorf("open a sale with admission: %w%s", err, hint(err)))
+		}
+		s.o.sale = sale.ID
+	}
 	o := s.o
 	sale, err := s.api.Sale(ctx, o.sale)
 	if err != nil {
@@ -68,6 +75,13 @@ func (s *spike) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.out, "sale %d %q: %s, total_stock %d, remaining %d\n",
 		sale.ID, sale.Name, sale.Status, sale.TotalStock, sale.Remaining)
+	adm := sale.Admission
+	if adm.RatePerSecond > 0 || adm.PowBits > 0 {
+		fmt.Fprintf(s.out, "admission: rate_per_second %d, pow_bits %d\n", adm.RatePerSecond, adm.PowBits)
+	}
+	if o.admission && adm.RatePerSecond == 0 && adm.PowBits == 0 {
+		return usage("sale %d has no admission: -admission needs a sale with a waiting room or a proof of work", o.sale)
+	}
 
 	before, err := s.api.Reconcile(ctx, o.sale)
 	if err != nil {
@@ -97,13 +111,20 @@ func (s *spike) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.out, "tokens: %d (users %d to %d) %s in %s\n",
 		len(tokens), o.userBase, o.userBase+int64(o.users)-1, how, round(time.Since(t0)))
-	fmt.Fprintf(s.out, "release: %d users at once, one purchase each, %d connections, bound %s\n",
-		len(tokens), min(o.concurrency, len(tokens)), o.duration)
-
-	fr := s.fire(ctx, tokens, sale.Remaining)
+	var fr fireResult
+	if o.admission {
+		fmt.Fprintf(s.out, "release: %d users at once, each through the admission then one purchase, %d connections, bound %s\n",
+			len(tokens), min(o.concurrency, len(tokens)), o.duration)
+		fr = s.fireAdmission(ctx, tokens, sale)
+	} else {
+		fmt.Fprintf(s.out, "release: %d users at once, one purchase each, %d connections, bound %s\n",
+			len(tokens), min(o.concurrency, len(tokens)), o.duration)
+		fr = s.fire(ctx, tokens, sale.Remaining)
+	}
 
 	rep := &report{
-		Sale:  saleInfo{ID: sale.ID, Name: sale.Name, Status: sale.Status, TotalStock: sale.TotalStock, RemainingAtStart: sale.Remaining},
+		Sale: saleInfo{ID: sale.ID, Name: sale.Name, Status: sale.Status, TotalStock: sale.TotalStock,
+			RemainingAtStart: sale.Remaining, Admission: sale.Admission},
 		Users: o.users, UserBase: o.userBase, Concurrency: o.concurrency, Tokens: how,
 		Before: before,
 		fire:   fr,
@@ -182,6 +203,7 @@ type fireResult struct {
 	stockGone  time.Duration // release → the 202 that used the last unit; 0: none
 	detail     map[string]int64
 	errSamples []string
+	admission  *admissionResult // with -admission
 }
 
 // fire releases every user at once: concurrency goroutines wait on a closed
