@@ -18,10 +18,12 @@ type Entry struct {
 	Joined     bool          // the join was answered 200 or 202
 	JoinedAt   time.Time     // when the join was sent
 	Polls      int           // asks again with a queue token
-	// Ticket is the ticket the buyer got, TicketAt when its answer arrived
-	// and TicketLatency how long that request took; the api issued the
-	// ticket within TicketLatency before TicketAt.
+	// Ticket is the ticket the buyer got, TicketExpires when the api says
+	// it expires, TicketAt when its answer arrived and TicketLatency how
+	// long that request took; the api issued the ticket within
+	// TicketLatency before TicketAt.
 	Ticket        string
+	TicketExpires time.Time
 	TicketAt      time.Time
 	TicketLatency time.Duration
 	// End is the reply that sent the buyer away without a ticket (a 403, a
@@ -69,7 +71,8 @@ func (c *Client) Enter(ctx, wait context.Context, saleID int64, token string, po
 		switch {
 		case a.Err == nil && a.Status == http.StatusOK:
 			e.Joined = true
-			e.Ticket, e.TicketAt, e.TicketLatency = a.Ticket.Ticket, time.Now(), a.Latency
+			e.Ticket, e.TicketExpires = a.Ticket.Ticket, a.Ticket.ExpiresAt
+			e.TicketAt, e.TicketLatency = time.Now(), a.Latency
 			return e
 		case a.Err == nil && a.Status == http.StatusAccepted:
 			e.Joined = true
