@@ -129,7 +129,7 @@ func (b *bench) takeTickets(ctx context.Context, saleID int64, tokens []string) 
 				mu.Lock()
 				switch {
 				case e.Ticket == "" && failed == nil:
-					failed = fmt.Errorf("user %d got no ticket: %d %s %v", i+1, e.End.Status, e.End.Code, e.End.Err)
+					failed = fmt.Errorf("user %d got no ticket: %w", i+1, endError(e.End))
 				case e.Ticket != "":
 					out[i] = ticketed{token: tokens[i], ticket: e.Ticket}
 					if expires.IsZero() || e.TicketExpires.Before(expires) {
@@ -149,4 +149,12 @@ func (b *bench) takeTickets(ctx context.Context, saleID int64, tokens []string) 
 		failed = ctx.Err()
 	}
 	return out, expires, failed
+}
+
+// endError says why an admission ended without a ticket.
+func endError(r load.Reply) error {
+	if r.Err != nil {
+		return r.Err
+	}
+	return fmt.Errorf("%d %s", r.Status, r.Code)
 }
