@@ -37,16 +37,13 @@ func (s *spike) fireAdmission(ctx context.Context, tokens []string, sale load.Sa
 	pow := sale.Admission.PowBits > 0
 	solver := load.NewSolver(runtime.GOMAXPROCS(0))
 	var (
-		counters   load.Counters // purchases
+		got        = purchases{remaining: sale.Remaining}
 		progress   load.Counters // every buyer's last answer
-		tally      load.Tally
-		firstSold  load.Moment
-		stockGone  load.Moment
 		releasedAt time.Time
 		wg         sync.WaitGroup
 	)
 	entries := make([]load.Entry, n)
-	bought := make([]time.Duration, n) // latency of the purchase; 0: none sent
+	latency := make([]time.Duration, n) // of the purchase; -1: none complete
 	release := make(chan struct{})
 	bound, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -54,6 +51,7 @@ func (s *spike) fireAdmission(ctx context.Context, tokens []string, sale load.Sa
 	for i := range n {
 		wg.Go(func() {
 			<-release
+			latency[i] = -1
 			e := s.api.Enter(inFlight, bound, sale.ID, tokens[i], pow, solver)
 			entries[i] = e
 			if e.Ticket == "" {
@@ -63,17 +61,11 @@ func (s *spike) fireAdmission(ctx context.Context, tokens []string, sale load.Sa
 				return
 			}
 			r := s.api.PurchaseWithTicket(inFlight, sale.ID, tokens[i], e.Ticket)
-			at := time.Since(releasedAt)
-			o := r.Outcome()
-			progress.Add(o)
-			switch c := counters.Add(o); {
-			case o == load.SoldOut:
-				firstSold.Mark(at)
-			case o == load.Accepted && c == sale.Remaining:
-				stockGone.Mark(at)
+			got.note(r, time.Since(releasedAt))
+			progress.Add(r.Outcome())
+			if r.Err == nil {
+				latency[i] = r.Latency
 			}
-			tally.Note(r)
-			bought[i] = max(r.Latency, 1)
 		})
 	}
 
@@ -87,22 +79,13 @@ func (s *spike) fireAdmission(ctx context.Context, tokens []string, sale load.Sa
 	stopProgress()
 
 	var lat []time.Duration
-	for _, l := range bought {
-		if l > 0 {
+	for _, l := range latency {
+		if l >= 0 {
 			lat = append(lat, l)
 		}
 	}
-	fr := fireResult{
-		counts:     counters.Snapshot(),
-		sent:       int64(len(lat)),
-		elapsed:    elapsed,
-		latency:    load.Summarize(lat),
-		detail:     tally.Detail(),
-		errSamples: tally.Errors(),
-		admission:  summarizeAdmission(sale.Admission, entries, releasedAt),
-	}
-	fr.firstSold, _ = firstSold.Get()
-	fr.stockGone, _ = stockGone.Get()
+	fr := got.result(got.counters.Total(), elapsed, lat)
+	fr.admission = summarizeAdmission(sale.Admission, entries, releasedAt)
 	return fr
 }
 

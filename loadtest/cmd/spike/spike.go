@@ -206,6 +206,44 @@ type fireResult struct {
 	admission  *admissionResult // with -admission
 }
 
+// purchases records the purchase replies of a release; safe for
+// concurrent use.
+type purchases struct {
+	remaining int64 // units at the start: the 202 of that number took the last
+	counters  load.Counters
+	tally     load.Tally
+	firstSold load.Moment
+	stockGone load.Moment
+}
+
+// note counts r, which was complete at since the release.
+func (p *purchases) note(r load.Reply, at time.Duration) {
+	o := r.Outcome()
+	switch c := p.counters.Add(o); {
+	case o == load.SoldOut:
+		p.firstSold.Mark(at)
+	case o == load.Accepted && c == p.remaining:
+		p.stockGone.Mark(at)
+	}
+	p.tally.Note(r)
+}
+
+// result is what the release saw: sent purchases, the time from the
+// release to the last reply, and the latencies of the complete replies.
+func (p *purchases) result(sent int64, elapsed time.Duration, latencies []time.Duration) fireResult {
+	fr := fireResult{
+		counts:     p.counters.Snapshot(),
+		sent:       sent,
+		elapsed:    elapsed,
+		latency:    load.Summarize(latencies),
+		detail:     p.tally.Detail(),
+		errSamples: p.tally.Errors(),
+	}
+	fr.firstSold, _ = p.firstSold.Get()
+	fr.stockGone, _ = p.stockGone.Get()
+	return fr
+}
+
 // fire releases every user at once: concurrency goroutines wait on a closed
 // channel, then each takes the next user and sends its one purchase until
 // every user has been sent, the duration bound passes or ctx ends. Requests
@@ -214,10 +252,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	n := len(tokens)
 	workers := min(s.o.concurrency, n)
 	var (
-		counters   load.Counters
-		tally      load.Tally
-		firstSold  load.Moment
-		stockGone  load.Moment
+		got        = purchases{remaining: remaining}
 		next       atomic.Int64
 		releasedAt time.Time
 		wg         sync.WaitGroup
@@ -237,16 +272,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 					break
 				}
 				r := s.api.Purchase(inFlight, s.o.sale, tokens[i])
-				at := time.Since(releasedAt)
-				o := r.Outcome()
-				c := counters.Add(o)
-				switch {
-				case o == load.SoldOut:
-					firstSold.Mark(at)
-				case o == load.Accepted && c == remaining:
-					stockGone.Mark(at)
-				}
-				tally.Note(r)
+				got.note(r, time.Since(releasedAt))
 				if r.Err == nil {
 					local = append(local, r.Latency)
 				}
@@ -259,7 +285,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	timer := time.AfterFunc(s.o.duration, cancel)
 	defer timer.Stop()
 	close(release)
-	stopProgress := load.StartProgress(s.errw, s.tty, int64(n), &counters, releasedAt)
+	stopProgress := load.StartProgress(s.errw, s.tty, int64(n), &got.counters, releasedAt)
 	wg.Wait()
 	elapsed := time.Since(releasedAt)
 	stopProgress()
@@ -268,17 +294,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	fr := fireResult{
-		counts:     counters.Snapshot(),
-		sent:       min(next.Load(), int64(n)),
-		elapsed:    elapsed,
-		latency:    load.Summarize(all),
-		detail:     tally.Detail(),
-		errSamples: tally.Errors(),
-	}
-	fr.firstSold, _ = firstSold.Get()
-	fr.stockGone, _ = stockGone.Get()
-	return fr
+	return got.result(min(next.Load(), int64(n)), elapsed, all)
 }
 
 func yesNo(b bool) string {
