@@ -59,13 +59,16 @@ func TestDashboard(t *testing.T) {
 
 	// The sale: 120 units, 400 buyers, and 30 of the winners try again.
 	const units, buyers, again = 120, 400, 30
-	sale := sys.createSale(t, units)
+	sale := sys.createSale(t, units, nil)
 	counts := sys.spike(t, sale, buyers, again)
 	t.Logf("spike: %v", counts)
 	if counts[http.StatusAccepted] != units {
 		t.Fatalf("%d accepted, want %d: %v", counts[http.StatusAccepted], units, counts)
 	}
 	sys.drain(t, sale)
+	// The waiting room's panels need a room: one that lets in a buyer a
+	// second, knocked on by five at once, and a purchase without a ticket.
+	sys.knock(t, sys.createSale(t, units, &httpapi.AdmissionJSON{RatePerSecond: 1}), 5)
 
 	panels := dashboardQueries(t, filepath.Join("grafana", "dashboards", "seckill.json"))
 	if len(panels) == 0 {
@@ -216,12 +219,12 @@ func dropServerState(tb testing.TB, name string, t mq.Topology) {
 	}
 }
 
-func (s *system) createSale(t *testing.T, units int64) int64 {
+func (s *system) createSale(t *testing.T, units int64, adm *httpapi.AdmissionJSON) int64 {
 	t.Helper()
 	now := time.Now().UTC()
 	body, _ := json.Marshal(httpapi.NewSaleJSON{
 		Name: "dashboard sale", PriceCents: 100, TotalStock: units,
-		StartsAt: now.Add(-time.Second), EndsAt: now.Add(time.Hour), PaymentWindowSeconds: 600,
+		StartsAt: now.Add(-time.Second), EndsAt: now.Add(time.Hour), PaymentWindowSeconds: 600, Admission: adm,
 	})
 	req, _ := http.NewRequest(http.MethodPost, "http://"+s.apiAdmin+"/admin/v1/sales", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -238,6 +241,41 @@ func (s *system) createSale(t *testing.T, units int64) int64 {
 		t.Fatalf("create sale: %d %v", res.StatusCode, err)
 	}
 	return v.ID
+}
+
+// knock sends buyers into the waiting room of sale, a room that lets in
+// one buyer a second, one after another: the first gets a ticket, the
+// rest wait (unless a second passed); then the last tries to buy without a
+// ticket and is refused.
+func (s *system) knock(t *testing.T, sale int64, buyers int) {
+	t.Helper()
+	post := func(path, tok string, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/sales/%d/%s", s.public, sale, path), strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	counts := map[int]int{}
+	var tok string
+	for i := range buyers {
+		var err error
+		if tok, err = s.api.Tokens.Mint(int64(9000+i), 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		counts[post("admission", tok, "{}")]++
+	}
+	if counts[http.StatusOK] < 1 || counts[http.StatusOK]+counts[http.StatusAccepted] != buyers {
+		t.Fatalf("joins of a room letting in 1/s: %v, want a 200 and the rest 202", counts)
+	}
+	if code := post("orders", tok, ""); code != http.StatusForbidden {
+		t.Fatalf("a purchase without a ticket: %d, want 403", code)
+	}
 }
 
 // spike sends one purchase per buyer from 32 clients at once, then a second

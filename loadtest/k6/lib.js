@@ -1,4 +1,5 @@
-// Shared pieces of the seckill k6 scripts (spike.js, soldout.js, soak.js):
+// Shared pieces of the seckill k6 scripts (spike.js, soldout.js, soak.js,
+// admission.js):
 // configuration from the environment, user tokens, one purchase with checks
 // on every documented answer, order and sale reads, admin calls, the
 // teardown that waits for the queue to drain, and the end-of-test summary.
@@ -211,7 +212,7 @@ function heldOrderNo(b) {
 const PURCHASE_ERRORS = {
   400: ['invalid_request'],
   401: ['unauthorized'],
-  403: ['sale_not_started', 'sale_ended'],
+  403: ['sale_not_started', 'sale_ended', 'admission_required', 'admission_invalid'],
   404: ['sale_not_found'],
   409: ['sold_out', 'already_purchased'],
   413: ['payload_too_large'],
@@ -223,15 +224,15 @@ function countServerError(res, tags) {
   if (res.status >= 500) serverErrors.add(1, Object.assign({ status: String(res.status) }, tags));
 }
 
-// purchase sends POST /api/v1/sales/{id}/orders with no body, checks the
+// purchase sends POST /api/v1/sales/{id}/orders with no body (and the
+// admission ticket in X-Admission-Ticket when one is given), checks the
 // answer against the documented contract, counts the outcome and returns
 // { status, code, orderNo }.
-export function purchase(cfg, saleId, token, tags) {
+export function purchase(cfg, saleId, token, tags, ticket) {
   const t = Object.assign({ name: 'purchase' }, tags || {});
-  const res = http.post(`${cfg.baseUrl}/api/v1/sales/${saleId}/orders`, null, {
-    headers: { Authorization: `Bearer ${token}` },
-    tags: t,
-  });
+  const headers = { Authorization: `Bearer ${token}` };
+  if (ticket) headers['X-Admission-Ticket'] = ticket;
+  const res = http.post(`${cfg.baseUrl}/api/v1/sales/${saleId}/orders`, null, { headers, tags: t });
   const b = jsonBody(res);
   const code = errorCode(b);
   const ct = tags || {};
@@ -329,8 +330,9 @@ export function readSale(cfg, saleId) {
 
 // ------------------------------------------------------------------ admin
 
-// createSale opens a sale now (for the given hours) through the admin API.
-export function createSale(cfg, name, stock, hours, paymentWindowSeconds = 3600) {
+// createSale opens a sale now (for the given hours) through the admin API;
+// admission, when given, is its { rate_per_second, pow_bits }.
+export function createSale(cfg, name, stock, hours, paymentWindowSeconds = 3600, admission = null) {
   const now = Date.now();
   const body = {
     name,
@@ -340,6 +342,7 @@ export function createSale(cfg, name, stock, hours, paymentWindowSeconds = 3600)
     ends_at: new Date(now + hours * 3600 * 1000).toISOString(),
     payment_window_seconds: paymentWindowSeconds,
   };
+  if (admission) body.admission = admission;
   const res = http.post(`${cfg.adminUrl}/admin/v1/sales`, JSON.stringify(body), adminParams(cfg, 'admin_sale'));
   if (res.status !== 201) throw new Error(`POST /admin/v1/sales: ${res.status} ${res.body}`);
   return res.json();

@@ -342,6 +342,9 @@ func (b *bench) measure(ctx context.Context, full bool) error {
 	if err := b.soldOutPhase(ctx, tokens); err != nil {
 		return err
 	}
+	if err := b.soldOutTicketsPhase(ctx, tokens); err != nil {
+		return err
+	}
 	// The baseline again, so that drift of the machine over the purchase
 	// phases is averaged out of their ratios.
 	if _, err := b.helloPhase(ctx, phaseHelloEnd); err != nil {

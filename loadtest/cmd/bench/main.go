@@ -9,6 +9,9 @@
 //   - contended: purchases of one large sale, every request a distinct
 //     user, so each is a real reservation and a confirmed publish (202);
 //   - sold-out: purchases of a sale already bought out (409 sold_out);
+//   - sold-out with tickets: the same with admission on, a sale behind a
+//     waiting room whose users took their tickets before the buy-out, so
+//     every purchase carries a valid ticket the api checks (409 sold_out);
 //
 // then measures orders persisted per second from the first purchase to the
 // last row in MySQL, and, in the same run, a raw confirmed-publish ceiling
@@ -20,7 +23,7 @@
 //
 // With -apis and -redis it measures a matrix instead: for each Redis
 // (the single server, the local Redis Cluster or a URL) and each number of
-// api replicas, the same four load phases with the replicas started on that
+// api replicas, the same five load phases with the replicas started on that
 // Redis and the load's connections spread evenly over their public
 // listeners; each setup gets its full report in a directory of its own,
 // and bench.md opens with a table of them side by side. A matrix leaves
@@ -34,7 +37,7 @@
 // The files, one concern each: flags.go reads the command line; bench.go
 // runs the command (the processes, each setup, the cleanup), hello.go is
 // the baseline server and apis.go starts the api replicas; phases.go,
-// ceiling.go and drain.go run the phases; processes.go and cpu.go say which
+// tickets.go, ceiling.go and drain.go run the phases; processes.go and cpu.go say which
 // processes are watched and read their CPU time (with prometheus/procfs),
 // resources.go and scrape.go their memory and /metrics (with
 // prometheus/common/expfmt); mysql.go watches the rows land; invariants.go

@@ -48,6 +48,7 @@ type settings struct {
 	WorkerPrefetch  int     `json:"worker_prefetch"`
 	ContendedStock  int64   `json:"contended_stock"`
 	SoldOutStock    int64   `json:"soldout_stock"`
+	TicketUsers     int     `json:"ticket_users,omitempty"` // users of the sold-out-with-tickets phase, in turn
 }
 
 // Phase names.
@@ -56,6 +57,9 @@ const (
 	phaseHelloEnd  = "hello-world again"
 	phaseContended = "contended"
 	phaseSoldOut   = "sold-out"
+	// phaseSoldOutTickets is the sold-out phase of a sale with admission:
+	// every purchase carries a valid ticket.
+	phaseSoldOutTickets = "sold-out with tickets"
 )
 
 // phase is one closed-loop load at one target.

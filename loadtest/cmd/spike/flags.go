@@ -24,6 +24,14 @@ type options struct {
 	secret       string
 	drainTimeout time.Duration
 	jsonPath     string
+
+	// With admission every buyer walks the sale's admission before its
+	// purchase; without -sale the run opens a sale of its own with it.
+	admission     bool
+	admissionRate int64
+	powBits       int
+	stock         int64
+	saleSet       bool // -sale was given
 }
 
 // parseFlags reads the command line; getenv supplies SECKILL_ADMIN_TOKEN and
@@ -48,11 +56,18 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string, now
 		"without one, tokens come from POST /admin/v1/tokens")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "how long to wait for reserved_in_flight to reach 0")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the summary as JSON to this `path`")
+	fs.BoolVar(&o.admission, "admission", false, "every buyer walks the sale's admission first: challenge and proof of work, "+
+		"waiting room (polling as told), then the purchase with its ticket; without -sale, opens a sale of -stock units "+
+		"with -admission-rate and -pow-bits")
+	fs.Int64Var(&o.admissionRate, "admission-rate", 200, "with -admission and no -sale: buyers let in per second (0: no waiting room)")
+	fs.IntVar(&o.powBits, "pow-bits", 12, "with -admission and no -sale: leading zero bits of the proof of work (0: none)")
+	fs.Int64Var(&o.stock, "stock", 1000, "with -admission and no -sale: units of the sale opened")
 	if err := load.ParseFlags(fs, args); err != nil {
 		return o, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.saleSet = set["sale"]
 	if !set["admin-token"] {
 		o.adminToken = getenv("SECKILL_ADMIN_TOKEN")
 	}
@@ -89,6 +104,11 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("-duration must be positive, not %s", o.duration)
 	case o.drainTimeout <= 0:
 		return fmt.Errorf("-drain-timeout must be positive, not %s", o.drainTimeout)
+	case o.admissionRate < 0 || o.powBits < 0 || o.stock <= 0:
+		return fmt.Errorf("-admission-rate and -pow-bits must not be negative and -stock must be positive, not %d, %d and %d",
+			o.admissionRate, o.powBits, o.stock)
+	case o.admission && !o.saleSet && o.admissionRate == 0 && o.powBits == 0:
+		return fmt.Errorf("-admission with -admission-rate 0 and -pow-bits 0 opens a sale without admission")
 	}
 	if o.target, err = baseURL("-target", o.target); err != nil {
 		return err

@@ -25,6 +25,7 @@ func TestParseFlags(t *testing.T) {
 		want := options{
 			target: "http://127.0.0.1:8080", admin: "http://127.0.0.1:9090", sale: 1, users: 20000,
 			userBase: now.UnixMicro(), concurrency: 256, duration: time.Minute, drainTimeout: time.Minute,
+			admissionRate: 200, powBits: 12, stock: 1000,
 		}
 		if o != want {
 			t.Errorf("defaults = %+v, want %+v", o, want)
@@ -44,11 +45,13 @@ func TestParseFlags(t *testing.T) {
 	})
 	t.Run("every flag", func(t *testing.T) {
 		o, err := parseFlags(strings.Fields("-target http://127.0.0.1:18080/ -admin https://127.0.0.1:19090 "+
-			"-sale 7 -users 300 -user-base 42 -concurrency 16 -duration 5s -drain-timeout 3s -json /tmp/s.json"),
+			"-sale 7 -users 300 -user-base 42 -concurrency 16 -duration 5s -drain-timeout 3s -json /tmp/s.json "+
+			"-admission -admission-rate 30 -pow-bits 9 -stock 77"),
 			io.Discard, noenv, now)
 		want := options{
 			target: "http://127.0.0.1:18080", admin: "https://127.0.0.1:19090", sale: 7, users: 300, userBase: 42,
 			concurrency: 16, duration: 5 * time.Second, drainTimeout: 3 * time.Second, jsonPath: "/tmp/s.json",
+			admission: true, admissionRate: 30, powBits: 9, stock: 77, saleSet: true,
 		}
 		if err != nil || o != want {
 			t.Errorf("got %+v, %v; want %+v", o, err, want)
@@ -69,6 +72,8 @@ func TestParseFlags(t *testing.T) {
 		{"-users", "0"}, {"-users", "x"}, {"-sale", "0"}, {"-concurrency", "0"}, {"-duration", "0s"},
 		{"-drain-timeout", "-1s"}, {"-user-base", "-5"}, {"-target", "127.0.0.1:8080"}, {"-admin", "ftp://x"},
 		{"-target", "http://127.0.0.1:8080?x=1"}, {"extra"}, {"-nope"},
+		{"-admission-rate", "-1"}, {"-pow-bits", "-2"}, {"-stock", "0"},
+		{"-admission", "-admission-rate", "0", "-pow-bits", "0"},
 	}
 	for _, args := range bad {
 		_, err := parseFlags(args, io.Discard, noenv, now)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
@@ -36,6 +37,9 @@ type report struct {
 	FirstSoldOutMS  *float64         `json:"first_sold_out_ms"`
 	LastUnitMS      *float64         `json:"last_unit_ms"`
 
+	// Admission is what the buyers met at the door, with -admission.
+	Admission *admissionResult `json:"admission,omitempty"`
+
 	After        *load.Reconcile `json:"reconcile_after"`
 	AfterError   string          `json:"reconcile_after_error,omitempty"`
 	Drained      bool            `json:"drained"`
@@ -49,11 +53,12 @@ type report struct {
 }
 
 type saleInfo struct {
-	ID               int64  `json:"id"`
-	Name             string `json:"name"`
-	Status           string `json:"status"`
-	TotalStock       int64  `json:"total_stock"`
-	RemainingAtStart int64  `json:"remaining_at_start"`
+	ID               int64                 `json:"id"`
+	Name             string                `json:"name"`
+	Status           string                `json:"status"`
+	TotalStock       int64                 `json:"total_stock"`
+	RemainingAtStart int64                 `json:"remaining_at_start"`
+	Admission        httpapi.AdmissionJSON `json:"admission"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -72,6 +77,12 @@ func (r *report) complete(f load.Facts) {
 	fr := r.fire
 	r.Requests = fr.sent
 	r.NotSent = int64(r.Users) - fr.sent
+	if fr.admission != nil {
+		// Only buyers with a ticket buy; the door turned the rest away or
+		// they gave up waiting.
+		r.Admission = fr.admission
+		r.NotSent = fr.admission.GaveUp
+	}
 	r.Counts = fr.counts
 	r.Detail = fr.detail
 	r.TransportErrors = fr.errSamples
@@ -92,6 +103,9 @@ func (r *report) complete(f load.Facts) {
 	}
 	r.Drained = f.Drained
 	r.Invariants = load.Checks(f)
+	if r.Admission != nil {
+		r.Invariants = append(r.Invariants, r.Admission.checks(fr.counts, fr.detail)...)
+	}
 	r.OK = len(load.Failed(r.Invariants)) == 0 && !r.Interrupted
 	r.Notes = notes(r)
 }
@@ -117,8 +131,14 @@ func notes(r *report) []string {
 	if r.Sale.Status != "active" {
 		out = append(out, fmt.Sprintf("the sale was %s at the start", r.Sale.Status))
 	}
-	if r.NotSent > 0 && !r.Interrupted {
+	switch {
+	case r.NotSent > 0 && r.Admission != nil && !r.Interrupted:
+		out = append(out, fmt.Sprintf("%d users gave up waiting for a ticket: the -duration bound passed", r.NotSent))
+	case r.NotSent > 0 && !r.Interrupted:
 		out = append(out, fmt.Sprintf("%d users were not sent: the -duration bound passed", r.NotSent))
+	}
+	if r.Admission == nil && (r.Sale.Admission.RatePerSecond > 0 || r.Sale.Admission.PowBits > 0) {
+		out = append(out, "the sale admits buyers with a ticket only: run with -admission to walk its waiting room")
 	}
 	if c.RateLimited > 0 {
 		out = append(out, fmt.Sprintf("%d purchases got 429: every user comes from one address, so the api's per-IP limit "+
@@ -142,9 +162,12 @@ func (r *report) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "summary")
-	if r.NotSent > 0 {
+	switch {
+	case r.Admission != nil:
+		row("purchases", "%d of %d users, each with its ticket", r.Requests, r.Users)
+	case r.NotSent > 0:
 		row("requests", "%d of %d users (%d not sent)", r.Requests, r.Users, r.NotSent)
-	} else {
+	default:
 		row("requests", "%d", r.Requests)
 	}
 	row("202 accepted", "%d", c.Accepted)
@@ -175,6 +198,9 @@ func (r *report) writeText(w io.Writer) {
 		}
 	} else {
 		row("time until sold out", "not sold out")
+	}
+	if r.Admission != nil {
+		r.Admission.writeText(w, row)
 	}
 
 	fmt.Fprintln(w)

@@ -61,6 +61,13 @@ type spike struct {
 }
 
 func (s *spike) run(ctx context.Context) error {
+	if s.o.admission && !s.o.saleSet {
+		sale, err := s.openAdmissionSale(ctx)
+		if err != nil {
+			return notStarted(ctx, fmt.Errorf("open a sale with admission: %w%s", err, hint(err)))
+		}
+		s.o.sale = sale.ID
+	}
 	o := s.o
 	sale, err := s.api.Sale(ctx, o.sale)
 	if err != nil {
@@ -68,6 +75,13 @@ func (s *spike) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.out, "sale %d %q: %s, total_stock %d, remaining %d\n",
 		sale.ID, sale.Name, sale.Status, sale.TotalStock, sale.Remaining)
+	adm := sale.Admission
+	if adm.RatePerSecond > 0 || adm.PowBits > 0 {
+		fmt.Fprintf(s.out, "admission: rate_per_second %d, pow_bits %d\n", adm.RatePerSecond, adm.PowBits)
+	}
+	if o.admission && adm.RatePerSecond == 0 && adm.PowBits == 0 {
+		return usage("sale %d has no admission: -admission needs a sale with a waiting room or a proof of work", o.sale)
+	}
 
 	before, err := s.api.Reconcile(ctx, o.sale)
 	if err != nil {
@@ -97,13 +111,20 @@ func (s *spike) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.out, "tokens: %d (users %d to %d) %s in %s\n",
 		len(tokens), o.userBase, o.userBase+int64(o.users)-1, how, round(time.Since(t0)))
-	fmt.Fprintf(s.out, "release: %d users at once, one purchase each, %d connections, bound %s\n",
-		len(tokens), min(o.concurrency, len(tokens)), o.duration)
-
-	fr := s.fire(ctx, tokens, sale.Remaining)
+	var fr fireResult
+	if o.admission {
+		fmt.Fprintf(s.out, "release: %d users at once, each through the admission then one purchase, %d connections, bound %s\n",
+			len(tokens), min(o.concurrency, len(tokens)), o.duration)
+		fr = s.fireAdmission(ctx, tokens, sale)
+	} else {
+		fmt.Fprintf(s.out, "release: %d users at once, one purchase each, %d connections, bound %s\n",
+			len(tokens), min(o.concurrency, len(tokens)), o.duration)
+		fr = s.fire(ctx, tokens, sale.Remaining)
+	}
 
 	rep := &report{
-		Sale:  saleInfo{ID: sale.ID, Name: sale.Name, Status: sale.Status, TotalStock: sale.TotalStock, RemainingAtStart: sale.Remaining},
+		Sale: saleInfo{ID: sale.ID, Name: sale.Name, Status: sale.Status, TotalStock: sale.TotalStock,
+			RemainingAtStart: sale.Remaining, Admission: sale.Admission},
 		Users: o.users, UserBase: o.userBase, Concurrency: o.concurrency, Tokens: how,
 		Before: before,
 		fire:   fr,
@@ -182,6 +203,45 @@ type fireResult struct {
 	stockGone  time.Duration // release → the 202 that used the last unit; 0: none
 	detail     map[string]int64
 	errSamples []string
+	admission  *admissionResult // with -admission
+}
+
+// purchases records the purchase replies of a release; safe for
+// concurrent use.
+type purchases struct {
+	remaining int64 // units at the start: the 202 of that number took the last
+	counters  load.Counters
+	tally     load.Tally
+	firstSold load.Moment
+	stockGone load.Moment
+}
+
+// note counts r, which was complete at since the release.
+func (p *purchases) note(r load.Reply, at time.Duration) {
+	o := r.Outcome()
+	switch c := p.counters.Add(o); {
+	case o == load.SoldOut:
+		p.firstSold.Mark(at)
+	case o == load.Accepted && c == p.remaining:
+		p.stockGone.Mark(at)
+	}
+	p.tally.Note(r)
+}
+
+// result is what the release saw: sent purchases, the time from the
+// release to the last reply, and the latencies of the complete replies.
+func (p *purchases) result(sent int64, elapsed time.Duration, latencies []time.Duration) fireResult {
+	fr := fireResult{
+		counts:     p.counters.Snapshot(),
+		sent:       sent,
+		elapsed:    elapsed,
+		latency:    load.Summarize(latencies),
+		detail:     p.tally.Detail(),
+		errSamples: p.tally.Errors(),
+	}
+	fr.firstSold, _ = p.firstSold.Get()
+	fr.stockGone, _ = p.stockGone.Get()
+	return fr
 }
 
 // fire releases every user at once: concurrency goroutines wait on a closed
@@ -192,10 +252,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	n := len(tokens)
 	workers := min(s.o.concurrency, n)
 	var (
-		counters   load.Counters
-		tally      load.Tally
-		firstSold  load.Moment
-		stockGone  load.Moment
+		got        = purchases{remaining: remaining}
 		next       atomic.Int64
 		releasedAt time.Time
 		wg         sync.WaitGroup
@@ -215,16 +272,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 					break
 				}
 				r := s.api.Purchase(inFlight, s.o.sale, tokens[i])
-				at := time.Since(releasedAt)
-				o := r.Outcome()
-				c := counters.Add(o)
-				switch {
-				case o == load.SoldOut:
-					firstSold.Mark(at)
-				case o == load.Accepted && c == remaining:
-					stockGone.Mark(at)
-				}
-				tally.Note(r)
+				got.note(r, time.Since(releasedAt))
 				if r.Err == nil {
 					local = append(local, r.Latency)
 				}
@@ -237,7 +285,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	timer := time.AfterFunc(s.o.duration, cancel)
 	defer timer.Stop()
 	close(release)
-	stopProgress := load.StartProgress(s.errw, s.tty, int64(n), &counters, releasedAt)
+	stopProgress := load.StartProgress(s.errw, s.tty, int64(n), &got.counters, releasedAt)
 	wg.Wait()
 	elapsed := time.Since(releasedAt)
 	stopProgress()
@@ -246,17 +294,7 @@ func (s *spike) fire(ctx context.Context, tokens []string, remaining int64) fire
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	fr := fireResult{
-		counts:     counters.Snapshot(),
-		sent:       min(next.Load(), int64(n)),
-		elapsed:    elapsed,
-		latency:    load.Summarize(all),
-		detail:     tally.Detail(),
-		errSamples: tally.Errors(),
-	}
-	fr.firstSold, _ = firstSold.Get()
-	fr.stockGone, _ = stockGone.Get()
-	return fr
+	return got.result(min(next.Load(), int64(n)), elapsed, all)
 }
 
 func yesNo(b bool) string {

@@ -326,3 +326,84 @@ func TestSpikeInterrupted(t *testing.T) {
 		t.Errorf("summary does not say it was interrupted, or counts abandoned requests as transport errors")
 	}
 }
+
+// TestSpikeWalksTheAdmission opens a sale with a waiting room and a proof
+// of work on the embedded api and sends every buyer through it: challenge,
+// proof, join, polls, then one purchase with the ticket. Every purchase
+// carried a ticket the api took, no more orders than units, and the
+// tickets, as recorded, never came faster than the rate allows.
+func TestSpikeWalksTheAdmission(t *testing.T) {
+	const (
+		users = 400
+		stock = 150
+		rate  = 50
+		bits  = 8
+	)
+	e := newEmbedded(t, 10, "")
+	rep, text, err := runSpike(t, "-target", e.public, "-admin", e.admin, "-admission",
+		"-admission-rate", strconv.Itoa(rate), "-pow-bits", strconv.Itoa(bits), "-stock", strconv.Itoa(stock),
+		"-users", strconv.Itoa(users), "-user-base", "5000", "-concurrency", "32", "-secret", testSecret,
+		"-duration", "2m", "-drain-timeout", "2m")
+	if err != nil {
+		t.Fatalf("run: %v (exit %d)", err, load.ExitCode("spike", err, io.Discard))
+	}
+	a := rep.Admission
+	if a == nil {
+		t.Fatal("the summary has no admission figures")
+	}
+	if rep.Sale.ID == e.saleID || rep.Sale.TotalStock != stock || rep.Sale.Admission.RatePerSecond != rate ||
+		rep.Sale.Admission.PowBits != bits {
+		t.Errorf("sale %+v: want a sale of its own with %d units, rate %d, %d bits", rep.Sale, stock, rate, bits)
+	}
+	if a.Challenges != users || a.Solved != users || a.Joins != users || a.SolveCPUSeconds <= 0 {
+		t.Errorf("challenges %d, solved %d (CPU %gs), joins %d; want %d each", a.Challenges, a.Solved, a.SolveCPUSeconds, a.Joins, users)
+	}
+	c := rep.Counts
+	if c.Total() != a.Tickets || c.Accepted != stock || a.Tickets < stock {
+		t.Errorf("purchases %+v, tickets %d; want a purchase per ticket and %d accepted", c, a.Tickets, stock)
+	}
+	if a.Tickets+a.Ends.SoldOut != users || a.GaveUp != 0 || a.refused() != 0 || a.Polls == 0 {
+		t.Errorf("tickets %d + 409 sold_out %d of %d buyers, gave up %d, 403 %d, polls %d",
+			a.Tickets, a.Ends.SoldOut, users, a.GaveUp, a.refused(), a.Polls)
+	}
+	if after := rep.After; after == nil || after.Persisted > stock || after.Persisted != c.Accepted || !after.Consistent {
+		t.Errorf("reconcile after: %+v; want %d persisted of %d units", after, c.Accepted, stock)
+	}
+	if a.InRoomMS.P99 < a.InRoomMS.P50 || a.InRoomMS.Max <= 0 {
+		t.Errorf("time in the room %+v", a.InRoomMS)
+	}
+	// Any window of length T holds at most rate × T + rate tickets; the
+	// times are when the answers arrived, each up to the slowest ticket
+	// reply after the api issued it.
+	at := a.TicketTimesMS
+	if int64(len(at)) != a.Tickets {
+		t.Fatalf("%d ticket times for %d tickets", len(at), a.Tickets)
+	}
+	slack := a.TicketLatencyMaxMS / 1000
+	for i := range at {
+		for j := range at {
+			width := (at[j] - at[i]) / 1000
+			if width < 0 {
+				continue
+			}
+			n := 0
+			for _, x := range at {
+				if x >= at[i] && x <= at[j] {
+					n++
+				}
+			}
+			if allowed := rate*(width+slack) + rate; float64(n) > allowed {
+				t.Fatalf("%d tickets within %.3fs from %.3fs; the rate allows %.1f", n, width, at[i]/1000, allowed)
+			}
+		}
+	}
+	if len(failedNames(rep)) != 0 || len(rep.Invariants) != 10 || !rep.OK {
+		t.Errorf("invariants %+v", rep.Invariants)
+	}
+	for _, want := range []string{`admission \(rate_per_second 50, pow_bits 8\)`, `proofs solved +400 \(CPU `,
+		`time in the room p99`, `ok +every purchase carried a ticket`, `ok +admitted no faster than the rate`} {
+		if !regexp.MustCompile(want).MatchString(text) {
+			t.Errorf("summary does not match %q", want)
+		}
+	}
+}

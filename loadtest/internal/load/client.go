@@ -118,6 +118,12 @@ func (r Reply) Outcome() Outcome { return Classify(r.Status, r.Code, r.Err) }
 // Purchase places one order for the holder of token: POST
 // /api/v1/sales/{id}/orders with no body.
 func (c *Client) Purchase(ctx context.Context, saleID int64, token string) Reply {
+	return c.PurchaseWithTicket(ctx, saleID, token, "")
+}
+
+// PurchaseWithTicket is Purchase carrying an admission ticket in the
+// X-Admission-Ticket header; an empty ticket sends none.
+func (c *Client) PurchaseWithTicket(ctx context.Context, saleID int64, token, ticket string) Reply {
 	url := c.Public + "/api/v1/sales/" + strconv.FormatInt(saleID, 10) + "/orders"
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
@@ -125,6 +131,9 @@ func (c *Client) Purchase(ctx context.Context, saleID int64, token string) Reply
 		return Reply{Err: fmt.Errorf("purchase request: %w", err)}
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if ticket != "" {
+		req.Header.Set(httpapi.TicketHeader, ticket)
+	}
 	res, err := c.HTTP.Do(req)
 	if err != nil {
 		return Reply{Err: err, Latency: time.Since(start)}

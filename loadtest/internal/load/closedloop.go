@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seckill/seckill/internal/httpapi"
 )
 
 // Record is one request of a closed-loop run.
@@ -40,6 +42,12 @@ func NewConnClient(timeout time.Duration) *http.Client {
 // (none when token is empty) and reads the whole answer, as Purchase does
 // for the purchase route.
 func PostBearer(ctx context.Context, c *http.Client, url, token string) Reply {
+	return PostTicket(ctx, c, url, token, "")
+}
+
+// PostTicket is PostBearer carrying an admission ticket in the
+// X-Admission-Ticket header; an empty ticket sends none.
+func PostTicket(ctx context.Context, c *http.Client, url, token, ticket string) Reply {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
@@ -47,6 +55,9 @@ func PostBearer(ctx context.Context, c *http.Client, url, token string) Reply {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ticket != "" {
+		req.Header.Set(httpapi.TicketHeader, ticket)
 	}
 	res, err := c.Do(req)
 	if err != nil {
