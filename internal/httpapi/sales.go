@@ -91,8 +91,7 @@ func (h *admin) addStock(c *gin.Context) {
 		}
 	}
 	// The entry is written in the transaction that raises the total. A
-	// retry with the same request_id adds nothing and is recorded again,
-	// as a request that was made.
+	// retry with the same request_id adds nothing and records nothing.
 	ctx, note := h.auditNote(c, order.AuditSaleStockAdded, func(e *order.AuditEntry, v order.Sale) {
 		e.Target = order.SaleTarget(v.ID)
 		e.Detail = fmt.Sprintf("add %d, request_id %q, total_stock %d", *in.Add, requestID, v.TotalStock)

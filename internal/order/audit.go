@@ -63,9 +63,10 @@ type AuditNote struct {
 	written  atomic.Bool
 }
 
-// Written reports whether a committed transaction carried the entry; when
-// it did not (the change has no transaction of its own, or failed), the
-// caller records the entry itself.
+// Written reports whether a committed transaction carried the entry (or
+// the request was a replay, MarkReplayed); when it did not (the change has
+// no transaction of its own, or failed), the caller records the entry
+// itself.
 func (n *AuditNote) Written() bool { return n != nil && n.written.Load() }
 
 // Complete is the entry as the store writes it for after.
@@ -80,6 +81,11 @@ func (n *AuditNote) Complete(after Sale) AuditEntry {
 // MarkWritten is called by the store once the transaction that wrote the
 // entry committed.
 func (n *AuditNote) MarkWritten() { n.written.Store(true) }
+
+// MarkReplayed is called by the store for a request that repeated an
+// earlier one under its request_id and changed nothing: the earlier
+// request's entry stands for both, and nothing is left to record.
+func (n *AuditNote) MarkReplayed() { n.written.Store(true) }
 
 type auditNoteKey struct{}
 

@@ -134,7 +134,7 @@ type Repository interface {
 	// A non-empty requestID is recorded with the change in the same
 	// transaction: a call with a request id already recorded for the same
 	// sale and add changes nothing and returns the sale as it is now;
-	// recorded for another sale or add, it is ErrInvalid.
+	// recorded for another sale or add, it is ErrRequestReused.
 	// ErrSaleNotFound for an unknown sale.
 	AddStock(ctx context.Context, saleID, add int64, requestID string, now time.Time) (Sale, error)
 	// OpenSales lists sales whose reservations may still be in flight: not

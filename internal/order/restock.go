@@ -52,7 +52,7 @@ func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string)
 	}
 	sale, err := s.repo.AddStock(ctx, id, add, requestID, s.now())
 	switch {
-	case errors.Is(err, ErrSaleNotFound), errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrSaleNotFound), errors.Is(err, ErrInvalid), errors.Is(err, ErrRequestReused):
 		return SaleView{}, err
 	case err != nil:
 		return SaleView{}, fmt.Errorf("%w: add stock to sale %d: %w", ErrUnavailable, id, err)

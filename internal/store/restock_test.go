@@ -46,8 +46,8 @@ func TestAddStock(t *testing.T) {
 			id        string
 			want      error
 		}{
-			{"another add", sale.ID, 6, "req-1", order.ErrInvalid},
-			{"another sale", sale.ID + 1000, 5, "req-1", order.ErrInvalid},
+			{"another add", sale.ID, 6, "req-1", order.ErrRequestReused},
+			{"another sale", sale.ID + 1000, 5, "req-1", order.ErrRequestReused},
 			{"unknown sale", sale.ID + 1000, 5, "req-2", order.ErrSaleNotFound},
 			{"nothing to add", sale.ID, 0, "req-3", order.ErrInvalid},
 		} {
