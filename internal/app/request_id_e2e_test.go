@@ -103,3 +103,58 @@ func TestAddStockRequestReused(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateSaleRequestID: a create retried under its request_id answers
+// the sale it created, 200, and creates nothing more; the request_id
+// reused with another body is 409 request_id_reused; a create without
+// one creates every time.
+func TestCreateSaleRequestID(t *testing.T) {
+	for _, kind := range []string{"embedded", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newSystem(t, kind)
+			now := time.Now().UTC().Truncate(time.Second)
+			body := func(stock int64, requestID string) io.Reader {
+				b := fmt.Sprintf(`{"name":"retried","price_cents":100,"total_stock":%d,"starts_at":%q,"ends_at":%q`,
+					stock, now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+				if requestID != "" {
+					b += fmt.Sprintf(`,"request_id":%q`, requestID)
+				}
+				return strings.NewReader(b + "}")
+			}
+			url := s.admin.URL + "/admin/v1/sales"
+			first := doUnchecked(t, "POST", url, body(5, "create-1"))
+			if first.status != http.StatusCreated || first.num("id") == 0 || first.num("total_stock") != 5 {
+				t.Fatalf("create: %d %s, want 201 with the sale", first.status, first.raw)
+			}
+			sale := first.num("id")
+			again := doUnchecked(t, "POST", url, body(5, "create-1"))
+			if again.status != http.StatusOK || again.num("id") != sale || again.num("total_stock") != 5 || again.num("remaining") != 5 {
+				t.Fatalf("retry: %d %s, want 200 with sale %d", again.status, again.raw, sale)
+			}
+			r := doUnchecked(t, "POST", url, body(6, "create-1"))
+			if r.status != http.StatusConflict || r.errorCode() != "request_id_reused" ||
+				!strings.HasPrefix(r.errorMessage(), `request_id "create-1" was already used to create sale `) {
+				t.Fatalf("request_id reused with another body: %d %s, want 409 request_id_reused", r.status, r.raw)
+			}
+			if r := doUnchecked(t, "POST", url, strings.NewReader(`{"name":"x","price_cents":1,"total_stock":1,`+
+				`"starts_at":"2026-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z","request_id":"no spaces"}`)); r.status != http.StatusBadRequest ||
+				r.errorCode() != "invalid_request" || !strings.Contains(r.errorMessage(), "request_id must be") {
+				t.Fatalf("malformed request_id: %d %s, want 400 invalid_request", r.status, r.raw)
+			}
+			var ids []int64
+			for _, v := range s.listSales(t, "").Sales {
+				ids = append(ids, v.ID)
+			}
+			if len(ids) != 1 || ids[0] != sale {
+				t.Fatalf("sales = %v, want sale %d alone", ids, sale)
+			}
+			if actions, _ := actionsOn(s.audit(t, 20), sale); len(actions) != 1 || actions[0] != order.AuditSaleCreated {
+				t.Fatalf("audit of sale %d = %v, want one %s", sale, actions, order.AuditSaleCreated)
+			}
+			// Without a request_id every create creates.
+			if r := doUnchecked(t, "POST", url, body(5, "")); r.status != http.StatusCreated || r.num("id") == sale {
+				t.Fatalf("create without a request_id: %d %s, want 201 with a new sale", r.status, r.raw)
+			}
+		})
+	}
+}

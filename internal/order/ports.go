@@ -125,7 +125,11 @@ type Publisher interface {
 
 // Repository is the durable store as the API sees it.
 type Repository interface {
-	CreateSale(ctx context.Context, n NewSale) (Sale, error)
+	// CreateSale stores a new sale and reports true. With n.RequestID set
+	// and already recorded, it creates nothing and returns the sale that
+	// request created and false when n has the same Fingerprint, a
+	// *RequestReusedError when not.
+	CreateSale(ctx context.Context, n NewSale) (Sale, bool, error)
 	// Sale returns ErrSaleNotFound for an unknown id.
 	Sale(ctx context.Context, id int64) (Sale, error)
 	// Sales lists up to limit sales, newest (highest id) first.

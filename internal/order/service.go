@@ -310,6 +310,9 @@ type SaleView struct {
 	// sale (lost, or not warmed yet); Remaining is then 0 and Status
 	// follows MySQL's count, total_stock − sold.
 	StockLoaded bool
+	// Replayed says the call repeated an earlier one under its request
+	// id and changed nothing.
+	Replayed bool
 }
 
 // Sale returns a sale with its remaining stock read live from the stock
@@ -359,14 +362,21 @@ func (s *Service) view(ctx context.Context, sale Sale) (SaleView, error) {
 	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem), StockLoaded: true}, nil
 }
 
-// CreateSale stores a new sale and warms its stock.
+// CreateSale stores a new sale and warms its stock. A repeat of an
+// earlier create under its request id (n.RequestID) answers the sale that
+// one created, Replayed, and changes nothing.
 func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err := n.Validate(); err != nil {
 		return SaleView{}, err
 	}
-	sale, err := s.repo.CreateSale(ctx, n)
+	sale, created, err := s.repo.CreateSale(ctx, n)
 	if err != nil {
 		return SaleView{}, err
+	}
+	if !created {
+		v, err := s.view(ctx, sale)
+		v.Replayed = true
+		return v, err
 	}
 	s.changed(ctx, sale.ID) // a lookup of the id before it existed may be cached
 	if snap, err := s.stock.Snapshot(ctx, sale.ID); err == nil && (snap.Loaded || len(snap.Reservations) > 0) {

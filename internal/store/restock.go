@@ -11,9 +11,6 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// maxRequestIDLen bounds a stock addition's request id (the column's width).
-const maxRequestIDLen = 100
-
 // stockAdditionRow is a row of stock_additions: one stock addition made
 // under a request id.
 type stockAdditionRow struct {
@@ -48,8 +45,8 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 	if add < 1 {
 		return order.Sale{}, order.Invalid("add must be 1 or more")
 	}
-	if len(requestID) > maxRequestIDLen {
-		return order.Sale{}, order.Invalidf("request_id must be at most %d bytes", maxRequestIDLen)
+	if len(requestID) > order.MaxRequestIDLen {
+		return order.Sale{}, order.Invalidf("request_id must be at most %d bytes", order.MaxRequestIDLen)
 	}
 	var (
 		row      saleRow

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/store"
@@ -74,4 +75,61 @@ func TestSalesNewestFirst(t *testing.T) {
 			t.Fatalf("Sales(2) = %+v, %v; want sales %d then %d", got, err, b.ID, a.ID)
 		}
 	})
+}
+
+// TestCreateSaleRequestID: creates racing under one request id, on two
+// stores sharing one MySQL database (two replicas, or one before and
+// after a restart), store one sale; the id reused for another sale is
+// refused and creates nothing.
+func TestCreateSaleRequestID(t *testing.T) {
+	dsn := storetest.MySQLDSN(t)
+	stores := make([]*store.Store, 2)
+	for i := range stores {
+		s, err := store.OpenMySQL(t.Context(), dsn, storetest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	n := order.NewSale{Name: "retried", PriceCents: 1, TotalStock: 4, StartsAt: t0, EndsAt: t0.Add(time.Hour),
+		RequestID: "create-1"}
+	type result struct {
+		sale    order.Sale
+		created bool
+		err     error
+	}
+	results := make(chan result, 8)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			sale, created, err := stores[i%2].CreateSale(t.Context(), n)
+			results <- result{sale, created, err}
+		})
+	}
+	wg.Wait()
+	close(results)
+	var id int64
+	created := 0
+	for r := range results {
+		if r.err != nil || (id != 0 && r.sale.ID != id) {
+			t.Fatalf("CreateSale = %+v, %v; want one sale for every call", r.sale, r.err)
+		}
+		id = r.sale.ID
+		if r.created {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d calls created the sale, want exactly 1", created)
+	}
+
+	other := n
+	other.TotalStock = 5
+	if _, _, err := stores[1].CreateSale(t.Context(), other); !errors.Is(err, order.ErrRequestReused) {
+		t.Fatalf("request id reused for another sale: %v, want ErrRequestReused", err)
+	}
+	if list, err := stores[0].Sales(t.Context(), 10); err != nil || len(list) != 1 || list[0].ID != id {
+		t.Fatalf("sales = %+v, %v; want sale %d alone", list, err, id)
+	}
 }
