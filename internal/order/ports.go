@@ -112,6 +112,13 @@ type Stock interface {
 	Settle(ctx context.Context, saleID int64, orderNos []string) error
 }
 
+// UnitLimit is implemented by a stock backend that holds at most
+// MaxUnits units per sale (memcached keeps a sale in one item); the
+// wiring hands the limit to the service (WithUnitLimit).
+type UnitLimit interface {
+	MaxUnits() int64
+}
+
 // Publisher hands accepted orders to the queue. Publish returns nil only once
 // the broker has confirmed the message (routed, persisted).
 type Publisher interface {

@@ -50,6 +50,9 @@ type Service struct {
 	fencer       Fencer
 	held         HeldOrders
 	rebuildQuiet time.Duration
+
+	// maxUnits bounds a sale's total_stock (WithUnitLimit); 0 is no bound.
+	maxUnits int64
 }
 
 // Option configures a Service.
@@ -98,6 +101,11 @@ func (s *Service) publishContext(ctx context.Context, start time.Time) (context.
 	}
 	return context.WithDeadline(ctx, start.Add(s.publishWithin))
 }
+
+// WithUnitLimit refuses, before MySQL is written, a sale created with or
+// raised to more than most units: the most the stock backend holds per
+// sale (UnitLimit).
+func WithUnitLimit(most int64) Option { return func(s *Service) { s.maxUnits = most } }
 
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
@@ -368,6 +376,9 @@ func (s *Service) view(ctx context.Context, sale Sale) (SaleView, error) {
 func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err := n.Validate(); err != nil {
 		return SaleView{}, err
+	}
+	if most := s.maxUnits; most > 0 && n.TotalStock > most {
+		return SaleView{}, Invalid(fmt.Sprintf("total_stock must be at most %d: the stock backend holds no larger sale", most))
 	}
 	sale, created, err := s.repo.CreateSale(ctx, n)
 	if err != nil {

@@ -15,7 +15,10 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-var _ order.Stock = (*Memcached)(nil)
+var (
+	_ order.Stock     = (*Memcached)(nil)
+	_ order.UnitLimit = (*Memcached)(nil)
+)
 
 const (
 	// MemcachedMaxValueBytes bounds the encoded state of one sale: 1 MiB
@@ -92,6 +95,9 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	}
 	return m, nil
 }
+
+// MaxUnits is MemcachedMaxUnits: the largest total a sale may have here.
+func (m *Memcached) MaxUnits() int64 { return MemcachedMaxUnits }
 
 // Close closes the connections of a client NewMemcached made.
 func (m *Memcached) Close() error {
