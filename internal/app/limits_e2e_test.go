@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
+	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/stock"
 )
 
@@ -40,5 +42,29 @@ func TestMemcacheUnitLimit(t *testing.T) {
 	}
 	if rec := s.reconcile(t, sale); !rec.Consistent {
 		t.Fatalf("reconcile: %+v", rec)
+	}
+}
+
+// TestFailedCreateLeavesNothing: a create whose stock the stock backend
+// cannot load (memcached unreachable) answers 503 and leaves no sale in
+// MySQL for the settler or a warm-up to bring live later, and frees its
+// request_id for the retry; the audit trail says the sale was removed.
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	s := newSystem(t, "memcache", func(c *config.API) { c.MemcacheServers = "127.0.0.1:1" })
+	now := time.Now().UTC()
+	for range 2 { // the second call is the client's retry
+		r := doUnchecked(t, "POST", s.admin.URL+"/admin/v1/sales", jsonBody(t, httpapi.NewSaleJSON{
+			Name: "unloadable", PriceCents: 1, TotalStock: 5, StartsAt: now, EndsAt: now.Add(time.Hour), RequestID: "create-down",
+		}))
+		if r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
+			t.Fatalf("create with the stock backend down: %d %s, want 503 unavailable", r.status, r.raw)
+		}
+	}
+	if list, err := s.api.Repo.Sales(t.Context(), 10); err != nil || len(list) != 0 {
+		t.Fatalf("MySQL sales after failed creates = %+v, %v; want none", list, err)
+	}
+	actions, _ := actionsOn(s.audit(t, 20), 1)
+	if want := []string{order.AuditSaleRemoved, order.AuditSaleCreated}; strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Fatalf("audit of sale 1 = %v, want %v", actions, want)
 	}
 }

@@ -39,6 +39,7 @@ type AuditLog interface {
 // Audit actions.
 const (
 	AuditSaleCreated          = "sale.created"
+	AuditSaleRemoved          = "sale.removed"
 	AuditSaleWarmed           = "sale.warmed"
 	AuditSaleStockAdded       = "sale.stock_added"
 	AuditDeadLettersReplayed  = "dead_letters.replayed"
@@ -92,6 +93,12 @@ type auditNoteKey struct{}
 // WithAuditNote returns ctx carrying n.
 func WithAuditNote(ctx context.Context, n *AuditNote) context.Context {
 	return context.WithValue(ctx, auditNoteKey{}, n)
+}
+
+// AuditNoteIn returns the note ctx carries, written or not, or nil.
+func AuditNoteIn(ctx context.Context) *AuditNote {
+	n, _ := ctx.Value(auditNoteKey{}).(*AuditNote)
+	return n
 }
 
 // AuditNoteFrom returns the note ctx carries that has not been written

@@ -137,6 +137,11 @@ type Repository interface {
 	// request created and false when n has the same Fingerprint, a
 	// *RequestReusedError when not.
 	CreateSale(ctx context.Context, n NewSale) (Sale, bool, error)
+	// RemoveSale deletes a sale that holds no order, with its request id,
+	// and records the removal in the audit trail when ctx carries the
+	// create's AuditNote: the undoing of a create whose stock could not
+	// be loaded. A sale that holds orders is left as it is (an error).
+	RemoveSale(ctx context.Context, id int64) error
 	// Sale returns ErrSaleNotFound for an unknown id.
 	Sale(ctx context.Context, id int64) (Sale, error)
 	// Sales lists up to limit sales, newest (highest id) first.

@@ -390,18 +390,33 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 		return v, err
 	}
 	s.changed(ctx, sale.ID) // a lookup of the id before it existed may be cached
+	if err := s.load(ctx, sale); err != nil {
+		// Nothing was sold: the sale goes, so that neither the settler nor
+		// a warm-up brings it live later, and a retry creates it anew.
+		ctx := context.WithoutCancel(ctx)
+		if rerr := s.repo.RemoveSale(ctx, sale.ID); rerr != nil {
+			s.log.ErrorContext(ctx, "a sale whose stock could not be loaded was not removed; the settler may load it later",
+				"sale_id", sale.ID, "err", rerr)
+		} else {
+			s.log.WarnContext(ctx, "the stock backend could not load a new sale; removed it", "sale_id", sale.ID, "err", err)
+		}
+		s.changed(ctx, sale.ID)
+		return SaleView{}, err
+	}
+	return s.view(ctx, sale)
+}
+
+// load puts a sale MySQL has just created into the stock backend.
+func (s *Service) load(ctx context.Context, sale Sale) error {
 	if snap, err := s.stock.Snapshot(ctx, sale.ID); err == nil && (snap.Loaded || len(snap.Reservations) > 0) {
 		s.log.WarnContext(ctx, "the stock backend held state for a sale id MySQL just created (left from an earlier database); discarding it",
 			"sale_id", sale.ID, "reservations", len(snap.Reservations))
 		if err := s.stock.Forget(ctx, sale.ID); err != nil {
-			return SaleView{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	// A new sale: nothing of it can be in flight anywhere.
-	if err := s.warm(ctx, sale, true); err != nil {
-		return SaleView{}, err
-	}
-	return s.view(ctx, sale)
+	return s.warm(ctx, sale, true)
 }
 
 // rebuildWait is how long a warm-up request waits for a rebuild's fence

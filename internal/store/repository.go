@@ -176,6 +176,47 @@ func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, bo
 	return row.sale(), created, nil
 }
 
+// RemoveSale deletes a sale that holds no order, with its request id, in
+// one transaction that also records the removal in the audit trail under
+// the actor of the create's note, when ctx carries one; see
+// order.Repository.
+func (s *Store) RemoveSale(ctx context.Context, id int64) error {
+	err := s.withRetry(ctx, func() error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var orders int64
+			if err := tx.Model(&orderRow{}).Where("sale_id = ?", id).Count(&orders).Error; err != nil {
+				return err
+			}
+			if orders > 0 {
+				return fmt.Errorf("sale %d holds %d orders", id, orders)
+			}
+			if err := tx.Where("sale_id = ?", id).Delete(&saleRequestRow{}).Error; err != nil {
+				return err
+			}
+			res := tx.Where("id = ?", id).Delete(&saleRow{})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return order.ErrSaleNotFound
+			}
+			n := order.AuditNoteIn(ctx)
+			if n == nil {
+				return nil
+			}
+			row := newAuditRow(order.AuditEntry{
+				Actor: n.Entry.Actor, Action: order.AuditSaleRemoved, Target: order.SaleTarget(id),
+				Detail: "the stock backend could not load the new sale; removed before anything was sold", RemoteAddr: n.Entry.RemoteAddr,
+			})
+			return tx.Create(&row).Error
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("remove sale %d: %w", id, err)
+	}
+	return nil
+}
+
 // Sale returns the sale id, or order.ErrSaleNotFound.
 func (s *Store) Sale(ctx context.Context, id int64) (order.Sale, error) {
 	var row saleRow

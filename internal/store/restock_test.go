@@ -133,3 +133,36 @@ func TestCreateSaleRequestID(t *testing.T) {
 		t.Fatalf("sales = %+v, %v; want sale %d alone", list, err, id)
 	}
 }
+
+// TestRemoveSale: a sale without orders goes with its request id, which a
+// new create may then use; a sale with orders stays.
+func TestRemoveSale(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		n := order.NewSale{Name: "gone", TotalStock: 2, StartsAt: t0, EndsAt: t0.Add(time.Hour), RequestID: "create-gone"}
+		sale, _, err := s.CreateSale(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveSale(ctx, sale.ID); err != nil {
+			t.Fatalf("RemoveSale: %v", err)
+		}
+		if _, err := s.Sale(ctx, sale.ID); !errors.Is(err, order.ErrSaleNotFound) {
+			t.Fatalf("removed sale: %v, want ErrSaleNotFound", err)
+		}
+		if err := s.RemoveSale(ctx, sale.ID); !errors.Is(err, order.ErrSaleNotFound) {
+			t.Fatalf("RemoveSale again: %v, want ErrSaleNotFound", err)
+		}
+		again, created, err := s.CreateSale(ctx, n)
+		if err != nil || !created || again.ID == sale.ID {
+			t.Fatalf("create under the freed request id = %+v, %v, %v; want a new sale", again, created, err)
+		}
+		persist(t, s, newOrders(t, again.ID, 1, 1))
+		if err := s.RemoveSale(ctx, again.ID); err == nil {
+			t.Fatal("RemoveSale of a sale with an order succeeded")
+		}
+		if got := sold(t, s, again.ID); got != 1 {
+			t.Fatalf("sold = %d after a refused removal, want 1", got)
+		}
+	})
+}
