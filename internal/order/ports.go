@@ -72,6 +72,9 @@ type Stock interface {
 	Reserve(ctx context.Context, r Reservation, now time.Time) error
 	// Release moves the reservation RESERVED → CANCELLED, returns the unit
 	// and frees the buyer; it reports whether this call made the move.
+	// ErrStockNotLoaded when the backend does not hold the sale: its
+	// reservations may come back with a rebuild, so the caller must not
+	// count the unit as returned, and tries again once the sale is loaded.
 	Release(ctx context.Context, saleID int64, orderNo string) (bool, error)
 	// Remaining is the live number of units left; ErrStockNotLoaded when the
 	// backend holds nothing for the sale.
