@@ -168,7 +168,8 @@ func bearer(tokens map[string]string) gin.HandlerFunc {
 
 // NewSaleJSON is the body of POST /admin/v1/sales. Every field is required
 // but payment_window_seconds (DefaultPaymentWindowSeconds when left out;
-// 0 lets unpaid orders stand for good).
+// 0 lets unpaid orders stand for good) and request_id (a retry under the
+// same one answers the sale the first call created, 200).
 type NewSaleJSON struct {
 	Name                 string         `json:"name"`
 	PriceCents           int64          `json:"price_cents"`
