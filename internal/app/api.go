@@ -199,6 +199,9 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 	if backlog, ok := b.pub.(order.Backlog); ok {
 		opts = append(opts, order.WithSettleBacklog(backlog, cfg.SettleMaxBacklog))
 	}
+	if l, ok := b.stock.(order.UnitLimit); ok {
+		opts = append(opts, order.WithUnitLimit(l.MaxUnits()))
+	}
 	if b.fencer != nil {
 		// A publish started before a loss has its confirm, or has failed,
 		// within the confirm timeout: then the fence goes out behind it.

@@ -115,8 +115,9 @@ func TestAddStock(t *testing.T) {
 				t.Fatalf("add stock: %d %s, want total_stock 5, remaining 3, active", r.status, r.raw)
 			}
 		}
-		if r := s.addStock(t, sale, 4, "add-1"); r.status != http.StatusBadRequest || r.errorCode() != "invalid_request" {
-			t.Fatalf("request id reused for another add: %d %s, want 400 invalid_request", r.status, r.raw)
+		if r := doUnchecked(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/stock", s.admin.URL, sale),
+			jsonBody(t, httpapi.AddStockJSON{Add: 4, RequestID: "add-1"})); r.status != http.StatusConflict || r.errorCode() != "request_id_reused" {
+			t.Fatalf("request id reused for another add: %d %s, want 409 request_id_reused", r.status, r.raw)
 		}
 		if r := s.addStock(t, sale+1000, 1, ""); r.status != http.StatusNotFound || r.errorCode() != "sale_not_found" {
 			t.Fatalf("add stock to an unknown sale: %d %s, want 404 sale_not_found", r.status, r.raw)

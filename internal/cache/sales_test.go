@@ -93,7 +93,7 @@ func newFixture(tb testing.TB) *fixture {
 	pre := "skct-" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	repo := &countingRepo{Store: storetest.SQLite(tb)}
 	now := time.Now().UTC().Truncate(time.Second)
-	sale, err := repo.CreateSale(context.Background(), order.NewSale{
+	sale, _, err := repo.CreateSale(context.Background(), order.NewSale{
 		Name: "lamp", PriceCents: 1999, TotalStock: 10,
 		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), PaymentWindow: 15 * time.Minute,
 	})

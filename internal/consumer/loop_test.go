@@ -175,7 +175,7 @@ func (r *running) stop() error {
 func newSale(tb testing.TB, s *store.Store, stock int64) order.Sale {
 	tb.Helper()
 	now := time.Now().UTC()
-	sale, err := s.CreateSale(context.Background(), order.NewSale{
+	sale, _, err := s.CreateSale(context.Background(), order.NewSale{
 		Name: "phone", PriceCents: 100, TotalStock: stock,
 		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour),
 	})

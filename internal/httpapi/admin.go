@@ -168,7 +168,8 @@ func bearer(tokens map[string]string) gin.HandlerFunc {
 
 // NewSaleJSON is the body of POST /admin/v1/sales. Every field is required
 // but payment_window_seconds (DefaultPaymentWindowSeconds when left out;
-// 0 lets unpaid orders stand for good).
+// 0 lets unpaid orders stand for good) and request_id (a retry under the
+// same one answers the sale the first call created, 200).
 type NewSaleJSON struct {
 	Name                 string         `json:"name"`
 	PriceCents           int64          `json:"price_cents"`
@@ -177,6 +178,7 @@ type NewSaleJSON struct {
 	EndsAt               time.Time      `json:"ends_at"`
 	PaymentWindowSeconds int64          `json:"payment_window_seconds"`
 	Admission            *AdmissionJSON `json:"admission,omitempty"`
+	RequestID            string         `json:"request_id,omitempty"`
 }
 
 // DefaultPaymentWindowSeconds is the payment window of a sale created
@@ -197,6 +199,7 @@ type newSaleBody struct {
 	PaymentWindowSeconds *int64   `json:"payment_window_seconds"`
 	// Admission is optional: both fields 0 (or absent) lets everyone in.
 	Admission *AdmissionJSON `json:"admission"`
+	RequestID *string        `json:"request_id"`
 }
 
 // newSale checks that every required field is there and that the sale
@@ -263,6 +266,9 @@ func (h *admin) createSale(c *gin.Context) {
 		return
 	}
 	n, err := in.newSale(time.Now())
+	if err == nil {
+		n.RequestID, err = requestIDOf(in.RequestID)
+	}
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -281,8 +287,12 @@ func (h *admin) createSale(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
+	if v.Replayed { // a retry: the first request created the sale
+		c.JSON(http.StatusOK, saleJSON(v))
+		return
+	}
 	h.Log.InfoContext(c.Request.Context(), "sale created", "sale_id", v.ID, "total_stock", v.TotalStock,
-		"starts_at", v.StartsAt, "ends_at", v.EndsAt)
+		"starts_at", v.StartsAt, "ends_at", v.EndsAt, "request_id", n.RequestID)
 	h.auditUnlessWritten(c, note, v.Sale)
 	c.JSON(http.StatusCreated, saleJSON(v))
 }

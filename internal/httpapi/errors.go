@@ -31,6 +31,7 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeNotFound         = "not_found"
 	CodeRebuildPending   = "rebuild_pending"
+	CodeRequestIDReused  = "request_id_reused"
 	CodeInternal         = "internal"
 	CodeAdmissionReq     = "admission_required"
 	CodeAdmissionInvalid = "admission_invalid"
@@ -88,6 +89,9 @@ func classify(err error) mapped {
 	case errors.Is(err, order.ErrRebuildPending):
 		return mapped{http.StatusConflict, CodeRebuildPending, metrics.ResultUnavailable,
 			"the sale's stock was lost and is being rebuilt: orders accepted before the loss are still on their way to the database (is a worker running?); the rebuild finishes on its own, retry to see it done", true}
+	case errors.Is(err, order.ErrRequestReused):
+		return mapped{http.StatusConflict, CodeRequestIDReused, metrics.ResultInvalidRequest,
+			clientMessage(err, "request_id was already used for a different change; send a new request_id"), false}
 	case errors.Is(err, order.ErrSoldOut):
 		return mapped{http.StatusConflict, CodeSoldOut, metrics.ResultSoldOut, "sold out", true}
 	case errors.Is(err, order.ErrAlreadyPurchased):

@@ -102,7 +102,7 @@ func TestBodyMessages(t *testing.T) {
 		{"window as a string", salesPath, sale(func(m map[string]any) { m["payment_window_seconds"] = "15m" }),
 			"payment_window_seconds must be an integer"},
 		{"unknown field", salesPath, sale(func(m map[string]any) { m["foo"] = 1 }),
-			`unknown field "foo"; the fields are name, price_cents, total_stock, starts_at, ends_at, payment_window_seconds, admission`},
+			`unknown field "foo"; the fields are name, price_cents, total_stock, starts_at, ends_at, payment_window_seconds, admission, request_id`},
 		{"no name", salesPath, sale(func(m map[string]any) { delete(m, "name") }),
 			"name is required: a string of 1 to 200 bytes"},
 		{"no price", salesPath, sale(func(m map[string]any) { delete(m, "price_cents") }),

@@ -67,6 +67,18 @@ type addStockBody struct {
 // requestIDForm is the form of request_id.
 var requestIDForm = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,100}$`)
 
+// requestIDOf checks the optional request_id of an admin change: "" when
+// left out.
+func requestIDOf(id *string) (string, error) {
+	if id == nil {
+		return "", nil
+	}
+	if !requestIDForm.MatchString(*id) {
+		return "", order.Invalid("request_id must be 1 to 100 letters, digits or . _ : -")
+	}
+	return *id, nil
+}
+
 func (h *admin) addStock(c *gin.Context) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
@@ -82,17 +94,13 @@ func (h *admin) addStock(c *gin.Context) {
 		writeError(c, h.Log, required(field{"add", fmt.Sprintf("the units to add, an integer from 1 to %d", order.MaxStockAdd)}))
 		return
 	}
-	var requestID string
-	if in.RequestID != nil {
-		requestID = *in.RequestID
-		if !requestIDForm.MatchString(requestID) {
-			writeError(c, h.Log, order.Invalid("request_id must be 1 to 100 letters, digits or . _ : -"))
-			return
-		}
+	requestID, err := requestIDOf(in.RequestID)
+	if err != nil {
+		writeError(c, h.Log, err)
+		return
 	}
 	// The entry is written in the transaction that raises the total. A
-	// retry with the same request_id adds nothing and is recorded again,
-	// as a request that was made.
+	// retry with the same request_id adds nothing and records nothing.
 	ctx, note := h.auditNote(c, order.AuditSaleStockAdded, func(e *order.AuditEntry, v order.Sale) {
 		e.Target = order.SaleTarget(v.ID)
 		e.Detail = fmt.Sprintf("add %d, request_id %q, total_stock %d", *in.Add, requestID, v.TotalStock)

@@ -72,7 +72,7 @@ func TestFenceBehindOrders(t *testing.T) {
 			pub, src := impl.open(t)
 			st := storetest.MySQL(t)
 			now := time.Now().UTC()
-			sale, err := st.CreateSale(ctx, order.NewSale{Name: "phone", PriceCents: 1, TotalStock: 100,
+			sale, _, err := st.CreateSale(ctx, order.NewSale{Name: "phone", PriceCents: 1, TotalStock: 100,
 				StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 			mustNoErr(t, err, "create sale")
 

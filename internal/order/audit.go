@@ -39,6 +39,7 @@ type AuditLog interface {
 // Audit actions.
 const (
 	AuditSaleCreated          = "sale.created"
+	AuditSaleRemoved          = "sale.removed"
 	AuditSaleWarmed           = "sale.warmed"
 	AuditSaleStockAdded       = "sale.stock_added"
 	AuditDeadLettersReplayed  = "dead_letters.replayed"
@@ -63,9 +64,10 @@ type AuditNote struct {
 	written  atomic.Bool
 }
 
-// Written reports whether a committed transaction carried the entry; when
-// it did not (the change has no transaction of its own, or failed), the
-// caller records the entry itself.
+// Written reports whether a committed transaction carried the entry (or
+// the request was a replay, MarkReplayed); when it did not (the change has
+// no transaction of its own, or failed), the caller records the entry
+// itself.
 func (n *AuditNote) Written() bool { return n != nil && n.written.Load() }
 
 // Complete is the entry as the store writes it for after.
@@ -81,11 +83,22 @@ func (n *AuditNote) Complete(after Sale) AuditEntry {
 // entry committed.
 func (n *AuditNote) MarkWritten() { n.written.Store(true) }
 
+// MarkReplayed is called by the store for a request that repeated an
+// earlier one under its request_id and changed nothing: the earlier
+// request's entry stands for both, and nothing is left to record.
+func (n *AuditNote) MarkReplayed() { n.written.Store(true) }
+
 type auditNoteKey struct{}
 
 // WithAuditNote returns ctx carrying n.
 func WithAuditNote(ctx context.Context, n *AuditNote) context.Context {
 	return context.WithValue(ctx, auditNoteKey{}, n)
+}
+
+// AuditNoteIn returns the note ctx carries, written or not, or nil.
+func AuditNoteIn(ctx context.Context) *AuditNote {
+	n, _ := ctx.Value(auditNoteKey{}).(*AuditNote)
+	return n
 }
 
 // AuditNoteFrom returns the note ctx carries that has not been written

@@ -33,6 +33,8 @@ var (
 	// not answer again): it may hold a unit. Stock adapters wrap it
 	// together with ErrUnavailable.
 	ErrReserveUnknown = errors.New("reservation outcome unknown")
+	// ErrRequestReused: a request_id already names another change.
+	ErrRequestReused = errors.New("request_id reused")
 )
 
 // OutcomeUnknownError is a purchase refused while its reservation's
@@ -87,9 +89,9 @@ var (
 )
 
 // RequestError is a request refused for the client's mistake: Kind is
-// ErrInvalid or ErrUnauthorized, which it matches with errors.Is, and
-// Message says what was wrong in the API's words, for the client as it
-// stands. Error puts Kind in front of it, for logs.
+// ErrInvalid, ErrUnauthorized or ErrRequestReused, which it matches with
+// errors.Is, and Message says what was wrong in the API's words, for the
+// client as it stands. Error puts Kind in front of it, for logs.
 type RequestError struct {
 	Kind    error
 	Message string
@@ -108,3 +110,11 @@ func Invalidf(format string, args ...any) error { return Invalid(fmt.Sprintf(for
 
 // Unauthorized is ErrUnauthorized with msg for the client.
 func Unauthorized(msg string) error { return &RequestError{Kind: ErrUnauthorized, Message: msg} }
+
+// RequestReused is ErrRequestReused for requestID, already used for the
+// change used describes (e.g. "to add 10 units to sale 2"), with a
+// message for the client.
+func RequestReused(requestID, used string) error {
+	return &RequestError{Kind: ErrRequestReused,
+		Message: fmt.Sprintf("request_id %q was already used %s; send a new request_id for a different change", requestID, used)}
+}

@@ -1,6 +1,9 @@
 package order
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -77,6 +80,9 @@ func (s Sale) StatusAt(now time.Time, remaining int64) SaleStatus {
 	}
 }
 
+// MaxRequestIDLen bounds the request id of an admin change.
+const MaxRequestIDLen = 100
+
 // NewSale is what an operator supplies to open a sale.
 type NewSale struct {
 	Name          string
@@ -86,6 +92,25 @@ type NewSale struct {
 	EndsAt        time.Time
 	PaymentWindow time.Duration
 	Admission     Admission
+	// RequestID, when set, names this create: a repeat with the same
+	// RequestID and the same sale creates nothing and answers the sale
+	// the first one created.
+	RequestID string
+}
+
+// Fingerprint identifies the sale a create asks for, RequestID aside:
+// two creates under one RequestID must have the same fingerprint to be
+// the same request. It is the SHA-256 (hex) of the sale's fields as JSON,
+// times in UTC.
+func (n NewSale) Fingerprint() string {
+	n.RequestID = ""
+	n.StartsAt, n.EndsAt = n.StartsAt.UTC(), n.EndsAt.UTC()
+	b, err := json.Marshal(n)
+	if err != nil { // a struct of plain values always encodes
+		panic(fmt.Sprintf("order: encode new sale: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Validate reports the first problem with a new sale, wrapped in ErrInvalid.
@@ -105,6 +130,8 @@ func (n NewSale) Validate() error {
 		return Invalid("ends_at must be after starts_at")
 	case n.PaymentWindow < 0:
 		return Invalid("payment_window_seconds must not be negative")
+	case len(n.RequestID) > MaxRequestIDLen:
+		return Invalidf("request_id is longer than %d bytes", MaxRequestIDLen)
 	}
 	return n.Admission.Validate()
 }

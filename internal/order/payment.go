@@ -155,7 +155,11 @@ func (s *Service) releaseCancelled(ctx context.Context, saleID int64, now time.T
 	}
 	back, err := s.returnUnits(ctx, saleID, nos, now)
 	returned, pending = back.returned, back.failed
-	if back.releaseErr != nil {
+	switch {
+	case errors.Is(back.releaseErr, ErrStockNotLoaded):
+		s.log.InfoContext(ctx, "the stock backend does not hold the sale; its cancelled orders' units go back after its rebuild",
+			"sale_id", saleID, "pending", pending)
+	case back.releaseErr != nil:
 		s.log.WarnContext(ctx, "release of cancelled orders failed; the next sweep retries",
 			"sale_id", saleID, "failed", pending, "err", back.releaseErr)
 	}
@@ -175,7 +179,9 @@ type unitsBack struct {
 // returnUnits gives back the units of these cancelled orders of one sale
 // through the guarded Release, once each, and records with MarkReleased
 // the ones the backend now holds (released by this call or an earlier
-// one: a retry after a crash, another instance). When units came back,
+// one: a retry after a crash, another instance). A sale the backend does
+// not hold (ErrStockNotLoaded) records nothing: a rebuild may bring the
+// reservations back, and a later call releases them. When units came back,
 // every instance stops answering sold_out. The error is MarkReleased's; a
 // failed release is counted in failed and left for the next sweep.
 func (s *Service) returnUnits(ctx context.Context, saleID int64, orderNos []string, now time.Time) (unitsBack, error) {

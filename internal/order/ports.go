@@ -72,6 +72,9 @@ type Stock interface {
 	Reserve(ctx context.Context, r Reservation, now time.Time) error
 	// Release moves the reservation RESERVED → CANCELLED, returns the unit
 	// and frees the buyer; it reports whether this call made the move.
+	// ErrStockNotLoaded when the backend does not hold the sale: its
+	// reservations may come back with a rebuild, so the caller must not
+	// count the unit as returned, and tries again once the sale is loaded.
 	Release(ctx context.Context, saleID int64, orderNo string) (bool, error)
 	// Remaining is the live number of units left; ErrStockNotLoaded when the
 	// backend holds nothing for the sale.
@@ -112,6 +115,13 @@ type Stock interface {
 	Settle(ctx context.Context, saleID int64, orderNos []string) error
 }
 
+// UnitLimit is implemented by a stock backend that holds at most
+// MaxUnits units per sale (memcached keeps a sale in one item); the
+// wiring hands the limit to the service (WithUnitLimit).
+type UnitLimit interface {
+	MaxUnits() int64
+}
+
 // Publisher hands accepted orders to the queue. Publish returns nil only once
 // the broker has confirmed the message (routed, persisted).
 type Publisher interface {
@@ -125,7 +135,16 @@ type Publisher interface {
 
 // Repository is the durable store as the API sees it.
 type Repository interface {
-	CreateSale(ctx context.Context, n NewSale) (Sale, error)
+	// CreateSale stores a new sale and reports true. With n.RequestID set
+	// and already recorded, it creates nothing and returns the sale that
+	// request created and false when n has the same Fingerprint, a
+	// *RequestReusedError when not.
+	CreateSale(ctx context.Context, n NewSale) (Sale, bool, error)
+	// RemoveSale deletes a sale that holds no order, with its request id,
+	// and records the removal in the audit trail when ctx carries the
+	// create's AuditNote: the undoing of a create whose stock could not
+	// be loaded. A sale that holds orders is left as it is (an error).
+	RemoveSale(ctx context.Context, id int64) error
 	// Sale returns ErrSaleNotFound for an unknown id.
 	Sale(ctx context.Context, id int64) (Sale, error)
 	// Sales lists up to limit sales, newest (highest id) first.
@@ -134,7 +153,7 @@ type Repository interface {
 	// A non-empty requestID is recorded with the change in the same
 	// transaction: a call with a request id already recorded for the same
 	// sale and add changes nothing and returns the sale as it is now;
-	// recorded for another sale or add, it is ErrInvalid.
+	// recorded for another sale or add, it is ErrRequestReused.
 	// ErrSaleNotFound for an unknown sale.
 	AddStock(ctx context.Context, saleID, add int64, requestID string, now time.Time) (Sale, error)
 	// OpenSales lists sales whose reservations may still be in flight: not

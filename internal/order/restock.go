@@ -50,9 +50,21 @@ func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string)
 	if add < 1 || add > MaxStockAdd {
 		return SaleView{}, Invalidf("add must be an integer from 1 to %d", MaxStockAdd)
 	}
+	if most := s.maxUnits; most > 0 {
+		sale, err := s.repo.Sale(ctx, id)
+		switch {
+		case errors.Is(err, ErrSaleNotFound):
+			return SaleView{}, err
+		case err != nil:
+			return SaleView{}, fmt.Errorf("%w: add stock to sale %d: %w", ErrUnavailable, id, err)
+		case sale.TotalStock+add > most:
+			return SaleView{}, Invalid(fmt.Sprintf("add %d would raise total_stock to %d, above the %d units the stock backend holds per sale",
+				add, sale.TotalStock+add, most))
+		}
+	}
 	sale, err := s.repo.AddStock(ctx, id, add, requestID, s.now())
 	switch {
-	case errors.Is(err, ErrSaleNotFound), errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrSaleNotFound), errors.Is(err, ErrInvalid), errors.Is(err, ErrRequestReused):
 		return SaleView{}, err
 	case err != nil:
 		return SaleView{}, fmt.Errorf("%w: add stock to sale %d: %w", ErrUnavailable, id, err)

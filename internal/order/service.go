@@ -50,6 +50,9 @@ type Service struct {
 	fencer       Fencer
 	held         HeldOrders
 	rebuildQuiet time.Duration
+
+	// maxUnits bounds a sale's total_stock (WithUnitLimit); 0 is no bound.
+	maxUnits int64
 }
 
 // Option configures a Service.
@@ -98,6 +101,11 @@ func (s *Service) publishContext(ctx context.Context, start time.Time) (context.
 	}
 	return context.WithDeadline(ctx, start.Add(s.publishWithin))
 }
+
+// WithUnitLimit refuses, before MySQL is written, a sale created with or
+// raised to more than most units: the most the stock backend holds per
+// sale (UnitLimit).
+func WithUnitLimit(most int64) Option { return func(s *Service) { s.maxUnits = most } }
 
 // WithUnconfirmedHook is called for every publish with an unknown outcome.
 func WithUnconfirmedHook(f func(o Order, err error)) Option {
@@ -310,6 +318,9 @@ type SaleView struct {
 	// sale (lost, or not warmed yet); Remaining is then 0 and Status
 	// follows MySQL's count, total_stock − sold.
 	StockLoaded bool
+	// Replayed says the call repeated an earlier one under its request
+	// id and changed nothing.
+	Replayed bool
 }
 
 // Sale returns a sale with its remaining stock read live from the stock
@@ -359,28 +370,53 @@ func (s *Service) view(ctx context.Context, sale Sale) (SaleView, error) {
 	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem), StockLoaded: true}, nil
 }
 
-// CreateSale stores a new sale and warms its stock.
+// CreateSale stores a new sale and warms its stock. A repeat of an
+// earlier create under its request id (n.RequestID) answers the sale that
+// one created, Replayed, and changes nothing.
 func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err := n.Validate(); err != nil {
 		return SaleView{}, err
 	}
-	sale, err := s.repo.CreateSale(ctx, n)
+	if most := s.maxUnits; most > 0 && n.TotalStock > most {
+		return SaleView{}, Invalid(fmt.Sprintf("total_stock must be at most %d: the stock backend holds no larger sale", most))
+	}
+	sale, created, err := s.repo.CreateSale(ctx, n)
 	if err != nil {
 		return SaleView{}, err
 	}
+	if !created {
+		v, err := s.view(ctx, sale)
+		v.Replayed = true
+		return v, err
+	}
 	s.changed(ctx, sale.ID) // a lookup of the id before it existed may be cached
+	if err := s.load(ctx, sale); err != nil {
+		// Nothing was sold: the sale goes, so that neither the settler nor
+		// a warm-up brings it live later, and a retry creates it anew.
+		ctx := context.WithoutCancel(ctx)
+		if rerr := s.repo.RemoveSale(ctx, sale.ID); rerr != nil {
+			s.log.ErrorContext(ctx, "a sale whose stock could not be loaded was not removed; the settler may load it later",
+				"sale_id", sale.ID, "err", rerr)
+		} else {
+			s.log.WarnContext(ctx, "the stock backend could not load a new sale; removed it", "sale_id", sale.ID, "err", err)
+		}
+		s.changed(ctx, sale.ID)
+		return SaleView{}, err
+	}
+	return s.view(ctx, sale)
+}
+
+// load puts a sale MySQL has just created into the stock backend.
+func (s *Service) load(ctx context.Context, sale Sale) error {
 	if snap, err := s.stock.Snapshot(ctx, sale.ID); err == nil && (snap.Loaded || len(snap.Reservations) > 0) {
 		s.log.WarnContext(ctx, "the stock backend held state for a sale id MySQL just created (left from an earlier database); discarding it",
 			"sale_id", sale.ID, "reservations", len(snap.Reservations))
 		if err := s.stock.Forget(ctx, sale.ID); err != nil {
-			return SaleView{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	// A new sale: nothing of it can be in flight anywhere.
-	if err := s.warm(ctx, sale, true); err != nil {
-		return SaleView{}, err
-	}
-	return s.view(ctx, sale)
+	return s.warm(ctx, sale, true)
 }
 
 // rebuildWait is how long a warm-up request waits for a rebuild's fence

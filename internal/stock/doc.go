@@ -100,8 +100,9 @@
 //     doubt as order.ErrUnavailable for the caller to retry.
 //   - The item is missing (never warmed, evicted, server restarted or
 //     removed from the server list): Reserve and Remaining fail closed with
-//     order.ErrStockNotLoaded, Snapshot reports Loaded=false, Release has
-//     nothing to move (false, nil), and Warm rebuilds the sale from the
+//     order.ErrStockNotLoaded, Snapshot reports Loaded=false, Release is
+//     order.ErrStockNotLoaded too (a rebuild may bring the reservation
+//     back, so no unit counts as returned), and Warm rebuilds the sale from the
 //     persisted orders alone, as order.Stock says. Reservations that were
 //     in flight when the item was lost are gone with it; MySQL's guarded
 //     sold counter stays the last guard against oversell. memcached must

@@ -15,7 +15,10 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-var _ order.Stock = (*Memcached)(nil)
+var (
+	_ order.Stock     = (*Memcached)(nil)
+	_ order.UnitLimit = (*Memcached)(nil)
+)
 
 const (
 	// MemcachedMaxValueBytes bounds the encoded state of one sale: 1 MiB
@@ -92,6 +95,9 @@ func NewMemcachedClient(client *memcache.Client, opts ...Option) (*Memcached, er
 	}
 	return m, nil
 }
+
+// MaxUnits is MemcachedMaxUnits: the largest total a sale may have here.
+func (m *Memcached) MaxUnits() int64 { return MemcachedMaxUnits }
 
 // Close closes the connections of a client NewMemcached made.
 func (m *Memcached) Close() error {
@@ -287,14 +293,15 @@ func (m *Memcached) reserve(ctx context.Context, saleID int64, rs []order.Reserv
 
 // Release moves the reservation RESERVED → CANCELLED, returns the unit and
 // frees the buyer, in one CAS. It reports whether this call made the move;
-// an unknown or already cancelled order, or a sale the server does not hold,
-// is (false, nil) and writes nothing.
+// an unknown or already cancelled order is (false, nil) and writes
+// nothing. A sale the server does not hold (never loaded, or lost with its
+// reservations, which a rebuild may bring back) is ErrStockNotLoaded.
 func (m *Memcached) Release(ctx context.Context, saleID int64, orderNo string) (bool, error) {
 	moved := false
 	err := m.update(ctx, "release", saleID, func(cur []byte) ([]byte, error) {
 		moved = false
 		if cur == nil {
-			return nil, nil
+			return nil, order.ErrStockNotLoaded
 		}
 		next, ok, err := decideRelease(cur, orderNo)
 		moved = ok

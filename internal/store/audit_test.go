@@ -103,7 +103,7 @@ func TestAuditInTransaction(t *testing.T) {
 			}
 		}
 		created := note(order.AuditSaleCreated)
-		sale, err := s.CreateSale(order.WithAuditNote(ctx, created), order.NewSale{
+		sale, _, err := s.CreateSale(order.WithAuditNote(ctx, created), order.NewSale{
 			Name: "audited", PriceCents: 100, TotalStock: 5, StartsAt: t0, EndsAt: t0.Add(time.Hour),
 		})
 		if err != nil || !created.Written() {

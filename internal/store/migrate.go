@@ -347,6 +347,33 @@ var migrations = []migration{
 			`ALTER TABLE sales ADD COLUMN admission_pow_bits INTEGER NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		// Sales created through the admin API under a request id: the
+		// row is written in the transaction that stores the sale, so a
+		// retry of the same request creates nothing. fingerprint tells
+		// a retry (same sale asked for) from a request id reused.
+		version: 9,
+		name:    "sale requests",
+		mysql: []string{
+			`CREATE TABLE IF NOT EXISTS sale_requests (
+				request_id VARCHAR(100) CHARACTER SET ascii NOT NULL,
+				sale_id BIGINT NOT NULL,
+				fingerprint CHAR(64) CHARACTER SET ascii NOT NULL,
+				created_at DATETIME(6) NOT NULL,
+				PRIMARY KEY (request_id),
+				KEY idx_sale_requests_sale (sale_id)
+			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		},
+		sqlite: []string{
+			`CREATE TABLE IF NOT EXISTS sale_requests (
+				request_id TEXT NOT NULL PRIMARY KEY,
+				sale_id INTEGER NOT NULL,
+				fingerprint TEXT NOT NULL,
+				created_at DATETIME NOT NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_sale_requests_sale ON sale_requests (sale_id)`,
+		},
+	},
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

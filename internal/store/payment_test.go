@@ -67,7 +67,7 @@ func TestPayRefused(t *testing.T) {
 		fresh := newSale(t, s, 10)
 		live := newOrder(t, fresh.ID, 1)
 		persist(t, s, []order.Order{live})
-		noWindow, err := s.CreateSale(ctx, order.NewSale{Name: "free", TotalStock: 1, StartsAt: t0, EndsAt: t0.Add(time.Hour)})
+		noWindow, _, err := s.CreateSale(ctx, order.NewSale{Name: "free", TotalStock: 1, StartsAt: t0, EndsAt: t0.Add(time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,8 +308,8 @@ func TestUnreleased(t *testing.T) {
 func TestMigrationVersion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		v, err := s.SchemaVersion(context.Background())
-		if err != nil || v != 8 {
-			t.Fatalf("schema version = %d, %v; want 8", v, err)
+		if err != nil || v != 9 {
+			t.Fatalf("schema version = %d, %v; want 9", v, err)
 		}
 	})
 }

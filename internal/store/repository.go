@@ -88,41 +88,133 @@ func parseStatus(s string) (order.Status, error) {
 	return "", fmt.Errorf("unknown order status %q", s)
 }
 
+// saleRequestRow is a row of sale_requests: one sale created under a
+// request id.
+type saleRequestRow struct {
+	RequestID   string `gorm:"primaryKey"`
+	SaleID      int64
+	Fingerprint string
+	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (saleRequestRow) TableName() string { return "sale_requests" }
+
 // CreateSale stores a new sale with nothing sold, and in the same
-// transaction the audit entry ctx may carry (order.WithAuditNote).
-func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, error) {
+// transaction its request id, when given, and the audit entry ctx may
+// carry (order.WithAuditNote); see order.Repository. A repeat of a
+// recorded request creates and records nothing. Two creates racing with
+// one request id meet on its primary key: the loser's attempt is retried
+// and finds the winner's row.
+func (s *Store) CreateSale(ctx context.Context, n order.NewSale) (order.Sale, bool, error) {
 	if err := n.Validate(); err != nil {
-		return order.Sale{}, err
+		return order.Sale{}, false, err
 	}
-	t := now()
-	row := saleRow{
-		Name:                 n.Name,
-		PriceCents:           n.PriceCents,
-		TotalStock:           n.TotalStock,
-		StartsAt:             utc(n.StartsAt),
-		EndsAt:               utc(n.EndsAt),
-		PaymentWindowSeconds: int64(n.PaymentWindow / time.Second),
-		AdmissionRate:        n.Admission.RatePerSecond,
-		AdmissionPowBits:     n.Admission.PowBits,
-		CreatedAt:            t,
-		UpdatedAt:            t,
+	var fingerprint string
+	if n.RequestID != "" {
+		fingerprint = n.Fingerprint()
 	}
-	var note *order.AuditNote
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&row).Error; err != nil {
+	var (
+		row     saleRow
+		note    *order.AuditNote
+		created bool
+	)
+	err := s.withRetry(ctx, func() error {
+		// A fresh row each try: GORM reads a row's primary key, set by a
+		// failed try's insert, as a condition of the reads into it.
+		row, created = saleRow{}, false
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if n.RequestID != "" {
+				var prev saleRequestRow
+				err := tx.Where("request_id = ?", n.RequestID).Take(&prev).Error
+				switch {
+				case err == nil:
+					if prev.Fingerprint != fingerprint {
+						return order.RequestReused(n.RequestID, fmt.Sprintf("to create sale %d with other values", prev.SaleID))
+					}
+					return takeSale(tx, prev.SaleID, &row)
+				case !errors.Is(err, gorm.ErrRecordNotFound):
+					return err
+				}
+			}
+			t := now()
+			row = saleRow{
+				Name:                 n.Name,
+				PriceCents:           n.PriceCents,
+				TotalStock:           n.TotalStock,
+				StartsAt:             utc(n.StartsAt),
+				EndsAt:               utc(n.EndsAt),
+				PaymentWindowSeconds: int64(n.PaymentWindow / time.Second),
+				AdmissionRate:        n.Admission.RatePerSecond,
+				AdmissionPowBits:     n.Admission.PowBits,
+				CreatedAt:            t,
+				UpdatedAt:            t,
+			}
+			if err := tx.Create(&row).Error; err != nil {
+				return err
+			}
+			if n.RequestID != "" {
+				rec := saleRequestRow{RequestID: n.RequestID, SaleID: row.ID, Fingerprint: fingerprint, CreatedAt: t}
+				if err := tx.Create(&rec).Error; err != nil {
+					return err
+				}
+			}
+			var err error
+			note, err = auditInTx(ctx, tx, row.sale())
+			created = true
 			return err
-		}
-		var err error
-		note, err = auditInTx(ctx, tx, row.sale())
-		return err
+		})
 	})
 	if err != nil {
-		return order.Sale{}, fmt.Errorf("create sale: %w", err)
+		return order.Sale{}, false, fmt.Errorf("create sale: %w", err)
 	}
-	if note != nil {
+	switch n := order.AuditNoteFrom(ctx); {
+	case !created && n != nil:
+		n.MarkReplayed()
+	case note != nil:
 		note.MarkWritten()
 	}
-	return row.sale(), nil
+	return row.sale(), created, nil
+}
+
+// RemoveSale deletes a sale that holds no order, with its request id, in
+// one transaction that also records the removal in the audit trail under
+// the actor of the create's note, when ctx carries one; see
+// order.Repository.
+func (s *Store) RemoveSale(ctx context.Context, id int64) error {
+	err := s.withRetry(ctx, func() error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var orders int64
+			if err := tx.Model(&orderRow{}).Where("sale_id = ?", id).Count(&orders).Error; err != nil {
+				return err
+			}
+			if orders > 0 {
+				return fmt.Errorf("sale %d holds %d orders", id, orders)
+			}
+			if err := tx.Where("sale_id = ?", id).Delete(&saleRequestRow{}).Error; err != nil {
+				return err
+			}
+			res := tx.Where("id = ?", id).Delete(&saleRow{})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return order.ErrSaleNotFound
+			}
+			n := order.AuditNoteIn(ctx)
+			if n == nil {
+				return nil
+			}
+			row := newAuditRow(order.AuditEntry{
+				Actor: n.Entry.Actor, Action: order.AuditSaleRemoved, Target: order.SaleTarget(id),
+				Detail: "the stock backend could not load the new sale; removed before anything was sold", RemoteAddr: n.Entry.RemoteAddr,
+			})
+			return tx.Create(&row).Error
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("remove sale %d: %w", id, err)
+	}
+	return nil
 }
 
 // Sale returns the sale id, or order.ErrSaleNotFound.

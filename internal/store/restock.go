@@ -11,9 +11,6 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// maxRequestIDLen bounds a stock addition's request id (the column's width).
-const maxRequestIDLen = 100
-
 // stockAdditionRow is a row of stock_additions: one stock addition made
 // under a request id.
 type stockAdditionRow struct {
@@ -48,19 +45,21 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 	if add < 1 {
 		return order.Sale{}, order.Invalid("add must be 1 or more")
 	}
-	if len(requestID) > maxRequestIDLen {
-		return order.Sale{}, order.Invalidf("request_id must be at most %d bytes", maxRequestIDLen)
+	if len(requestID) > order.MaxRequestIDLen {
+		return order.Sale{}, order.Invalidf("request_id must be at most %d bytes", order.MaxRequestIDLen)
 	}
 	var (
-		row  saleRow
-		note *order.AuditNote
+		row      saleRow
+		note     *order.AuditNote
+		replayed bool
 	)
 	err := s.withRetry(ctx, func() error {
+		replayed = false
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
-			// The request is recorded in the audit trail with whatever the
-			// transaction did, a retry that changed nothing included.
+			// The change is recorded in the audit trail in its
+			// transaction; a retry that changed nothing records nothing.
 			defer func() {
-				if err == nil {
+				if err == nil && !replayed {
 					note, err = auditInTx(ctx, tx, row.sale())
 				}
 			}()
@@ -70,8 +69,9 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 				switch {
 				case err == nil:
 					if prev.SaleID != saleID || prev.Added != add {
-						return order.Invalidf("request_id %q was already used to add %d units to sale %d", requestID, prev.Added, prev.SaleID)
+						return order.RequestReused(requestID, fmt.Sprintf("to add %d units to sale %d", prev.Added, prev.SaleID))
 					}
+					replayed = true
 					return takeSale(tx, saleID, &row)
 				case !errors.Is(err, gorm.ErrRecordNotFound):
 					return err
@@ -99,7 +99,10 @@ func (s *Store) AddStock(ctx context.Context, saleID, add int64, requestID strin
 	if err != nil {
 		return order.Sale{}, fmt.Errorf("add %d units to sale %d: %w", add, saleID, err)
 	}
-	if note != nil {
+	switch n := order.AuditNoteFrom(ctx); {
+	case replayed && n != nil:
+		n.MarkReplayed()
+	case note != nil:
 		note.MarkWritten()
 	}
 	return row.sale(), nil

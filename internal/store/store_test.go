@@ -25,7 +25,7 @@ var t0 = time.Date(2026, 5, 1, 10, 0, 0, 123456000, time.UTC)
 
 func newSale(tb testing.TB, s *store.Store, stock int64) order.Sale {
 	tb.Helper()
-	sale, err := s.CreateSale(context.Background(), order.NewSale{
+	sale, _, err := s.CreateSale(context.Background(), order.NewSale{
 		Name: "phone", PriceCents: 99_900, TotalStock: stock,
 		StartsAt: t0, EndsAt: t0.Add(time.Hour), PaymentWindow: 15 * time.Minute,
 	})
@@ -122,7 +122,7 @@ func TestSale(t *testing.T) {
 
 func TestCreateSaleInvalid(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		_, err := s.CreateSale(context.Background(), order.NewSale{Name: "x", TotalStock: 0, StartsAt: t0, EndsAt: t0.Add(time.Hour)})
+		_, _, err := s.CreateSale(context.Background(), order.NewSale{Name: "x", TotalStock: 0, StartsAt: t0, EndsAt: t0.Add(time.Hour)})
 		if !errors.Is(err, order.ErrInvalid) {
 			t.Fatalf("create sale with no stock: err = %v, want ErrInvalid", err)
 		}
@@ -157,7 +157,7 @@ func TestOpenSales(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		a := newSale(t, s, 1) // ends t0+1h
-		b, err := s.CreateSale(ctx, order.NewSale{Name: "later", TotalStock: 1, StartsAt: t0, EndsAt: t0.Add(3 * time.Hour)})
+		b, _, err := s.CreateSale(ctx, order.NewSale{Name: "later", TotalStock: 1, StartsAt: t0, EndsAt: t0.Add(3 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}

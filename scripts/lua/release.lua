@@ -7,18 +7,19 @@
 -- KEYS[4]  pend    sorted set: the in-flight index (see reserve.lua)
 -- ARGV[1]  order_no
 --
--- Reply: 1 when this call made the move; 0 when there was nothing to move
--- (unknown order, already cancelled), writing nothing; NOT_LOADED when the
--- reservation is held but the stock key is missing, writing nothing (a
--- warm-up recomputes the stock from the reservations). Never creates a key.
+-- Reply: NOT_LOADED when the stock key is missing (never loaded, or lost:
+-- the reservations may be gone with it and come back with a rebuild, so
+-- nothing here can say the unit is back), writing nothing; else 1 when
+-- this call made the move; 0 when there was nothing to move (unknown
+-- order, already cancelled), writing nothing. Never creates a key.
 
-local state = redis.call('HGET', KEYS[3], ARGV[1])
-if not state or string.sub(state, 1, 2) ~= 'R:' then
-  return 0
-end
 local raw = redis.call('GET', KEYS[1])
 if not raw or not string.match(raw, '^%-?%d+$') then
   return 'NOT_LOADED'
+end
+local state = redis.call('HGET', KEYS[3], ARGV[1])
+if not state or string.sub(state, 1, 2) ~= 'R:' then
+  return 0
 end
 local user = string.sub(state, 3)
 local holder = redis.call('HGET', KEYS[2], user)
