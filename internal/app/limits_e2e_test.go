@@ -53,7 +53,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	s := newSystem(t, "memcache", func(c *config.API) { c.MemcacheServers = "127.0.0.1:1" })
 	now := time.Now().UTC()
 	for range 2 { // the second call is the client's retry
-		r := doUnchecked(t, "POST", s.admin.URL+"/admin/v1/sales", jsonBody(t, httpapi.NewSaleJSON{
+		r := do(t, "POST", s.admin.URL+"/admin/v1/sales", "", jsonBody(t, httpapi.NewSaleJSON{
 			Name: "unloadable", PriceCents: 1, TotalStock: 5, StartsAt: now, EndsAt: now.Add(time.Hour), RequestID: "create-down",
 		}))
 		if r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {

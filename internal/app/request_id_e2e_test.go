@@ -13,30 +13,6 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// uncheckedClient sends the requests whose answers api/openapi.yaml does
-// not list: 409 request_id_reused on both admin writes, 200 for a
-// repeated create, and the audit action sale.removed.
-var uncheckedClient = &http.Client{Timeout: 30 * time.Second}
-
-// doUnchecked is do through uncheckedClient.
-func doUnchecked(tb testing.TB, method, url string, body io.Reader) response {
-	tb.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := uncheckedClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, raw: raw}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
-}
-
 // errorMessage is the message of an error answer.
 func (r response) errorMessage() string {
 	e, _ := r.body["error"].(map[string]any)
@@ -47,7 +23,7 @@ func (r response) errorMessage() string {
 // audit reads the newest entries of the audit trail.
 func (s *system) audit(tb testing.TB, limit int) []httpapi.AuditEntryJSON {
 	tb.Helper()
-	r := doUnchecked(tb, "GET", fmt.Sprintf("%s/admin/v1/audit?limit=%d", s.admin.URL, limit), nil)
+	r := do(tb, "GET", fmt.Sprintf("%s/admin/v1/audit?limit=%d", s.admin.URL, limit), "", nil)
 	var got httpapi.AuditJSON
 	if err := json.Unmarshal(r.raw, &got); r.status != http.StatusOK || err != nil {
 		tb.Fatalf("audit: %d %v %s", r.status, err, r.raw)
@@ -81,7 +57,7 @@ func TestAddStockRequestReused(t *testing.T) {
 					t.Fatalf("add stock: %d %s, want 200 with total_stock 13", r.status, r.raw)
 				}
 			}
-			r := doUnchecked(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/stock", s.admin.URL, sale),
+			r := do(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/stock", s.admin.URL, sale), "",
 				strings.NewReader(`{"add":5,"request_id":"restock-1"}`))
 			msg := r.errorMessage()
 			if r.status != http.StatusConflict || r.errorCode() != "request_id_reused" ||
@@ -122,21 +98,21 @@ func TestCreateSaleRequestID(t *testing.T) {
 				return strings.NewReader(b + "}")
 			}
 			url := s.admin.URL + "/admin/v1/sales"
-			first := doUnchecked(t, "POST", url, body(5, "create-1"))
+			first := do(t, "POST", url, "", body(5, "create-1"))
 			if first.status != http.StatusCreated || first.num("id") == 0 || first.num("total_stock") != 5 {
 				t.Fatalf("create: %d %s, want 201 with the sale", first.status, first.raw)
 			}
 			sale := first.num("id")
-			again := doUnchecked(t, "POST", url, body(5, "create-1"))
+			again := do(t, "POST", url, "", body(5, "create-1"))
 			if again.status != http.StatusOK || again.num("id") != sale || again.num("total_stock") != 5 || again.num("remaining") != 5 {
 				t.Fatalf("retry: %d %s, want 200 with sale %d", again.status, again.raw, sale)
 			}
-			r := doUnchecked(t, "POST", url, body(6, "create-1"))
+			r := do(t, "POST", url, "", body(6, "create-1"))
 			if r.status != http.StatusConflict || r.errorCode() != "request_id_reused" ||
 				!strings.HasPrefix(r.errorMessage(), `request_id "create-1" was already used to create sale `) {
 				t.Fatalf("request_id reused with another body: %d %s, want 409 request_id_reused", r.status, r.raw)
 			}
-			if r := doUnchecked(t, "POST", url, strings.NewReader(`{"name":"x","price_cents":1,"total_stock":1,`+
+			if r := do(t, "POST", url, "", strings.NewReader(`{"name":"x","price_cents":1,"total_stock":1,`+
 				`"starts_at":"2026-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z","request_id":"no spaces"}`)); r.status != http.StatusBadRequest ||
 				r.errorCode() != "invalid_request" || !strings.Contains(r.errorMessage(), "request_id must be") {
 				t.Fatalf("malformed request_id: %d %s, want 400 invalid_request", r.status, r.raw)
@@ -152,7 +128,7 @@ func TestCreateSaleRequestID(t *testing.T) {
 				t.Fatalf("audit of sale %d = %v, want one %s", sale, actions, order.AuditSaleCreated)
 			}
 			// Without a request_id every create creates.
-			if r := doUnchecked(t, "POST", url, body(5, "")); r.status != http.StatusCreated || r.num("id") == sale {
+			if r := do(t, "POST", url, "", body(5, "")); r.status != http.StatusCreated || r.num("id") == sale {
 				t.Fatalf("create without a request_id: %d %s, want 201 with a new sale", r.status, r.raw)
 			}
 		})

@@ -115,7 +115,7 @@ func TestAddStock(t *testing.T) {
 				t.Fatalf("add stock: %d %s, want total_stock 5, remaining 3, active", r.status, r.raw)
 			}
 		}
-		if r := doUnchecked(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/stock", s.admin.URL, sale),
+		if r := do(t, "POST", fmt.Sprintf("%s/admin/v1/sales/%d/stock", s.admin.URL, sale), "",
 			jsonBody(t, httpapi.AddStockJSON{Add: 4, RequestID: "add-1"})); r.status != http.StatusConflict || r.errorCode() != "request_id_reused" {
 			t.Fatalf("request id reused for another add: %d %s, want 409 request_id_reused", r.status, r.raw)
 		}
