@@ -140,4 +140,8 @@ func TestOpenAPIServed(t *testing.T) {
 	if r := do(t, "GET", url, "", nil); r.status != http.StatusUnauthorized || r.errorCode() != "unauthorized" {
 		t.Fatalf("without the admin token: %d %s, want 401 unauthorized", r.status, r.raw)
 	}
+	// The public listener serves the same document to anyone.
+	if r := do(t, "GET", s.public.URL+"/api/v1/openapi.yaml", "", nil); r.status != http.StatusOK || !bytes.Equal(r.raw, api.OpenAPI()) {
+		t.Fatalf("GET /api/v1/openapi.yaml on the public listener: %d, %d bytes; want 200 and the document", r.status, len(r.raw))
+	}
 }

@@ -65,7 +65,7 @@ type admissionBody struct {
 func (h *public) door(c *gin.Context, body any) (saleID, userID int64, ok bool) {
 	err := func() error {
 		if h.IPLimit != nil {
-			if err := limit(c, h.IPLimit, c.ClientIP()); err != nil {
+			if err := limit(c, h.IPLimit, clientKey(c)); err != nil {
 				return err
 			}
 		}

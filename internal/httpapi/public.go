@@ -112,6 +112,7 @@ func NewPublic(cfg PublicConfig) http.Handler {
 		v1.POST("/sales/:sale_id/challenge", h.challenge)
 		v1.POST("/sales/:sale_id/admission", h.admit)
 	}
+	v1.GET("/openapi.yaml", h.openAPI)
 	v1.GET("/orders/:order_no", h.order)
 	v1.POST("/orders/:order_no/pay", h.pay)
 	if cfg.DemoTokens {
@@ -266,6 +267,18 @@ func (h *public) orderOwner(c *gin.Context) (int64, error) {
 		return 0, err
 	}
 	return userID, h.limitUser(c, userID)
+}
+
+// openAPI serves the OpenAPI document to the public, under the per-IP
+// limit: it is the largest answer of the listener.
+func (h *public) openAPI(c *gin.Context) {
+	if h.IPLimit != nil {
+		if err := limit(c, h.IPLimit, clientKey(c)); err != nil {
+			writeError(c, h.Log, err)
+			return
+		}
+	}
+	openAPI(c)
 }
 
 // limit takes a token from key's bucket in l and, when there is none,
