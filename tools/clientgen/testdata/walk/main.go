@@ -181,7 +181,7 @@ func walkOapi(ctx context.Context, public, admin, adminToken string, saleID, use
 		return fmt.Errorf("read the sale: %s %s, want sale %d active with units left", read.Status(), read.Body, saleID)
 	}
 
-	placed, err := pub.PlaceOrderWithResponse(ctx, saleID, oapiclient.PlaceOrderJSONRequestBody{})
+	placed, err := pub.PlaceOrderWithResponse(ctx, saleID, &oapiclient.PlaceOrderParams{}, oapiclient.PlaceOrderJSONRequestBody{})
 	if err != nil {
 		return fmt.Errorf("buy: %w", err)
 	}
@@ -215,7 +215,7 @@ func walkOapi(ctx context.Context, public, admin, adminToken string, saleID, use
 		return fmt.Errorf("pay: %s %s, want paid", paid.Status(), paid.Body)
 	}
 
-	again, err := pub.PlaceOrderWithResponse(ctx, saleID, oapiclient.PlaceOrderJSONRequestBody{})
+	again, err := pub.PlaceOrderWithResponse(ctx, saleID, &oapiclient.PlaceOrderParams{}, oapiclient.PlaceOrderJSONRequestBody{})
 	if err != nil {
 		return fmt.Errorf("buy again: %w", err)
 	}
