@@ -27,9 +27,9 @@ import (
 
 // Purchaser is the part of the domain the public listener drives.
 type Purchaser interface {
-	// Settled answers a purchase without the backends when it can (a sale
+	// KnownSoldOut answers a purchase without the backends when it can (a sale
 	// known to be sold out); nil means Place must decide.
-	Settled(saleID, userID int64) error
+	KnownSoldOut(saleID, userID int64) error
 	Place(ctx context.Context, saleID, userID int64) (order.Order, error)
 	Order(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 	// Pay pays the user's order; paying a paid order answers it again.
@@ -215,7 +215,7 @@ func (h *public) tryPurchase(c *gin.Context) error {
 			return err
 		}
 	}
-	if err := h.Orders.Settled(saleID, userID); err != nil {
+	if err := h.Orders.KnownSoldOut(saleID, userID); err != nil {
 		h.Metrics.SoldOutFlagAnswers.Inc()
 		return err
 	}
