@@ -286,7 +286,7 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		}
 	}
 	if len(settled) > 0 {
-		if err := s.stock.Settle(ctx, saleID, settled); err != nil {
+		if err := s.stock.MarkPersisted(ctx, saleID, settled); err != nil {
 			return res, err
 		}
 		res.Settled = len(settled)

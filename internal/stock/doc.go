@@ -39,7 +39,7 @@
 //	         remaining (int64 big endian each), record count (uint32)
 //	records  one per reservation, in the order they were made:
 //	         kind byte   state R or C, "buyer" bit, "UUID" bit,
-//	                     "settled" bit
+//	                     "persisted" bit
 //	         order_no    16 raw bytes when it is a canonical UUID (the
 //	                     service's UUIDv7), else uvarint length + bytes
 //	         user_id     uvarint
@@ -50,13 +50,13 @@
 // records on every decode: remaining = total − |R|, or the value is corrupt
 // and every call on it fails closed with order.ErrUnavailable.
 //
-// The settled bit says that MySQL holds the record's order: the in-flight
+// The persisted bit says that MySQL holds the record's order: the in-flight
 // index of order.Stock is the reserved records without it
-// (memcached_index.go). Reserve writes records unsettled, Settle sets the
-// bit on reserved ones, Warm sets it on the persisted orders and keeps it
-// on the records it carries over, and Release leaves it as it is (a
+// (memcached_index.go). Reserve writes records without it, MarkPersisted
+// sets it on reserved ones, Warm sets it on the persisted orders and keeps
+// it on the records it carries over, and Release leaves it as it is (a
 // cancelled record is never due). Values written before the bit existed
-// decode as wholly unsettled, which makes their reservations due for a
+// decode as wholly unpersisted, which makes their reservations due for a
 // check, the safe side. The time a reservation is next due is not stored
 // in the value: it is the reservation time read from its order number
 // (see Due), or a postponement kept in a second item of the sale,
