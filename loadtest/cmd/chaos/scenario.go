@@ -61,7 +61,7 @@ func scenarios() []scenario {
 		{name: "replicas", inject: injectReplicas, check: checkReplicas},
 		{name: "mysql-refuse", inject: injectMySQLRefuse},
 		{name: "poison", deadWant: 1, inject: injectPoison},
-		{name: "events-relay-crash", inject: injectEventsRelayKill},
+		{name: "events-relay-crash", inject: injectEventsRelayCrash},
 	}
 }
 
