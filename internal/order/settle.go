@@ -132,23 +132,18 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 	if err != nil {
 		return SettleResult{}, fmt.Errorf("settle: %w", err)
 	}
-	var (
-		res      SettleResult
-		firstErr error
-	)
-	for _, sale := range sales {
+	var res SettleResult
+	firstErr := eachSale(ctx, sales, func(sale Sale) error {
 		r, err := s.settleSale(ctx, sale, now)
 		if err == nil {
 			err = s.finishRestock(ctx, sale)
 		}
 		res.add(r)
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("settle sale %d: %w", sale.ID, err)
+		if err != nil {
+			return fmt.Errorf("settle sale %d: %w", sale.ID, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+		return nil
+	})
 	if r, err := s.advanceRebuilds(ctx, now); err != nil && firstErr == nil {
 		firstErr = err
 	} else {
