@@ -158,14 +158,8 @@ type OrderJSON struct {
 }
 
 func (h *public) sale(c *gin.Context) {
-	id, err := parseID(c.Param("sale_id"))
-	if err != nil {
-		writeError(c, h.Log, order.ErrSaleNotFound)
-		return
-	}
-	v, err := h.Sales.Sale(c.Request.Context(), id)
-	if err != nil {
-		writeError(c, h.Log, err)
+	_, v, ok := callForSale(c, h.Log, "sale_id", h.Sales.Sale)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, saleJSON(v))
@@ -333,4 +327,22 @@ func parseID(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: %w", s, errBadID)
 	}
 	return id, nil
+}
+
+// callForSale opens a handler of one sale: it reads the sale's id from the
+// path parameter param (a malformed one is an unknown sale) and calls call
+// with it. ok is false when the request has been answered already, with
+// the error either step met.
+func callForSale[T any](c *gin.Context, log *slog.Logger, param string,
+	call func(ctx context.Context, id int64) (T, error)) (id int64, v T, ok bool) {
+	id, err := parseID(c.Param(param))
+	if err != nil {
+		writeError(c, log, order.ErrSaleNotFound)
+		return 0, v, false
+	}
+	if v, err = call(c.Request.Context(), id); err != nil {
+		writeError(c, log, err)
+		return id, v, false
+	}
+	return id, v, true
 }
