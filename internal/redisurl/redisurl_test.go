@@ -30,34 +30,47 @@ func TestIsCluster(t *testing.T) {
 // addr= parameters a cluster client, each with at least the pool a hot
 // sale needs.
 func TestOpen(t *testing.T) {
-	t.Run("single", func(t *testing.T) {
-		testenv.Listening(t, "redis", "127.0.0.1:6379")
-		c, err := redisurl.Open(t.Context(), "redis://127.0.0.1:6379/0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		single, ok := c.(*redis.Client)
-		if !ok {
-			t.Fatalf("Open = %T, want *redis.Client", c)
-		}
-		if n := single.Options().PoolSize; n < 64 {
-			t.Errorf("pool size %d, want at least 64", n)
-		}
-	})
-	t.Run("cluster", func(t *testing.T) {
-		redistest.Cluster(t) // skips unless the local cluster serves
-		c, err := redisurl.Open(t.Context(), redistest.ClusterURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cluster, ok := c.(*redis.ClusterClient)
-		if !ok {
-			t.Fatalf("Open = %T, want *redis.ClusterClient", c)
-		}
-		if n := cluster.Options().PoolSize; n < 64 {
-			t.Errorf("pool size %d, want at least 64", n)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		url  string
+		need func(tb testing.TB)
+		// pool is the client's pool size; false when c is not the
+		// client the URL asks for.
+		pool func(c redis.UniversalClient) (int, bool)
+	}{
+		{"single", "redis://127.0.0.1:6379/0",
+			func(tb testing.TB) { testenv.Listening(tb, "redis", "127.0.0.1:6379") },
+			func(c redis.UniversalClient) (int, bool) {
+				s, ok := c.(*redis.Client)
+				if !ok {
+					return 0, false
+				}
+				return s.Options().PoolSize, true
+			}},
+		{"cluster", redistest.ClusterURL,
+			func(tb testing.TB) { redistest.Cluster(tb) },
+			func(c redis.UniversalClient) (int, bool) {
+				cc, ok := c.(*redis.ClusterClient)
+				if !ok {
+					return 0, false
+				}
+				return cc.Options().PoolSize, true
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.need(t)
+			c, err := redisurl.Open(t.Context(), tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			n, ok := tc.pool(c)
+			if !ok {
+				t.Fatalf("Open(%s) = %T, the wrong kind of client", tc.url, c)
+			}
+			if n < 64 {
+				t.Errorf("pool size %d, want at least 64", n)
+			}
+		})
+	}
 }
