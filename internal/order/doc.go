@@ -18,6 +18,9 @@
 //     records carry it as their persisted bit.
 //   - settle: the settler's pass over the in-flight index (Service.Settle),
 //     which marks reservations persisted, republishes or releases them.
+//   - resolve: Reserve's second look at a call whose reply was lost, which
+//     finds out whether the reservation stands (ErrReserveUnknown when it
+//     cannot).
 //   - known sold out: this instance's sold-out flag answers a purchase
 //     without a backend call (Service.KnownSoldOut).
 //   - announce: telling every api instance that a sale sold out or has

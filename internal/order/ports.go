@@ -65,7 +65,7 @@ type Stock interface {
 	// Reserve takes one unit for r.UserID under r.OrderNo at now. Errors:
 	// ErrStockNotLoaded, ErrNotStarted, ErrEnded, ErrSoldOut,
 	// *AlreadyPurchasedError, ErrUnavailable (backend unreachable; the
-	// reservation was not made). A call whose reply was lost is settled
+	// reservation was not made). A call whose reply was lost is resolved
 	// before Reserve returns: nil when the reservation stands, and
 	// ErrReserveUnknown with ErrUnavailable when the backend could not be
 	// asked again, so the reservation may stand.

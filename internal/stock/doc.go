@@ -17,7 +17,7 @@
 //	<prefix>:{s<id>}:meta    hash    starts_at_ms, ends_at_ms, total
 //
 // A reserve.lua call whose reply is lost (a timeout, a reset) may have
-// run: Reserve settles it with resolve.lua under a fresh deadline, which
+// run: Reserve resolves it with resolve.lua under a fresh deadline, which
 // reports the reservations that stand and records the others cancelled,
 // so that a late copy of the lost call takes nothing. When Redis does not
 // answer that either, the error is order.ErrReserveUnknown.
@@ -88,7 +88,7 @@
 //     There is no second write, so nothing can be half done: a unit and its
 //     buyer and reservation appear together or not at all.
 //   - A cas sent but not answered (timeout, broken connection): the write
-//     may have happened. Reserve settles the doubt: it reads the item again;
+//     may have happened. Reserve resolves the doubt: it reads the item again;
 //     when the reservation is there the call succeeds, otherwise it rewrites
 //     the unchanged value under the CAS id it just read, so that a late
 //     arrival of the lost write fails its CAS, and only then reports
