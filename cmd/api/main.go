@@ -43,7 +43,7 @@ func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
 		return err
 	}
 	if cfg.Embedded() {
-		if err := app.Announce(ctx, a, bound, log); err != nil {
+		if err := app.Welcome(ctx, a, bound, log); err != nil {
 			_ = a.Close(context.WithoutCancel(ctx))
 			return fmt.Errorf("embedded demo: %w", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/seckill/seckill/internal/metrics"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/redisurl"
 	"github.com/seckill/seckill/internal/stock"
 	"github.com/seckill/seckill/internal/store"
 )
@@ -234,7 +235,7 @@ func openReal(ctx context.Context, cfg config.API, log *slog.Logger, m *metrics.
 	c.add("mysql", func(context.Context) error { return st.Close() })
 	b.repo = st
 
-	rdb, err := OpenRedis(ctx, cfg.RedisURL)
+	rdb, err := redisurl.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return b, err
 	}

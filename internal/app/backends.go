@@ -8,41 +8,9 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/redact"
 )
-
-// OpenRedis connects to SECKILL_REDIS_URL. A URL with addr= parameters
-// (redis://h1:6379?addr=h2:6379&addr=h3:6379) is a Redis Cluster; every
-// script still runs on one slot because a sale's keys share a hash tag.
-func OpenRedis(ctx context.Context, rawURL string) (_ redis.UniversalClient, err error) {
-	// url.Parse's errors quote the whole URL, password included.
-	defer func() { err = redact.Error(err, rawURL) }()
-	var c redis.UniversalClient
-	if strings.Contains(rawURL, "addr=") {
-		opt, err := redis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("SECKILL_REDIS_URL: %w", err)
-		}
-		// Per node, as for a single server: a hot sale's scripts all go
-		// to the master of its slot.
-		opt.PoolSize = max(opt.PoolSize, 64)
-		c = redis.NewClusterClient(opt)
-	} else {
-		opt, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("SECKILL_REDIS_URL: %w", err)
-		}
-		opt.PoolSize = max(opt.PoolSize, 64)
-		c = redis.NewClient(opt)
-	}
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("redis %s: %w", redact.URL(rawURL), err)
-	}
-	return c, nil
-}
 
 // EnsureDatabase creates the DSN's database if it does not exist, so a
 // fresh MySQL needs nothing done by hand.

@@ -26,6 +26,7 @@ import (
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/redistest"
+	"github.com/seckill/seckill/internal/redisurl"
 	"github.com/seckill/seckill/internal/testenv"
 )
 
@@ -235,7 +236,7 @@ func (s *system) dropServerState(tb testing.TB, name string) {
 	if s.kind == "cluster" {
 		url = redistest.ClusterURL
 	}
-	if rdb, err := app.OpenRedis(ctx, url); err == nil {
+	if rdb, err := redisurl.Open(ctx, url); err == nil {
 		if err := redistest.DeleteKeys(ctx, rdb, name+":*"); err != nil {
 			tb.Errorf("drop keys: %v", err)
 		}

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"errors"
 	"go/build"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,6 +26,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"throttle":    {},
 		"testenv":     {},
 		"config":      {"redact"},
+		"redisurl":    {"redact"},
 		"stock":       append([]string{"order", "admission"}, shared...),
 		"store":       append([]string{"order"}, shared...),
 		"mq":          append([]string{"order"}, shared...),
@@ -52,5 +55,44 @@ func TestImportsFlowOneWay(t *testing.T) {
 				t.Errorf("internal/%s imports %s; it may import only %v of the project", pkg, rel, ok)
 			}
 		}
+	}
+}
+
+// TestLoadToolsLeaveAppAlone: no package under loadtest/ imports the
+// service's wiring (internal/app); the load tools drive the service from
+// outside and share only small packages with it (redisurl, redact, mq's
+// topology). Their tests may still start the service in-process.
+func TestLoadToolsLeaveAppAlone(t *testing.T) {
+	_, here, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(filepath.Dir(here)))
+	const app = "github.com/seckill/seckill/internal/app"
+	seen := 0
+	err := filepath.WalkDir(filepath.Join(root, "loadtest"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); name == "testdata" || name == "node_modules" || strings.HasPrefix(name, ".") {
+			return filepath.SkipDir
+		}
+		p, err := build.Default.ImportDir(path, 0)
+		if err != nil {
+			var none *build.NoGoError
+			if errors.As(err, &none) {
+				return nil
+			}
+			return err
+		}
+		seen++
+		if slices.Contains(p.Imports, app) {
+			rel, _ := filepath.Rel(root, path)
+			t.Errorf("%s imports %s; the load tools may not import the service's wiring", rel, app)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen == 0 {
+		t.Fatal("no Go package found under loadtest/")
 	}
 }

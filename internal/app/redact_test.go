@@ -11,6 +11,7 @@ import (
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/mq"
+	"github.com/seckill/seckill/internal/redisurl"
 	"github.com/seckill/seckill/internal/store"
 )
 
@@ -23,8 +24,8 @@ func TestErrorsHidePasswords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	open := map[string]func(addr string) error{
-		"OpenRedis": func(u string) error {
-			c, err := app.OpenRedis(ctx, u)
+		"redisurl.Open": func(u string) error {
+			c, err := redisurl.Open(ctx, u)
 			if err == nil {
 				_ = c.Close()
 			}
@@ -58,7 +59,7 @@ func TestErrorsHidePasswords(t *testing.T) {
 		},
 	}
 	addrs := map[string][]string{
-		"OpenRedis": {
+		"redisurl.Open": {
 			"redis://u:" + pw + "@127.0.0.1:1/0", "redis://u:" + pw + "@127.0.0.1:port/0",
 			"redis://u:" + pw + "@127.0.0.1:1?addr=127.0.0.1:2", "redis://u:" + pw + "@127.0.0.1:port?addr=x",
 		},

@@ -19,14 +19,16 @@ func settler(service *order.Service, m *metrics.Metrics, log *slog.Logger, inter
 		failures: m.SettleFailures, log: log,
 		pass: func(ctx context.Context) error {
 			res, err := service.Settle(ctx, time.Now())
-			m.SettleOrders.WithLabelValues("settled").Add(float64(res.Settled))
+			// "settled" is the published name of the persisted outcome, which
+			// dashboards and alerts read: it stays.
+			m.SettleOrders.WithLabelValues("settled").Add(float64(res.Persisted))
 			m.SettleOrders.WithLabelValues("republished").Add(float64(res.Republished))
 			m.SettleOrders.WithLabelValues("released").Add(float64(res.Released))
 			m.SettleOrders.WithLabelValues("failed").Add(float64(res.Failed))
 			m.SettleOrders.WithLabelValues("deferred").Add(float64(res.Deferred))
 			m.StockRebuilds.Add(float64(res.Rebuilds))
 			if res.Republished > 0 || res.Released > 0 || res.Rebuilds > 0 || res.Deferred > 0 {
-				log.InfoContext(ctx, "settle pass", "settled", res.Settled, "republished", res.Republished,
+				log.InfoContext(ctx, "settle pass", "settled", res.Persisted, "republished", res.Republished,
 					"released", res.Released, "failed", res.Failed, "deferred", res.Deferred, "rebuilds", res.Rebuilds)
 			}
 			return err

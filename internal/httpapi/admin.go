@@ -298,14 +298,8 @@ func (h *admin) createSale(c *gin.Context) {
 }
 
 func (h *admin) warmup(c *gin.Context) {
-	id, err := parseID(c.Param("id"))
-	if err != nil {
-		writeError(c, h.Log, order.ErrSaleNotFound)
-		return
-	}
-	v, err := h.Sales.Warmup(c.Request.Context(), id)
-	if err != nil {
-		writeError(c, h.Log, err)
+	id, v, ok := callForSale(c, h.Log, "id", h.Sales.Warmup)
+	if !ok {
 		return
 	}
 	h.Log.InfoContext(c.Request.Context(), "sale stock warmed", "sale_id", id, "remaining", v.Remaining)
@@ -332,14 +326,8 @@ type ReconcileJSON struct {
 }
 
 func (h *admin) reconcile(c *gin.Context) {
-	id, err := parseID(c.Param("id"))
-	if err != nil {
-		writeError(c, h.Log, order.ErrSaleNotFound)
-		return
-	}
-	r, err := h.Sales.Reconcile(c.Request.Context(), id)
-	if err != nil {
-		writeError(c, h.Log, err)
+	id, r, ok := callForSale(c, h.Log, "id", h.Sales.Reconcile)
+	if !ok {
 		return
 	}
 	label := strconv.FormatInt(id, 10)

@@ -115,14 +115,8 @@ func (h *public) readListing(ctx context.Context) ([]byte, error) {
 }
 
 func (h *public) saleStats(c *gin.Context) {
-	id, err := parseID(c.Param("sale_id"))
-	if err != nil {
-		writeError(c, h.Log, order.ErrSaleNotFound)
-		return
-	}
-	v, err := h.Catalog.StoredSale(c.Request.Context(), id)
-	if err != nil {
-		writeError(c, h.Log, err)
+	_, v, ok := callForSale(c, h.Log, "sale_id", h.Catalog.StoredSale)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, SaleStatsJSON{

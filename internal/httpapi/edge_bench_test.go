@@ -19,7 +19,7 @@ import (
 // from the local flag, without a backend.
 type soldOutSale struct{}
 
-func (soldOutSale) Settled(int64, int64) error { return order.ErrSoldOut }
+func (soldOutSale) KnownSoldOut(int64, int64) error { return order.ErrSoldOut }
 func (soldOutSale) Place(context.Context, int64, int64) (order.Order, error) {
 	return order.Order{}, order.ErrSoldOut
 }

@@ -23,7 +23,7 @@ import (
 // openSale accepts every purchase, or fails each with err when set.
 type openSale struct{ err error }
 
-func (openSale) Settled(int64, int64) error { return nil }
+func (openSale) KnownSoldOut(int64, int64) error { return nil }
 func (s openSale) Place(_ context.Context, saleID, userID int64) (order.Order, error) {
 	if s.err != nil {
 		return order.Order{}, s.err

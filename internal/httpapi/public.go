@@ -27,9 +27,9 @@ import (
 
 // Purchaser is the part of the domain the public listener drives.
 type Purchaser interface {
-	// Settled answers a purchase without the backends when it can (a sale
+	// KnownSoldOut answers a purchase without the backends when it can (a sale
 	// known to be sold out); nil means Place must decide.
-	Settled(saleID, userID int64) error
+	KnownSoldOut(saleID, userID int64) error
 	Place(ctx context.Context, saleID, userID int64) (order.Order, error)
 	Order(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 	// Pay pays the user's order; paying a paid order answers it again.
@@ -159,14 +159,8 @@ type OrderJSON struct {
 }
 
 func (h *public) sale(c *gin.Context) {
-	id, err := parseID(c.Param("sale_id"))
-	if err != nil {
-		writeError(c, h.Log, order.ErrSaleNotFound)
-		return
-	}
-	v, err := h.Sales.Sale(c.Request.Context(), id)
-	if err != nil {
-		writeError(c, h.Log, err)
+	_, v, ok := callForSale(c, h.Log, "sale_id", h.Sales.Sale)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, saleJSON(v))
@@ -216,7 +210,7 @@ func (h *public) tryPurchase(c *gin.Context) error {
 			return err
 		}
 	}
-	if err := h.Orders.Settled(saleID, userID); err != nil {
+	if err := h.Orders.KnownSoldOut(saleID, userID); err != nil {
 		h.Metrics.SoldOutFlagAnswers.Inc()
 		return err
 	}
@@ -346,4 +340,22 @@ func parseID(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: %w", s, errBadID)
 	}
 	return id, nil
+}
+
+// callForSale opens a handler of one sale: it reads the sale's id from the
+// path parameter param (a malformed one is an unknown sale) and calls call
+// with it. ok is false when the request has been answered already, with
+// the error either step met.
+func callForSale[T any](c *gin.Context, log *slog.Logger, param string,
+	call func(ctx context.Context, id int64) (T, error)) (id int64, v T, ok bool) {
+	id, err := parseID(c.Param(param))
+	if err != nil {
+		writeError(c, log, order.ErrSaleNotFound)
+		return 0, v, false
+	}
+	if v, err = call(c.Request.Context(), id); err != nil {
+		writeError(c, log, err)
+		return id, v, false
+	}
+	return id, v, true
 }

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/uuid"
-
 	"github.com/seckill/seckill/internal/order"
 )
 
@@ -127,17 +125,11 @@ func (m *Memory) Publish(ctx context.Context, o order.Order) error {
 
 // PublishBatch enqueues several orders as one message.
 func (m *Memory) PublishBatch(ctx context.Context, orders []order.Order) error {
-	switch len(orders) {
-	case 0:
-		return fmt.Errorf("%w: empty batch", order.ErrInvalid)
-	case 1:
-		return m.Publish(ctx, orders[0])
-	}
-	id, err := uuid.NewV7()
+	id, err := batchID(orders)
 	if err != nil {
-		return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
+		return err
 	}
-	return m.publish(ctx, id.String(), orders)
+	return m.publish(ctx, id, orders)
 }
 
 // PublishFence enqueues a stock rebuild's fence behind every message
@@ -160,12 +152,9 @@ func (m *Memory) publish(ctx context.Context, id string, orders []order.Order) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: not sent: %w", order.ErrUnavailable, err)
 	}
-	if id == "" {
-		return fmt.Errorf("%w: order without order_no", order.ErrInvalid)
-	}
-	body, err := Encode(id, orders)
+	body, err := encodeOrders(id, orders)
 	if err != nil {
-		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
+		return err
 	}
 	return m.enqueue(id, body)
 }

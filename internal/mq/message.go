@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/seckill/seckill/internal/order"
 )
 
@@ -60,6 +62,35 @@ func Encode(messageID string, orders []order.Order) ([]byte, error) {
 		m.Orders[i] = MessageOrder{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID, ReservedAt: o.CreatedAt.UTC()}
 	}
 	return json.Marshal(m)
+}
+
+// batchID is the message id of orders published together: the order
+// number of a lone order, as Publish uses, else a new UUIDv7.
+func batchID(orders []order.Order) (string, error) {
+	switch len(orders) {
+	case 0:
+		return "", fmt.Errorf("%w: empty batch", order.ErrInvalid)
+	case 1:
+		return orders[0].OrderNo, nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
+	}
+	return id.String(), nil
+}
+
+// encodeOrders is Encode with the errors of a publish: a message without
+// an id, or orders that cannot be encoded, are order.ErrInvalid.
+func encodeOrders(id string, orders []order.Order) ([]byte, error) {
+	if id == "" {
+		return nil, fmt.Errorf("%w: order without order_no", order.ErrInvalid)
+	}
+	body, err := Encode(id, orders)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", order.ErrInvalid, err)
+	}
+	return body, nil
 }
 
 // EncodeFence builds the body of fence f: no orders, message id f.ID.

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/seckill/seckill/internal/metrics"
@@ -303,17 +302,11 @@ func (p *Publisher) Publish(ctx context.Context, o order.Order) error {
 // semantics of Publish. A batch of one is published as Publish does; a
 // larger one gets a new UUIDv7 as its message id.
 func (p *Publisher) PublishBatch(ctx context.Context, orders []order.Order) error {
-	switch len(orders) {
-	case 0:
-		return fmt.Errorf("%w: empty batch", order.ErrInvalid)
-	case 1:
-		return p.Publish(ctx, orders[0])
-	}
-	id, err := uuid.NewV7()
+	id, err := batchID(orders)
 	if err != nil {
-		return fmt.Errorf("%w: message id: %w", order.ErrUnavailable, err)
+		return err
 	}
-	return p.publish(ctx, id.String(), orders)
+	return p.publish(ctx, id, orders)
 }
 
 // PublishFence sends a stock rebuild's fence through the order queue,
@@ -338,18 +331,15 @@ func (p *Publisher) Partitions() int { return p.cfg.topology.partitions() }
 func (p *Publisher) PartitionOf(saleID int64) int { return p.cfg.topology.PartitionOf(saleID) }
 
 func (p *Publisher) publish(ctx context.Context, id string, orders []order.Order) error {
-	if id == "" {
-		return fmt.Errorf("%w: order without order_no", order.ErrInvalid)
-	}
 	k := p.cfg.topology.PartitionOf(orders[0].SaleID)
 	for _, o := range orders[1:] {
 		if p.cfg.topology.PartitionOf(o.SaleID) != k {
 			return fmt.Errorf("%w: one message for orders of several persist partitions", order.ErrInvalid)
 		}
 	}
-	body, err := Encode(id, orders)
+	body, err := encodeOrders(id, orders)
 	if err != nil {
-		return fmt.Errorf("%w: %w", order.ErrInvalid, err)
+		return err
 	}
 	return p.send(ctx, id, body, k)
 }

@@ -93,23 +93,18 @@ func (s *Service) ExpireDue(ctx context.Context, now time.Time) (ExpiryResult, e
 	if err != nil {
 		return ExpiryResult{}, fmt.Errorf("expiry sweep: %w", err)
 	}
-	var (
-		res      ExpiryResult
-		firstErr error
-	)
-	for _, sale := range sales {
+	var res ExpiryResult
+	err = eachSale(ctx, sales, func(sale Sale) error {
 		r, err := s.expireSale(ctx, sale, now)
 		res.Expired += r.Expired
 		res.Returned += r.Returned
 		res.Pending += r.Pending
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("expiry sweep of sale %d: %w", sale.ID, err)
+		if err != nil {
+			return fmt.Errorf("expiry sweep of sale %d: %w", sale.ID, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return res, firstErr
+		return nil
+	})
+	return res, err
 }
 
 func (s *Service) expireSale(ctx context.Context, sale Sale, now time.Time) (ExpiryResult, error) {

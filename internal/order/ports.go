@@ -65,7 +65,7 @@ type Stock interface {
 	// Reserve takes one unit for r.UserID under r.OrderNo at now. Errors:
 	// ErrStockNotLoaded, ErrNotStarted, ErrEnded, ErrSoldOut,
 	// *AlreadyPurchasedError, ErrUnavailable (backend unreachable; the
-	// reservation was not made). A call whose reply was lost is settled
+	// reservation was not made). A call whose reply was lost is resolved
 	// before Reserve returns: nil when the reservation stands, and
 	// ErrReserveUnknown with ErrUnavailable when the backend could not be
 	// asked again, so the reservation may stand.
@@ -98,7 +98,7 @@ type Stock interface {
 	Restock(ctx context.Context, saleID, total int64) (int64, bool, error)
 
 	// The in-flight index: every reservation is in it from Reserve until
-	// Settle (MySQL holds its order) or Release. It is what the settler
+	// MarkPersisted (MySQL holds its order) or Release. It is what the settler
 	// reads, so a sale of millions of reservations is never scanned whole.
 
 	// Due lists up to limit indexed reservations of the sale whose next
@@ -109,10 +109,10 @@ type Stock interface {
 	// Postpone moves the next check of these reservations to at (their
 	// orders were just republished). Unknown order numbers are ignored.
 	Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error
-	// Settle drops these reservations from the index: MySQL holds their
-	// orders. They stay RESERVED and keep their units. Unknown order
+	// MarkPersisted drops these reservations from the index: MySQL holds
+	// their orders. They stay RESERVED and keep their units. Unknown order
 	// numbers are ignored.
-	Settle(ctx context.Context, saleID int64, orderNos []string) error
+	MarkPersisted(ctx context.Context, saleID int64, orderNos []string) error
 }
 
 // UnitLimit is implemented by a stock backend that holds at most

@@ -136,11 +136,11 @@ func NewOrderNo() (string, error) {
 	return id.String(), nil
 }
 
-// Settled answers from the local sold-out flag alone: ErrSoldOut, or an
+// KnownSoldOut answers from the local sold-out flag alone: ErrSoldOut, or an
 // *AlreadyPurchasedError for a buyer, when this instance knows the sale is
 // sold out; nil when the stock backend has to decide. It costs no backend
 // call, so the HTTP edge asks it before spending a rate-limit token.
-func (s *Service) Settled(saleID, userID int64) error {
+func (s *Service) KnownSoldOut(saleID, userID int64) error {
 	held, out := s.flags.check(saleID, userID)
 	switch {
 	case !out:
@@ -157,7 +157,7 @@ func (s *Service) Place(ctx context.Context, saleID, userID int64) (Order, error
 	if saleID <= 0 || userID <= 0 {
 		return Order{}, ErrInvalid
 	}
-	if err := s.Settled(saleID, userID); err != nil {
+	if err := s.KnownSoldOut(saleID, userID); err != nil {
 		return Order{}, err
 	}
 	if !s.pub.Ready() {

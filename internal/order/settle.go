@@ -25,9 +25,9 @@ const (
 
 // SettleResult is what one settle pass did.
 type SettleResult struct {
-	// Settled counts reservations whose orders MySQL holds: they left the
-	// in-flight index.
-	Settled int
+	// Persisted counts reservations whose orders MySQL holds: they were
+	// marked persisted and left the in-flight index.
+	Persisted int
 	// Republished counts orders missing from MySQL that were handed to the
 	// queue again under their own order_no.
 	Republished int
@@ -46,7 +46,7 @@ type SettleResult struct {
 }
 
 func (r *SettleResult) add(o SettleResult) {
-	r.Settled += o.Settled
+	r.Persisted += o.Persisted
 	r.Republished += o.Republished
 	r.Released += o.Released
 	r.Failed += o.Failed
@@ -132,23 +132,18 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 	if err != nil {
 		return SettleResult{}, fmt.Errorf("settle: %w", err)
 	}
-	var (
-		res      SettleResult
-		firstErr error
-	)
-	for _, sale := range sales {
+	var res SettleResult
+	firstErr := eachSale(ctx, sales, func(sale Sale) error {
 		r, err := s.settleSale(ctx, sale, now)
 		if err == nil {
 			err = s.finishRestock(ctx, sale)
 		}
 		res.add(r)
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("settle sale %d: %w", sale.ID, err)
+		if err != nil {
+			return fmt.Errorf("settle sale %d: %w", sale.ID, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+		return nil
+	})
 	if r, err := s.advanceRebuilds(ctx, now); err != nil && firstErr == nil {
 		firstErr = err
 	} else {
@@ -270,9 +265,9 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		return res, err
 	}
 	var (
-		settled, cancelled []string
-		missing            []Reservation
-		firstErr           error
+		persisted, cancelled []string
+		missing              []Reservation
+		firstErr             error
 	)
 	for _, r := range rs {
 		o, ok := held[r.OrderNo]
@@ -280,16 +275,16 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		case !ok:
 			missing = append(missing, r)
 		case o.Status != StatusCancelled:
-			settled = append(settled, r.OrderNo)
+			persisted = append(persisted, r.OrderNo)
 		default:
 			cancelled = append(cancelled, r.OrderNo)
 		}
 	}
-	if len(settled) > 0 {
-		if err := s.stock.Settle(ctx, saleID, settled); err != nil {
+	if len(persisted) > 0 {
+		if err := s.stock.MarkPersisted(ctx, saleID, persisted); err != nil {
 			return res, err
 		}
-		res.Settled = len(settled)
+		res.Persisted = len(persisted)
 	}
 	if len(cancelled) > 0 {
 		back, err := s.returnUnits(ctx, saleID, cancelled, now)

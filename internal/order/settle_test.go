@@ -156,7 +156,7 @@ func TestSettleRepublishesStrandedReservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Republished != 1 || res.Settled != 0 {
+	if res.Republished != 1 || res.Persisted != 0 {
 		t.Fatalf("first pass %+v, want only the old reservation republished", res)
 	}
 	// Postponed: a second pass right away publishes nothing again.
@@ -170,14 +170,14 @@ func TestSettleRepublishesStrandedReservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Settled != 1 || res.Republished != 1 {
+	if res.Persisted != 1 || res.Republished != 1 {
 		t.Fatalf("later pass %+v, want the old one settled and the young one republished", res)
 	}
 	if got := r.drain(t); len(got) != 1 || got[0] != young {
 		t.Fatalf("queue carried %v, want only %s", got, young)
 	}
 	res, err = r.svc.Settle(ctx, now.Add(2*testSettleAfter+2*time.Second))
-	if err != nil || res.Settled != 1 || res.Republished != 0 {
+	if err != nil || res.Persisted != 1 || res.Republished != 0 {
 		t.Fatalf("last pass %+v, %v: want the young one settled", res, err)
 	}
 	if due, err := r.stock.Due(ctx, r.sale.ID, now.Add(time.Hour), 10); err != nil || len(due) != 0 {

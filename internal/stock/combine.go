@@ -25,7 +25,7 @@ const combineLimit = 256
 // flight, whatever sale ids clients send (a reservation comes before the
 // sale is known to exist), and a quiet sale costs nothing.
 type combiners struct {
-	// decide settles a batch of one sale, each reservation at its own time,
+	// decide rules on a batch of one sale, each reservation at its own time,
 	// in order; one error per reservation.
 	decide func(ctx context.Context, saleID int64, rs []order.Reservation, nows []time.Time) []error
 	opts   []groupcommit.Option

@@ -17,7 +17,7 @@
 //	<prefix>:{s<id>}:meta    hash    starts_at_ms, ends_at_ms, total
 //
 // A reserve.lua call whose reply is lost (a timeout, a reset) may have
-// run: Reserve settles it with resolve.lua under a fresh deadline, which
+// run: Reserve resolves it with resolve.lua under a fresh deadline, which
 // reports the reservations that stand and records the others cancelled,
 // so that a late copy of the lost call takes nothing. When Redis does not
 // answer that either, the error is order.ErrReserveUnknown.
@@ -39,7 +39,7 @@
 //	         remaining (int64 big endian each), record count (uint32)
 //	records  one per reservation, in the order they were made:
 //	         kind byte   state R or C, "buyer" bit, "UUID" bit,
-//	                     "settled" bit
+//	                     "persisted" bit
 //	         order_no    16 raw bytes when it is a canonical UUID (the
 //	                     service's UUIDv7), else uvarint length + bytes
 //	         user_id     uvarint
@@ -50,13 +50,13 @@
 // records on every decode: remaining = total − |R|, or the value is corrupt
 // and every call on it fails closed with order.ErrUnavailable.
 //
-// The settled bit says that MySQL holds the record's order: the in-flight
+// The persisted bit says that MySQL holds the record's order: the in-flight
 // index of order.Stock is the reserved records without it
-// (memcached_index.go). Reserve writes records unsettled, Settle sets the
-// bit on reserved ones, Warm sets it on the persisted orders and keeps it
-// on the records it carries over, and Release leaves it as it is (a
+// (memcached_index.go). Reserve writes records without it, MarkPersisted
+// sets it on reserved ones, Warm sets it on the persisted orders and keeps
+// it on the records it carries over, and Release leaves it as it is (a
 // cancelled record is never due). Values written before the bit existed
-// decode as wholly unsettled, which makes their reservations due for a
+// decode as wholly unpersisted, which makes their reservations due for a
 // check, the safe side. The time a reservation is next due is not stored
 // in the value: it is the reservation time read from its order number
 // (see Due), or a postponement kept in a second item of the sale,
@@ -88,7 +88,7 @@
 //     There is no second write, so nothing can be half done: a unit and its
 //     buyer and reservation appear together or not at all.
 //   - A cas sent but not answered (timeout, broken connection): the write
-//     may have happened. Reserve settles the doubt: it reads the item again;
+//     may have happened. Reserve resolves the doubt: it reads the item again;
 //     when the reservation is there the call succeeds, otherwise it rewrites
 //     the unchanged value under the CAS id it just read, so that a late
 //     arrival of the lost write fails its CAS, and only then reports

@@ -24,7 +24,7 @@ const (
 	recStateMask = 0x03
 	recBuyer     = 0x04
 	recUUID      = 0x08
-	recSettled   = 0x10 // MySQL holds the order: not in the in-flight index
+	recPersisted = 0x10 // MySQL holds the order: not in the in-flight index
 
 	maxUUIDRecordLen = 1 + 16 + binary.MaxVarintLen64 - 1 // a positive int64 needs at most 9 uvarint bytes
 )
@@ -86,9 +86,9 @@ func (r record) key() orderKey {
 	return orderKey{str: string(r.no)}
 }
 
-// indexed tells a record of the in-flight index: reserved, not settled.
+// indexed tells a record of the in-flight index: reserved, not persisted.
 func (r record) indexed() bool {
-	return r.kind&recStateMask == recReserved && r.kind&recSettled == 0
+	return r.kind&recStateMask == recReserved && r.kind&recPersisted == 0
 }
 
 func (r record) state() order.ReservationState {
@@ -147,7 +147,7 @@ func scanState(v []byte, fn func(record)) (stateHeader, error) {
 		r := record{off: p, kind: v[p]}
 		p++
 		st := r.kind & recStateMask
-		if r.kind&^(recStateMask|recBuyer|recUUID|recSettled) != 0 || (st != recReserved && st != recCancelled) ||
+		if r.kind&^(recStateMask|recBuyer|recUUID|recPersisted) != 0 || (st != recReserved && st != recCancelled) ||
 			(r.kind&recBuyer != 0 && st != recReserved) {
 			return h, fmt.Errorf("%w: bad record kind %#x at %d", errCorrupt, r.kind, r.off)
 		}

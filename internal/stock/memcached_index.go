@@ -13,8 +13,8 @@ import (
 )
 
 // The in-flight index of the memcached backend is the reserved records of a
-// sale's value without the settled bit (see the layout in the package
-// doc): Reserve adds to it, Settle and Release take out of it, in
+// sale's value without the persisted bit (see the layout in the package
+// doc): Reserve adds to it, MarkPersisted and Release take out of it, in
 // the same CAS as the rest of the state. What the value does not hold is
 // when a reservation is next due; see Due and Postpone.
 
@@ -61,7 +61,7 @@ func (m *Memcached) Due(ctx context.Context, saleID int64, before time.Time, lim
 // Postpone moves the next check of these reservations to at, to the
 // millisecond, for every replica. Only reservations of the in-flight
 // index are postponed, as found by one read of the sale's value; unknown,
-// cancelled and settled ones are ignored. The postponements are written
+// cancelled and persisted ones are ignored. The postponements are written
 // in one CAS of the sale's postponements item, which drops at the same
 // time those of reservations that left the index, so the item never holds
 // more than the index.
@@ -108,26 +108,26 @@ func (m *Memcached) Postpone(ctx context.Context, saleID int64, orderNos []strin
 	return err
 }
 
-// Settle takes these reservations out of the in-flight index by setting
-// the settled bit on their records, all in one CAS. They stay RESERVED
-// and keep their units. Unknown, cancelled and already settled orders are
-// ignored; a call that changes nothing writes nothing. Idempotent.
-func (m *Memcached) Settle(ctx context.Context, saleID int64, orderNos []string) error {
+// MarkPersisted takes these reservations out of the in-flight index by
+// setting the persisted bit on their records, all in one CAS. They stay
+// RESERVED and keep their units. Unknown, cancelled and already persisted
+// orders are ignored; a call that changes nothing writes nothing. Idempotent.
+func (m *Memcached) MarkPersisted(ctx context.Context, saleID int64, orderNos []string) error {
 	if len(orderNos) == 0 {
 		return nil
 	}
 	want := keySet(orderNos)
-	err := m.update(ctx, "settle", saleID, func(cur []byte) ([]byte, error) {
+	err := m.update(ctx, "mark persisted", saleID, func(cur []byte) ([]byte, error) {
 		if cur == nil {
 			return nil, nil
 		}
-		return decideSettle(cur, want)
+		return decidePersisted(cur, want)
 	})
 	if err != nil {
 		if errors.Is(err, errInDoubt) {
 			return fmt.Errorf("%w: %w", order.ErrUnavailable, err)
 		}
-		return fmt.Errorf("stock: settle sale %d: %w", saleID, err)
+		return fmt.Errorf("stock: mark persisted sale %d: %w", saleID, err)
 	}
 	return nil
 }
@@ -140,10 +140,10 @@ func keySet(orderNos []string) map[orderKey]bool {
 	return set
 }
 
-// decideSettle returns the value with the settled bit set on the records
+// decidePersisted returns the value with the persisted bit set on the records
 // of the in-flight index whose order numbers are in want; nil when none
 // is.
-func decideSettle(v []byte, want map[orderKey]bool) ([]byte, error) {
+func decidePersisted(v []byte, want map[orderKey]bool) ([]byte, error) {
 	var offs []int
 	if _, err := scanState(v, func(r record) {
 		if r.indexed() && want[r.key()] {
@@ -157,7 +157,7 @@ func decideSettle(v []byte, want map[orderKey]bool) ([]byte, error) {
 	}
 	next := bytes.Clone(v)
 	for _, off := range offs {
-		next[off] |= recSettled
+		next[off] |= recPersisted
 	}
 	return next, nil
 }

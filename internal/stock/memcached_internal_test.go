@@ -87,8 +87,8 @@ func TestScanStateRejectsCorruptValues(t *testing.T) {
 		{"unknown kind bit", patch(func(v []byte) []byte { v[stateHeaderLen] |= 0x40; return v })},
 		{"buyer on a cancelled record", patch(func(v []byte) []byte { v[stateHeaderLen] = recCancelled | recBuyer; return v })},
 		{"no state", patch(func(v []byte) []byte { v[stateHeaderLen] = recBuyer; return v })},
-		{"settled without a state", patch(func(v []byte) []byte { v[stateHeaderLen] = recSettled; return v })},
-		{"settled, both states", patch(func(v []byte) []byte { v[stateHeaderLen] = recStateMask | recSettled; return v })},
+		{"persisted without a state", patch(func(v []byte) []byte { v[stateHeaderLen] = recPersisted; return v })},
+		{"persisted, both states", patch(func(v []byte) []byte { v[stateHeaderLen] = recStateMask | recPersisted; return v })},
 		{"count too high", patch(func(v []byte) []byte { binary.BigEndian.PutUint32(v[34:], 2); return v })},
 		{"remaining off", patch(func(v []byte) []byte { binary.BigEndian.PutUint64(v[26:], 3); return v })},
 		{"zero user", patch(func(v []byte) []byte { v[len(v)-1] = 0; return v })},
@@ -180,10 +180,10 @@ func uuidAt(tb testing.TB, ms int64) string {
 	return id.String()
 }
 
-// TestValueWithoutSettledBit decodes a value laid out byte by byte as it
-// was before the settled bit existed: it is valid, and every reserved
+// TestValueWithoutPersistedBit decodes a value laid out byte by byte as it
+// was before the persisted bit existed: it is valid, and every reserved
 // record in it is in the in-flight index.
-func TestValueWithoutSettledBit(t *testing.T) {
+func TestValueWithoutPersistedBit(t *testing.T) {
 	s := testSale(3)
 	no := uuid.MustParse(uuidAt(t, s.StartsAt.UnixMilli()+5))
 	be := binary.BigEndian
@@ -218,9 +218,9 @@ func TestValueWithoutSettledBit(t *testing.T) {
 	}
 }
 
-// TestDecideSettle: one value sets the bit on every reserved record named,
+// TestDecidePersisted: one value sets the bit on every reserved record named,
 // ignores the others, changes nothing else and is idempotent.
-func TestDecideSettle(t *testing.T) {
+func TestDecidePersisted(t *testing.T) {
 	s := testSale(5)
 	now := s.StartsAt.UnixMilli()
 	a, b, c := uuidAt(t, now), uuidAt(t, now+1), "o-c"
@@ -234,27 +234,27 @@ func TestDecideSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	next, err := decideSettle(v, keySet([]string{a, b, c, "o-unknown", uuid.NewString()}))
+	next, err := decidePersisted(v, keySet([]string{a, b, c, "o-unknown", uuid.NewString()}))
 	if err != nil || len(next) != len(v) {
-		t.Fatalf("decideSettle = %d bytes, %v; want %d bytes", len(next), err, len(v))
+		t.Fatalf("decidePersisted = %d bytes, %v; want %d bytes", len(next), err, len(v))
 	}
 	kinds := map[string]byte{}
 	h, err := scanState(next, func(r record) { kinds[r.orderNo()] = r.kind })
 	if err != nil || h.remaining != 3 || string(next[:stateHeaderLen]) != string(v[:stateHeaderLen]) {
-		t.Fatalf("settled value: header %+v, %v; want the header unchanged", h, err)
+		t.Fatalf("persisted value: header %+v, %v; want the header unchanged", h, err)
 	}
 	want := map[string]byte{
-		a: recReserved | recBuyer | recUUID | recSettled,
+		a: recReserved | recBuyer | recUUID | recPersisted,
 		b: recCancelled | recUUID, // cancelled: never due, left as it is
-		c: recReserved | recBuyer | recSettled,
+		c: recReserved | recBuyer | recPersisted,
 	}
 	for no, k := range want {
 		if kinds[no] != k {
 			t.Errorf("%s: kind %#x, want %#x", no, kinds[no], k)
 		}
 	}
-	if again, err := decideSettle(next, keySet([]string{a, c})); again != nil || err != nil {
-		t.Fatalf("second decideSettle = %v, %v; want nothing to write", again, err)
+	if again, err := decidePersisted(next, keySet([]string{a, c})); again != nil || err != nil {
+		t.Fatalf("second decidePersisted = %v, %v; want nothing to write", again, err)
 	}
 	if due, err := dueIn(next, 1, s.EndsAt.UnixMilli(), 10, nil); err != nil || len(due) != 0 {
 		t.Fatalf("dueIn after settling all = %v, %v; want none", due, err)
@@ -263,32 +263,32 @@ func TestDecideSettle(t *testing.T) {
 	// A release keeps the bit; a reserve of the same user then works.
 	released, moved, err := decideRelease(next, a)
 	if err != nil || !moved {
-		t.Fatalf("decideRelease of a settled record = %v, %v", moved, err)
+		t.Fatalf("decideRelease of a persisted record = %v, %v", moved, err)
 	}
 	if _, err := scanState(released, func(r record) {
-		if r.orderNo() == a && r.kind != recCancelled|recUUID|recSettled {
-			t.Errorf("released settled record: kind %#x", r.kind)
+		if r.orderNo() == a && r.kind != recCancelled|recUUID|recPersisted {
+			t.Errorf("released persisted record: kind %#x", r.kind)
 		}
 	}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// TestWarmValueSettles: a warm-up marks the persisted orders settled and
+// TestWarmValuePersists: a warm-up marks the persisted orders persisted and
 // carries the bit of the other records over.
-func TestWarmValueSettles(t *testing.T) {
+func TestWarmValuePersists(t *testing.T) {
 	s := testSale(10)
 	now := s.StartsAt.UnixMilli()
-	inFlight, settled, stored, cancelledHere := uuidAt(t, now), uuidAt(t, now+1), uuidAt(t, now+2), uuidAt(t, now+3)
+	inFlight, marked, stored, cancelledHere := uuidAt(t, now), uuidAt(t, now+1), uuidAt(t, now+2), uuidAt(t, now+3)
 	rs := []order.Reservation{
-		{OrderNo: inFlight, SaleID: 1, UserID: 1}, {OrderNo: settled, SaleID: 1, UserID: 2},
+		{OrderNo: inFlight, SaleID: 1, UserID: 1}, {OrderNo: marked, SaleID: 1, UserID: 2},
 		{OrderNo: stored, SaleID: 1, UserID: 3}, {OrderNo: cancelledHere, SaleID: 1, UserID: 4},
 	}
 	v, _, err := decideReserve(mustState(t, s), rs, []int64{now, now, now, now}, MemcachedMaxValueBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err = decideSettle(v, keySet([]string{settled})); err != nil {
+	if v, err = decidePersisted(v, keySet([]string{marked})); err != nil {
 		t.Fatal(err)
 	}
 	if v, _, err = decideRelease(v, cancelledHere); err != nil {
@@ -310,11 +310,11 @@ func TestWarmValueSettles(t *testing.T) {
 	}
 	want := map[string]byte{
 		inFlight:      recReserved | recBuyer,
-		settled:       recReserved | recBuyer | recSettled,
-		stored:        recReserved | recBuyer | recSettled,
-		cancelledHere: recCancelled | recSettled,
-		"p-new":       recReserved | recBuyer | recSettled,
-		"p-gone":      recCancelled | recSettled,
+		marked:        recReserved | recBuyer | recPersisted,
+		stored:        recReserved | recBuyer | recPersisted,
+		cancelledHere: recCancelled | recPersisted,
+		"p-new":       recReserved | recBuyer | recPersisted,
+		"p-gone":      recCancelled | recPersisted,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("kinds after warm = %v\nwant %v", got, want)

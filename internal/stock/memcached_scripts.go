@@ -161,17 +161,17 @@ func decideRestock(v []byte, total int64) ([]byte, int64, error) {
 
 // memRecord is a decoded record, for Warm.
 type memRecord struct {
-	key     orderKey
-	user    int64
-	state   byte // recReserved or recCancelled
-	buyer   bool
-	settled bool
+	key       orderKey
+	user      int64
+	state     byte // recReserved or recCancelled
+	buyer     bool
+	persisted bool
 }
 
 // warmValue applies a warm-up to the current value (nil when missing) and
 // returns the new value. The rules are warm.lua's; a persisted order held
 // here by another user is a conflict and writes nothing. Every persisted
-// order is marked settled; the other records keep their settled bit.
+// order is marked persisted; the other records keep their persisted bit.
 func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	var recs []memRecord
 	index := map[orderKey]int{}
@@ -184,7 +184,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 				buyer[r.user] = len(recs)
 			}
 			recs = append(recs, memRecord{key: k, user: r.user, state: r.kind & recStateMask,
-				buyer: r.kind&recBuyer != 0, settled: r.kind&recSettled != 0})
+				buyer: r.kind&recBuyer != 0, persisted: r.kind&recPersisted != 0})
 		}); err != nil {
 			return nil, fmt.Errorf("%w: %w", order.ErrUnavailable, err)
 		}
@@ -208,7 +208,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 		if o.Status == order.StatusCancelled {
 			if !ok {
 				index[k] = len(recs)
-				recs = append(recs, memRecord{key: k, user: o.UserID, state: recCancelled, settled: true})
+				recs = append(recs, memRecord{key: k, user: o.UserID, state: recCancelled, persisted: true})
 				continue
 			}
 			if recs[i].buyer {
@@ -216,7 +216,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 				delete(buyer, o.UserID)
 			}
 			recs[i].state = recCancelled
-			recs[i].settled = true
+			recs[i].persisted = true
 			continue
 		}
 		if !ok {
@@ -224,7 +224,7 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 			index[k] = i
 			recs = append(recs, memRecord{key: k, user: o.UserID, state: recReserved})
 		}
-		recs[i].settled = true
+		recs[i].persisted = true
 		if recs[i].state == recReserved {
 			if _, held := buyer[o.UserID]; !held {
 				recs[i].buyer = true
@@ -238,8 +238,8 @@ func warmValue(cur []byte, s order.StockSale, maxValue int) ([]byte, error) {
 	next := make([]byte, stateHeaderLen, stateHeaderLen+len(recs)*maxUUIDRecordLen)
 	for _, r := range recs {
 		kind := r.state
-		if r.settled {
-			kind |= recSettled
+		if r.persisted {
+			kind |= recPersisted
 		}
 		if r.state == recReserved {
 			reserved++

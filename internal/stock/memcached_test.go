@@ -170,21 +170,21 @@ func TestMemcacheStateLayout(t *testing.T) {
 
 	// Settling sets a bit: the value keeps its length, the order leaves
 	// the in-flight index and keeps its unit.
-	if err := s.Settle(t.Context(), 42, []string{no1}); err != nil {
-		t.Fatalf("Settle: %v", err)
+	if err := s.MarkPersisted(t.Context(), 42, []string{no1}); err != nil {
+		t.Fatalf("MarkPersisted: %v", err)
 	}
 	it, err = rawClient(t).Get(s.Key(42))
 	if err != nil {
 		t.Fatalf("Get(%s): %v", s.Key(42), err)
 	}
 	if want := 38 + 2*(1+16+1); len(it.Value) != want {
-		t.Errorf("settled value of %d bytes, want %d", len(it.Value), want)
+		t.Errorf("persisted value of %d bytes, want %d", len(it.Value), want)
 	}
 	delete(want, "pending/"+no1)
 	got = mcDump(t, s.Memcached, 42)
 	delete(got, "item/cas")
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("Dump after Settle = %v\nwant   %v", got, want)
+		t.Fatalf("Dump after MarkPersisted = %v\nwant   %v", got, want)
 	}
 }
 
@@ -603,14 +603,14 @@ func TestMemcachedPostponementsShared(t *testing.T) {
 			t.Errorf("%s: due once the postponement passed %+v, %v; want all 3", name, due, err)
 		}
 	}
-	// A settled or released reservation leaves the index, postponed or not.
-	if err := b.Settle(ctx, 1, nos[:1]); err != nil {
+	// A persisted or released reservation leaves the index, postponed or not.
+	if err := b.MarkPersisted(ctx, 1, nos[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Release(ctx, 1, nos[1]); err != nil {
 		t.Fatal(err)
 	}
 	if due, err := a.Due(ctx, 1, later.Add(time.Millisecond), 10); err != nil || len(due) != 1 || due[0].OrderNo != nos[2] {
-		t.Errorf("after settle and release: due %+v, %v; want only %s", due, err, nos[2])
+		t.Errorf("after MarkPersisted and Release: due %+v, %v; want only %s", due, err, nos[2])
 	}
 }

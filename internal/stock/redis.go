@@ -622,8 +622,8 @@ func (r *Redis) Postpone(ctx context.Context, saleID int64, orderNos []string, a
 	return nil
 }
 
-// Settle drops these reservations from the in-flight index.
-func (r *Redis) Settle(ctx context.Context, saleID int64, orderNos []string) error {
+// MarkPersisted drops these reservations from the in-flight index.
+func (r *Redis) MarkPersisted(ctx context.Context, saleID int64, orderNos []string) error {
 	if len(orderNos) == 0 {
 		return nil
 	}
@@ -632,7 +632,7 @@ func (r *Redis) Settle(ctx context.Context, saleID int64, orderNos []string) err
 		members[i] = no
 	}
 	if err := r.client.ZRem(ctx, r.keys(saleID).pend, members...).Err(); err != nil {
-		return backendErr("settle", saleID, err)
+		return backendErr("mark persisted", saleID, err)
 	}
 	return nil
 }

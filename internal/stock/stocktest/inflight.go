@@ -12,11 +12,12 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// The contract of the in-flight index: Due, Postpone and Settle, and how
-// every other call keeps the index in step.
+// The contract of the in-flight index: Due, Postpone and MarkPersisted, and
+// how every other call keeps the index in step.
 
-// testInFlightIndex checks Due, Postpone and Settle. Every reservation is
-// made at the time its UUIDv7 order number carries, as the service does.
+// testInFlightIndex checks Due, Postpone and MarkPersisted. Every
+// reservation is made at the time its UUIDv7 order number carries, as the
+// service does.
 func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t0 := during
 	far := endsAt.Add(time.Hour) // a before past every reservation of the suite
@@ -67,16 +68,16 @@ func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 		assertDue(t, s, 1, at.Add(time.Millisecond), 10)
 		assertDue(t, s, 1, later.Add(time.Millisecond), 10, a, b)
 	})
-	t.Run("settle drops it and keeps the unit", func(t *testing.T) {
+	t.Run("mark persisted drops it and keeps the unit", func(t *testing.T) {
 		s := newStock(t)
 		warm(t, s, 1, 5)
 		a := reserveAt(t, s, 1, 1, t0)
 		b := reserveAt(t, s, 1, 2, t0.Add(time.Second))
-		mustSettle(t, s, 1, a)
+		mustMarkPersisted(t, s, 1, a)
 
 		assertDue(t, s, 1, far, 10, b)
 		if got := mustRemaining(t, s, 1); got != 3 {
-			t.Fatalf("remaining after settle = %d, want 3: a settled reservation keeps its unit", got)
+			t.Fatalf("remaining after MarkPersisted = %d, want 3: a persisted reservation keeps its unit", got)
 		}
 		assertLookup(t, s, a, order.Reserved, 1)
 		if snap := assertConsistent(t, s, 1, 5); snap.Reservations[a].State != order.Reserved {
@@ -85,16 +86,16 @@ func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 		assertAlreadyPurchased(t, s.Reserve(t.Context(), reservation(1, 1, orderNoAt(t, t0)), t0), a)
 
 		before := state(t, s, 1)
-		mustSettle(t, s, 1, a) // idempotent: writes nothing
+		mustMarkPersisted(t, s, 1, a) // idempotent: writes nothing
 		assertUnchanged(t, s, 1, before)
 
-		mustPostpone(t, s, 1, t0, a) // a settled reservation stays out
+		mustPostpone(t, s, 1, t0, a) // a persisted reservation stays out
 		assertDue(t, s, 1, far, 10, b)
 		if ok := mustRelease(t, s, 1, a); !ok {
-			t.Fatal("Release of a settled reservation = false, want true")
+			t.Fatal("Release of a persisted reservation = false, want true")
 		}
 		if got := mustRemaining(t, s, 1); got != 4 {
-			t.Fatalf("remaining after releasing the settled reservation = %d, want 4", got)
+			t.Fatalf("remaining after releasing the persisted reservation = %d, want 4", got)
 		}
 		assertDue(t, s, 1, far, 10, b)
 	})
@@ -130,10 +131,10 @@ func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 		warm(t, s, 1, 10)
 		inFlight := reserveAt(t, s, 1, 1, t0)
 		stored := reserveAt(t, s, 1, 2, t0.Add(time.Second)) // reached MySQL
-		// Settled, yet not among the persisted orders (persisted after
-		// MySQL was read): it stays settled.
-		settled := reserveAt(t, s, 1, 3, t0.Add(2*time.Second))
-		mustSettle(t, s, 1, settled)
+		// Marked persisted, yet not among the persisted orders (persisted
+		// after MySQL was read): it keeps the bit.
+		marked := reserveAt(t, s, 1, 3, t0.Add(2*time.Second))
+		mustMarkPersisted(t, s, 1, marked)
 		postponed := reserveAt(t, s, 1, 4, t0.Add(3*time.Second))
 		at := t0.Add(time.Minute)
 		mustPostpone(t, s, 1, at, postponed)
@@ -163,16 +164,16 @@ func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 		nos := []string{unknown, "o-unknown"}
 
 		empty := state(t, s, 1)
-		mustSettle(t, s, 1, nos...)
+		mustMarkPersisted(t, s, 1, nos...)
 		mustPostpone(t, s, 1, far, nos...)
 		assertUnchanged(t, s, 1, empty)
 
 		warm(t, s, 1, 5)
 		a := reserveAt(t, s, 1, 1, t0)
 		before := state(t, s, 1)
-		mustSettle(t, s, 1, nos...)
+		mustMarkPersisted(t, s, 1, nos...)
 		mustPostpone(t, s, 1, far, nos...)
-		mustSettle(t, s, 1)
+		mustMarkPersisted(t, s, 1)
 		mustPostpone(t, s, 1, far)
 		assertUnchanged(t, s, 1, before)
 
@@ -236,10 +237,10 @@ func mustPostpone(tb testing.TB, s order.Stock, saleID int64, at time.Time, orde
 	}
 }
 
-func mustSettle(tb testing.TB, s order.Stock, saleID int64, orderNos ...string) {
+func mustMarkPersisted(tb testing.TB, s order.Stock, saleID int64, orderNos ...string) {
 	tb.Helper()
-	if err := s.Settle(context.Background(), saleID, orderNos); err != nil {
-		tb.Fatalf("Settle(sale %d, %v): %v", saleID, orderNos, err)
+	if err := s.MarkPersisted(context.Background(), saleID, orderNos); err != nil {
+		tb.Fatalf("MarkPersisted(sale %d, %v): %v", saleID, orderNos, err)
 	}
 }
 

@@ -11,7 +11,7 @@
 // suite compares what the order.Stock methods can see.
 //
 // The suite is split by topic: reserve.go, release.go (Release, Forget),
-// warm.go, read.go (Lookup, Snapshot), inflight.go (Due, Postpone, Settle),
+// warm.go, read.go (Lookup, Snapshot), inflight.go (Due, Postpone, MarkPersisted),
 // restock.go; fixtures.go and assert.go hold what they share.
 //
 // It imports the domain (order) only; the stock backends' tests import it.

@@ -73,7 +73,7 @@ func (a adminClient) createSale(ctx context.Context, name string, stock int64) (
 }
 
 // reconcile reads a sale's reconciliation.
-func (a adminClient) reconcile(ctx context.Context, sale int64) (*reconciliation, error) {
+func (a adminClient) reconcile(ctx context.Context, sale int64) (*load.Reconcile, error) {
 	status, raw, err := a.call(ctx, http.MethodGet, "/admin/v1/sales/"+strconv.FormatInt(sale, 10)+"/reconcile", nil)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
@@ -81,7 +81,7 @@ func (a adminClient) reconcile(ctx context.Context, sale int64) (*reconciliation
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("reconcile: %d %s", status, truncate(raw))
 	}
-	var r reconciliation
+	var r load.Reconcile
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}

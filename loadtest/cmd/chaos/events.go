@@ -110,7 +110,7 @@ func (l *eventListener) missing(key string, nos []string) (absent []string, repe
 
 func (l *eventListener) close() { _ = l.conn.Close() }
 
-// injectEventsRelayKill proves that a lifecycle event committed in MySQL
+// injectEventsRelayCrash proves that a lifecycle event committed in MySQL
 // is published even when its relay dies: with an outside consumer bound
 // to order.#, a spike runs; once MySQL holds every order both workers are
 // killed (SIGKILL), so nothing relays; every other buyer pays, which
@@ -119,7 +119,7 @@ func (l *eventListener) close() { _ = l.conn.Close() }
 // both are started.
 // Every 202 must have reached the consumer as order.created and every
 // payment as order.paid (repeats are allowed: at least once).
-func injectEventsRelayKill(ctx context.Context, s *suite, st *state) error {
+func injectEventsRelayCrash(ctx context.Context, s *suite, st *state) error {
 	l, err := listenEvents(s.o.amqpURL, scratch.Topology(s.queuePrefix).Exchange)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/internal/redisurl"
 	"github.com/seckill/seckill/loadtest/internal/proc"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
@@ -30,16 +31,12 @@ const (
 
 // needsCluster skips a scenario unless -redis is a Redis Cluster.
 func needsCluster(s *suite) string {
-	if !isClusterURL(s.o.redisURL) {
+	if !redisurl.IsCluster(s.o.redisURL) {
 		return "skipped: -redis is not a Redis Cluster (a URL with addr= parameters, e.g. " +
 			"redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002)"
 	}
 	return ""
 }
-
-// isClusterURL tells a Redis Cluster URL, in the api's form, from a single
-// server's.
-func isClusterURL(u string) bool { return strings.Contains(u, "addr=") }
 
 // clusterNode is one redis-server of the cluster, as found before a fault:
 // enough to kill it and start it again the way scripts/services.sh does.

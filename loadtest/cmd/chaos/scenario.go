@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
@@ -61,7 +62,7 @@ func scenarios() []scenario {
 		{name: "replicas", inject: injectReplicas, check: checkReplicas},
 		{name: "mysql-refuse", inject: injectMySQLRefuse},
 		{name: "poison", deadWant: 1, inject: injectPoison},
-		{name: "events-relay-crash", inject: injectEventsRelayKill},
+		{name: "events-relay-crash", inject: injectEventsRelayCrash},
 	}
 }
 
@@ -159,7 +160,7 @@ func (s *suite) observe(ctx context.Context, st *state, deadBefore, deadWant int
 		o.recErr = err.Error()
 	}
 	o.rec = rec
-	stable := before != nil && rec != nil && before.same(*rec)
+	stable := before != nil && rec != nil && sameCounts(*before, *rec)
 	if n, err := s.deadCount(ctx); err == nil {
 		o.dead = n - deadBefore
 	}
@@ -176,7 +177,7 @@ func (s *suite) observe(ctx context.Context, st *state, deadBefore, deadWant int
 
 // reconcile reads the sale's reconciliation from api1, or api2 when api1
 // does not answer.
-func (s *suite) reconcile(ctx context.Context, sale int64) (*reconciliation, error) {
+func (s *suite) reconcile(ctx context.Context, sale int64) (*load.Reconcile, error) {
 	rec, err := s.admin[0].reconcile(ctx, sale)
 	if err != nil {
 		rec, err = s.admin[1].reconcile(ctx, sale)

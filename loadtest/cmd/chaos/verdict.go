@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
 // row is an order as MySQL holds it.
@@ -14,21 +16,8 @@ type row struct {
 	UserID int64
 }
 
-// reconciliation is the body of GET /admin/v1/sales/{id}/reconcile, read
-// loosely: OldestInFlight is nil when the api does not report it.
-type reconciliation struct {
-	TotalStock       int64    `json:"total_stock"`
-	Remaining        int64    `json:"remaining"`
-	ReservedInFlight int64    `json:"reserved_in_flight"`
-	Persisted        int64    `json:"persisted"`
-	Cancelled        int64    `json:"cancelled"`
-	Consistent       bool     `json:"consistent"`
-	StockLoaded      bool     `json:"stock_loaded"`
-	OldestInFlight   *float64 `json:"oldest_in_flight_seconds"`
-}
-
-// same reports whether r and o count the same orders.
-func (r reconciliation) same(o reconciliation) bool {
+// sameCounts reports whether r and o count the same orders.
+func sameCounts(r, o load.Reconcile) bool {
 	return r.TotalStock == o.TotalStock && r.Remaining == o.Remaining && r.ReservedInFlight == o.ReservedInFlight &&
 		r.Persisted == o.Persisted && r.Cancelled == o.Cancelled
 }
@@ -39,7 +28,7 @@ type observation struct {
 	totalStock int64
 	accepted   []accepted     // every 202 the clients saw
 	rows       map[string]row // the sale's orders in MySQL, by order_no
-	rec        *reconciliation
+	rec        *load.Reconcile
 	recErr     string        // why no reconciliation could be read
 	bound      time.Duration // how long a reservation may stay in flight
 	dead       int           // dead letters added during the scenario
@@ -152,14 +141,9 @@ func (o observation) failures() []string {
 		if !r.StockLoaded {
 			fail("reconcile: stock not loaded")
 		}
-		if r.ReservedInFlight > 0 {
-			switch {
-			case r.OldestInFlight == nil:
-				fail("reconcile: %d reservations still in flight after the wait (age not reported)", r.ReservedInFlight)
-			case time.Duration(*r.OldestInFlight*float64(time.Second)) > o.bound:
-				fail("reconcile: %d reservations in flight, the oldest for %.0fs (bound %s)",
-					r.ReservedInFlight, *r.OldestInFlight, o.bound)
-			}
+		if r.ReservedInFlight > 0 && time.Duration(r.OldestInFlightSeconds*float64(time.Second)) > o.bound {
+			fail("reconcile: %d reservations in flight, the oldest for %.0fs (bound %s)",
+				r.ReservedInFlight, r.OldestInFlightSeconds, o.bound)
 		}
 		if int64(live) != r.Persisted {
 			fail("reconcile counts %d persisted orders, MySQL holds %d live ones", r.Persisted, live)

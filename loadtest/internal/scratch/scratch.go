@@ -14,9 +14,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/redact"
+	"github.com/seckill/seckill/internal/redisurl"
 )
 
 // DSN is the DSN the api and the worker get: the run's database on server,
@@ -59,7 +59,7 @@ func onMySQL(ctx context.Context, server string, stmts ...statement) error {
 // OpenRedis connects to redisURL the way the api does: a URL with addr=
 // parameters is a Redis Cluster.
 func OpenRedis(ctx context.Context, redisURL string) (redis.UniversalClient, error) {
-	return app.OpenRedis(ctx, redisURL)
+	return redisurl.Open(ctx, redisURL)
 }
 
 // DeleteRedisKeys deletes every key of the run's stock prefix and returns

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Announce creates the embedded mode's demo sales (1, open to all; 2,
+// Welcome creates the embedded mode's demo sales (1, open to all; 2,
 // behind a waiting room and a proof of work) and tells a newcomer, in a
 // few lines, what runs where and how to buy.
-func Announce(ctx context.Context, a *API, bound []*Bound, log *slog.Logger) error {
+func Welcome(ctx context.Context, a *API, bound []*Bound, log *slog.Logger) error {
 	sale, err := a.DemoSale(ctx)
 	if err != nil {
 		return err
