@@ -90,6 +90,21 @@ func realStocks() []struct {
 	}
 }
 
+// newStrandRig opens what a lost-sale race runs on: SQLite behind the read
+// hook, the in-process queue and one of the real stock backends.
+func newStrandRig(t *testing.T, open func(tb testing.TB) order.Stock) (*slog.Logger, *store.Store, *readHook, *mq.Memory, order.Stock) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	q := mq.NewMemory()
+	t.Cleanup(func() { _ = q.Close() })
+	return log, st, &readHook{Store: st}, q, open(t)
+}
+
 // TestExpiryDuringRebuildKeepsUnit: the stock of a sale is lost, and an
 // expiry sweep cancels an order while a rebuild has read the order from
 // MySQL as live but not yet written it to the stock backend (the
@@ -101,16 +116,7 @@ func TestExpiryDuringRebuildKeepsUnit(t *testing.T) {
 	for _, backend := range realStocks() {
 		t.Run(backend.name, func(t *testing.T) {
 			ctx := context.Background()
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			st, err := store.OpenSQLite(ctx, t.TempDir()+"/sk.db", log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			repo := &readHook{Store: st}
-			q := mq.NewMemory()
-			t.Cleanup(func() { _ = q.Close() })
-			stk := backend.open(t)
+			log, st, repo, q, stk := newStrandRig(t, backend.open)
 			svc := order.NewService(stk, q, repo, log)
 
 			now := time.Now()
@@ -173,16 +179,7 @@ func TestDiscardDuringRebuildKeepsUnit(t *testing.T) {
 	for _, backend := range realStocks() {
 		t.Run(backend.name, func(t *testing.T) {
 			ctx := context.Background()
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			st, err := store.OpenSQLite(ctx, t.TempDir()+"/sk.db", log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			repo := &readHook{Store: st}
-			q := mq.NewMemory()
-			t.Cleanup(func() { _ = q.Close() })
-			stk := backend.open(t)
+			log, st, repo, q, stk := newStrandRig(t, backend.open)
 			svc := order.NewService(stk, q, repo, log, order.WithDeadLetters(st),
 				order.WithRebuilds(st, fencePassesAtOnce{st}, repo, 0))
 
