@@ -64,10 +64,8 @@ type admissionBody struct {
 // the per-user bucket. It answers the error itself and reports ok.
 func (h *public) door(c *gin.Context, body any) (saleID, userID int64, ok bool) {
 	err := func() error {
-		if h.IPLimit != nil {
-			if err := limit(c, h.IPLimit, clientKey(c)); err != nil {
-				return err
-			}
+		if err := h.limitIP(c); err != nil {
+			return err
 		}
 		var err error
 		if saleID, err = parseID(c.Param("sale_id")); err != nil {
@@ -79,10 +77,7 @@ func (h *public) door(c *gin.Context, body any) (saleID, userID int64, ok bool) 
 		if err := decodeStrict(c.Request, h.BodyLimit, body, true); err != nil {
 			return err
 		}
-		if h.UserLimit != nil {
-			return limit(c, h.UserLimit, strconv.FormatInt(userID, 10))
-		}
-		return nil
+		return h.limitUser(c, userID)
 	}()
 	if err != nil {
 		h.admissionError(c, err)

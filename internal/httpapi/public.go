@@ -266,11 +266,9 @@ func (h *public) orderOwner(c *gin.Context) (int64, error) {
 // openAPI serves the OpenAPI document to the public, under the per-IP
 // limit: it is the largest answer of the listener.
 func (h *public) openAPI(c *gin.Context) {
-	if h.IPLimit != nil {
-		if err := limit(c, h.IPLimit, clientKey(c)); err != nil {
-			writeError(c, h.Log, err)
-			return
-		}
+	if err := h.limitIP(c); err != nil {
+		writeError(c, h.Log, err)
+		return
 	}
 	openAPI(c)
 }
