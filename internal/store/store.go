@@ -3,10 +3,10 @@
 // databases with the same code paths; only the DDL and a few session details
 // differ.
 //
-// Schema: versioned migrations written in code (migrate.go), one DDL list
-// per dialect, recorded in schema_migrations and applied at Open under a
-// lock (MySQL GET_LOCK, an SQLite write transaction), so several binaries
-// may start at once. AutoMigrate is not used: it cannot express the CHECK
+// Schema: versioned migrations written in code (migrate.go), each table and
+// change written once and spelled for MySQL and SQLite (ddl.go), recorded
+// in schema_migrations and applied at Open under a lock (MySQL GET_LOCK, an
+// SQLite write transaction), so several binaries may start at once. AutoMigrate is not used: it cannot express the CHECK
 // constraints, exact index names and column types the contracts rely on.
 //
 // PersistBatch is the worker's exactly-once write: one transaction that
