@@ -288,20 +288,3 @@ func TestMarkdownCPUTables(t *testing.T) {
 		t.Error("a report without CPU figures has a CPU table")
 	}
 }
-
-func TestHTMLCPUTables(t *testing.T) {
-	var b bytes.Buffer
-	if err := cpuReport().writeHTML(&b); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
-	for _, want := range []string{
-		"<th>CPU per reply</th><th>hello-world</th><th>contended</th><th>sold-out</th>",
-		`<tr><td>api</td><td class="n">–</td><td class="n">0.80 cores · 160 µs</td><td class="n">–</td></tr>`,
-		"<th>CPU per order</th>",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
-}

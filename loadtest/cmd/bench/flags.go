@@ -52,7 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.connections, "connections", 64, "closed-loop workers, each with its own keep-alive connection, in every phase")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window, not counted")
-	fs.StringVar(&o.out, "out", "", "write bench.json, bench.md, bench.html, logs and profiles to this `dir` "+
+	fs.StringVar(&o.out, "out", "", "write bench.md (the report), bench.json (every figure and the per-second series), logs and profiles to this `dir` "+
 		"(default loadtest/results/<timestamp>/ in the module)")
 	fs.BoolVar(&o.profile, "profile", false, "save 5s CPU profiles of the api and the worker in the contended phase, and of the api in the sold-out phase")
 	fs.Int64Var(&o.stock, "stock", 5_000_000, "units of the contended sale; must exceed the purchases of the phase")

@@ -17,9 +17,9 @@
 // last row in MySQL, and, in the same run, a raw confirmed-publish ceiling
 // of the broker. Over each measured window it reads the CPU time of itself,
 // its children, the local servers and the machine from /proc. It prints a
-// table of ratios to the baseline and of CPU per reply and writes
-// bench.json, bench.md and bench.html (charts per second) to its output
-// directory.
+// table of ratios to the baseline and of CPU per reply and writes two files
+// to its output directory: bench.md, the report it printed, and bench.json,
+// every figure with the per-second series of each phase.
 //
 // With -apis and -redis it measures a matrix instead: for each Redis
 // (the single server, the local Redis Cluster or a URL) and each number of
@@ -42,8 +42,8 @@
 // resources.go and scrape.go their memory and /metrics (with
 // prometheus/common/expfmt); mysql.go watches the rows land; invariants.go
 // and targets.go hold what is checked and the goals; report.go holds the
-// figures, markdown.go, cpugrid.go, html.go, svg.go and format.go show
-// them, scale.go sums up several setups, output.go writes the files.
+// figures, markdown.go, cpugrid.go and format.go show them, scale.go sums
+// up several setups, output.go writes the files.
 package main
 
 import (

@@ -86,7 +86,7 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 
 	p("| process | phase | RSS | peak RSS (VmHWM) | goroutines (peak) |\n|---|---|---:|---:|---:|\n")
 	for _, ph := range r.Phases {
-		for _, pu := range ph.Usages() {
+		for _, pu := range ph.usages() {
 			p("| %s | %s | %.0f MB | %.0f MB | %d (%d) |\n", pu.Name, ph.Name, pu.RSSMB, pu.PeakRSSMB,
 				pu.Goroutines, pu.PeakGoroutines)
 		}
@@ -95,7 +95,7 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 
 	p("| target | value | goal | met |\n|---|---:|---:|---|\n")
 	for _, t := range r.Targets {
-		p("| %s | %s | %s | %s |\n", t.Name, t.ValueText(), t.GoalText(), t.MetText())
+		p("| %s | %s | %s | %s |\n", t.Name, t.valueText(), t.goalText(), t.metText())
 	}
 	p("\n")
 
@@ -120,8 +120,8 @@ type namedUsage struct {
 	procUsage
 }
 
-// Usages are the phase's apis and worker, in the report's order.
-func (ph phase) Usages() []namedUsage {
+// usages are the phase's apis and worker, in the report's order.
+func (ph phase) usages() []namedUsage {
 	var out []namedUsage
 	for i, u := range ph.APIs {
 		out = append(out, namedUsage{apiName(i, len(ph.APIs)), u})
@@ -147,26 +147,16 @@ func writeDrain(w io.Writer, d *drainResult) {
 	p("| worker alone (pre-filled queue) | value |\n|---|---:|\n")
 	p("| orders queued while the worker was stopped (%d order(s)/message × %d in flight, as the compared ceiling) | %s (%s messages, confirmed in %s) |\n",
 		d.Batch, d.InFlight, fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)), fmtSeconds(d.PublishSeconds))
-	for _, row := range drainRows(d) {
-		p("| %s | %s |\n", row[0], row[1])
-	}
-	p("\n")
-}
-
-// drainRows are the worker-alone table's rows after the first, label and
-// value; the bold ones are Markdown.
-func drainRows(d *drainResult) [][2]string {
 	if !d.Complete {
-		return [][2]string{{"rows in MySQL at the end of the wait (incomplete)", fmtInt(float64(d.Persisted))}}
+		p("| rows in MySQL at the end of the wait (incomplete) | %s |\n\n", fmtInt(float64(d.Persisted)))
+		return
 	}
-	return [][2]string{
-		{"worker start → first row", fmtSeconds(d.FirstRowSeconds) + " (" + fmtInt(float64(d.FirstRows)) + " rows)"},
-		{"worker start → last row", fmtSeconds(d.LastRowSeconds) + " (" + fmtInt(d.StartToLastPerSec) + " orders/s)"},
-		{"first row → last row", fmtSeconds(d.SpanSeconds)},
-		{"**orders persisted/s (first row → last row)**", "**" + fmtInt(d.PersistedPerSec) + "**"},
-		{"raw confirmed-publish ceiling (compared)", fmtInt(d.CeilingPerSec) + " orders/s"},
-		{"**worker-alone persisted/s ÷ ceiling**", "**" + fmtPct(d.Ratio) + "**"},
-	}
+	p("| worker start → first row | %s (%s rows) |\n", fmtSeconds(d.FirstRowSeconds), fmtInt(float64(d.FirstRows)))
+	p("| worker start → last row | %s (%s orders/s) |\n", fmtSeconds(d.LastRowSeconds), fmtInt(d.StartToLastPerSec))
+	p("| first row → last row | %s |\n", fmtSeconds(d.SpanSeconds))
+	p("| **orders persisted/s (first row → last row)** | **%s** |\n", fmtInt(d.PersistedPerSec))
+	p("| raw confirmed-publish ceiling (compared) | %s orders/s |\n", fmtInt(d.CeilingPerSec))
+	p("| **worker-alone persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(d.Ratio))
 }
 
 // writeCPUGrid renders g as a Markdown table with its note.

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -12,7 +9,7 @@ import (
 )
 
 // report is the result of a run: written as bench.json, rendered as
-// bench.md (also printed) and bench.html.
+// bench.md (also printed).
 type report struct {
 	Machine  machine  `json:"machine"`
 	Setup    setup    `json:"setup"` // the Redis and the api replicas measured
@@ -296,14 +293,4 @@ func (r *report) setRatios() {
 	for i := range r.Phases {
 		r.Phases[i].Ratio = ratio(r.Phases[i].RPS, r.BaselineRPS)
 	}
-}
-
-// writeJSON writes the report as indented JSON.
-func (r *report) writeJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +118,7 @@ func TestRatiosAndTargets(t *testing.T) {
 	empty := &report{}
 	empty.evaluateTargets()
 	for _, tg := range empty.Targets {
-		if tg.Known || tg.Met || tg.MetText() != "not measured" || tg.ValueText() != "n/a" {
+		if tg.Known || tg.Met || tg.metText() != "not measured" || tg.valueText() != "n/a" {
 			t.Errorf("empty report target %+v", tg)
 		}
 	}
@@ -183,19 +187,59 @@ func TestMarkdownListsFailures(t *testing.T) {
 	}
 }
 
-func TestJSONRoundTrip(t *testing.T) {
-	var b bytes.Buffer
-	if err := sampleReport().writeJSON(&b); err != nil {
+// TestWriteReport: a report is bench.md and bench.json, nothing else, and
+// the JSON carries every section with the per-second series.
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	r := sampleReport()
+	persisted := 4700.0
+	r.Phases[1].Timeline = []second{{T: 0, Width: 1, RPS: 5100, P50MS: 11, P99MS: 40}, {T: 1, Width: 0.5, RPS: 4900, P50MS: 12, P99MS: 44, Errors: 1}}
+	r.EndToEnd.Timeline = []flowPoint{{T: 0, Width: 1, AcceptedPerS: 5100, PersistPerS: &persisted}, {T: 1, Width: 1}}
+	r.Ceilings[0].Timeline = []second{{T: 0, Width: 1, RPS: 625, P50MS: 3, P99MS: 9}}
+	var md bytes.Buffer
+	r.writeMarkdown(&md)
+	if err := writeReport(dir, md.Bytes(), r); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"bench.json", "bench.md"}) {
+		t.Errorf("written %v, want bench.json and bench.md", names)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "bench.md")); err != nil || !bytes.Equal(got, md.Bytes()) {
+		t.Errorf("bench.md is not the report (%v)", err)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	var back map[string]any
-	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"machine", "settings", "phases", "end_to_end", "ceilings", "drain", "targets", "invariants"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("bench.json lacks %q", k)
 		}
+	}
+	var series struct {
+		Phases   []struct{ Timeline []second }  `json:"phases"`
+		EndToEnd struct{ Timeline []flowPoint } `json:"end_to_end"`
+		Ceilings []struct{ Timeline []second }  `json:"ceilings"`
+	}
+	if err := json.Unmarshal(js, &series); err != nil {
+		t.Fatal(err)
+	}
+	if len(series.Phases) != len(r.Phases) || !reflect.DeepEqual(series.Phases[1].Timeline, r.Phases[1].Timeline) ||
+		!reflect.DeepEqual(series.EndToEnd.Timeline, r.EndToEnd.Timeline) ||
+		len(series.Ceilings) != len(r.Ceilings) || !reflect.DeepEqual(series.Ceilings[0].Timeline, r.Ceilings[0].Timeline) {
+		t.Errorf("bench.json does not carry the per-second series:\n%s", js)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,7 +23,7 @@ type scaleReport struct {
 // per 202 complete in it. A CPU figure is nil when it was not measured.
 type scaleRow struct {
 	Setup           setup    `json:"setup"`
-	Dir             string   `json:"dir"` // its bench.md, bench.json and bench.html, relative to the run's directory
+	Dir             string   `json:"dir"` // its bench.md and bench.json, relative to the run's directory
 	ContendedRPS    float64  `json:"contended_rps"`
 	ContendedRatio  float64  `json:"contended_ratio_to_hello"`
 	ContendedP99MS  float64  `json:"contended_p99_ms"`
@@ -155,14 +154,4 @@ func (s scaleReport) writeMarkdown(w io.Writer, reports []report) {
 		reports[i].writeMarkdownBody(w)
 		fmt.Fprintln(w)
 	}
-}
-
-// writeJSON writes the summary as indented JSON.
-func (s scaleReport) writeJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }

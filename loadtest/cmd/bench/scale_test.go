@@ -70,8 +70,8 @@ func TestScalingOutTable(t *testing.T) {
 			t.Errorf("bench.md lacks %q", want)
 		}
 	}
-	var js bytes.Buffer
-	if err := s.writeJSON(&js); err != nil {
+	js, err := json.Marshal(s)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var back struct {
@@ -81,12 +81,12 @@ func TestScalingOutTable(t *testing.T) {
 			RedisMicros *float64 `json:"redis_us_per_order"`
 		} `json:"setups"`
 	}
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
 	}
 	if len(back.Setups) != 4 || back.Setups[1].Dir != "single-2apis" || back.Setups[2].RedisMicros == nil ||
 		*back.Setups[2].RedisMicros != 41.6 || back.Setups[3].APIMicros != nil {
-		t.Errorf("bench.json setups %s", js.String())
+		t.Errorf("bench.json setups %s", js)
 	}
 }
 
@@ -160,7 +160,7 @@ func TestAPIUsagesAndLabels(t *testing.T) {
 	}
 	ph := phase{APIs: us, Worker: &procUsage{Goroutines: 7}}
 	var names []string
-	for _, u := range ph.Usages() {
+	for _, u := range ph.usages() {
 		names = append(names, u.Name)
 	}
 	if strings.Join(names, ",") != "api1,api2,worker" {

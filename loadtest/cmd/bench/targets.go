@@ -71,8 +71,8 @@ func ratioOf(p *phase) float64 {
 	return p.Ratio
 }
 
-// ValueText shows the value in its unit.
-func (t target) ValueText() string {
+// valueText shows the value in its unit.
+func (t target) valueText() string {
 	switch {
 	case !t.Known:
 		return "n/a"
@@ -82,8 +82,8 @@ func (t target) ValueText() string {
 	return fmtMS(t.Value)
 }
 
-// GoalText shows the goal with its direction.
-func (t target) GoalText() string {
+// goalText shows the goal with its direction.
+func (t target) goalText() string {
 	op := "≥"
 	if t.AtMost {
 		op = "≤"
@@ -94,8 +94,8 @@ func (t target) GoalText() string {
 	return op + " " + fmtMS(t.Goal)
 }
 
-// MetText says whether the goal was met.
-func (t target) MetText() string {
+// metText says whether the goal was met.
+func (t target) metText() string {
 	switch {
 	case !t.Known:
 		return "not measured"
