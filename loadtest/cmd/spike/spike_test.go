@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,23 +20,59 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/seckill/seckill/internal/app"
-	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/httpapi"
 	"github.com/seckill/seckill/loadtest/internal/load"
+	"github.com/seckill/seckill/loadtest/internal/proc"
 )
 
+// binDir holds cmd/api, built once by the first test that starts one.
+var binDir string
+
 func TestMain(m *testing.M) {
-	gin.SetMode(gin.ReleaseMode)
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "spike-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var apiBuild struct {
+	once sync.Once
+	path string
+	err  error
+	log  bytes.Buffer
+}
+
+// apiBinary builds cmd/api (and cmd/worker beside it) once per test binary.
+func apiBinary(tb testing.TB) string {
+	tb.Helper()
+	apiBuild.once.Do(func() {
+		ctx := context.Background()
+		root, err := proc.ModuleRoot(ctx)
+		if err != nil {
+			apiBuild.err = err
+			return
+		}
+		apiBuild.path, _, apiBuild.err = proc.Build(ctx, root, binDir, &apiBuild.log)
+	})
+	if apiBuild.err != nil {
+		tb.Fatalf("%v\n%s", apiBuild.err, apiBuild.log.String())
+	}
+	return apiBuild.path
 }
 
 const testSecret = "spike-test-secret-0123456789abcdef"
 
-// embedded is an api in embedded mode with its worker running and a demo
-// sale open, served on two test listeners.
+// demoSale is the sale the embedded mode opens to all, of
+// SECKILL_DEMO_STOCK units.
+const demoSale = 1
+
+// embedded is cmd/api in embedded mode, as a user starts it, on free
+// loopback ports with an environment of its own.
 type embedded struct {
 	public, admin string
 	saleID        int64
@@ -44,42 +80,45 @@ type embedded struct {
 
 func newEmbedded(tb testing.TB, stock int64, adminToken string) embedded {
 	tb.Helper()
-	ctx := context.Background()
-	cfg := config.API{
-		HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		StockBackend: config.BackendRedis, JWTSecret: testSecret, AdminToken: adminToken,
-		UserRate: 1000, UserBurst: 1000, IPRate: 0,
-		BodyLimit: 4096, ConfirmTimeout: 5 * time.Second, ConfirmWindow: 1024,
-		ShutdownTimeout: 10 * time.Second, DemoStock: stock, WorkerBatch: 64,
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	a, err := app.NewAPI(ctx, cfg, log, app.Overrides{})
+	bin := apiBinary(tb)
+	dir := tb.TempDir()
+	addrs, err := proc.FreeAddrs(context.Background(), 2)
 	if err != nil {
-		tb.Fatalf("NewAPI: %v", err)
+		tb.Fatal(err)
 	}
-	stopWorker := a.StartBackground(ctx)
-	pub := httptest.NewServer(a.Public)
-	adm := httptest.NewServer(a.Admin)
+	env := []string{
+		// Embedded mode whatever the caller's environment holds.
+		"SECKILL_REDIS_URL=", "SECKILL_AMQP_URL=", "SECKILL_MYSQL_DSN=",
+		"SECKILL_HTTP_ADDR=" + addrs[0], "SECKILL_ADMIN_ADDR=" + addrs[1],
+		"SECKILL_JWT_SECRET=" + testSecret, "SECKILL_ADMIN_TOKEN=" + adminToken, "SECKILL_ADMIN_TOKENS=",
+		"SECKILL_SQLITE_PATH=" + filepath.Join(dir, "seckill.db"),
+		"SECKILL_DEMO_STOCK=" + strconv.FormatInt(stock, 10),
+		"SECKILL_RATE_USER_RPS=1000", "SECKILL_RATE_USER_BURST=1000", "SECKILL_RATE_IP_RPS=0",
+		"SECKILL_WORKER_BATCH=64", "SECKILL_STOCK_BACKEND=redis", "SECKILL_LOG_LEVEL=warn",
+	}
+	p, err := proc.Start("api", bin, nil, env, filepath.Join(dir, "api.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(func() {
-		pub.Close()
-		adm.Close()
-		if err := stopWorker(); err != nil {
-			tb.Errorf("worker stop: %v", err)
+		p.Stop(15 * time.Second)
+		_, err := p.Exited()
+		if err == nil && !tb.Failed() {
+			return
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := a.Close(cctx); err != nil {
-			tb.Errorf("api close: %v", err)
+		out, _ := os.ReadFile(p.LogPath())
+		if err != nil {
+			tb.Errorf("api exit: %v", err)
 		}
+		tb.Logf("api log:\n%s", out)
 	})
-	sale, err := a.DemoSale(ctx)
-	if err != nil {
-		tb.Fatalf("DemoSale: %v", err)
+	e := embedded{public: "http://" + addrs[0], admin: "http://" + addrs[1], saleID: demoSale}
+	c := &http.Client{Timeout: 5 * time.Second}
+	defer c.CloseIdleConnections()
+	if err := proc.WaitHTTP(context.Background(), p, time.Minute, proc.ExpectStatus(c, http.MethodGet, e.public+"/readyz", http.StatusOK)); err != nil {
+		tb.Fatal(err)
 	}
-	return embedded{public: pub.URL, admin: adm.URL, saleID: sale.ID}
+	return e
 }
 
 // runSpike runs the command with args, clear of the caller's environment,
