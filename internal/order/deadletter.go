@@ -36,12 +36,13 @@ const (
 	DeadInvalid = "invalid"
 )
 
-// How an operator settled a dead letter.
+// How an operator closed a dead letter. A dead letter is open until an
+// operator replays or discards it, closed for good afterwards.
 const (
-	// SettledReplayed: its orders went back to the order queue.
-	SettledReplayed = "replayed"
-	// SettledDiscarded: its orders were cancelled and their units returned.
-	SettledDiscarded = "discarded"
+	// ClosedReplayed: its orders went back to the order queue.
+	ClosedReplayed = "replayed"
+	// ClosedDiscarded: its orders were cancelled and their units returned.
+	ClosedDiscarded = "discarded"
 )
 
 // MaxDeadLetterIDs bounds the ids one replay or discard names, and the
@@ -51,18 +52,18 @@ const MaxDeadLetterIDs = 1000
 // DeadLetters keeps the worker's dead letters. Every method fails with the
 // store's error when the store does not answer.
 type DeadLetters interface {
-	// DeadLetters lists up to limit unsettled dead letters, newest first,
-	// with their orders, and how many unsettled ones there are in all.
+	// DeadLetters lists up to limit open dead letters, newest first,
+	// with their orders, and how many open ones there are in all.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error)
-	// DeadLettersByID returns the unsettled dead letters among ids, by id;
-	// unknown and settled ids are left out.
+	// DeadLettersByID returns the open dead letters among ids, by id;
+	// unknown and closed ids are left out.
 	DeadLettersByID(ctx context.Context, ids []int64) ([]DeadLetter, error)
-	// UnsettledDeadLetters returns every unsettled dead letter, oldest first.
-	UnsettledDeadLetters(ctx context.Context) ([]DeadLetter, error)
-	// SettleDeadLetter marks one settled (SettledReplayed or
-	// SettledDiscarded) at now; false when it was settled already, so of
-	// two operators exactly one settles it.
-	SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error)
+	// OpenDeadLetters returns every open dead letter, oldest first.
+	OpenDeadLetters(ctx context.Context) ([]DeadLetter, error)
+	// CloseDeadLetter marks one closed (ClosedReplayed or
+	// ClosedDiscarded) at now; false when it was closed already, so of
+	// two operators exactly one closes it.
+	CloseDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error)
 	// Tombstone records the orders MySQL does not hold yet as cancelled
 	// for reason, their units not yet released, and returns the order
 	// numbers it wrote. Orders MySQL holds already are left as they are.
@@ -75,7 +76,7 @@ type DeadLetters interface {
 // is unknown (see OutcomeUnknownError).
 func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLetters = d } }
 
-// DeadLetters lists up to limit (1 to MaxDeadLetterIDs) unsettled dead
+// DeadLetters lists up to limit (1 to MaxDeadLetterIDs) open dead
 // letters, newest first, and how many there are in all.
 func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
 	if limit < 1 || limit > MaxDeadLetterIDs {
@@ -92,13 +93,13 @@ func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int
 }
 
 // ReplayDeadLetters publishes every order of the named dead letters (all
-// unsettled ones when all is set) again under its original order number,
+// open ones when all is set) again under its original order number,
 // then marks each replayed; it returns how many it replayed. The worker
 // is idempotent per order number and MySQL guards stock, so an order that
 // reached MySQL meanwhile is a duplicate and one that no longer fits is
 // refused and recorded cancelled. A dead letter without orders (a message
-// that could not be decoded) has nothing to replay: it is left unsettled,
-// not counted, for an operator to discard. Unknown and already settled
+// that could not be decoded) has nothing to replay: it is left open,
+// not counted, for an operator to discard. Unknown and already closed
 // ids are not counted either. When a publish fails the replay stops with
 // ErrUnavailable; what was published before stays published, and
 // replaying again is safe.
@@ -123,7 +124,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) 
 				return n, fmt.Errorf("%w: replay dead letter %d, order %s: %w", ErrUnavailable, d.ID, o.OrderNo, err)
 			}
 		}
-		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledReplayed, s.now())
+		ok, err := s.deadLetters.CloseDeadLetter(ctx, d.ID, ClosedReplayed, s.now())
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d replayed: %w", ErrUnavailable, d.ID, err)
 		}
@@ -136,14 +137,14 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) 
 	return n, nil
 }
 
-// DiscardDeadLetters settles the named dead letters for good and returns
+// DiscardDeadLetters closes the named dead letters for good and returns
 // how many it discarded. Each order MySQL does not hold is recorded
 // cancelled (ReasonDiscarded) under its own order number, so a late copy
 // is a duplicate, and its unit goes back through the guarded release,
 // once. An order MySQL already holds (replayed meanwhile, or refused and
 // recorded by the worker) is left as it is. A release that fails is left
 // to the expiry sweep, which releases every cancelled order not yet
-// released. Unknown and already settled ids are not counted.
+// released. Unknown and already closed ids are not counted.
 func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
 	if len(ids) == 0 {
 		return 0, Invalid("ids is required: a list of dead-letter ids")
@@ -160,7 +161,7 @@ func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, err
 			return n, fmt.Errorf("%w: discard dead letter %d: %w", ErrUnavailable, d.ID, err)
 		}
 		returned := s.releaseDiscarded(ctx, d, written, now)
-		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledDiscarded, now)
+		ok, err := s.deadLetters.CloseDeadLetter(ctx, d.ID, ClosedDiscarded, now)
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d discarded: %w", ErrUnavailable, d.ID, err)
 		}
@@ -198,8 +199,8 @@ func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []
 	return returned
 }
 
-// pickDeadLetters checks ids and reads the unsettled dead letters they
-// name (every unsettled one when all is set).
+// pickDeadLetters checks ids and reads the open dead letters they
+// name (every open one when all is set).
 func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
 	if len(ids) > MaxDeadLetterIDs {
 		return nil, Invalidf("ids must name at most %d dead letters", MaxDeadLetterIDs)
@@ -217,7 +218,7 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 		err     error
 	)
 	if all {
-		letters, err = s.deadLetters.UnsettledDeadLetters(ctx)
+		letters, err = s.deadLetters.OpenDeadLetters(ctx)
 	} else {
 		letters, err = s.deadLetters.DeadLettersByID(ctx, ids)
 	}
