@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -70,29 +71,39 @@ type DeadLetters interface {
 	Tombstone(ctx context.Context, orders []Order, reason string, now time.Time) ([]string, error)
 }
 
-// WithDeadLetters lets the service list, replay and discard dead letters
-// kept in d. Without it those calls are ErrUnavailable. Place also
-// records through d's Tombstone the purchases whose reservation's outcome
-// is unknown (see OutcomeUnknownError).
-func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLetters = d } }
+// WithDeadLetters lets the dead-letter desk list, replay and discard dead
+// letters kept in d. Without it those calls are ErrUnavailable. Place
+// also records through d's Tombstone the purchases whose reservation's
+// outcome is unknown (see OutcomeUnknownError).
+func WithDeadLetters(d DeadLetters) Option { return func(c *config) { c.deadLetters = d } }
 
-// DeadLetters lists up to limit (1 to MaxDeadLetterIDs) open dead
-// letters, newest first, and how many there are in all.
-func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
+// DeadLetterDesk is the operator's desk for dead letters: it lists the
+// open ones, replays their orders or discards them, closing each.
+type DeadLetterDesk struct {
+	store DeadLetters // nil: every call is ErrUnavailable
+	pub   publisher
+	units *unitReturner
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// List lists up to limit (1 to MaxDeadLetterIDs) open dead letters,
+// newest first, and how many there are in all.
+func (desk *DeadLetterDesk) List(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
 	if limit < 1 || limit > MaxDeadLetterIDs {
 		return nil, 0, Invalidf("limit must be between 1 and %d", MaxDeadLetterIDs)
 	}
-	if s.deadLetters == nil {
+	if desk.store == nil {
 		return nil, 0, errNoDeadLetters
 	}
-	list, total, err := s.deadLetters.DeadLetters(ctx, limit)
+	list, total, err := desk.store.DeadLetters(ctx, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return list, total, nil
 }
 
-// ReplayDeadLetters publishes every order of the named dead letters (all
+// Replay publishes every order of the named dead letters (all
 // open ones when all is set) again under its original order number,
 // then marks each replayed; it returns how many it replayed. The worker
 // is idempotent per order number and MySQL guards stock, so an order that
@@ -103,41 +114,41 @@ func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int
 // ids are not counted either. When a publish fails the replay stops with
 // ErrUnavailable; what was published before stays published, and
 // replaying again is safe.
-func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error) {
+func (desk *DeadLetterDesk) Replay(ctx context.Context, ids []int64, all bool) (int, error) {
 	if all == (len(ids) > 0) {
 		return 0, Invalid(`give either ids, a list of dead-letter ids, or "all": true, not both`)
 	}
-	letters, err := s.pickDeadLetters(ctx, ids, all)
+	letters, err := desk.pickDeadLetters(ctx, ids, all)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, d := range letters {
 		if len(d.Orders) == 0 {
-			s.log.WarnContext(ctx, "dead letter holds no order to replay; discard it instead",
+			desk.log.WarnContext(ctx, "dead letter holds no order to replay; discard it instead",
 				"dead_letter_id", d.ID, "reason", d.Reason)
 			continue
 		}
 		for _, o := range d.Orders {
 			o.Status, o.Reason = StatusPending, ""
-			if err := s.pub.Publish(ctx, o); err != nil {
+			if err := desk.pub.Publish(ctx, o); err != nil {
 				return n, fmt.Errorf("%w: replay dead letter %d, order %s: %w", ErrUnavailable, d.ID, o.OrderNo, err)
 			}
 		}
-		ok, err := s.deadLetters.CloseDeadLetter(ctx, d.ID, ClosedReplayed, s.now())
+		ok, err := desk.store.CloseDeadLetter(ctx, d.ID, ClosedReplayed, desk.now())
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d replayed: %w", ErrUnavailable, d.ID, err)
 		}
 		if ok {
 			n++
-			s.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", d.ID,
+			desk.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", d.ID,
 				"reason", d.Reason, "orders", len(d.Orders))
 		}
 	}
 	return n, nil
 }
 
-// DiscardDeadLetters closes the named dead letters for good and returns
+// Discard closes the named dead letters for good and returns
 // how many it discarded. Each order MySQL does not hold is recorded
 // cancelled (ReasonDiscarded) under its own order number, so a late copy
 // is a duplicate, and its unit goes back through the guarded release,
@@ -145,29 +156,29 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) 
 // recorded by the worker) is left as it is. A release that fails is left
 // to the expiry sweep, which releases every cancelled order not yet
 // released. Unknown and already closed ids are not counted.
-func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
+func (desk *DeadLetterDesk) Discard(ctx context.Context, ids []int64) (int, error) {
 	if len(ids) == 0 {
 		return 0, Invalid("ids is required: a list of dead-letter ids")
 	}
-	letters, err := s.pickDeadLetters(ctx, ids, false)
+	letters, err := desk.pickDeadLetters(ctx, ids, false)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, d := range letters {
-		now := s.now()
-		written, err := s.deadLetters.Tombstone(ctx, d.Orders, ReasonDiscarded, now)
+		now := desk.now()
+		written, err := desk.store.Tombstone(ctx, d.Orders, ReasonDiscarded, now)
 		if err != nil {
 			return n, fmt.Errorf("%w: discard dead letter %d: %w", ErrUnavailable, d.ID, err)
 		}
-		returned := s.releaseDiscarded(ctx, d, written, now)
-		ok, err := s.deadLetters.CloseDeadLetter(ctx, d.ID, ClosedDiscarded, now)
+		returned := desk.releaseDiscarded(ctx, d, written, now)
+		ok, err := desk.store.CloseDeadLetter(ctx, d.ID, ClosedDiscarded, now)
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d discarded: %w", ErrUnavailable, d.ID, err)
 		}
 		if ok {
 			n++
-			s.log.InfoContext(ctx, "dead letter discarded", "dead_letter_id", d.ID, "reason", d.Reason,
+			desk.log.InfoContext(ctx, "dead letter discarded", "dead_letter_id", d.ID, "reason", d.Reason,
 				"orders", len(d.Orders), "cancelled", len(written), "units_returned", returned)
 		}
 	}
@@ -178,7 +189,7 @@ func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, err
 // cancelled, records the releases, and returns how many units came back.
 // A release or record that fails is left to the expiry sweep, which
 // releases every cancelled order not yet released.
-func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
+func (desk *DeadLetterDesk) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
 	sales := make(map[string]int64, len(d.Orders))
 	for _, o := range d.Orders {
 		sales[o.OrderNo] = o.SaleID
@@ -189,10 +200,10 @@ func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []
 	}
 	returned := 0
 	for saleID, nos := range bySale {
-		back, err := s.returnUnits(ctx, saleID, nos, now)
+		back, err := desk.units.returnUnits(ctx, saleID, nos, now)
 		returned += back.returned
 		if err = cmp.Or(back.releaseErr, err); err != nil {
-			s.log.WarnContext(ctx, "release of discarded orders failed; the expiry sweep retries",
+			desk.log.WarnContext(ctx, "release of discarded orders failed; the expiry sweep retries",
 				"dead_letter_id", d.ID, "sale_id", saleID, "failed", back.failed, "err", err)
 		}
 	}
@@ -201,7 +212,7 @@ func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []
 
 // pickDeadLetters checks ids and reads the open dead letters they
 // name (every open one when all is set).
-func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
+func (desk *DeadLetterDesk) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
 	if len(ids) > MaxDeadLetterIDs {
 		return nil, Invalidf("ids must name at most %d dead letters", MaxDeadLetterIDs)
 	}
@@ -210,7 +221,7 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 			return nil, Invalid("ids must be a list of dead-letter ids, integers of 1 or more")
 		}
 	}
-	if s.deadLetters == nil {
+	if desk.store == nil {
 		return nil, errNoDeadLetters
 	}
 	var (
@@ -218,9 +229,9 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 		err     error
 	)
 	if all {
-		letters, err = s.deadLetters.OpenDeadLetters(ctx)
+		letters, err = desk.store.OpenDeadLetters(ctx)
 	} else {
-		letters, err = s.deadLetters.DeadLettersByID(ctx, ids)
+		letters, err = desk.store.DeadLettersByID(ctx, ids)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read dead letters: %w", ErrUnavailable, err)
@@ -228,6 +239,6 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 	return letters, nil
 }
 
-// errNoDeadLetters answers dead-letter calls of a service built without
+// errNoDeadLetters answers the calls of a dead-letter desk built without
 // WithDeadLetters.
 var errNoDeadLetters = fmt.Errorf("%w: dead letters are not kept by this service", ErrUnavailable)

@@ -52,11 +52,11 @@ func TestPublishHasOneDeadline(t *testing.T) {
 	r := newSettleRig(t, 2)
 	pub := &stuckPublisher{open: make(chan struct{})}
 	const within = 300 * time.Millisecond
-	svc := order.NewService(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		order.WithSettleAfter(testSettleAfter), order.WithPublishDeadline(within))
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { _, err := svc.Place(context.Background(), r.sale.ID, 1); done <- err }()
+	go func() { _, err := uc.Purchases.Place(context.Background(), r.sale.ID, 1); done <- err }()
 	var err error
 	select {
 	case err = <-done:
@@ -82,17 +82,17 @@ func TestRebuildQuietCoversPublishDeadline(t *testing.T) {
 	clock := time.Now()
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	svc := order.NewService(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		order.WithClock(now), order.WithPublishDeadline(10*time.Second), order.WithRebuilds(r.repo, pub, r.repo, time.Second))
 	r.mr.FlushAll()
 	ctx := context.Background()
-	if _, err := svc.Settle(ctx, now()); err != nil {
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	clock = clock.Add(5 * time.Second) // past the quiet time given, within the publish deadline
 	mu.Unlock()
-	if _, err := svc.Settle(ctx, now()); err != nil {
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
 		t.Fatal(err)
 	}
 	if len(pub.fences) != 0 {
@@ -101,7 +101,7 @@ func TestRebuildQuietCoversPublishDeadline(t *testing.T) {
 	mu.Lock()
 	clock = clock.Add(6 * time.Second)
 	mu.Unlock()
-	if _, err := svc.Settle(ctx, now()); err != nil {
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
 		t.Fatal(err)
 	}
 	if len(pub.fences) != 1 {

@@ -23,7 +23,7 @@ import (
 func TestCreateSaleDiscardsLeftovers(t *testing.T) {
 	mr := miniredis.RunT(t)
 	_, in := newInstances(t, 1, miniConnect(t, mr), "sk")
-	svc := in[0].svc
+	uc := in[0].uc
 	ctx := context.Background()
 	// Leftovers of an old sale 1: two held units and a buyer.
 	mr.Set("sk:{s1}:stock", "3")
@@ -32,17 +32,17 @@ func TestCreateSaleDiscardsLeftovers(t *testing.T) {
 	mr.HSet("sk:{s1}:meta", "starts_at_ms", "0", "ends_at_ms", "9999999999999", "total", "5")
 
 	now := time.Now()
-	v, err := svc.CreateSale(ctx, order.NewSale{Name: "fresh", TotalStock: 5, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	v, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "fresh", TotalStock: 5, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.ID != 1 || v.Remaining != 5 {
 		t.Fatalf("new sale %d has %d remaining, want sale 1 with all 5", v.ID, v.Remaining)
 	}
-	if _, err := svc.Place(ctx, 1, 1); err != nil {
+	if _, err := uc.Purchases.Place(ctx, 1, 1); err != nil {
 		t.Fatalf("user 1 of the old database cannot buy: %v", err)
 	}
-	rec, err := svc.Reconcile(ctx, 1)
+	rec, err := uc.Catalog.Reconcile(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,18 +64,18 @@ func TestQueueDownSellsNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = repo.Close() })
 	q := mq.NewMemory()
-	svc := order.NewService(stock.NewRedis(rdb), q, repo, log)
+	uc := order.New(stock.NewRedis(rdb), q, repo, log)
 	ctx := context.Background()
 	now := time.Now()
-	sale, err := svc.CreateSale(ctx, order.NewSale{Name: "down", TotalStock: 3, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	sale, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "down", TotalStock: 3, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = q.Close() // the queue is gone: Ready() is false
-	if _, err := svc.Place(ctx, sale.ID, 1); !errors.Is(err, order.ErrUnavailable) {
+	if _, err := uc.Purchases.Place(ctx, sale.ID, 1); !errors.Is(err, order.ErrUnavailable) {
 		t.Fatalf("Place with the queue down: %v, want ErrUnavailable", err)
 	}
-	rec, err := svc.Reconcile(ctx, sale.ID)
+	rec, err := uc.Catalog.Reconcile(ctx, sale.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

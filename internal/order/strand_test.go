@@ -117,17 +117,17 @@ func TestExpiryDuringRebuildKeepsUnit(t *testing.T) {
 		t.Run(backend.name, func(t *testing.T) {
 			ctx := context.Background()
 			log, st, repo, q, stk := newStrandRig(t, backend.open)
-			svc := order.NewService(stk, q, repo, log)
+			uc := order.New(stk, q, repo, log)
 
 			now := time.Now()
-			sale, err := svc.CreateSale(ctx, order.NewSale{Name: "strand", TotalStock: 3,
+			sale, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "strand", TotalStock: 3,
 				StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), PaymentWindow: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var orders []order.Order
 			for user := range int64(2) {
-				o, err := svc.Place(ctx, sale.ID, user+1)
+				o, err := uc.Purchases.Place(ctx, sale.ID, user+1)
 				if err != nil {
 					t.Fatalf("place: %v", err)
 				}
@@ -144,21 +144,21 @@ func TestExpiryDuringRebuildKeepsUnit(t *testing.T) {
 			var swept order.ExpiryResult
 			repo.after = func() {
 				var err error
-				if swept, err = svc.ExpireDue(ctx, later); err != nil {
+				if swept, err = uc.Payments.ExpireDue(ctx, later); err != nil {
 					t.Errorf("sweep during the rebuild: %v", err)
 				}
 			}
 			// The settler finds the stock lost and rebuilds it.
-			if res, err := svc.Settle(ctx, now); err != nil || res.Rebuilds != 1 {
+			if res, err := uc.Settler.Settle(ctx, now); err != nil || res.Rebuilds != 1 {
 				t.Fatalf("settle = %+v, %v; want the sale rebuilt", res, err)
 			}
 			if swept.Expired != 2 {
 				t.Fatalf("sweep during the rebuild: %+v, want both orders expired", swept)
 			}
-			if _, err := svc.ExpireDue(ctx, later); err != nil {
+			if _, err := uc.Payments.ExpireDue(ctx, later); err != nil {
 				t.Fatalf("sweep after the rebuild: %v", err)
 			}
-			rec, err := svc.Reconcile(ctx, sale.ID)
+			rec, err := uc.Catalog.Reconcile(ctx, sale.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,20 +180,20 @@ func TestDiscardDuringRebuildKeepsUnit(t *testing.T) {
 		t.Run(backend.name, func(t *testing.T) {
 			ctx := context.Background()
 			log, st, repo, q, stk := newStrandRig(t, backend.open)
-			svc := order.NewService(stk, q, repo, log, order.WithDeadLetters(st),
+			uc := order.New(stk, q, repo, log, order.WithDeadLetters(st),
 				order.WithRebuilds(st, fencePassesAtOnce{st}, repo, 0))
 
 			now := time.Now()
-			sale, err := svc.CreateSale(ctx, order.NewSale{Name: "strand", TotalStock: 3,
+			sale, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "strand", TotalStock: 3,
 				StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			kept, err := svc.Place(ctx, sale.ID, 1)
+			kept, err := uc.Purchases.Place(ctx, sale.ID, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dead, err := svc.Place(ctx, sale.ID, 2)
+			dead, err := uc.Purchases.Place(ctx, sale.ID, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,17 +209,17 @@ func TestDiscardDuringRebuildKeepsUnit(t *testing.T) {
 			}
 
 			repo.afterHeld = func() {
-				if n, err := svc.DiscardDeadLetters(ctx, []int64{id}); err != nil || n != 1 {
+				if n, err := uc.DeadLetterDesk.Discard(ctx, []int64{id}); err != nil || n != 1 {
 					t.Errorf("discard during the rebuild = %d, %v; want 1", n, err)
 				}
 			}
-			if _, err := svc.Warmup(ctx, sale.ID); err != nil {
+			if _, err := uc.Catalog.Warmup(ctx, sale.ID); err != nil {
 				t.Fatalf("warm-up: %v", err)
 			}
-			if _, err := svc.ExpireDue(ctx, now); err != nil {
+			if _, err := uc.Payments.ExpireDue(ctx, now); err != nil {
 				t.Fatalf("sweep after the rebuild: %v", err)
 			}
-			rec, err := svc.Reconcile(ctx, sale.ID)
+			rec, err := uc.Catalog.Reconcile(ctx, sale.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
