@@ -439,3 +439,39 @@ func (r *settleRig) dropFences(t *testing.T) int {
 	}
 	return n
 }
+
+// TestRebuildQuietCoversPublishDeadline: a rebuild's fence goes out only
+// once every publish started before the loss has been sent or given up:
+// the quiet time is at least the publish deadline.
+func TestRebuildQuietCoversPublishDeadline(t *testing.T) {
+	r := newSettleRig(t, 2)
+	pub := &stuckPublisher{open: make(chan struct{})}
+	clock := time.Now()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		order.WithClock(now), order.WithPublishDeadline(10*time.Second), order.WithRebuilds(r.repo, pub, r.repo, time.Second))
+	r.mr.FlushAll()
+	ctx := context.Background()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(5 * time.Second) // past the quiet time given, within the publish deadline
+	mu.Unlock()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.fences) != 0 {
+		t.Fatalf("fence sent 5s after the loss while publishes may wait 10s to be sent")
+	}
+	mu.Lock()
+	clock = clock.Add(6 * time.Second)
+	mu.Unlock()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.fences) != 1 {
+		t.Fatalf("%d fences sent once the publish deadline passed; want 1", len(pub.fences))
+	}
+}

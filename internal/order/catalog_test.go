@@ -2,19 +2,12 @@ package order_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
-	"github.com/seckill/seckill/internal/stock"
-	"github.com/seckill/seckill/internal/store"
 )
 
 // TestCreateSaleDiscardsLeftovers: a stock backend that still holds a sale
@@ -48,38 +41,5 @@ func TestCreateSaleDiscardsLeftovers(t *testing.T) {
 	}
 	if !rec.Consistent || rec.Remaining != 4 || rec.ReservedInFlight+rec.Persisted != 1 {
 		t.Fatalf("reconcile after a fresh start: %+v", rec)
-	}
-}
-
-// TestQueueDownSellsNothing: while the queue cannot take orders a purchase
-// is ErrUnavailable and no unit is deducted.
-func TestQueueDownSellsNothing(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	repo, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = repo.Close() })
-	q := mq.NewMemory()
-	uc := order.New(stock.NewRedis(rdb), q, repo, log)
-	ctx := context.Background()
-	now := time.Now()
-	sale, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "down", TotalStock: 3, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = q.Close() // the queue is gone: Ready() is false
-	if _, err := uc.Purchases.Place(ctx, sale.ID, 1); !errors.Is(err, order.ErrUnavailable) {
-		t.Fatalf("Place with the queue down: %v, want ErrUnavailable", err)
-	}
-	rec, err := uc.Catalog.Reconcile(ctx, sale.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Remaining != 3 || rec.ReservedInFlight != 0 || !rec.Consistent {
-		t.Fatalf("a unit moved while the queue was down: %+v", rec)
 	}
 }
