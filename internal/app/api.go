@@ -32,11 +32,11 @@ type Overrides struct {
 	StockPrefix string       // key prefix in Redis / memcached
 }
 
-// API is a running api process minus its sockets: the service, both
-// handlers, and everything that must be closed, in order.
+// API is a running api process minus its sockets: the domain's use
+// cases, both handlers, and everything that must be closed, in order.
 type API struct {
 	Config   config.API
-	Service  *order.Service
+	UseCases order.UseCases
 	Public   http.Handler
 	Admin    http.Handler
 	Tokens   *httpapi.Tokens
@@ -105,15 +105,15 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	if err != nil {
 		return nil, err
 	}
-	svc := newService(cfg, log, m, b)
+	uc := newUseCases(cfg, log, m, b)
 
 	m.SettleBound.Set((cfg.SettleAfter + cfg.SettleInterval).Seconds())
 	initAPISeries(m, cfg.StockBackend)
 	background := []func(ctx context.Context) error{
-		func(ctx context.Context) error { return b.bus.Run(ctx, svc.Announced) },
-		(&saleGauges{service: svc, repo: b.repo, m: m, log: log}).run,
-		expirySweeper(svc, m, log, orDefault(cfg.ExpiryInterval, defaultExpiryInterval)).run,
-		settler(svc, m, log, orDefault(cfg.SettleInterval, order.DefaultSettleInterval)).run,
+		func(ctx context.Context) error { return b.bus.Run(ctx, uc.Purchases.Announced) },
+		(&saleGauges{catalog: uc.Catalog, repo: b.repo, m: m, log: log}).run,
+		expirySweeper(uc.Payments, m, log, orDefault(cfg.ExpiryInterval, defaultExpiryInterval)).run,
+		settler(uc.Settler, m, log, orDefault(cfg.SettleInterval, order.DefaultSettleInterval)).run,
 	}
 	// Frequent admin changes (token minting) are counted in memory and
 	// written a second at a time, and once more when the api stops (the
@@ -122,9 +122,10 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 	a.closers.add("audit tally", audit.Flush)
 	background = append(background, audit.Run)
 	public := httpapi.NewPublic(httpapi.PublicConfig{
-		Orders: svc,
-		Sales:  svc,
-		Tokens: tokens,
+		Orders:   uc.Purchases,
+		Payments: uc.Payments,
+		Sales:    uc.Catalog,
+		Tokens:   tokens,
 		// The buckets of the most recent clients only: a client hammering
 		// stays among them, and every bucket kept is heap the GC scans.
 		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
@@ -135,13 +136,13 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Metrics:   m,
 
 		TrustedProxies: cfg.TrustedProxies,
-		Catalog:        svc,
+		Catalog:        uc.Catalog,
 		Storefront:     cfg.StorefrontServed(),
 		DemoTokens:     cfg.Embedded(),
-		Admission:      admission.New(key, svc, b.room),
+		Admission:      admission.New(key, uc.Catalog, b.room),
 	})
 	admin := httpapi.NewAdmin(httpapi.AdminConfig{
-		Sales:     svc,
+		Sales:     uc.Catalog,
 		Tokens:    tokens,
 		Token:     cfg.AdminToken,
 		BodyLimit: cfg.BodyLimit,
@@ -149,13 +150,13 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Log:       log,
 		Metrics:   m,
 
-		DeadLetters:    svc,
+		DeadLetters:    uc.DeadLetterDesk,
 		TrustedProxies: cfg.TrustedProxies,
 		NamedTokens:    cfg.AdminTokens,
 		Audit:          audit, // every store keeps the audit trail, in both modes
 	})
 
-	a.Service, a.Tokens, a.Public, a.Admin = svc, tokens, public, admin
+	a.UseCases, a.Tokens, a.Public, a.Admin = uc, tokens, public, admin
 	a.Repo, a.Stock, a.Events = b.repo, b.stock, b.events
 	background = append(background, b.background...)
 	a.background = background
@@ -176,8 +177,8 @@ func jwtKey(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// newService builds the domain service over the backends.
-func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends) *order.Service {
+// newUseCases builds the domain's use cases over the backends.
+func newUseCases(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends) order.UseCases {
 	pub := b.pub
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
@@ -210,7 +211,7 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 	} else {
 		log.Warn("lost stock is warmed without a fence: the queue cannot send fences")
 	}
-	return order.NewService(countReleases(b.stock, m), pub, b.repo, log, opts...)
+	return order.New(countReleases(b.stock, m), pub, b.repo, log, opts...)
 }
 
 // orDefault is d, or def when d is not set.
@@ -376,7 +377,7 @@ func (a *API) DemoAdmissionSale(ctx context.Context) (order.SaleView, error) {
 
 func (a *API) demoSale(ctx context.Context, name string, adm order.Admission) (order.SaleView, error) {
 	now := time.Now().UTC().Truncate(time.Second)
-	return a.Service.CreateSale(ctx, order.NewSale{
+	return a.UseCases.Catalog.CreateSale(ctx, order.NewSale{
 		Name: name, PriceCents: 999, TotalStock: a.Config.DemoStock,
 		StartsAt: now.Add(-time.Second), EndsAt: now.Add(24 * time.Hour), PaymentWindow: 15 * time.Minute,
 		Admission: adm,

@@ -83,7 +83,7 @@ func TestDeadLetterDiscard(t *testing.T) {
 			t.Fatalf("dead letters after discard = %+v, want none", left)
 		}
 
-		// Settled once: discarding again counts nothing and returns no unit.
+		// Closed once: discarding again counts nothing and returns no unit.
 		r = do(t, "POST", s.admin.URL+"/admin/v1/dead-letters/discard", "", strings.NewReader(fmt.Sprintf(`{"ids":[%d]}`, id)))
 		if r.status != http.StatusOK || r.num("discarded") != 0 {
 			t.Fatalf("second discard: %d %s, want 200 discarded 0", r.status, r.raw)

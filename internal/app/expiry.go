@@ -18,12 +18,12 @@ const defaultExpiryInterval = time.Second
 // runs one: the sweeps are guarded UPDATEs in MySQL and the guarded
 // Release in the stock backend, so replicas sweeping at once cancel each
 // order once and return each unit once.
-func expirySweeper(service *order.Service, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *periodic {
+func expirySweeper(payments *order.Payments, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *periodic {
 	return &periodic{
 		name: "expiry sweep", interval: interval, timeout: max(10*interval, 30*time.Second),
 		failures: m.ExpirySweepFailures, log: log,
 		pass: func(ctx context.Context) error {
-			res, err := service.ExpireDue(ctx, time.Now())
+			res, err := payments.ExpireDue(ctx, time.Now())
 			m.OrdersExpired.Add(float64(res.Expired))
 			m.ExpiryUnitsReturned.Add(float64(res.Returned))
 			return err

@@ -132,7 +132,7 @@ func initWorkerSeries(m *metrics.Metrics) {
 // or an orphan — once it has been quiet for a tick, at most every
 // fullReconcileEvery.
 type saleGauges struct {
-	service *order.Service
+	catalog *order.Catalog
 	repo    order.Repository
 	m       *metrics.Metrics
 	log     *slog.Logger
@@ -208,7 +208,7 @@ func (g *saleGauges) refresh(ctx context.Context) {
 
 func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 	prev, known := g.seen[s.ID]
-	v, err := g.service.Sale(ctx, s.ID)
+	v, err := g.catalog.Sale(ctx, s.ID)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 	now := time.Now()
 	since := now.Sub(prev.full)
 	if v.TotalStock <= fullReconcileUnits || (quiet && moved && since >= fullReconcileEvery) || since >= fullReconcileIdle {
-		r, err := g.service.Reconcile(ctx, s.ID)
+		r, err := g.catalog.Reconcile(ctx, s.ID)
 		if err != nil {
 			return err
 		}

@@ -99,19 +99,19 @@ func TestSaleGauges(t *testing.T) {
 	t.Cleanup(func() { _ = a.Close(context.Background()) })
 
 	now := time.Now().UTC()
-	open, err := a.Service.CreateSale(ctx, order.NewSale{Name: "open", TotalStock: 7, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	open, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{Name: "open", TotalStock: 7, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := a.Service.CreateSale(ctx, order.NewSale{Name: "old", TotalStock: 3, StartsAt: now.Add(-3 * time.Hour), EndsAt: now.Add(-2 * time.Hour)})
+	old, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{Name: "old", TotalStock: 3, StartsAt: now.Add(-3 * time.Hour), EndsAt: now.Add(-2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Service.Place(ctx, open.ID, 42); err != nil {
+	if _, err := a.UseCases.Purchases.Place(ctx, open.ID, 42); err != nil {
 		t.Fatal(err)
 	}
 
-	g := &saleGauges{service: a.Service, repo: a.Repo, m: a.Metrics, log: log, shown: map[int64]bool{old.ID: true}}
+	g := &saleGauges{catalog: a.UseCases.Catalog, repo: a.Repo, m: a.Metrics, log: log, shown: map[int64]bool{old.ID: true}}
 	setSaleGauges(a.Metrics, order.Reconciliation{SaleID: old.ID, TotalStock: 3, Remaining: 3})
 	g.refresh(ctx)
 

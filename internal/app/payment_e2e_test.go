@@ -281,7 +281,7 @@ func TestBackgroundStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	sale, err := a.Service.CreateSale(ctx, order.NewSale{
+	sale, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{
 		Name: "background", PriceCents: 100, TotalStock: 1,
 		StartsAt: now.Add(-time.Second), EndsAt: now.Add(time.Hour), PaymentWindow: time.Second,
 	})
@@ -290,12 +290,12 @@ func TestBackgroundStops(t *testing.T) {
 	}
 	stop := a.StartBackground(ctx)
 	const buyer = 7
-	placed, err := a.Service.Place(ctx, sale.ID, buyer)
+	placed, err := a.UseCases.Purchases.Place(ctx, sale.ID, buyer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a sweep cancels the unpaid order", func() bool {
-		o, err := a.Service.Order(ctx, buyer, placed.OrderNo)
+		o, err := a.UseCases.Purchases.Order(ctx, buyer, placed.OrderNo)
 		return err == nil && o.Status == order.StatusCancelled && o.Reason == order.ReasonExpired
 	})
 	if err := stop(); err != nil {

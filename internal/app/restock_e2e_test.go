@@ -146,7 +146,7 @@ func TestAddStock(t *testing.T) {
 		if _, err := s.api.Repo.AddStock(ctx, sale, 1, "", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.api.Service.Settle(ctx, time.Now()); err != nil {
+		if _, err := s.api.UseCases.Settler.Settle(ctx, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if rem, err := s.api.Stock.Remaining(ctx, sale); err != nil || rem != 2 {

@@ -1,6 +1,7 @@
 // Package app wires seckill's binaries: it opens the backends named by the
-// configuration (real servers or the embedded ones), builds the domain
-// service and the HTTP listeners, and runs them until the context ends.
+// configuration (real servers or the embedded ones), builds the domain's
+// use cases (order.New) and the HTTP listeners, and runs them until the
+// context ends.
 //
 // It is the one package that imports every other one (config, the
 // adapters stock, store, mq and cache, the edges httpapi and consumer, and

@@ -9,16 +9,16 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// settler runs the service's settle pass every interval until its context
-// ends: stale reservations are settled, republished or released, and lost
+// settler runs the settle pass every interval until its context ends:
+// stale reservations are settled, republished or released, and lost
 // stock is rebuilt. Every api runs one; the passes are idempotent, so
 // replicas settling at once do no harm.
-func settler(service *order.Service, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *periodic {
+func settler(s *order.Settler, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *periodic {
 	return &periodic{
 		name: "settle pass", interval: interval, timeout: max(6*interval, time.Minute),
 		failures: m.SettleFailures, log: log,
 		pass: func(ctx context.Context) error {
-			res, err := service.Settle(ctx, time.Now())
+			res, err := s.Settle(ctx, time.Now())
 			// "settled" is the published name of the persisted outcome, which
 			// dashboards and alerts read: it stays.
 			m.SettleOrders.WithLabelValues("settled").Add(float64(res.Persisted))

@@ -1,9 +1,9 @@
 // Package cache holds the read-through cache of sales' static fields, a
-// decorator of the repository's Sale lookup that order.Service reads
+// decorator of the repository's Sale lookup that order.Catalog reads
 // through (order.WithSaleCache) for GET /api/v1/sales/{id}.
 //
 // Sales serves a sale's static fields from memcached and loads them from
-// the repository (MySQL) on a miss. It caches no live number: the service
+// the repository (MySQL) on a miss. It caches no live number: the catalog
 // reads the remaining stock from the stock backend on every call, so a
 // sale's status flips to sold out the moment its last unit goes, and Sold,
 // which moves with every persisted order, is not kept. One load runs per

@@ -115,26 +115,26 @@ func newFixture(tb testing.TB) *fixture {
 }
 
 // reader is a Sales in front of the fixture's repository, read through
-// the service that builds the view (live remaining, status), as the api
-// wires it: its Sale is the service's.
+// the catalog that builds the view (live remaining, status), as the api
+// wires it: its Sale is the catalog's.
 type reader struct {
 	*cache.Sales
-	svc *order.Service
+	catalog *order.Catalog
 }
 
 func (r reader) Sale(ctx context.Context, id int64) (order.SaleView, error) {
-	return r.svc.Sale(ctx, id)
+	return r.catalog.Sale(ctx, id)
 }
 
-// behind puts c in front of the fixture's repository for a service on the
+// behind puts c in front of the fixture's repository for a catalog on the
 // fixture's stock and clock.
 func (f *fixture) behind(c *cache.Sales) reader {
-	svc := order.NewService(f.stock, nil, f.repo, slog.New(slog.DiscardHandler),
+	uc := order.New(f.stock, nil, f.repo, slog.New(slog.DiscardHandler),
 		order.WithClock(f.clock.Now), order.WithSaleCache(c))
-	return reader{Sales: c, svc: svc}
+	return reader{Sales: c, catalog: uc.Catalog}
 }
 
-// cache returns a Sales of the fixture behind its service; cleanup removes
+// cache returns a Sales of the fixture behind its catalog; cleanup removes
 // the entries of the given sale ids.
 func (f *fixture) cache(tb testing.TB, ids []int64, opts ...cache.Option) reader {
 	tb.Helper()

@@ -21,7 +21,8 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// SaleAdmin is the part of the domain the admin listener drives.
+// SaleAdmin is what the admin's sale routes drive: order.Catalog
+// implements it.
 type SaleAdmin interface {
 	CreateSale(ctx context.Context, n order.NewSale) (order.SaleView, error)
 	Warmup(ctx context.Context, id int64) (order.SaleView, error)

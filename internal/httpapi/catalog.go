@@ -14,7 +14,8 @@ import (
 
 // SaleCatalog serves the public listing and live counts of sales straight
 // from the domain (the database and the stock backend, no cache), so that
-// the counts it answers are the database's own.
+// the counts it answers are the database's own. order.Catalog implements
+// it.
 type SaleCatalog interface {
 	// ListSales lists up to limit sales, newest first, with their live
 	// remaining stock.

@@ -11,11 +11,12 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// DeadLetterAdmin is the part of the domain behind the dead-letter routes.
+// DeadLetterAdmin is what the dead-letter routes drive:
+// order.DeadLetterDesk implements it.
 type DeadLetterAdmin interface {
-	DeadLetters(ctx context.Context, limit int) ([]order.DeadLetter, int64, error)
-	ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error)
-	DiscardDeadLetters(ctx context.Context, ids []int64) (int, error)
+	List(ctx context.Context, limit int) ([]order.DeadLetter, int64, error)
+	Replay(ctx context.Context, ids []int64, all bool) (int, error)
+	Discard(ctx context.Context, ids []int64) (int, error)
 }
 
 // defaultDeadLetterLimit is how many dead letters a list returns when the
@@ -62,7 +63,7 @@ func (h *admin) listDeadLetters(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
-	list, total, err := h.DeadLetters.DeadLetters(c.Request.Context(), limit)
+	list, total, err := h.DeadLetters.List(c.Request.Context(), limit)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -86,7 +87,7 @@ func (h *admin) replayDeadLetters(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
-	n, err := h.DeadLetters.ReplayDeadLetters(c.Request.Context(), in.IDs, in.All)
+	n, err := h.DeadLetters.Replay(c.Request.Context(), in.IDs, in.All)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return
@@ -106,7 +107,7 @@ func (h *admin) discardDeadLetters(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
-	n, err := h.DeadLetters.DiscardDeadLetters(c.Request.Context(), in.IDs)
+	n, err := h.DeadLetters.Discard(c.Request.Context(), in.IDs)
 	if err != nil {
 		writeError(c, h.Log, err)
 		return

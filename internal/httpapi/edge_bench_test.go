@@ -23,9 +23,6 @@ func (soldOutSale) KnownSoldOut(int64, int64) error { return order.ErrSoldOut }
 func (soldOutSale) Place(context.Context, int64, int64) (order.Order, error) {
 	return order.Order{}, order.ErrSoldOut
 }
-func (soldOutSale) Pay(context.Context, int64, string) (order.Order, error) {
-	return order.Order{}, order.ErrOrderNotFound
-}
 func (soldOutSale) Order(context.Context, int64, string) (order.Order, error) {
 	return order.Order{}, order.ErrOrderNotFound
 }

@@ -45,7 +45,7 @@ func (echoSales) ListSales(context.Context, int) ([]order.SaleView, error) { ret
 // units added.
 func (echoSales) AddStock(ctx context.Context, id, add int64, requestID string) (order.SaleView, error) {
 	if add < 1 || add > order.MaxStockAdd {
-		return order.NewService(nil, nil, nil, slog.New(slog.DiscardHandler)).AddStock(ctx, id, add, requestID)
+		return order.New(nil, nil, nil, slog.New(slog.DiscardHandler)).Catalog.AddStock(ctx, id, add, requestID)
 	}
 	return order.SaleView{Sale: order.Sale{ID: id, TotalStock: 10 + add}, Remaining: add, Status: order.SaleActive}, nil
 }
@@ -59,7 +59,7 @@ func newMessageAdmin(tb testing.TB) http.Handler {
 		Sales: echoSales{}, Tokens: NewTokens(testSecret), BodyLimit: 1 << 12,
 		Gatherer: reg, Log: log, Metrics: metrics.New(reg),
 		// The domain checks dead-letter ids before it reads anything.
-		DeadLetters: order.NewService(nil, nil, nil, log),
+		DeadLetters: order.New(nil, nil, nil, log).DeadLetterDesk,
 	})
 }
 

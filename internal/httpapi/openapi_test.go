@@ -103,10 +103,10 @@ func documentedOn(doc *openapi3.T, server string) []string {
 // noDeadLetters makes NewAdmin register the dead-letter routes.
 type noDeadLetters struct{}
 
-func (noDeadLetters) DeadLetters(context.Context, int) ([]order.DeadLetter, int64, error) {
+func (noDeadLetters) List(context.Context, int) ([]order.DeadLetter, int64, error) {
 	return nil, 0, nil
 }
 
-func (noDeadLetters) ReplayDeadLetters(context.Context, []int64, bool) (int, error) { return 0, nil }
+func (noDeadLetters) Replay(context.Context, []int64, bool) (int, error) { return 0, nil }
 
-func (noDeadLetters) DiscardDeadLetters(context.Context, []int64) (int, error) { return 0, nil }
+func (noDeadLetters) Discard(context.Context, []int64) (int, error) { return 0, nil }

@@ -30,7 +30,7 @@ func TestOrderRoutesAreLimited(t *testing.T) {
 			user.now = ip.now
 			tok := NewTokens(testSecret)
 			h := NewPublic(PublicConfig{
-				Orders: openSale{}, Tokens: tok, IPLimit: ip, UserLimit: user, BodyLimit: 1 << 10,
+				Orders: openSale{}, Payments: openSale{}, Tokens: tok, IPLimit: ip, UserLimit: user, BodyLimit: 1 << 10,
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
 			})
 			send := func(peer, auth string) *httptest.ResponseRecorder {

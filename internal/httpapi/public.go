@@ -5,8 +5,8 @@
 //
 // It imports the domain (order, admission), metrics, the OpenAPI document (api), the
 // log throttle, gin, JWT and rate limiting;
-// never an adapter (stock, store, mq, cache): the wiring hands it the
-// domain service.
+// never an adapter (stock, store, mq, cache): the wiring hands each
+// handler set the domain's use case it drives (order.UseCases).
 package httpapi
 
 import (
@@ -25,18 +25,23 @@ import (
 	"github.com/seckill/seckill/internal/order"
 )
 
-// Purchaser is the part of the domain the public listener drives.
+// Purchaser is what the purchase and order-read routes drive:
+// order.Purchases implements it.
 type Purchaser interface {
 	// KnownSoldOut answers a purchase without the backends when it can (a sale
 	// known to be sold out); nil means Place must decide.
 	KnownSoldOut(saleID, userID int64) error
 	Place(ctx context.Context, saleID, userID int64) (order.Order, error)
 	Order(ctx context.Context, userID int64, orderNo string) (order.Order, error)
+}
+
+// Payer is what the payment route drives: order.Payments implements it.
+type Payer interface {
 	// Pay pays the user's order; paying a paid order answers it again.
 	Pay(ctx context.Context, userID int64, orderNo string) (order.Order, error)
 }
 
-// SaleReader serves sale reads. order.Service implements it, reading a
+// SaleReader serves sale reads. order.Catalog implements it, reading a
 // sale's static fields through the memcached cache when one is configured
 // (order.WithSaleCache) and its remaining stock from the stock backend.
 type SaleReader interface {
@@ -52,6 +57,7 @@ type Check struct {
 // PublicConfig is what the public listener needs.
 type PublicConfig struct {
 	Orders    Purchaser
+	Payments  Payer
 	Sales     SaleReader
 	Tokens    *Tokens
 	UserLimit *Limiter // nil: no per-user limit
@@ -322,7 +328,7 @@ func (h *public) pay(c *gin.Context) {
 		writeError(c, h.Log, err)
 		return
 	}
-	o, err := h.Orders.Pay(c.Request.Context(), userID, c.Param("order_no"))
+	o, err := h.Payments.Pay(c.Request.Context(), userID, c.Param("order_no"))
 	if err != nil {
 		writeError(c, h.Log, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -36,12 +37,13 @@ const (
 	DeadInvalid = "invalid"
 )
 
-// How an operator settled a dead letter.
+// How an operator closed a dead letter. A dead letter is open until an
+// operator replays or discards it, closed for good afterwards.
 const (
-	// SettledReplayed: its orders went back to the order queue.
-	SettledReplayed = "replayed"
-	// SettledDiscarded: its orders were cancelled and their units returned.
-	SettledDiscarded = "discarded"
+	// ClosedReplayed: its orders went back to the order queue.
+	ClosedReplayed = "replayed"
+	// ClosedDiscarded: its orders were cancelled and their units returned.
+	ClosedDiscarded = "discarded"
 )
 
 // MaxDeadLetterIDs bounds the ids one replay or discard names, and the
@@ -51,122 +53,132 @@ const MaxDeadLetterIDs = 1000
 // DeadLetters keeps the worker's dead letters. Every method fails with the
 // store's error when the store does not answer.
 type DeadLetters interface {
-	// DeadLetters lists up to limit unsettled dead letters, newest first,
-	// with their orders, and how many unsettled ones there are in all.
+	// DeadLetters lists up to limit open dead letters, newest first,
+	// with their orders, and how many open ones there are in all.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error)
-	// DeadLettersByID returns the unsettled dead letters among ids, by id;
-	// unknown and settled ids are left out.
+	// DeadLettersByID returns the open dead letters among ids, by id;
+	// unknown and closed ids are left out.
 	DeadLettersByID(ctx context.Context, ids []int64) ([]DeadLetter, error)
-	// UnsettledDeadLetters returns every unsettled dead letter, oldest first.
-	UnsettledDeadLetters(ctx context.Context) ([]DeadLetter, error)
-	// SettleDeadLetter marks one settled (SettledReplayed or
-	// SettledDiscarded) at now; false when it was settled already, so of
-	// two operators exactly one settles it.
-	SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error)
+	// OpenDeadLetters returns every open dead letter, oldest first.
+	OpenDeadLetters(ctx context.Context) ([]DeadLetter, error)
+	// CloseDeadLetter marks one closed (ClosedReplayed or
+	// ClosedDiscarded) at now; false when it was closed already, so of
+	// two operators exactly one closes it.
+	CloseDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error)
 	// Tombstone records the orders MySQL does not hold yet as cancelled
 	// for reason, their units not yet released, and returns the order
 	// numbers it wrote. Orders MySQL holds already are left as they are.
 	Tombstone(ctx context.Context, orders []Order, reason string, now time.Time) ([]string, error)
 }
 
-// WithDeadLetters lets the service list, replay and discard dead letters
-// kept in d. Without it those calls are ErrUnavailable. Place also
-// records through d's Tombstone the purchases whose reservation's outcome
-// is unknown (see OutcomeUnknownError).
-func WithDeadLetters(d DeadLetters) Option { return func(s *Service) { s.deadLetters = d } }
+// WithDeadLetters lets the dead-letter desk list, replay and discard dead
+// letters kept in d. Without it those calls are ErrUnavailable. Place
+// also records through d's Tombstone the purchases whose reservation's
+// outcome is unknown (see OutcomeUnknownError).
+func WithDeadLetters(d DeadLetters) Option { return func(c *config) { c.deadLetters = d } }
 
-// DeadLetters lists up to limit (1 to MaxDeadLetterIDs) unsettled dead
-// letters, newest first, and how many there are in all.
-func (s *Service) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
+// DeadLetterDesk is the operator's desk for dead letters: it lists the
+// open ones, replays their orders or discards them, closing each.
+type DeadLetterDesk struct {
+	store DeadLetters // nil: every call is ErrUnavailable
+	pub   publisher
+	units *unitReturner
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// List lists up to limit (1 to MaxDeadLetterIDs) open dead letters,
+// newest first, and how many there are in all.
+func (desk *DeadLetterDesk) List(ctx context.Context, limit int) ([]DeadLetter, int64, error) {
 	if limit < 1 || limit > MaxDeadLetterIDs {
 		return nil, 0, Invalidf("limit must be between 1 and %d", MaxDeadLetterIDs)
 	}
-	if s.deadLetters == nil {
+	if desk.store == nil {
 		return nil, 0, errNoDeadLetters
 	}
-	list, total, err := s.deadLetters.DeadLetters(ctx, limit)
+	list, total, err := desk.store.DeadLetters(ctx, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return list, total, nil
 }
 
-// ReplayDeadLetters publishes every order of the named dead letters (all
-// unsettled ones when all is set) again under its original order number,
+// Replay publishes every order of the named dead letters (all
+// open ones when all is set) again under its original order number,
 // then marks each replayed; it returns how many it replayed. The worker
 // is idempotent per order number and MySQL guards stock, so an order that
 // reached MySQL meanwhile is a duplicate and one that no longer fits is
 // refused and recorded cancelled. A dead letter without orders (a message
-// that could not be decoded) has nothing to replay: it is left unsettled,
-// not counted, for an operator to discard. Unknown and already settled
+// that could not be decoded) has nothing to replay: it is left open,
+// not counted, for an operator to discard. Unknown and already closed
 // ids are not counted either. When a publish fails the replay stops with
 // ErrUnavailable; what was published before stays published, and
 // replaying again is safe.
-func (s *Service) ReplayDeadLetters(ctx context.Context, ids []int64, all bool) (int, error) {
+func (desk *DeadLetterDesk) Replay(ctx context.Context, ids []int64, all bool) (int, error) {
 	if all == (len(ids) > 0) {
 		return 0, Invalid(`give either ids, a list of dead-letter ids, or "all": true, not both`)
 	}
-	letters, err := s.pickDeadLetters(ctx, ids, all)
+	letters, err := desk.pickDeadLetters(ctx, ids, all)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, d := range letters {
 		if len(d.Orders) == 0 {
-			s.log.WarnContext(ctx, "dead letter holds no order to replay; discard it instead",
+			desk.log.WarnContext(ctx, "dead letter holds no order to replay; discard it instead",
 				"dead_letter_id", d.ID, "reason", d.Reason)
 			continue
 		}
 		for _, o := range d.Orders {
 			o.Status, o.Reason = StatusPending, ""
-			if err := s.pub.Publish(ctx, o); err != nil {
+			if err := desk.pub.Publish(ctx, o); err != nil {
 				return n, fmt.Errorf("%w: replay dead letter %d, order %s: %w", ErrUnavailable, d.ID, o.OrderNo, err)
 			}
 		}
-		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledReplayed, s.now())
+		ok, err := desk.store.CloseDeadLetter(ctx, d.ID, ClosedReplayed, desk.now())
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d replayed: %w", ErrUnavailable, d.ID, err)
 		}
 		if ok {
 			n++
-			s.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", d.ID,
+			desk.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", d.ID,
 				"reason", d.Reason, "orders", len(d.Orders))
 		}
 	}
 	return n, nil
 }
 
-// DiscardDeadLetters settles the named dead letters for good and returns
+// Discard closes the named dead letters for good and returns
 // how many it discarded. Each order MySQL does not hold is recorded
 // cancelled (ReasonDiscarded) under its own order number, so a late copy
 // is a duplicate, and its unit goes back through the guarded release,
 // once. An order MySQL already holds (replayed meanwhile, or refused and
 // recorded by the worker) is left as it is. A release that fails is left
 // to the expiry sweep, which releases every cancelled order not yet
-// released. Unknown and already settled ids are not counted.
-func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, error) {
+// released. Unknown and already closed ids are not counted.
+func (desk *DeadLetterDesk) Discard(ctx context.Context, ids []int64) (int, error) {
 	if len(ids) == 0 {
 		return 0, Invalid("ids is required: a list of dead-letter ids")
 	}
-	letters, err := s.pickDeadLetters(ctx, ids, false)
+	letters, err := desk.pickDeadLetters(ctx, ids, false)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, d := range letters {
-		now := s.now()
-		written, err := s.deadLetters.Tombstone(ctx, d.Orders, ReasonDiscarded, now)
+		now := desk.now()
+		written, err := desk.store.Tombstone(ctx, d.Orders, ReasonDiscarded, now)
 		if err != nil {
 			return n, fmt.Errorf("%w: discard dead letter %d: %w", ErrUnavailable, d.ID, err)
 		}
-		returned := s.releaseDiscarded(ctx, d, written, now)
-		ok, err := s.deadLetters.SettleDeadLetter(ctx, d.ID, SettledDiscarded, now)
+		returned := desk.releaseDiscarded(ctx, d, written, now)
+		ok, err := desk.store.CloseDeadLetter(ctx, d.ID, ClosedDiscarded, now)
 		if err != nil {
 			return n, fmt.Errorf("%w: mark dead letter %d discarded: %w", ErrUnavailable, d.ID, err)
 		}
 		if ok {
 			n++
-			s.log.InfoContext(ctx, "dead letter discarded", "dead_letter_id", d.ID, "reason", d.Reason,
+			desk.log.InfoContext(ctx, "dead letter discarded", "dead_letter_id", d.ID, "reason", d.Reason,
 				"orders", len(d.Orders), "cancelled", len(written), "units_returned", returned)
 		}
 	}
@@ -177,7 +189,7 @@ func (s *Service) DiscardDeadLetters(ctx context.Context, ids []int64) (int, err
 // cancelled, records the releases, and returns how many units came back.
 // A release or record that fails is left to the expiry sweep, which
 // releases every cancelled order not yet released.
-func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
+func (desk *DeadLetterDesk) releaseDiscarded(ctx context.Context, d DeadLetter, written []string, now time.Time) int {
 	sales := make(map[string]int64, len(d.Orders))
 	for _, o := range d.Orders {
 		sales[o.OrderNo] = o.SaleID
@@ -188,19 +200,19 @@ func (s *Service) releaseDiscarded(ctx context.Context, d DeadLetter, written []
 	}
 	returned := 0
 	for saleID, nos := range bySale {
-		back, err := s.returnUnits(ctx, saleID, nos, now)
+		back, err := desk.units.returnUnits(ctx, saleID, nos, now)
 		returned += back.returned
 		if err = cmp.Or(back.releaseErr, err); err != nil {
-			s.log.WarnContext(ctx, "release of discarded orders failed; the expiry sweep retries",
+			desk.log.WarnContext(ctx, "release of discarded orders failed; the expiry sweep retries",
 				"dead_letter_id", d.ID, "sale_id", saleID, "failed", back.failed, "err", err)
 		}
 	}
 	return returned
 }
 
-// pickDeadLetters checks ids and reads the unsettled dead letters they
-// name (every unsettled one when all is set).
-func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
+// pickDeadLetters checks ids and reads the open dead letters they
+// name (every open one when all is set).
+func (desk *DeadLetterDesk) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([]DeadLetter, error) {
 	if len(ids) > MaxDeadLetterIDs {
 		return nil, Invalidf("ids must name at most %d dead letters", MaxDeadLetterIDs)
 	}
@@ -209,7 +221,7 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 			return nil, Invalid("ids must be a list of dead-letter ids, integers of 1 or more")
 		}
 	}
-	if s.deadLetters == nil {
+	if desk.store == nil {
 		return nil, errNoDeadLetters
 	}
 	var (
@@ -217,9 +229,9 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 		err     error
 	)
 	if all {
-		letters, err = s.deadLetters.UnsettledDeadLetters(ctx)
+		letters, err = desk.store.OpenDeadLetters(ctx)
 	} else {
-		letters, err = s.deadLetters.DeadLettersByID(ctx, ids)
+		letters, err = desk.store.DeadLettersByID(ctx, ids)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read dead letters: %w", ErrUnavailable, err)
@@ -227,6 +239,6 @@ func (s *Service) pickDeadLetters(ctx context.Context, ids []int64, all bool) ([
 	return letters, nil
 }
 
-// errNoDeadLetters answers dead-letter calls of a service built without
+// errNoDeadLetters answers the calls of a dead-letter desk built without
 // WithDeadLetters.
 var errNoDeadLetters = fmt.Errorf("%w: dead letters are not kept by this service", ErrUnavailable)

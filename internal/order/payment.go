@@ -4,10 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+// Payments pays orders and expires the unpaid ones once their payment
+// window has closed, returning their units.
+type Payments struct {
+	repo  paymentRepo
+	find  *reservationFinder
+	units *unitReturner
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// paymentRepo is what payment and expiry need of MySQL (Repository).
+type paymentRepo interface {
+	Pay(ctx context.Context, userID int64, orderNo string, now time.Time) (Order, error)
+	OpenSales(ctx context.Context, since time.Time) ([]Sale, error)
+	ExpireDue(ctx context.Context, saleID int64, dueBefore time.Time, limit int) ([]Order, error)
+	Unreleased(ctx context.Context, saleID int64, limit int) ([]Order, error)
+}
 
 // expiryHorizon is how long after a sale ended the sweeper still looks at
 // it: an order created just before the end expires a payment window later,
@@ -25,11 +44,11 @@ const (
 // Pay pays userID's order orderNo. Paying a paid order answers it again.
 // An order only reserved (not yet written by the worker) is not payable
 // yet: ErrNotPayable asking to retry. Another user's order is not found.
-func (s *Service) Pay(ctx context.Context, userID int64, orderNo string) (Order, error) {
+func (p *Payments) Pay(ctx context.Context, userID int64, orderNo string) (Order, error) {
 	if _, err := uuid.Parse(orderNo); err != nil || userID <= 0 {
 		return Order{}, ErrOrderNotFound
 	}
-	o, err := s.repo.Pay(ctx, userID, orderNo, s.now())
+	o, err := p.repo.Pay(ctx, userID, orderNo, p.now())
 	switch {
 	case err == nil:
 		return o, nil
@@ -39,7 +58,7 @@ func (s *Service) Pay(ctx context.Context, userID int64, orderNo string) (Order,
 		return Order{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	// Not in MySQL: it may be a reservation the worker has not written yet.
-	r, err := s.lookupReservation(ctx, orderNo)
+	r, err := p.find.reservation(ctx, orderNo)
 	if err != nil {
 		return Order{}, err
 	}
@@ -50,20 +69,6 @@ func (s *Service) Pay(ctx context.Context, userID int64, orderNo string) (Order,
 		return Order{}, ErrPaymentCancelled
 	}
 	return Order{}, ErrPaymentPending
-}
-
-// lookupReservation finds orderNo among the reservations of the sales that
-// may still have some in flight.
-func (s *Service) lookupReservation(ctx context.Context, orderNo string) (Reservation, error) {
-	sales, err := s.repo.OpenSales(ctx, s.now().Add(-24*time.Hour))
-	if err != nil {
-		return Reservation{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	ids := make([]int64, len(sales))
-	for i, sale := range sales {
-		ids[i] = sale.ID
-	}
-	return s.stock.Lookup(ctx, ids, orderNo)
 }
 
 // ExpiryResult is what one expiry sweep did.
@@ -88,14 +93,14 @@ type ExpiryResult struct {
 // cut short between the two steps is finished by the next one.
 //
 // It returns the first error met but sweeps every sale regardless.
-func (s *Service) ExpireDue(ctx context.Context, now time.Time) (ExpiryResult, error) {
-	sales, err := s.repo.OpenSales(ctx, now.Add(-expiryHorizon))
+func (p *Payments) ExpireDue(ctx context.Context, now time.Time) (ExpiryResult, error) {
+	sales, err := p.repo.OpenSales(ctx, now.Add(-expiryHorizon))
 	if err != nil {
 		return ExpiryResult{}, fmt.Errorf("expiry sweep: %w", err)
 	}
 	var res ExpiryResult
 	err = eachSale(ctx, sales, func(sale Sale) error {
-		r, err := s.expireSale(ctx, sale, now)
+		r, err := p.expireSale(ctx, sale, now)
 		res.Expired += r.Expired
 		res.Returned += r.Returned
 		res.Pending += r.Pending
@@ -107,12 +112,12 @@ func (s *Service) ExpireDue(ctx context.Context, now time.Time) (ExpiryResult, e
 	return res, err
 }
 
-func (s *Service) expireSale(ctx context.Context, sale Sale, now time.Time) (ExpiryResult, error) {
+func (p *Payments) expireSale(ctx context.Context, sale Sale, now time.Time) (ExpiryResult, error) {
 	var res ExpiryResult
 	if sale.PaymentWindow > 0 {
 		dueBefore := now.Add(-sale.PaymentWindow)
 		for range expiryBatches {
-			expired, err := s.repo.ExpireDue(ctx, sale.ID, dueBefore, expiryBatch)
+			expired, err := p.repo.ExpireDue(ctx, sale.ID, dueBefore, expiryBatch)
 			if err != nil {
 				return res, err
 			}
@@ -123,24 +128,24 @@ func (s *Service) expireSale(ctx context.Context, sale Sale, now time.Time) (Exp
 		}
 	}
 	for range expiryBatches {
-		n, pending, more, err := s.releaseCancelled(ctx, sale.ID, now)
+		n, pending, more, err := p.releaseCancelled(ctx, sale.ID, now)
 		res.Returned += n
 		res.Pending += pending
 		if err != nil || !more {
-			s.expired(ctx, sale.ID, res)
+			p.expired(ctx, sale.ID, res)
 			return res, err
 		}
 	}
-	s.expired(ctx, sale.ID, res)
+	p.expired(ctx, sale.ID, res)
 	return res, nil
 }
 
 // releaseCancelled releases one batch of the sale's cancelled orders not
-// yet released, and records the ones the stock backend settled. It reports
-// the units returned, the releases that failed, and whether a full batch
-// was settled (more may wait).
-func (s *Service) releaseCancelled(ctx context.Context, saleID int64, now time.Time) (returned, pending int, more bool, err error) {
-	orders, err := s.repo.Unreleased(ctx, saleID, expiryBatch)
+// yet released, and records the ones the stock backend released. It
+// reports the units returned, the releases that failed, and whether a
+// full batch was released (more may wait).
+func (p *Payments) releaseCancelled(ctx context.Context, saleID int64, now time.Time) (returned, pending int, more bool, err error) {
+	orders, err := p.repo.Unreleased(ctx, saleID, expiryBatch)
 	if err != nil || len(orders) == 0 {
 		return 0, 0, false, err
 	}
@@ -148,14 +153,14 @@ func (s *Service) releaseCancelled(ctx context.Context, saleID int64, now time.T
 	for i, o := range orders {
 		nos[i] = o.OrderNo
 	}
-	back, err := s.returnUnits(ctx, saleID, nos, now)
+	back, err := p.units.returnUnits(ctx, saleID, nos, now)
 	returned, pending = back.returned, back.failed
 	switch {
 	case errors.Is(back.releaseErr, ErrStockNotLoaded):
-		s.log.InfoContext(ctx, "the stock backend does not hold the sale; its cancelled orders' units go back after its rebuild",
+		p.log.InfoContext(ctx, "the stock backend does not hold the sale; its cancelled orders' units go back after its rebuild",
 			"sale_id", saleID, "pending", pending)
 	case back.releaseErr != nil:
-		s.log.WarnContext(ctx, "release of cancelled orders failed; the next sweep retries",
+		p.log.WarnContext(ctx, "release of cancelled orders failed; the next sweep retries",
 			"sale_id", saleID, "failed", pending, "err", back.releaseErr)
 	}
 	if err != nil {
@@ -164,53 +169,10 @@ func (s *Service) releaseCancelled(ctx context.Context, saleID int64, now time.T
 	return returned, pending, pending == 0 && len(orders) == expiryBatch, nil
 }
 
-// unitsBack is what returnUnits did.
-type unitsBack struct {
-	returned   int   // units the backend got back by this call
-	failed     int   // releases that failed; their orders stay unreleased
-	releaseErr error // the first of those failures
-}
-
-// returnUnits gives back the units of these cancelled orders of one sale
-// through the guarded Release, once each, and records with MarkReleased
-// the ones the backend now holds (released by this call or an earlier
-// one: a retry after a crash, another instance). A sale the backend does
-// not hold (ErrStockNotLoaded) records nothing: a rebuild may bring the
-// reservations back, and a later call releases them. When units came back,
-// every instance stops answering sold_out. The error is MarkReleased's; a
-// failed release is counted in failed and left for the next sweep.
-func (s *Service) returnUnits(ctx context.Context, saleID int64, orderNos []string, now time.Time) (unitsBack, error) {
-	var back unitsBack
-	settled := make([]string, 0, len(orderNos))
-	for _, no := range orderNos {
-		released, err := s.stock.Release(ctx, saleID, no)
-		if err != nil {
-			back.failed++
-			if back.releaseErr == nil {
-				back.releaseErr = err
-			}
-			continue
-		}
-		if released {
-			back.returned++
-		}
-		settled = append(settled, no)
-	}
-	if back.returned > 0 {
-		s.flags.available(ctx, saleID, true)
-	}
-	if len(settled) > 0 {
-		if err := s.repo.MarkReleased(ctx, settled, now); err != nil {
-			return back, err
-		}
-	}
-	return back, nil
-}
-
-func (s *Service) expired(ctx context.Context, saleID int64, r ExpiryResult) {
+func (p *Payments) expired(ctx context.Context, saleID int64, r ExpiryResult) {
 	if r.Expired == 0 && r.Returned == 0 {
 		return
 	}
-	s.log.InfoContext(ctx, "unpaid orders expired and their stock returned",
+	p.log.InfoContext(ctx, "unpaid orders expired and their stock returned",
 		"sale_id", saleID, "expired", r.Expired, "units_returned", r.Returned, "release_pending", r.Pending)
 }

@@ -24,15 +24,15 @@ type Delivery struct {
 	Redelivered bool
 	// Ack confirms the message is done. Reject(false) sends it to the
 	// broker's dead-letter queue; Reject(true) puts it back for another
-	// try. Either fails when the delivery is settled already (with the
-	// queue's own error) and with ErrUnavailable when the queue cannot be
-	// told; the message is then redelivered.
+	// try. Either fails when the delivery was acked or rejected already
+	// (with the queue's own error) and with ErrUnavailable when the queue
+	// cannot be told; the message is then redelivered.
 	Ack    func() error
 	Reject func(requeue bool) error
 	// AckThrough, when the source offers it (nil otherwise), acks this
 	// delivery and every earlier one of the same broker channel that is
 	// still unacked, in one frame: the caller uses it only when it has
-	// settled every earlier delivery it took. Errors as Ack's.
+	// acked or rejected every earlier delivery it took. Errors as Ack's.
 	AckThrough func() error
 }
 
@@ -57,7 +57,7 @@ type BatchResult struct {
 	// recorded cancelled under their own order_no, Status and Reason
 	// (ReasonSoldOut, ReasonDuplicateBuyer) set. sold is not raised for
 	// them; the expiry sweep gives their unit back to the stock backend.
-	// They are settled, like Inserted.
+	// Like Inserted, they are done: their message may be acked.
 	Tombstoned []Order
 	// Rejected can be neither persisted nor tombstoned (an unknown sale, an
 	// invalid order); nothing was written for them and they are to be

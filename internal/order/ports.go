@@ -117,7 +117,7 @@ type Stock interface {
 
 // UnitLimit is implemented by a stock backend that holds at most
 // MaxUnits units per sale (memcached keeps a sale in one item); the
-// wiring hands the limit to the service (WithUnitLimit).
+// wiring hands the limit to the catalog (WithUnitLimit).
 type UnitLimit interface {
 	MaxUnits() int64
 }

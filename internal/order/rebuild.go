@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,9 +64,64 @@ type HeldOrders interface {
 // With a publish deadline (WithPublishDeadline) the quiet time is at least
 // that deadline and a second, whatever quiet says.
 func WithRebuilds(r Rebuilds, f Fencer, held HeldOrders, quiet time.Duration) Option {
-	return func(s *Service) {
-		s.rebuilds, s.fencer, s.held, s.rebuildQuiet = r, f, held, quiet
+	return func(c *config) {
+		c.rebuilds, c.fencer, c.held, c.rebuildQuiet = r, f, held, quiet
 	}
+}
+
+// stockWarmer loads sales into the stock backend from MySQL: a new sale,
+// the merge of a warm-up, and the fenced rebuild of a sale whose stock was
+// lost. The catalog (CreateSale, Warmup) and the settler (a lost sale, a
+// failover's lost reservations) share one: there is one way to load
+// stock, whoever asks for it.
+type stockWarmer struct {
+	stock interface {
+		Warm(ctx context.Context, s StockSale) error
+	}
+	repo interface {
+		Sale(ctx context.Context, id int64) (Sale, error)
+		SaleOrders(ctx context.Context, saleID int64) ([]Order, error)
+	}
+	// held, rebuilds and fencer are WithRebuilds'; without rebuilds or
+	// fencer a lost sale is warmed from MySQL and the backend alone.
+	held     HeldOrders
+	rebuilds Rebuilds
+	fencer   Fencer
+	// quiet is how long after a rebuild is requested its fence goes out.
+	quiet time.Duration
+	flags *soldOutFlags
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// warm loads the sale's persisted orders into the stock backend. rebuild
+// says every order outside the backend is accounted for (a new sale, or a
+// fence that passed): the orders dead letters hold are then counted as
+// taken, and a sale that is not loaded may be loaded.
+func (w *stockWarmer) warm(ctx context.Context, sale Sale, rebuild bool) error {
+	orders, err := w.repo.SaleOrders(ctx, sale.ID)
+	if err != nil {
+		return fmt.Errorf("%w: warm sale %d: %w", ErrUnavailable, sale.ID, err)
+	}
+	if rebuild && w.held != nil {
+		held, err := w.held.SaleDeadOrders(ctx, sale.ID)
+		if err != nil {
+			return fmt.Errorf("%w: warm sale %d: %w", ErrUnavailable, sale.ID, err)
+		}
+		for _, o := range held {
+			o.Status = StatusCreated
+			orders = append(orders, o)
+		}
+	}
+	err = w.stock.Warm(ctx, StockSale{
+		ID: sale.ID, TotalStock: sale.TotalStock,
+		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, Persisted: orders, Rebuild: rebuild,
+	})
+	if err != nil {
+		return fmt.Errorf("warm sale %d: %w", sale.ID, err)
+	}
+	w.flags.available(ctx, sale.ID, true)
+	return nil
 }
 
 // rebuildPoll is how often a waiting rebuild looks at its fence.
@@ -85,37 +141,37 @@ const fenceResendAfter = time.Minute
 // as taken. It waits at most wait (0: one step, no waiting) and returns
 // ErrRebuildPending if the fence has not passed by then; the settler moves
 // it on. It reports whether it started or finished a rebuild.
-func (s *Service) rebuild(ctx context.Context, sale Sale, wait time.Duration) (bool, error) {
-	if s.rebuilds == nil || s.fencer == nil {
+func (w *stockWarmer) rebuild(ctx context.Context, sale Sale, wait time.Duration) (bool, error) {
+	if w.rebuilds == nil || w.fencer == nil {
 		// No fences: warm from what MySQL and the backend hold.
-		return true, s.warm(ctx, sale, true)
+		return true, w.warm(ctx, sale, true)
 	}
 	fenceID, err := uuid.NewV7()
 	if err != nil {
 		return false, fmt.Errorf("rebuild sale %d: %w", sale.ID, err)
 	}
-	rb, err := s.rebuilds.OpenRebuild(ctx, sale.ID, fenceID.String(), s.now())
+	rb, err := w.rebuilds.OpenRebuild(ctx, sale.ID, fenceID.String(), w.now())
 	if err != nil {
 		return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
 	}
 	started := rb.FenceID == fenceID.String()
 	if started {
-		s.log.WarnContext(ctx, "stock of a sale is lost; rebuilding it behind a fence through the order queue",
-			"sale_id", sale.ID, "rebuild", rb.ID, "fence_in", s.rebuildQuiet)
+		w.log.WarnContext(ctx, "stock of a sale is lost; rebuilding it behind a fence through the order queue",
+			"sale_id", sale.ID, "rebuild", rb.ID, "fence_in", w.quiet)
 	}
-	done, err := s.stepRebuild(ctx, sale, rb, s.now().Add(wait))
+	done, err := w.stepRebuild(ctx, sale, rb, w.now().Add(wait))
 	return started || done, err
 }
 
 // stepRebuild moves rb on until it is done or deadline passes.
-func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadline time.Time) (bool, error) {
+func (w *stockWarmer) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadline time.Time) (bool, error) {
 	for {
-		now := s.now()
+		now := w.now()
 		switch {
-		case rb.FenceSentAt.IsZero() && !now.Before(rb.RequestedAt.Add(s.rebuildQuiet)):
-			err := s.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
+		case rb.FenceSentAt.IsZero() && !now.Before(rb.RequestedAt.Add(w.quiet)):
+			err := w.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
 			if err == nil {
-				err = s.rebuilds.FenceSent(ctx, rb.ID, now)
+				err = w.rebuilds.FenceSent(ctx, rb.ID, now)
 			}
 			if err != nil {
 				return false, fmt.Errorf("%w: rebuild sale %d: send fence: %w", ErrUnavailable, sale.ID, err)
@@ -129,25 +185,25 @@ func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadli
 			// under the same id: everything queued before the first copy
 			// is before this one too, and passing is idempotent. A worker
 			// that is only behind passes both copies.
-			err := s.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
+			err := w.fencer.PublishFence(ctx, Fence{ID: rb.FenceID, SaleID: sale.ID})
 			if err == nil {
-				err = s.rebuilds.FenceSent(ctx, rb.ID, now)
+				err = w.rebuilds.FenceSent(ctx, rb.ID, now)
 			}
 			if err != nil {
 				return false, fmt.Errorf("%w: rebuild sale %d: send fence again: %w", ErrUnavailable, sale.ID, err)
 			}
-			s.log.WarnContext(ctx, "a rebuild's fence did not pass; sent again", "sale_id", sale.ID, "rebuild", rb.ID,
+			w.log.WarnContext(ctx, "a rebuild's fence did not pass; sent again", "sale_id", sale.ID, "rebuild", rb.ID,
 				"fence_id", rb.FenceID, "sent", rb.FenceSentAt)
 			rb.FenceSentAt = now
 			continue
 		case !rb.PassedAt.IsZero():
-			if err := s.warm(ctx, sale, true); err != nil {
+			if err := w.warm(ctx, sale, true); err != nil {
 				return false, err
 			}
-			if err := s.rebuilds.FinishRebuild(ctx, rb.ID, now); err != nil {
+			if err := w.rebuilds.FinishRebuild(ctx, rb.ID, now); err != nil {
 				return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
 			}
-			s.log.InfoContext(ctx, "stock of a sale rebuilt behind its fence", "sale_id", sale.ID, "rebuild", rb.ID,
+			w.log.InfoContext(ctx, "stock of a sale rebuilt behind its fence", "sale_id", sale.ID, "rebuild", rb.ID,
 				"took", now.Sub(rb.RequestedAt).Round(time.Millisecond))
 			return true, nil
 		}
@@ -159,7 +215,7 @@ func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadli
 			return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, ctx.Err())
 		case <-time.After(min(rebuildPoll, deadline.Sub(now))):
 		}
-		next, err := s.rebuilds.RebuildByID(ctx, rb.ID)
+		next, err := w.rebuilds.RebuildByID(ctx, rb.ID)
 		if err != nil {
 			return false, fmt.Errorf("%w: rebuild sale %d: %w", ErrUnavailable, sale.ID, err)
 		}
@@ -167,32 +223,33 @@ func (s *Service) stepRebuild(ctx context.Context, sale Sale, rb Rebuild, deadli
 	}
 }
 
-// advanceRebuilds moves on every rebuild not done, one step each.
-func (s *Service) advanceRebuilds(ctx context.Context, now time.Time) (SettleResult, error) {
-	var res SettleResult
-	if s.rebuilds == nil || s.fencer == nil {
-		return res, nil
+// advance moves on every rebuild not done, one step each, and returns how
+// many it finished.
+func (w *stockWarmer) advance(ctx context.Context, now time.Time) (int, error) {
+	finished := 0
+	if w.rebuilds == nil || w.fencer == nil {
+		return finished, nil
 	}
-	open, err := s.rebuilds.OpenRebuilds(ctx)
+	open, err := w.rebuilds.OpenRebuilds(ctx)
 	if err != nil {
-		return res, fmt.Errorf("settle: open rebuilds: %w", err)
+		return finished, fmt.Errorf("settle: open rebuilds: %w", err)
 	}
 	var firstErr error
 	for _, rb := range open {
-		sale, err := s.repo.Sale(ctx, rb.SaleID)
+		sale, err := w.repo.Sale(ctx, rb.SaleID)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		done, err := s.stepRebuild(ctx, sale, rb, now)
+		done, err := w.stepRebuild(ctx, sale, rb, now)
 		if done {
-			res.Rebuilds++
+			finished++
 		}
 		if err != nil && !errors.Is(err, ErrRebuildPending) && firstErr == nil {
 			firstErr = err
 		}
 	}
-	return res, firstErr
+	return finished, firstErr
 }

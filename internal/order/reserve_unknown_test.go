@@ -146,13 +146,13 @@ func (p *cutProxy) serve(client net.Conn) {
 	}
 }
 
-// unknownRig is one api's service whose stock backend is reached through
+// unknownRig is one api's use cases, whose stock backend is reached through
 // a cutProxy, over an in-process queue and SQLite.
 type unknownRig struct {
 	proxy *cutProxy
 	q     *mq.Memory
 	repo  *store.Store
-	svc   *order.Service
+	uc    order.UseCases
 	sale  order.SaleView
 }
 
@@ -167,9 +167,9 @@ func newUnknownRig(t *testing.T, proxy *cutProxy, st order.Stock) *unknownRig {
 	}
 	t.Cleanup(func() { _ = repo.Close() })
 	r.repo = repo
-	r.svc = order.NewService(st, r.q, repo, log, order.WithSettleAfter(testSettleAfter), order.WithDeadLetters(repo))
+	r.uc = order.New(st, r.q, repo, log, order.WithSettleAfter(testSettleAfter), order.WithDeadLetters(repo))
 	now := time.Now()
-	r.sale, err = r.svc.CreateSale(context.Background(), order.NewSale{
+	r.sale, err = r.uc.Catalog.CreateSale(context.Background(), order.NewSale{
 		Name: "unknown", TotalStock: 5, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour),
 	})
 	if err != nil {
@@ -177,7 +177,7 @@ func newUnknownRig(t *testing.T, proxy *cutProxy, st order.Stock) *unknownRig {
 	}
 	// One purchase through the proxy first: the scripts are loaded and the
 	// connections warm, so the armed cut hits the reservation itself.
-	if _, err := r.svc.Place(context.Background(), r.sale.ID, 1); err != nil {
+	if _, err := r.uc.Purchases.Place(context.Background(), r.sale.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -227,7 +227,7 @@ func (r *unknownRig) check(t *testing.T, o order.Order, err error) {
 			held = append(held, no)
 		}
 	}
-	if _, serr := r.svc.Settle(ctx, time.Now().Add(testSettleAfter+time.Second)); serr != nil {
+	if _, serr := r.uc.Settler.Settle(ctx, time.Now().Add(testSettleAfter+time.Second)); serr != nil {
 		t.Fatalf("settle: %v", serr)
 	}
 	for no := range r.queued(t) {
@@ -258,7 +258,7 @@ func (r *unknownRig) check(t *testing.T, o order.Order, err error) {
 
 func (r *unknownRig) reconcile(t *testing.T) order.Reconciliation {
 	t.Helper()
-	rec, err := r.svc.Reconcile(context.Background(), r.sale.ID)
+	rec, err := r.uc.Catalog.Reconcile(context.Background(), r.sale.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func (r *unknownRig) reconcile(t *testing.T) order.Reconciliation {
 func (r *unknownRig) placeCut(t *testing.T) (order.Order, error) {
 	t.Helper()
 	r.proxy.arm()
-	o, err := r.svc.Place(context.Background(), r.sale.ID, 2)
+	o, err := r.uc.Purchases.Place(context.Background(), r.sale.ID, 2)
 	if r.proxy.cutCount() != 1 {
 		t.Fatalf("the proxy cut %d replies, want 1 (answer %v)", r.proxy.cutCount(), err)
 	}
@@ -377,7 +377,7 @@ func TestReserveOutcomeUnknown(t *testing.T) {
 			}
 			r.check(t, order.Order{}, err)
 			if unknown != nil {
-				got, gerr := r.svc.Order(context.Background(), 2, unknown.OrderNo)
+				got, gerr := r.uc.Purchases.Order(context.Background(), 2, unknown.OrderNo)
 				if gerr != nil || got.Status != order.StatusCancelled {
 					t.Errorf("the buyer polls %s: %+v, %v; want cancelled", unknown.OrderNo, got, gerr)
 				}

@@ -15,18 +15,18 @@ const MaxSalesListed = 1000
 // ListSales returns up to limit sales, newest first, each with its
 // remaining stock read live from the stock backend. A sale the backend does
 // not hold is listed with StockLoaded false.
-func (s *Service) ListSales(ctx context.Context, limit int) ([]SaleView, error) {
+func (c *Catalog) ListSales(ctx context.Context, limit int) ([]SaleView, error) {
 	if limit < 1 || limit > MaxSalesListed {
 		return nil, Invalidf("limit must be an integer from 1 to %d", MaxSalesListed)
 	}
-	sales, err := s.repo.Sales(ctx, limit)
+	sales, err := c.repo.Sales(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	now := s.now()
+	now := c.now()
 	out := make([]SaleView, 0, len(sales))
 	for _, sale := range sales {
-		rem, err := s.stock.Remaining(ctx, sale.ID)
+		rem, err := c.stock.Remaining(ctx, sale.ID)
 		switch {
 		case errors.Is(err, ErrStockNotLoaded):
 			out = append(out, SaleView{Sale: sale, Status: sale.StatusAt(now, sale.TotalStock-sale.Sold)})
@@ -45,13 +45,13 @@ func (s *Service) ListSales(ctx context.Context, limit int) ([]SaleView, error) 
 // guarded step that never adds twice, and every instance is told units are
 // back. A retry with the same requestID adds nothing more and finishes a
 // call that died between the two steps; so does the settler's next pass
-// (finishRestock) or a warm-up.
-func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string) (SaleView, error) {
+// (Settler.finishRestock) or a warm-up.
+func (c *Catalog) AddStock(ctx context.Context, id, add int64, requestID string) (SaleView, error) {
 	if add < 1 || add > MaxStockAdd {
 		return SaleView{}, Invalidf("add must be an integer from 1 to %d", MaxStockAdd)
 	}
-	if most := s.maxUnits; most > 0 {
-		sale, err := s.repo.Sale(ctx, id)
+	if most := c.maxUnits; most > 0 {
+		sale, err := c.repo.Sale(ctx, id)
 		switch {
 		case errors.Is(err, ErrSaleNotFound):
 			return SaleView{}, err
@@ -62,7 +62,7 @@ func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string)
 				add, sale.TotalStock+add, most))
 		}
 	}
-	sale, err := s.repo.AddStock(ctx, id, add, requestID, s.now())
+	sale, err := c.repo.AddStock(ctx, id, add, requestID, c.now())
 	switch {
 	case errors.Is(err, ErrSaleNotFound), errors.Is(err, ErrInvalid), errors.Is(err, ErrRequestReused):
 		return SaleView{}, err
@@ -72,36 +72,17 @@ func (s *Service) AddStock(ctx context.Context, id, add int64, requestID string)
 	// MySQL holds the new total: the backend step must not be cut short
 	// by the request's end (a retry or the settler would finish it, later).
 	ctx = context.WithoutCancel(ctx)
-	s.changed(ctx, sale.ID)
-	rem, raised, err := s.stock.Restock(ctx, sale.ID, sale.TotalStock)
+	c.sales.changed(ctx, sale.ID)
+	rem, raised, err := c.stock.Restock(ctx, sale.ID, sale.TotalStock)
 	if err != nil {
 		if errors.Is(err, ErrStockNotLoaded) {
-			s.log.WarnContext(ctx, "stock added in MySQL but the stock backend does not hold the sale; a warm-up loads it with the new total",
+			c.log.WarnContext(ctx, "stock added in MySQL but the stock backend does not hold the sale; a warm-up loads it with the new total",
 				"sale_id", sale.ID, "total_stock", sale.TotalStock)
 		}
 		return SaleView{}, fmt.Errorf("%w: add stock to sale %d: %w", ErrUnavailable, sale.ID, err)
 	}
 	if raised {
-		s.flags.available(ctx, sale.ID, true)
+		c.flags.available(ctx, sale.ID, true)
 	}
-	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(s.now(), rem), StockLoaded: true}, nil
-}
-
-// finishRestock raises the backend's total to MySQL's when an AddStock
-// died between its two steps. A sale the backend does not hold is left to
-// the rebuild.
-func (s *Service) finishRestock(ctx context.Context, sale Sale) error {
-	_, raised, err := s.stock.Restock(ctx, sale.ID, sale.TotalStock)
-	switch {
-	case errors.Is(err, ErrStockNotLoaded):
-		return nil
-	case err != nil:
-		return err
-	}
-	if raised {
-		s.log.WarnContext(ctx, "stock added in MySQL had not reached the stock backend; raised it", "sale_id", sale.ID,
-			"total_stock", sale.TotalStock)
-		s.flags.available(ctx, sale.ID, true)
-	}
-	return nil
+	return SaleView{Sale: sale, Remaining: rem, Status: sale.StatusAt(c.now(), rem), StockLoaded: true}, nil
 }

@@ -5,9 +5,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
+
+// Settler settles the reservations in flight: it marks those MySQL holds
+// persisted, republishes those it does not, returns the units of those it
+// holds cancelled, and rebuilds the stock of sales the backend lost. Every
+// api runs its passes in the background.
+type Settler struct {
+	stock settleStock
+	pub   publisher
+	repo  settleRepo
+	// backlog and republishBound hold a pass's republishing back while
+	// the queue holds orders (WithSettleBacklog).
+	backlog        Backlog
+	republishBound int
+	// settleAfter is the age past which a pass handles a reservation.
+	settleAfter time.Duration
+	deadline    publishDeadline
+	warmer      *stockWarmer
+	units       *unitReturner
+	flags       *soldOutFlags
+	log         *slog.Logger
+}
+
+// settleStock is what a settle pass needs of the stock backend (Stock).
+type settleStock interface {
+	Remaining(ctx context.Context, saleID int64) (int64, error)
+	Due(ctx context.Context, saleID int64, before time.Time, limit int) ([]Reservation, error)
+	Postpone(ctx context.Context, saleID int64, orderNos []string, at time.Time) error
+	MarkPersisted(ctx context.Context, saleID int64, orderNos []string) error
+	Restock(ctx context.Context, saleID, total int64) (int64, bool, error)
+}
+
+// settleRepo is what a settle pass needs of MySQL (Repository).
+type settleRepo interface {
+	OpenSales(ctx context.Context, since time.Time) ([]Sale, error)
+	OrdersByNo(ctx context.Context, orderNos []string) (map[string]Order, error)
+}
 
 // DefaultSettleAfter is how old an in-flight reservation gets before the
 // settler looks at it.
@@ -57,9 +94,9 @@ func (r *SettleResult) add(o SettleResult) {
 // WithSettleAfter sets the age past which the settler handles an
 // in-flight reservation (default DefaultSettleAfter).
 func WithSettleAfter(d time.Duration) Option {
-	return func(s *Service) {
+	return func(c *config) {
 		if d > 0 {
-			s.settleAfter = d
+			c.settleAfter = d
 		}
 	}
 }
@@ -84,10 +121,10 @@ const DefaultRepublishBound = 2000
 // SettleResult.Deferred). Without b, a pass republishes at most
 // DefaultRepublishBound orders of a sale.
 func WithSettleBacklog(b Backlog, bound int) Option {
-	return func(s *Service) {
-		s.backlog = b
+	return func(c *config) {
+		c.backlog = b
 		if bound > 0 {
-			s.republishBound = bound
+			c.republishBound = bound
 		}
 	}
 }
@@ -95,13 +132,13 @@ func WithSettleBacklog(b Backlog, bound int) Option {
 // DefaultSettleInterval is how often the api runs a settle pass.
 const DefaultSettleInterval = 5 * time.Second
 
-// WithSettleInterval tells the service how often Settle runs, which
-// reconciliation adds to SettleAfter as the bound a reservation may stay in
-// flight (default DefaultSettleInterval).
+// WithSettleInterval tells the use cases how often Settle runs, which
+// reconciliation (Catalog.Reconcile) adds to SettleAfter as the bound a
+// reservation may stay in flight (default DefaultSettleInterval).
 func WithSettleInterval(d time.Duration) Option {
-	return func(s *Service) {
+	return func(c *config) {
 		if d > 0 {
-			s.settleEvery = d
+			c.settleEvery = d
 		}
 	}
 }
@@ -125,9 +162,9 @@ func WithSettleInterval(d time.Duration) Option {
 //     persisted yet.
 //
 // A sale whose stock is not loaded gets a fenced rebuild started or moved
-// on (see Warmup). Several api instances may settle at once: every step is
+// on (see Catalog.Warmup). Several api instances may settle at once: every step is
 // idempotent. Settle returns the first error met but passes every sale.
-func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, error) {
+func (s *Settler) Settle(ctx context.Context, now time.Time) (SettleResult, error) {
 	sales, err := s.repo.OpenSales(ctx, now.Add(-expiryHorizon))
 	if err != nil {
 		return SettleResult{}, fmt.Errorf("settle: %w", err)
@@ -144,19 +181,19 @@ func (s *Service) Settle(ctx context.Context, now time.Time) (SettleResult, erro
 		}
 		return nil
 	})
-	if r, err := s.advanceRebuilds(ctx, now); err != nil && firstErr == nil {
+	if n, err := s.warmer.advance(ctx, now); err != nil && firstErr == nil {
 		firstErr = err
 	} else {
-		res.add(r)
+		res.Rebuilds += n
 	}
 	return res, firstErr
 }
 
-func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (SettleResult, error) {
+func (s *Settler) settleSale(ctx context.Context, sale Sale, now time.Time) (SettleResult, error) {
 	var res SettleResult
 	remaining, err := s.stock.Remaining(ctx, sale.ID)
 	if errors.Is(err, ErrStockNotLoaded) {
-		started, err := s.rebuild(ctx, sale, 0)
+		started, err := s.warmer.rebuild(ctx, sale, 0)
 		if started {
 			res.Rebuilds++
 		}
@@ -213,11 +250,11 @@ func (s *Service) settleSale(ctx context.Context, sale Sale, now time.Time) (Set
 // (an expiry moving between the two reads) changes nothing: the merge is
 // idempotent and exact for what the backend holds. It reports whether it
 // merged.
-func (s *Service) mergeLost(ctx context.Context, sale Sale, remaining int64) (bool, error) {
+func (s *Settler) mergeLost(ctx context.Context, sale Sale, remaining int64) (bool, error) {
 	if remaining+sale.Sold <= sale.TotalStock {
 		return false, nil
 	}
-	if err := s.warm(ctx, sale, false); err != nil && !errors.Is(err, ErrStockNotLoaded) {
+	if err := s.warmer.warm(ctx, sale, false); err != nil && !errors.Is(err, ErrStockNotLoaded) {
 		return false, err
 	}
 	s.log.WarnContext(ctx, "the stock backend counted units MySQL has sold (acknowledged reservations lost, as by a failover); merged MySQL's orders into it",
@@ -236,7 +273,7 @@ type republishBudget struct {
 // pass asks the backlog: the bound less what the queue holds for the
 // sale. A backlog that cannot be read allows nothing (the broker is
 // likely unreachable, and a publish would fail anyway).
-func (s *Service) takeRepublish(ctx context.Context, saleID int64, b *republishBudget, want int) int {
+func (s *Settler) takeRepublish(ctx context.Context, saleID int64, b *republishBudget, want int) int {
 	if b.left < 0 {
 		b.left = s.republishBound
 		if s.backlog != nil {
@@ -254,7 +291,7 @@ func (s *Service) takeRepublish(ctx context.Context, saleID int64, b *republishB
 	return n
 }
 
-func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time, budget *republishBudget) (SettleResult, error) {
+func (s *Settler) settleBatch(ctx context.Context, saleID int64, rs []Reservation, now time.Time, budget *republishBudget) (SettleResult, error) {
 	var res SettleResult
 	nos := make([]string, len(rs))
 	for i, r := range rs {
@@ -287,7 +324,7 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 		res.Persisted = len(persisted)
 	}
 	if len(cancelled) > 0 {
-		back, err := s.returnUnits(ctx, saleID, cancelled, now)
+		back, err := s.units.returnUnits(ctx, saleID, cancelled, now)
 		res.Released, res.Failed = back.returned, back.failed
 		firstErr = cmp.Or(back.releaseErr, err)
 	}
@@ -313,10 +350,10 @@ func (s *Service) settleBatch(ctx context.Context, saleID int64, rs []Reservatio
 // republish hands the orders of rs to the queue again, several at once so
 // that a coalescing publisher carries them together. It returns the order
 // numbers the broker confirmed and how many failed.
-func (s *Service) republish(ctx context.Context, rs []Reservation) (ok []string, failed int) {
+func (s *Settler) republish(ctx context.Context, rs []Reservation) (ok []string, failed int) {
 	// One deadline for the lot, counted from now: the reservations were
 	// just read.
-	ctx, cancel := s.publishContext(ctx, time.Now())
+	ctx, cancel := s.deadline.context(ctx, time.Now())
 	defer cancel()
 	var (
 		mu  sync.Mutex
@@ -341,4 +378,23 @@ func (s *Service) republish(ctx context.Context, rs []Reservation) (ok []string,
 	}
 	wg.Wait()
 	return ok, failed
+}
+
+// finishRestock raises the backend's total to MySQL's when an AddStock
+// died between its two steps. A sale the backend does not hold is left to
+// the rebuild.
+func (s *Settler) finishRestock(ctx context.Context, sale Sale) error {
+	_, raised, err := s.stock.Restock(ctx, sale.ID, sale.TotalStock)
+	switch {
+	case errors.Is(err, ErrStockNotLoaded):
+		return nil
+	case err != nil:
+		return err
+	}
+	if raised {
+		s.log.WarnContext(ctx, "stock added in MySQL had not reached the stock backend; raised it", "sale_id", sale.ID,
+			"total_stock", sale.TotalStock)
+		s.flags.available(ctx, sale.ID, true)
+	}
+	return nil
 }

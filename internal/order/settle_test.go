@@ -19,14 +19,14 @@ import (
 	"github.com/seckill/seckill/internal/store"
 )
 
-// settleRig is one api's service over an in-process Redis, an in-process
+// settleRig is one api's use cases over an in-process Redis, an in-process
 // queue and SQLite, with the pieces the settle tests drive by hand.
 type settleRig struct {
 	mr    *miniredis.Miniredis
 	stock *stock.Redis
 	q     *mq.Memory
 	repo  *store.Store
-	svc   *order.Service
+	uc    order.UseCases
 	sale  order.SaleView
 }
 
@@ -47,9 +47,9 @@ func newSettleRig(t *testing.T, total int64, opts ...order.Option) *settleRig {
 	r.repo = repo
 	r.stock = stock.NewRedis(rdb)
 	opts = append([]order.Option{order.WithSettleAfter(testSettleAfter)}, opts...)
-	r.svc = order.NewService(r.stock, r.q, repo, log, opts...)
+	r.uc = order.New(r.stock, r.q, repo, log, opts...)
 	now := time.Now()
-	r.sale, err = r.svc.CreateSale(context.Background(), order.NewSale{
+	r.sale, err = r.uc.Catalog.CreateSale(context.Background(), order.NewSale{
 		Name: "settle", TotalStock: total, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour),
 	})
 	if err != nil {
@@ -128,7 +128,7 @@ func (r *settleRig) persist(t *testing.T, orders ...order.Order) {
 
 func (r *settleRig) reconcile(t *testing.T) order.Reconciliation {
 	t.Helper()
-	rec, err := r.svc.Reconcile(context.Background(), r.sale.ID)
+	rec, err := r.uc.Catalog.Reconcile(context.Background(), r.sale.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestSettleRepublishesStrandedReservation(t *testing.T) {
 		t.Fatalf("before settling: %+v, want 2 in flight, stuck past the bound", rec)
 	}
 
-	res, err := r.svc.Settle(ctx, now)
+	res, err := r.uc.Settler.Settle(ctx, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +160,13 @@ func TestSettleRepublishesStrandedReservation(t *testing.T) {
 		t.Fatalf("first pass %+v, want only the old reservation republished", res)
 	}
 	// Postponed: a second pass right away publishes nothing again.
-	if res, err := r.svc.Settle(ctx, now); err != nil || res.Republished != 0 {
+	if res, err := r.uc.Settler.Settle(ctx, now); err != nil || res.Republished != 0 {
 		t.Fatalf("second pass %+v, %v: republished again before the bound", res, err)
 	}
 	if got := r.drain(t); len(got) != 1 || got[0] != old {
 		t.Fatalf("queue carried %v, want only %s", got, old)
 	}
-	res, err = r.svc.Settle(ctx, now.Add(testSettleAfter+time.Second))
+	res, err = r.uc.Settler.Settle(ctx, now.Add(testSettleAfter+time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestSettleRepublishesStrandedReservation(t *testing.T) {
 	if got := r.drain(t); len(got) != 1 || got[0] != young {
 		t.Fatalf("queue carried %v, want only %s", got, young)
 	}
-	res, err = r.svc.Settle(ctx, now.Add(2*testSettleAfter+2*time.Second))
+	res, err = r.uc.Settler.Settle(ctx, now.Add(2*testSettleAfter+2*time.Second))
 	if err != nil || res.Persisted != 1 || res.Republished != 0 {
 		t.Fatalf("last pass %+v, %v: want the young one settled", res, err)
 	}
@@ -201,7 +201,7 @@ func TestSettleReleasesCancelledOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // a second pass, or a second replica, returns nothing more
-		res, err := r.svc.Settle(ctx, now)
+		res, err := r.uc.Settler.Settle(ctx, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,19 +243,19 @@ func TestRebuildCountsQueuedOrders(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rdb := redis.NewClient(&redis.Options{Addr: r.mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	svc := order.NewService(r.stock, r.q, r.repo, log, order.WithRebuilds(r.repo, r.q, r.repo, 0))
+	uc := order.New(r.stock, r.q, r.repo, log, order.WithRebuilds(r.repo, r.q, r.repo, 0))
 	ctx := context.Background()
 	for user := int64(1); user <= 3; user++ {
-		if _, err := svc.Place(ctx, r.sale.ID, user); err != nil {
+		if _, err := uc.Purchases.Place(ctx, r.sale.ID, user); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r.mr.FlushAll() // Redis lost everything; three orders wait in the queue
 
-	if _, err := svc.Place(ctx, r.sale.ID, 9); !errors.Is(err, order.ErrUnavailable) {
+	if _, err := uc.Purchases.Place(ctx, r.sale.ID, 9); !errors.Is(err, order.ErrUnavailable) {
 		t.Fatalf("purchase with the stock lost: %v, want ErrUnavailable", err)
 	}
-	res, err := svc.Settle(ctx, time.Now())
+	res, err := uc.Settler.Settle(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestRebuildCountsQueuedOrders(t *testing.T) {
 	if got := r.drain(t); len(got) != 3 {
 		t.Fatalf("worker persisted %d orders, want 3", len(got))
 	}
-	v, err := svc.Warmup(ctx, r.sale.ID)
+	v, err := uc.Catalog.Warmup(ctx, r.sale.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestRebuildCountsQueuedOrders(t *testing.T) {
 		t.Fatalf("after the rebuild %d remaining, want 5 - 3 queued = 2", v.Remaining)
 	}
 	for user := int64(4); user <= 7; user++ {
-		_, err := svc.Place(ctx, r.sale.ID, user)
+		_, err := uc.Purchases.Place(ctx, r.sale.ID, user)
 		if user <= 5 && err != nil {
 			t.Fatalf("user %d: %v", user, err)
 		}
@@ -285,7 +285,7 @@ func TestRebuildCountsQueuedOrders(t *testing.T) {
 		}
 	}
 	r.drain(t)
-	rec, err := svc.Reconcile(ctx, r.sale.ID)
+	rec, err := uc.Catalog.Reconcile(ctx, r.sale.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,27 +311,27 @@ func TestSettleMergesLostReservations(t *testing.T) {
 		t.Fatalf("before the pass: %+v, want one orphan and a unit counted twice", rec)
 	}
 
-	res, err := r.svc.Settle(ctx, now)
+	res, err := r.uc.Settler.Settle(ctx, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Rebuilds != 1 {
 		t.Fatalf("pass %+v: want the lost reservation merged", res)
 	}
-	if res, err := r.svc.Settle(ctx, now); err != nil || res.Rebuilds != 0 {
+	if res, err := r.uc.Settler.Settle(ctx, now); err != nil || res.Rebuilds != 0 {
 		t.Fatalf("second pass %+v, %v: merged again", res, err)
 	}
 	if rec := r.reconcile(t); !rec.Consistent || rec.Orphans != 0 || rec.Remaining != 1 || rec.Persisted != 2 {
 		t.Fatalf("after the pass: %+v", rec)
 	}
 	var dup *order.AlreadyPurchasedError
-	if _, err := r.svc.Place(ctx, r.sale.ID, 2); !errors.As(err, &dup) || dup.OrderNo != lost {
+	if _, err := r.uc.Purchases.Place(ctx, r.sale.ID, 2); !errors.As(err, &dup) || dup.OrderNo != lost {
 		t.Fatalf("the lost order's buyer buys again: %v, want already purchased %s", err, lost)
 	}
-	if _, err := r.svc.Place(ctx, r.sale.ID, 3); err != nil {
+	if _, err := r.uc.Purchases.Place(ctx, r.sale.ID, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.svc.Place(ctx, r.sale.ID, 4); !errors.Is(err, order.ErrSoldOut) {
+	if _, err := r.uc.Purchases.Place(ctx, r.sale.ID, 4); !errors.Is(err, order.ErrSoldOut) {
 		t.Fatalf("a fourth buyer of 3 units: %v, want sold out", err)
 	}
 }
@@ -343,7 +343,7 @@ func TestSettleMergesLostReservations(t *testing.T) {
 func TestSettleHoldsBackWhileTheQueueIsFull(t *testing.T) {
 	const bound = 4
 	r := newSettleRig(t, 20)
-	r.svc = order.NewService(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
+	r.uc = order.New(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
 		order.WithSettleAfter(testSettleAfter), order.WithSettleBacklog(r.q, bound))
 	ctx := context.Background()
 	now := time.Now()
@@ -352,10 +352,10 @@ func TestSettleHoldsBackWhileTheQueueIsFull(t *testing.T) {
 		stranded[r.strand(t, u, now.Add(-time.Minute))] = true
 	}
 	// Orders of live traffic fill the queue: one waits there already.
-	if _, err := r.svc.Place(ctx, r.sale.ID, 99); err != nil {
+	if _, err := r.uc.Purchases.Place(ctx, r.sale.ID, 99); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.svc.Settle(ctx, now)
+	res, err := r.uc.Settler.Settle(ctx, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,12 +363,12 @@ func TestSettleHoldsBackWhileTheQueueIsFull(t *testing.T) {
 		t.Fatalf("first pass %+v, want %d republished (bound %d less 1 queued) and the rest deferred", res, bound-1, bound)
 	}
 	// The queue is at the bound: nothing more goes out.
-	if res, err := r.svc.Settle(ctx, now); err != nil || res.Republished != 0 || res.Deferred != 10-(bound-1) {
+	if res, err := r.uc.Settler.Settle(ctx, now); err != nil || res.Republished != 0 || res.Deferred != 10-(bound-1) {
 		t.Fatalf("pass on a full queue %+v, %v; want nothing republished", res, err)
 	}
 	persisted := len(r.drain(t))
 	for persisted < 11 {
-		res, err := r.svc.Settle(ctx, now)
+		res, err := r.uc.Settler.Settle(ctx, now)
 		if err != nil || res.Republished == 0 || res.Republished > bound {
 			t.Fatalf("pass on a drained queue %+v, %v; want 1 to %d republished", res, err, bound)
 		}
@@ -388,11 +388,11 @@ func TestRebuildResendsALostFence(t *testing.T) {
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
-	svc := order.NewService(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
+	uc := order.New(r.stock, r.q, r.repo, slog.New(slog.DiscardHandler),
 		order.WithClock(now), order.WithRebuilds(r.repo, r.q, r.repo, 0))
 	ctx := context.Background()
 	r.mr.FlushAll()
-	if res, err := svc.Settle(ctx, now()); err != nil || res.Rebuilds != 1 {
+	if res, err := uc.Settler.Settle(ctx, now()); err != nil || res.Rebuilds != 1 {
 		t.Fatalf("settle %+v, %v; want a rebuild started", res, err)
 	}
 	// The worker takes the fence and it dies: nothing records it passed.
@@ -402,12 +402,12 @@ func TestRebuildResendsALostFence(t *testing.T) {
 	}
 	for range 3 {
 		advance(time.Minute)
-		if _, err := svc.Settle(ctx, now()); err != nil {
+		if _, err := uc.Settler.Settle(ctx, now()); err != nil {
 			t.Fatal(err)
 		}
 		r.drain(t)
 	}
-	if _, err := svc.Settle(ctx, now()); err != nil {
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
 		t.Fatal(err)
 	}
 	if rem, err := r.stock.Remaining(ctx, r.sale.ID); err != nil || rem != 5 {
@@ -438,4 +438,40 @@ func (r *settleRig) dropFences(t *testing.T) int {
 		}
 	}
 	return n
+}
+
+// TestRebuildQuietCoversPublishDeadline: a rebuild's fence goes out only
+// once every publish started before the loss has been sent or given up:
+// the quiet time is at least the publish deadline.
+func TestRebuildQuietCoversPublishDeadline(t *testing.T) {
+	r := newSettleRig(t, 2)
+	pub := &stuckPublisher{open: make(chan struct{})}
+	clock := time.Now()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		order.WithClock(now), order.WithPublishDeadline(10*time.Second), order.WithRebuilds(r.repo, pub, r.repo, time.Second))
+	r.mr.FlushAll()
+	ctx := context.Background()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(5 * time.Second) // past the quiet time given, within the publish deadline
+	mu.Unlock()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.fences) != 0 {
+		t.Fatalf("fence sent 5s after the loss while publishes may wait 10s to be sent")
+	}
+	mu.Lock()
+	clock = clock.Add(6 * time.Second)
+	mu.Unlock()
+	if _, err := uc.Settler.Settle(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.fences) != 1 {
+		t.Fatalf("%d fences sent once the publish deadline passed; want 1", len(pub.fences))
+	}
 }

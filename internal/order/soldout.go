@@ -14,6 +14,10 @@ type SoldOutBus interface {
 	Announce(ctx context.Context, saleID int64, soldOut bool) error
 }
 
+// WithSoldOutBus shares sold-out flags with other instances. Their
+// announcements reach this one through Purchases.Announced.
+func WithSoldOutBus(b SoldOutBus) Option { return func(c *config) { c.bus = b } }
+
 // soldOutMaxAge bounds how long a flag is trusted without the backend
 // confirming it: should an announcement that units are back be lost, the
 // flag is re-checked within this time.
@@ -22,12 +26,16 @@ const soldOutMaxAge = 3 * time.Second
 // soldOutFlags is the local sold-out flag per sale. A flag becomes active
 // once the sale's buyers are known, so that a buyer asking again still hears
 // already_purchased with their order number instead of sold_out, and a
-// sold-out request never reaches the stock backend.
+// sold-out request never reaches the stock backend. One instance serves
+// every use case: purchases raise flags, and whichever use case brings
+// units back (a release, a warm-up, added stock) drops them.
 type soldOutFlags struct {
-	stock Stock
-	log   *slog.Logger
-	now   func() time.Time
-	bus   SoldOutBus
+	stock interface {
+		Snapshot(ctx context.Context, saleID int64) (StockSnapshot, error)
+	}
+	log *slog.Logger
+	now func() time.Time
+	bus SoldOutBus
 	// maxBuyers bounds the buyer map a flag may hold; a bigger sale is not
 	// flagged and keeps asking the backend.
 	maxBuyers int
@@ -103,13 +111,4 @@ func (f *soldOutFlags) available(ctx context.Context, saleID int64, announce boo
 			f.log.WarnContext(ctx, "units-back announcement failed", "sale_id", saleID, "err", err)
 		}
 	}
-}
-
-// Announced applies an announcement from any instance (this one included).
-func (s *Service) Announced(ctx context.Context, saleID int64, soldOut bool) {
-	if soldOut {
-		s.flags.soldOut(ctx, saleID, false)
-		return
-	}
-	s.flags.available(ctx, saleID, false)
 }

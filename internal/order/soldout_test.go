@@ -19,9 +19,9 @@ import (
 	"github.com/seckill/seckill/internal/store"
 )
 
-// instance is one api's service with its own Redis client.
+// instance is one api's use cases with their own Redis client.
 type instance struct {
-	svc *order.Service
+	uc order.UseCases
 }
 
 // redisServers are the Redis servers the sold-out bus is proven on: an
@@ -86,7 +86,7 @@ func subscribers(ctx context.Context, rdb redis.UniversalClient, channel string)
 	return total.Load(), err
 }
 
-// newInstances starts n services, each on its own client of the server,
+// newInstances starts n instances' use cases, each on its own client of the server,
 // sharing one store, one queue and the sold-out bus.
 func newInstances(t *testing.T, n int, connect func() redis.UniversalClient, prefix string) (*commandCounter, []instance) {
 	t.Helper()
@@ -107,9 +107,9 @@ func newInstances(t *testing.T, n int, connect func() redis.UniversalClient, pre
 		rdb = connect()
 		rdb.AddHook(count)
 		bus := stock.NewRedisBus(rdb, prefix, log)
-		svc := order.NewService(stock.NewRedis(rdb, stock.WithPrefix(prefix)), q, repo, log, order.WithSoldOutBus(bus))
-		go func() { _ = bus.Run(ctx, svc.Announced); done <- struct{}{} }()
-		out[i] = instance{svc: svc}
+		uc := order.New(stock.NewRedis(rdb, stock.WithPrefix(prefix)), q, repo, log, order.WithSoldOutBus(bus))
+		go func() { _ = bus.Run(ctx, uc.Purchases.Announced); done <- struct{}{} }()
+		out[i] = instance{uc: uc}
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -132,17 +132,17 @@ func newInstances(t *testing.T, n int, connect func() redis.UniversalClient, pre
 }
 
 // quietPlace places and reports whether the stock backend was left alone.
-func quietPlace(count *commandCounter, svc *order.Service, sale, user int64) (quiet bool, err error) {
+func quietPlace(count *commandCounter, uc order.UseCases, sale, user int64) (quiet bool, err error) {
 	before := count.n.Load()
-	_, err = svc.Place(context.Background(), sale, user)
+	_, err = uc.Purchases.Place(context.Background(), sale, user)
 	return count.n.Load() == before, err
 }
 
 // waitQuiet waits until a sold-out answer no longer touches the backend.
-func waitQuiet(t *testing.T, count *commandCounter, svc *order.Service, sale, user int64) {
+func waitQuiet(t *testing.T, count *commandCounter, uc order.UseCases, sale, user int64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		quiet, err := quietPlace(count, svc, sale, user)
+		quiet, err := quietPlace(count, uc, sale, user)
 		if !errors.Is(err, order.ErrSoldOut) {
 			t.Fatalf("place: %v, want sold out", err)
 		}
@@ -156,7 +156,7 @@ func waitQuiet(t *testing.T, count *commandCounter, svc *order.Service, sale, us
 	}
 }
 
-// TestSoldOutFlag runs two services on two clients of each server: what one
+// TestSoldOutFlag runs two instances on two clients of each server: what one
 // learns about a sale running out (or getting units back) reaches the other
 // over the bus.
 func TestSoldOutFlag(t *testing.T) {
@@ -170,22 +170,22 @@ func TestSoldOutFlag(t *testing.T) {
 
 func testSoldOutFlag(t *testing.T, connect func() redis.UniversalClient, prefix string) {
 	count, in := newInstances(t, 2, connect, prefix)
-	a, b := in[0].svc, in[1].svc
+	a, b := in[0].uc, in[1].uc
 	ctx := context.Background()
 	now := time.Now()
-	sale, err := a.CreateSale(ctx, order.NewSale{Name: "flag", PriceCents: 1, TotalStock: 2,
+	sale, err := a.Catalog.CreateSale(ctx, order.NewSale{Name: "flag", PriceCents: 1, TotalStock: 2,
 		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := a.Place(ctx, sale.ID, 1)
+	first, err := a.Purchases.Place(ctx, sale.ID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Place(ctx, sale.ID, 2); err != nil {
+	if _, err := b.Purchases.Place(ctx, sale.ID, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Place(ctx, sale.ID, 3); !errors.Is(err, order.ErrSoldOut) {
+	if _, err := a.Purchases.Place(ctx, sale.ID, 3); !errors.Is(err, order.ErrSoldOut) {
 		t.Fatalf("third buyer: %v, want sold out", err)
 	}
 
@@ -202,7 +202,7 @@ func testSoldOutFlag(t *testing.T, connect func() redis.UniversalClient, prefix 
 	}
 
 	// Units back (a warm-up on instance a) clears the flag everywhere.
-	if _, err := a.Warmup(ctx, sale.ID); err != nil {
+	if _, err := a.Catalog.Warmup(ctx, sale.ID); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; {

@@ -95,7 +95,7 @@
 //     order.ErrUnavailable. When the item cannot be read or rewritten
 //     either, the doubt stays: the error is order.ErrReserveUnknown as
 //     well, and the caller must treat the reservation as possibly held
-//     (order.Service records its order cancelled, so the settler gives
+//     (order.Purchases records its order cancelled, so the settler gives
 //     the unit back). Release and Warm are idempotent and report the
 //     doubt as order.ErrUnavailable for the caller to retry.
 //   - The item is missing (never warmed, evicted, server restarted or

@@ -24,8 +24,11 @@ const (
 	maxDeadOrderNoBytes = 128
 )
 
-// deadLetterRow is a row of the dead_letters table. Settled is NULL while
-// an operator has not replayed or discarded it.
+// deadLetterRow is a row of the dead_letters table. Closed is NULL while
+// the dead letter is open: an operator has not replayed or discarded it.
+// Closed and ClosedAt map the stored columns settled and settled_at: the
+// schema keeps those names (the queries below use them), only Go says
+// closed.
 type deadLetterRow struct {
 	ID        int64 `gorm:"primaryKey"`
 	MessageID string
@@ -33,8 +36,8 @@ type deadLetterRow struct {
 	Detail    string
 	Body      []byte
 	DeadAt    time.Time
-	Settled   *string
-	SettledAt *time.Time
+	Closed    *string    `gorm:"column:settled"`
+	ClosedAt  *time.Time `gorm:"column:settled_at"`
 }
 
 func (deadLetterRow) TableName() string { return "dead_letters" }
@@ -145,8 +148,8 @@ func truncate(s string, n int) string {
 	return string(r[:n])
 }
 
-// DeadLetters lists up to limit unsettled dead letters, newest first, with
-// their orders, and how many unsettled dead letters there are in all.
+// DeadLetters lists up to limit open dead letters, newest first, with
+// their orders, and how many open dead letters there are in all.
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]order.DeadLetter, int64, error) {
 	db := s.db.WithContext(ctx)
 	var total int64
@@ -167,8 +170,8 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]order.DeadLetter,
 	return out, total, nil
 }
 
-// DeadLettersByID returns the unsettled dead letters among ids, by id, with
-// their orders. Ids that name no dead letter, or one already settled, are
+// DeadLettersByID returns the open dead letters among ids, by id, with
+// their orders. Ids that name no dead letter, or one already closed, are
 // left out.
 func (s *Store) DeadLettersByID(ctx context.Context, ids []int64) ([]order.DeadLetter, error) {
 	var rows []deadLetterRow
@@ -188,16 +191,16 @@ func (s *Store) DeadLettersByID(ctx context.Context, ids []int64) ([]order.DeadL
 	return out, nil
 }
 
-// UnsettledDeadLetters returns every unsettled dead letter, oldest first,
-// with its orders.
-func (s *Store) UnsettledDeadLetters(ctx context.Context) ([]order.DeadLetter, error) {
+// OpenDeadLetters returns every open dead letter, oldest first, with its
+// orders.
+func (s *Store) OpenDeadLetters(ctx context.Context) ([]order.DeadLetter, error) {
 	var rows []deadLetterRow
 	if err := s.db.WithContext(ctx).Where("settled IS NULL").Order("id").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("unsettled dead letters: %w", err)
+		return nil, fmt.Errorf("open dead letters: %w", err)
 	}
 	out, err := s.withDeadOrders(ctx, rows)
 	if err != nil {
-		return nil, fmt.Errorf("unsettled dead letters: %w", err)
+		return nil, fmt.Errorf("open dead letters: %w", err)
 	}
 	return out, nil
 }
@@ -238,24 +241,24 @@ func (s *Store) withDeadOrders(ctx context.Context, rows []deadLetterRow) ([]ord
 	return out, nil
 }
 
-// SettleDeadLetter marks dead letter id settled as how
-// (order.SettledReplayed or order.SettledDiscarded) at now. The UPDATE is
-// guarded by settled IS NULL, so of two operators settling one dead
-// letter exactly one gets true; false also means no dead letter has that
-// id.
-func (s *Store) SettleDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error) {
-	if how != order.SettledReplayed && how != order.SettledDiscarded {
-		return false, fmt.Errorf("settle dead letter %d as %q: %w", id, how, order.ErrInvalid)
+// CloseDeadLetter marks dead letter id closed as how
+// (order.ClosedReplayed or order.ClosedDiscarded) at now. The UPDATE is
+// guarded by settled IS NULL (the column of Closed), so of two operators
+// closing one dead letter exactly one gets true; false also means no dead
+// letter has that id.
+func (s *Store) CloseDeadLetter(ctx context.Context, id int64, how string, now time.Time) (bool, error) {
+	if how != order.ClosedReplayed && how != order.ClosedDiscarded {
+		return false, fmt.Errorf("close dead letter %d as %q: %w", id, how, order.ErrInvalid)
 	}
 	r := s.db.WithContext(ctx).Model(&deadLetterRow{}).Where("id = ? AND settled IS NULL", id).
 		Updates(map[string]any{"settled": how, "settled_at": utc(now)})
 	if r.Error != nil {
-		return false, fmt.Errorf("settle dead letter %d: %w", id, r.Error)
+		return false, fmt.Errorf("close dead letter %d: %w", id, r.Error)
 	}
 	return r.RowsAffected == 1, nil
 }
 
-// SaleDeadOrders lists the orders of saleID that unsettled dead letters
+// SaleDeadOrders lists the orders of saleID that open dead letters
 // hold and the orders table does not, each once, by order number. Their
 // units are still taken: a stock rebuild counts them as held.
 func (s *Store) SaleDeadOrders(ctx context.Context, saleID int64) ([]order.Order, error) {

@@ -109,25 +109,25 @@ func TestRecordDeadLetterKeepsUnstorableOrdersOut(t *testing.T) {
 	})
 }
 
-func TestSettleDeadLetterOnce(t *testing.T) {
+func TestCloseDeadLetterOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		sale := newSale(t, s, 10)
 		id := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 1, 1)})
 		other := recordDead(t, s, order.DeadLetter{Reason: order.DeadUndecodable, Body: []byte("x")})
 
-		// Two operators settle the same dead letter at once: one wins.
+		// Two operators close the same dead letter at once: one wins.
 		var (
 			wg   sync.WaitGroup
 			wins atomic.Int32
 		)
-		for _, how := range []string{order.SettledReplayed, order.SettledDiscarded, order.SettledReplayed} {
+		for _, how := range []string{order.ClosedReplayed, order.ClosedDiscarded, order.ClosedReplayed} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := s.SettleDeadLetter(ctx, id, how, t0)
+				ok, err := s.CloseDeadLetter(ctx, id, how, t0)
 				if err != nil {
-					t.Errorf("settle %d as %s: %v", id, how, err)
+					t.Errorf("close %d as %s: %v", id, how, err)
 				}
 				if ok {
 					wins.Add(1)
@@ -136,26 +136,26 @@ func TestSettleDeadLetterOnce(t *testing.T) {
 		}
 		wg.Wait()
 		if got := wins.Load(); got != 1 {
-			t.Fatalf("%d settlements of one dead letter succeeded, want 1", got)
+			t.Fatalf("%d closings of one dead letter succeeded, want 1", got)
 		}
-		if ok, err := s.SettleDeadLetter(ctx, 999_999, order.SettledDiscarded, t0); ok || err != nil {
-			t.Errorf("settle unknown id = %v, %v; want false, nil", ok, err)
+		if ok, err := s.CloseDeadLetter(ctx, 999_999, order.ClosedDiscarded, t0); ok || err != nil {
+			t.Errorf("close unknown id = %v, %v; want false, nil", ok, err)
 		}
-		if _, err := s.SettleDeadLetter(ctx, other, "forgotten", t0); !errors.Is(err, order.ErrInvalid) {
-			t.Errorf("settle as an unknown outcome: err = %v, want ErrInvalid", err)
+		if _, err := s.CloseDeadLetter(ctx, other, "forgotten", t0); !errors.Is(err, order.ErrInvalid) {
+			t.Errorf("close as an unknown outcome: err = %v, want ErrInvalid", err)
 		}
 
 		list, total, err := s.DeadLetters(ctx, 10)
 		if err != nil || total != 1 || len(list) != 1 || list[0].ID != other {
-			t.Errorf("after settling %d: listed %+v, total %d, err %v; want only %d", id, list, total, err, other)
+			t.Errorf("after closing %d: listed %+v, total %d, err %v; want only %d", id, list, total, err, other)
 		}
 		byID, err := s.DeadLettersByID(ctx, []int64{id, other, other, 424242})
 		if err != nil || len(byID) != 1 || byID[0].ID != other {
-			t.Errorf("by id = %+v, err %v; want only the unsettled %d", byID, err, other)
+			t.Errorf("by id = %+v, err %v; want only the open %d", byID, err, other)
 		}
-		all, err := s.UnsettledDeadLetters(ctx)
+		all, err := s.OpenDeadLetters(ctx)
 		if err != nil || len(all) != 1 || all[0].ID != other {
-			t.Errorf("unsettled = %+v, err %v; want only %d", all, err, other)
+			t.Errorf("open = %+v, err %v; want only %d", all, err, other)
 		}
 	})
 }
@@ -172,9 +172,9 @@ func TestSaleDeadOrders(t *testing.T) {
 		// The same message dead a second time counts its orders once.
 		recordDead(t, s, order.DeadLetter{Reason: order.DeadDeliveryLimit, Orders: held[1:2]})
 		recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, otherSale.ID, 1, 1)})
-		settled := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 10, 1)})
-		if ok, err := s.SettleDeadLetter(ctx, settled, order.SettledDiscarded, t0); !ok || err != nil {
-			t.Fatalf("settle: %v, %v", ok, err)
+		closed := recordDead(t, s, order.DeadLetter{Reason: order.DeadInvalid, Orders: newOrders(t, sale.ID, 10, 1)})
+		if ok, err := s.CloseDeadLetter(ctx, closed, order.ClosedDiscarded, t0); !ok || err != nil {
+			t.Fatalf("close: %v, %v", ok, err)
 		}
 
 		got, err := s.SaleDeadOrders(ctx, sale.ID)

@@ -17,7 +17,7 @@ import (
 
 // testInFlightIndex checks Due, Postpone and MarkPersisted. Every
 // reservation is made at the time its UUIDv7 order number carries, as the
-// service does.
+// a purchase does.
 func testInFlightIndex(t *testing.T, newStock func(tb testing.TB) order.Stock) {
 	t0 := during
 	far := endsAt.Add(time.Hour) // a before past every reservation of the suite

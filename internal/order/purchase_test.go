@@ -10,8 +10,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
+	"github.com/seckill/seckill/internal/stock"
+	"github.com/seckill/seckill/internal/store"
 )
+
+// TestQueueDownSellsNothing: while the queue cannot take orders a purchase
+// is ErrUnavailable and no unit is deducted.
+func TestQueueDownSellsNothing(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	repo, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = repo.Close() })
+	q := mq.NewMemory()
+	uc := order.New(stock.NewRedis(rdb), q, repo, log)
+	ctx := context.Background()
+	now := time.Now()
+	sale, err := uc.Catalog.CreateSale(ctx, order.NewSale{Name: "down", TotalStock: 3, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = q.Close() // the queue is gone: Ready() is false
+	if _, err := uc.Purchases.Place(ctx, sale.ID, 1); !errors.Is(err, order.ErrUnavailable) {
+		t.Fatalf("Place with the queue down: %v, want ErrUnavailable", err)
+	}
+	rec, err := uc.Catalog.Reconcile(ctx, sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Remaining != 3 || rec.ReservedInFlight != 0 || !rec.Consistent {
+		t.Fatalf("a unit moved while the queue was down: %+v", rec)
+	}
+}
 
 // stuckPublisher never gets a publish out on its own: a publish waits for a
 // free slot until its context ends, as one behind a full confirm window
@@ -52,11 +91,11 @@ func TestPublishHasOneDeadline(t *testing.T) {
 	r := newSettleRig(t, 2)
 	pub := &stuckPublisher{open: make(chan struct{})}
 	const within = 300 * time.Millisecond
-	svc := order.NewService(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		order.WithSettleAfter(testSettleAfter), order.WithPublishDeadline(within))
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { _, err := svc.Place(context.Background(), r.sale.ID, 1); done <- err }()
+	go func() { _, err := uc.Purchases.Place(context.Background(), r.sale.ID, 1); done <- err }()
 	var err error
 	select {
 	case err = <-done:
@@ -70,41 +109,5 @@ func TestPublishHasOneDeadline(t *testing.T) {
 	}
 	if rem, err := r.stock.Remaining(context.Background(), r.sale.ID); err != nil || rem != 2 {
 		t.Fatalf("remaining %d, %v; want the unit back", rem, err)
-	}
-}
-
-// TestRebuildQuietCoversPublishDeadline: a rebuild's fence goes out only
-// once every publish started before the loss has been sent or given up:
-// the quiet time is at least the publish deadline.
-func TestRebuildQuietCoversPublishDeadline(t *testing.T) {
-	r := newSettleRig(t, 2)
-	pub := &stuckPublisher{open: make(chan struct{})}
-	clock := time.Now()
-	var mu sync.Mutex
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	svc := order.NewService(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		order.WithClock(now), order.WithPublishDeadline(10*time.Second), order.WithRebuilds(r.repo, pub, r.repo, time.Second))
-	r.mr.FlushAll()
-	ctx := context.Background()
-	if _, err := svc.Settle(ctx, now()); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	clock = clock.Add(5 * time.Second) // past the quiet time given, within the publish deadline
-	mu.Unlock()
-	if _, err := svc.Settle(ctx, now()); err != nil {
-		t.Fatal(err)
-	}
-	if len(pub.fences) != 0 {
-		t.Fatalf("fence sent 5s after the loss while publishes may wait 10s to be sent")
-	}
-	mu.Lock()
-	clock = clock.Add(6 * time.Second)
-	mu.Unlock()
-	if _, err := svc.Settle(ctx, now()); err != nil {
-		t.Fatal(err)
-	}
-	if len(pub.fences) != 1 {
-		t.Fatalf("%d fences sent once the publish deadline passed; want 1", len(pub.fences))
 	}
 }
