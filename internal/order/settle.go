@@ -143,27 +143,15 @@ func WithSettleInterval(d time.Duration) Option {
 	}
 }
 
-// Settle runs one settle pass at now: for every sale that may still hold
-// reservations in flight it reads, from the stock backend's in-flight
-// index, the reservations older than SettleAfter and looks their orders up
-// in MySQL:
-//
-//   - held and not cancelled: the order is persisted; the reservation
-//     leaves the index and keeps its unit;
-//   - held as cancelled (refused by the store, discarded, expired): the
-//     unit goes back through the guarded Release, once, and the order is
-//     recorded as released;
-//   - not held: the order is published again with its original order_no
-//     (the worker is idempotent per order_no and MySQL guards stock, so a
-//     copy that was in the queue after all is harmless), and its next
-//     check moves SettleAfter ahead. While the queue already holds
-//     enough for the sale (WithSettleBacklog) the rest wait for a later
-//     pass: a lagging worker gets no pile of copies of what it has not
-//     persisted yet.
-//
-// A sale whose stock is not loaded gets a fenced rebuild started or moved
-// on (see Catalog.Warmup). Several api instances may settle at once: every step is
-// idempotent. Settle returns the first error met but passes every sale.
+// Settle runs one settle pass at now: for each sale that may still hold
+// reservations in flight, the ones older than SettleAfter are looked up in
+// MySQL and marked persisted, given their unit back (cancelled there) or
+// republished under their own order_no (missing there; held back while
+// the queue holds enough for the sale, WithSettleBacklog). A sale whose
+// stock is not loaded gets its fenced rebuild started or moved on. Every
+// step is idempotent, so replicas may settle at once; the first error is
+// returned but every sale is passed. docs/design.md (Every reservation
+// settles on its own) tells the whole of it.
 func (s *Settler) Settle(ctx context.Context, now time.Time) (SettleResult, error) {
 	sales, err := s.repo.OpenSales(ctx, now.Add(-expiryHorizon))
 	if err != nil {
@@ -231,25 +219,12 @@ func (s *Settler) settleSale(ctx context.Context, sale Sale, now time.Time) (Set
 }
 
 // mergeLost repairs a loaded sale whose stock backend lost acknowledged
-// reservations: a Redis failover promotes a replica that had not yet
-// received the old master's last writes. Their orders were in the queue
-// and reach MySQL all the same, so MySQL then holds live orders the backend
-// has no reservation for, and the backend still counts their units as for
-// sale. That shows without reading the sale whole: remaining + MySQL's sold
-// count exceeds the total, which never happens while every live order holds
-// its reservation (a reservation is taken before its order can reach
-// MySQL, and a unit goes back only for an order MySQL holds as cancelled).
-//
-// The repair is the merge of a warm-up: every order MySQL holds is added
-// as a reservation with its buyer, and remaining becomes total −
-// reservations. Reservations lost while their orders were still in the
-// queue cannot be seen yet; once those orders land, the next pass merges
-// them too. Until then the backend may accept more orders than units are
-// left: MySQL's guard refuses the excess, recorded as cancelled (sold_out)
-// under their own order numbers, which their buyers see. A spurious merge
-// (an expiry moving between the two reads) changes nothing: the merge is
-// idempotent and exact for what the backend holds. It reports whether it
-// merged.
+// reservations in a failover: remaining + MySQL's sold above the total
+// shows it without reading the sale whole, since a live order always holds
+// its reservation otherwise. It merges MySQL into the backend as a warm-up
+// of a loaded sale does (idempotent, so a spurious merge changes nothing)
+// and reports whether it merged; until then MySQL's guard refuses the
+// excess. docs/design.md (A failover that drops acknowledged writes).
 func (s *Settler) mergeLost(ctx context.Context, sale Sale, remaining int64) (bool, error) {
 	if remaining+sale.Sold <= sale.TotalStock {
 		return false, nil
