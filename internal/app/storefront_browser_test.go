@@ -356,7 +356,7 @@ func TestStorefrontBrowserAdmission(t *testing.T) {
 
 	// Sold out by that purchase: a way on to the other sale, and how to
 	// reopen this one.
-	b.waitText("sale-status", "sold_out")
+	b.waitText("sale-status", "sold out")
 	b.waitMatch("way-on-title", regexp.MustCompile(`^This sale is sold out\.`))
 	curl := b.text("way-on-curl")
 	if want := fmt.Sprintf("/admin/v1/sales/%d/stock", sale); !strings.Contains(curl, want) || !b.visible("#way-on-demo") {
