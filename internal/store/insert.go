@@ -2,11 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
-
-	"gorm.io/gorm"
 )
 
 // orderInsertCols are the columns insertOrders writes: every column of a
@@ -35,11 +34,17 @@ func orderInsertStatement(n int) string {
 	return q
 }
 
+// execer runs a statement: a *sql.Tx, or the ConnPool of a GORM
+// transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // insertOrders writes rows with multi-row INSERTs of at most chunk rows,
-// straight on the transaction's connection: the hot path of the worker
-// pays no reflection per row. Errors are the driver's, so a unique key
+// straight on the transaction ex: the hot path of the worker pays no
+// reflection per row. Errors are the driver's, so a unique key
 // conflict is still recognised by needsSorting.
-func insertOrders(ctx context.Context, tx *gorm.DB, rows []orderRow, chunkRows int) error {
+func insertOrders(ctx context.Context, ex execer, rows []orderRow, chunkRows int) error {
 	for _, part := range chunk(rows, chunkRows) {
 		args := make([]any, 0, 8*len(part))
 		for _, r := range part {
@@ -49,7 +54,7 @@ func insertOrders(ctx context.Context, tx *gorm.DB, rows []orderRow, chunkRows i
 			}
 			args = append(args, r.OrderNo, r.SaleID, r.UserID, r.Status, reason, r.CreatedAt, r.PersistedAt, r.UpdatedAt)
 		}
-		if _, err := tx.Statement.ConnPool.ExecContext(ctx, orderInsertStatement(len(part)), args...); err != nil {
+		if _, err := ex.ExecContext(ctx, orderInsertStatement(len(part)), args...); err != nil {
 			return fmt.Errorf("insert orders: %w", err)
 		}
 	}

@@ -22,6 +22,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,7 @@ func (d dialect) String() string {
 // Store is the GORM-backed order.Repository and order.BatchStore.
 type Store struct {
 	db      *gorm.DB
+	sql     *sql.DB // db's pool, for the worker's hot path without GORM
 	dialect dialect
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -145,6 +147,7 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
+	s.sql = sqlDB
 	sqlDB.SetMaxOpenConns(32)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
@@ -191,6 +194,7 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	s.sql = sqlDB
 	if memory {
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetMaxIdleConns(1)
