@@ -159,6 +159,11 @@ type Worker struct {
 	// EventRelayInterval is how often the worker relays the lifecycle
 	// events MySQL recorded (order.paid, order.cancelled) to the exchange.
 	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
+
+	// AckDelay is how long the worker may hold the ack of committed
+	// batches to ack several in one frame (at most Prefetch/2 messages);
+	// 0 acks each batch at once.
+	AckDelay time.Duration `env:"SECKILL_WORKER_ACK_DELAY" envDefault:"200ms"`
 }
 
 // EmbeddedHTTPAddr is the public listener's address in the embedded mode
@@ -406,6 +411,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
 	case c.BatchSize <= 0:
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
+	case c.AckDelay < 0 || c.AckDelay > time.Minute:
+		return Worker{}, errors.New("config: SECKILL_WORKER_ACK_DELAY must be between 0s and 1m")
 	case c.EventRelayInterval <= 0:
 		return Worker{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
 	case c.checkPartitions() != nil:
