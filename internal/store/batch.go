@@ -193,7 +193,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (order.Batch
 				res.Tombstoned = append(res.Tombstoned, o)
 			}
 		}
-		if err := insertOrders(ctx, tx.Statement.ConnPool, rows, s.insertChunk); err != nil {
+		if err := insertOrders(ctx, tx.Statement.ConnPool, rows, s.insertChunk, s.inserts); err != nil {
 			return err
 		}
 		return s.recordEvents(tx, order.EventCancelled, res.Tombstoned, t)
@@ -236,7 +236,7 @@ func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (order.B
 			return order.BatchResult{}, err
 		}
 	}
-	if err := insertOrders(ctx, tx, rows, s.insertChunk); err != nil {
+	if err := insertOrders(ctx, tx, rows, s.insertChunk, s.inserts); err != nil {
 		return order.BatchResult{}, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -63,7 +63,8 @@ func (d dialect) String() string {
 // Store is the GORM-backed order.Repository and order.BatchStore.
 type Store struct {
 	db      *gorm.DB
-	sql     *sql.DB // db's pool, for the worker's hot path without GORM
+	sql     *sql.DB           // db's pool, for the worker's hot path without GORM
+	inserts *insertStatements // prepared order INSERTs; nil on SQLite
 	dialect dialect
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -148,6 +149,7 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
 	s.sql = sqlDB
+	s.inserts = newInsertStatements(sqlDB)
 	sqlDB.SetMaxOpenConns(32)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
@@ -250,6 +252,11 @@ func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("close %s: %w", s.dialect, err)
+	}
+	if s.inserts != nil {
+		if err := s.inserts.close(); err != nil {
+			s.log.Warn("close prepared statements", "err", err)
+		}
 	}
 	if err := sqlDB.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.dialect, err)
