@@ -141,7 +141,7 @@ type API struct {
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
 	LogLevel    string `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
-	WorkerBatch int    `env:"SECKILL_WORKER_BATCH" envDefault:"256"`
+	WorkerBatch int    `env:"SECKILL_WORKER_BATCH" envDefault:"512"`
 }
 
 // Worker is the configuration of cmd/worker.
@@ -151,7 +151,7 @@ type Worker struct {
 	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN" log:"dsn"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`
 	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN" log:"secret"` // guards the admin listener; required beyond loopback
-	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"256"`
+	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"512"`
 	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"50ms"`
 	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
