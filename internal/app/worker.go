@@ -81,7 +81,8 @@ func NewWorker(ctx context.Context, cfg config.Worker, log *slog.Logger, ov Over
 	initWorkerSeries(w.Metrics)
 	newLoop := func(src order.Source) *consumer.Loop {
 		return consumer.New(src, lastBatchStore{BatchStore: w.store, m: w.Metrics}, log,
-			consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics))
+			consumer.WithBatchSize(cfg.BatchSize), consumer.WithBatchWait(cfg.BatchWait), consumer.WithMetrics(w.Metrics),
+			consumer.WithAckDelay(cfg.AckDelay, max(1, cfg.Prefetch/2)))
 	}
 	topo := mq.DefaultTopology()
 	if ov.Topology != nil {

@@ -141,7 +141,7 @@ type API struct {
 	DemoStock   int64  `env:"SECKILL_DEMO_STOCK" envDefault:"1000"`
 	SQLitePath  string `env:"SECKILL_SQLITE_PATH" envDefault:""`
 	LogLevel    string `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
-	WorkerBatch int    `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
+	WorkerBatch int    `env:"SECKILL_WORKER_BATCH" envDefault:"512"`
 }
 
 // Worker is the configuration of cmd/worker.
@@ -151,14 +151,19 @@ type Worker struct {
 	MySQLDSN        string        `env:"SECKILL_MYSQL_DSN" log:"dsn"`
 	AdminAddr       string        `env:"SECKILL_ADMIN_ADDR" envDefault:"127.0.0.1:9091"`
 	AdminToken      string        `env:"SECKILL_ADMIN_TOKEN" log:"secret"` // guards the admin listener; required beyond loopback
-	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"128"`
-	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"20ms"`
+	BatchSize       int           `env:"SECKILL_WORKER_BATCH" envDefault:"512"`
+	BatchWait       time.Duration `env:"SECKILL_WORKER_LINGER" envDefault:"50ms"`
 	Prefetch        int           `env:"SECKILL_WORKER_PREFETCH" envDefault:"0"`
 	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"SECKILL_LOG_LEVEL" envDefault:"info"`
 	// EventRelayInterval is how often the worker relays the lifecycle
 	// events MySQL recorded (order.paid, order.cancelled) to the exchange.
 	EventRelayInterval time.Duration `env:"SECKILL_EVENT_RELAY_INTERVAL" envDefault:"500ms"`
+
+	// AckDelay is how long the worker may hold the ack of committed
+	// batches to ack several in one frame (at most Prefetch/2 messages);
+	// 0 acks each batch at once.
+	AckDelay time.Duration `env:"SECKILL_WORKER_ACK_DELAY" envDefault:"200ms"`
 }
 
 // EmbeddedHTTPAddr is the public listener's address in the embedded mode
@@ -406,6 +411,8 @@ func LoadWorker() (Worker, error) {
 		return Worker{}, errors.New("config: the worker needs SECKILL_AMQP_URL and SECKILL_MYSQL_DSN (the embedded mode runs its worker inside cmd/api)")
 	case c.BatchSize <= 0:
 		return Worker{}, errors.New("config: SECKILL_WORKER_BATCH must be positive")
+	case c.AckDelay < 0 || c.AckDelay > time.Minute:
+		return Worker{}, errors.New("config: SECKILL_WORKER_ACK_DELAY must be between 0s and 1m")
 	case c.EventRelayInterval <= 0:
 		return Worker{}, errors.New("config: SECKILL_EVENT_RELAY_INTERVAL must be positive")
 	case c.checkPartitions() != nil:

@@ -35,6 +35,8 @@ type Loop struct {
 	drainTimeout   time.Duration
 	retryMin       time.Duration
 	retryMax       time.Duration
+	ackDelay       time.Duration
+	ackMax         int
 }
 
 // Option configures a Loop.
@@ -57,6 +59,24 @@ func WithBatchWait(d time.Duration) Option {
 	return func(l *Loop) {
 		if d >= 0 {
 			l.batchWait = d
+		}
+	}
+}
+
+// WithAckDelay lets the loop hold the ack of committed batches for up to
+// d, and for at most n deliveries, so that one frame acks several batches
+// (default 0: each batch is acked at once). Only batches the source can
+// ack in one frame (order.Delivery.AckThrough) are held; the held ack
+// goes out when either bound is reached, when the loop stops, and before
+// Run returns. On a quorum queue every ack is an entry of the replicated,
+// fsynced log, as costly to the broker as a publish; the price is that a
+// worker that dies while holding an ack has those messages redelivered,
+// and the store reports their orders as duplicates. n must stay below the
+// source's prefetch, or the broker stops delivering until d has passed.
+func WithAckDelay(d time.Duration, n int) Option {
+	return func(l *Loop) {
+		if d >= 0 && n > 0 {
+			l.ackDelay, l.ackMax = d, n
 		}
 	}
 }
@@ -169,11 +189,13 @@ func (l *Loop) Run(ctx context.Context) error {
 	linger.Stop()
 	defer linger.Stop()
 	var lingerC <-chan time.Time
+	acks := newHeldAck(l.ackDelay, l.ackMax)
+	defer acks.send(ctx, l.log)
 
 	flush := func() {
 		linger.Stop()
 		lingerC = nil
-		if len(batch) > 0 && !l.handle(ctx, batch, size, !held) {
+		if len(batch) > 0 && !l.handle(ctx, batch, size, !held, acks) {
 			held = true
 		}
 		batch, size = nil, 0
@@ -183,6 +205,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		// Stop waiting for company, then stop the source.
 		done = nil
 		flush()
+		acks.send(ctx, l.log)
 		stopConsuming()
 		t := time.NewTimer(l.drainTimeout)
 		drainTimer = t
@@ -235,6 +258,9 @@ func (l *Loop) Run(ctx context.Context) error {
 
 		case <-lingerC:
 			flush()
+
+		case <-acks.due():
+			acks.send(ctx, l.log)
 
 		case <-done:
 			stopping()
@@ -297,8 +323,9 @@ func (l *Loop) passFence(ctx context.Context, d order.Delivery) bool {
 // reports false when shutdown left any delivery unacked. earlierSettled
 // says every delivery taken before the batch is settled: the batch may
 // then be acked in one frame (AckThrough), which saves the broker a
-// settlement per message.
-func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int, earlierSettled bool) bool {
+// settlement per message, and that frame may be held in acks with those
+// of the next batches.
+func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int, earlierSettled bool, acks *heldAck) bool {
 	orders := make([]order.Order, 0, size)
 	for _, d := range batch {
 		orders = append(orders, d.Orders...)
@@ -332,10 +359,7 @@ func (l *Loop) handle(ctx context.Context, batch []order.Delivery, size int, ear
 	}
 
 	if last := batch[len(batch)-1]; len(res.Rejected) == 0 && earlierSettled && last.AckThrough != nil {
-		if err := last.AckThrough(); err != nil {
-			l.log.WarnContext(ctx, "ack after commit failed; the broker will redeliver and the store will report duplicates",
-				"messages", len(batch), "err", err)
-		}
+		acks.hold(ctx, l.log, last.AckThrough, len(batch))
 		return true
 	}
 	rejected := make(map[string]string, len(res.Rejected)) // order_no → reason, until recorded

@@ -839,16 +839,7 @@ func TestBatchAckedInOneFrame(t *testing.T) {
 	s := storetest.SQLite(t)
 	sale := newSale(t, s, 100)
 	src := newFakeSource()
-	through := func(d order.Delivery) order.Delivery {
-		tag := d.MessageID
-		d.AckThrough = func() error {
-			src.mu.Lock()
-			defer src.mu.Unlock()
-			src.settled[tag] = append(src.settled[tag], "ack-through")
-			return nil
-		}
-		return d
-	}
+	through := src.withAckThrough
 	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchSize(3), consumer.WithBatchWait(time.Hour)))
 	for i := range 3 {
 		src.deliver(t, through(src.delivery(fmt.Sprint("ok", i), false, newOrder(t, sale.ID, int64(i+1)))))
@@ -872,5 +863,74 @@ func TestBatchAckedInOneFrame(t *testing.T) {
 	}
 	if got := sold(t, s, sale.ID); got != 5 {
 		t.Errorf("sold = %d, want 5", got)
+	}
+}
+
+// withAckThrough gives d an AckThrough that the source records as
+// "ack-through", in its settlements and its history.
+func (f *fakeSource) withAckThrough(d order.Delivery) order.Delivery {
+	tag := d.MessageID
+	d.AckThrough = func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.settled[tag] = append(f.settled[tag], "ack-through")
+		f.history = append(f.history, tag+" ack-through")
+		return nil
+	}
+	return d
+}
+
+// TestHeldAck: with an ack delay, the frame that acks a committed batch
+// waits for the next batches and goes out once for all of them: when they
+// reach the bound of deliveries, when the delay has passed, and before
+// the source is told to stop.
+func TestHeldAck(t *testing.T) {
+	s := storetest.SQLite(t)
+	sale := newSale(t, s, 100)
+	src := newFakeSource()
+	user := int64(0)
+	batch := func(tags ...string) {
+		t.Helper()
+		for _, tag := range tags {
+			user++
+			src.deliver(t, src.withAckThrough(src.delivery(tag, false, newOrder(t, sale.ID, user))))
+		}
+	}
+	r := start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour),
+		consumer.WithAckDelay(time.Hour, 5)))
+
+	// The bound: 2 + 2 deliveries are held, the third batch makes 6.
+	batch("a0", "a1")
+	batch("b0", "b1")
+	batch("c0", "c1")
+	eventually(t, "the held ack sent", func() bool { return len(src.settlement("c1")) > 0 })
+	for _, tag := range []string{"a0", "a1", "b0", "b1", "c0"} {
+		wantSettled(t, src, tag)
+	}
+	wantSettled(t, src, "c1", "ack-through")
+
+	// Shutdown: the held frame goes out before the source stops.
+	batch("d0", "d1")
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	src.mu.Lock()
+	history := slices.Clone(src.history)
+	src.mu.Unlock()
+	if want := []string{"c1 ack-through", "d1 ack-through", "stop"}; !slices.Equal(history, want) {
+		t.Errorf("history = %v, want %v", history, want)
+	}
+
+	// The delay: a lone batch is acked once it has passed.
+	r = start(t, consumer.New(src, s, storetest.Logger(t), consumer.WithBatchSize(2), consumer.WithBatchWait(time.Hour),
+		consumer.WithAckDelay(time.Millisecond, 100)))
+	batch("e0", "e1")
+	eventually(t, "the held ack sent after the delay", func() bool { return len(src.settlement("e1")) > 0 })
+	wantSettled(t, src, "e0")
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := sold(t, s, sale.ID); got != 10 {
+		t.Errorf("sold = %d, want 10", got)
 	}
 }

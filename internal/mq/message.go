@@ -61,6 +61,15 @@ func Encode(messageID string, orders []order.Order) ([]byte, error) {
 	for i, o := range orders {
 		m.Orders[i] = MessageOrder{OrderNo: o.OrderNo, SaleID: o.SaleID, UserID: o.UserID, ReservedAt: o.CreatedAt.UTC()}
 	}
+	return marshal(&m)
+}
+
+// marshal is json.Marshal(m), through the canonical codec when it can.
+func marshal(m *Message) ([]byte, error) {
+	// An order takes about 130 bytes.
+	if b, ok := appendCanonical(make([]byte, 0, 64+136*len(m.Orders)), m); ok {
+		return b, nil
+	}
 	return json.Marshal(m)
 }
 
@@ -95,7 +104,7 @@ func encodeOrders(id string, orders []order.Order) ([]byte, error) {
 
 // EncodeFence builds the body of fence f: no orders, message id f.ID.
 func EncodeFence(f order.Fence) ([]byte, error) {
-	return json.Marshal(Message{Schema: SchemaVersion, MessageID: f.ID, Fence: &MessageFence{ID: f.ID, SaleID: f.SaleID}})
+	return marshal(&Message{Schema: SchemaVersion, MessageID: f.ID, Fence: &MessageFence{ID: f.ID, SaleID: f.SaleID}})
 }
 
 // fence returns the fence a decoded message carries, or nil.
@@ -110,9 +119,11 @@ func (m Message) fence() *order.Fence {
 // set, no orders). A body it cannot use is an error: the caller
 // dead-letters it rather than retrying forever.
 func Decode(body []byte) (Message, []order.Order, error) {
-	var m Message
-	if err := json.Unmarshal(body, &m); err != nil {
-		return Message{}, nil, fmt.Errorf("decode message: %w", err)
+	m, ok := decodeCanonical(body)
+	if !ok {
+		if err := json.Unmarshal(body, &m); err != nil {
+			return Message{}, nil, fmt.Errorf("decode message: %w", err)
+		}
 	}
 	if m.Schema != SchemaVersion {
 		return Message{}, nil, fmt.Errorf("decode message: unsupported schema %d", m.Schema)

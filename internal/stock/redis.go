@@ -271,12 +271,9 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 		var reply []string
 		var err error
 		if r.wait == nil {
-			reply, err = reserveScript.Run(ctx, r.client, keys, args...).StringSlice()
+			reply, err = reserveReply(reserveScript.Run(ctx, r.client, keys, args...), len(chunk))
 		} else {
-			reply, err = r.reserveWaiting(ctx, keys, args)
-		}
-		if err == nil && len(reply) != 2*len(chunk) {
-			err = fmt.Errorf("unexpected reply of %d values for %d reservations", len(reply), len(chunk))
+			reply, err = r.reserveWaiting(ctx, keys, args, len(chunk))
 		}
 		switch {
 		case err == nil:
@@ -298,6 +295,42 @@ func (r *Redis) ReserveBatch(ctx context.Context, saleID int64, rs []order.Reser
 		r.metrics.ReserveDuration.WithLabelValues("redis").Observe(time.Since(start).Seconds())
 	}
 	return errs
+}
+
+// reserveReply reads the reply of a reserve.lua call of n reservations as
+// its flat list of status and detail pairs. The script answers the number
+// n alone when every reservation is OK. A reply of another shape is an
+// error.
+func reserveReply(cmd *redis.Cmd, n int) ([]string, error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case int64:
+		if v != int64(n) {
+			return nil, fmt.Errorf("unexpected reply %d for %d reservations", v, n)
+		}
+		out := make([]string, 2*n)
+		for i := range n {
+			out[2*i] = statusOK
+		}
+		return out, nil
+	case []any:
+		if len(v) != 2*n {
+			return nil, fmt.Errorf("unexpected reply of %d values for %d reservations", len(v), n)
+		}
+		out := make([]string, len(v))
+		for i, x := range v {
+			str, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("unexpected reply value %v (%T)", x, x)
+			}
+			out[i] = str
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %v (%T)", v, v)
 }
 
 // sentUnanswered tells a failed script call that may have run: the command

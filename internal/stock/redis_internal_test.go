@@ -1,8 +1,12 @@
 package stock
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/internal/order"
 )
@@ -56,5 +60,42 @@ func TestParseReservation(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("parseReservation(%q) = %+v, %v; want %+v, ok=%v", tt.value, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestReserveReply: the short reply of a call whose every reservation is
+// OK reads as n OK pairs; anything that does not fit the call is an error,
+// so the reservations are resolved, never taken as decided.
+func TestReserveReply(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name  string
+		val   any
+		err   error
+		n     int
+		want  []string
+		fails bool
+	}{
+		{name: "all OK", val: int64(2), n: 2, want: []string{statusOK, "", statusOK, ""}},
+		{name: "pairs", val: []any{statusOK, "", statusDup, "o-1"}, n: 2, want: []string{statusOK, "", statusDup, "o-1"}},
+		{name: "count of another call", val: int64(3), n: 2, fails: true},
+		{name: "pairs of another call", val: []any{statusOK, ""}, n: 2, fails: true},
+		{name: "not a string", val: []any{statusOK, int64(1)}, n: 1, fails: true},
+		{name: "a string", val: statusOK, n: 1, fails: true},
+		{name: "error", err: boom, n: 1, fails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := redis.NewCmd(context.Background())
+			cmd.SetVal(tt.val)
+			cmd.SetErr(tt.err)
+			got, err := reserveReply(cmd, tt.n)
+			if (err != nil) != tt.fails || !slices.Equal(got, tt.want) {
+				t.Fatalf("reserveReply = %q, %v; want %q, fails %v", got, err, tt.want, tt.fails)
+			}
+			if tt.err != nil && !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+		})
 	}
 }

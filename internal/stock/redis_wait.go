@@ -65,9 +65,10 @@ func newReplicaWait(client redis.UniversalClient, c config) *replicaWait {
 		shortLog: throttle.Log{Interval: waitLogInterval}}
 }
 
-// reserveWaiting runs one reserve.lua call followed by WAIT on the same
-// connection of the sale's master and returns the script's reply.
-func (r *Redis) reserveWaiting(ctx context.Context, keys []string, args []any) ([]string, error) {
+// reserveWaiting runs one reserve.lua call of n reservations followed by
+// WAIT on the same connection of the sale's master and returns the
+// script's reply as reserveReply reads it.
+func (r *Redis) reserveWaiting(ctx context.Context, keys []string, args []any, n int) ([]string, error) {
 	var master *redis.Client
 	switch c := r.client.(type) {
 	case *redis.ClusterClient:
@@ -79,17 +80,17 @@ func (r *Redis) reserveWaiting(ctx context.Context, keys []string, args []any) (
 	case *redis.Client:
 		master = c
 	}
-	reply, acked, waitErr, err := r.wait.pipeline(ctx, master, keys, args, false)
+	reply, acked, waitErr, err := r.wait.pipeline(ctx, master, keys, args, n, false)
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The master lost its script cache: EVAL runs and caches it.
-		reply, acked, waitErr, err = r.wait.pipeline(ctx, master, keys, args, true)
+		reply, acked, waitErr, err = r.wait.pipeline(ctx, master, keys, args, n, true)
 	}
 	if cc, ok := r.client.(*redis.ClusterClient); ok && err != nil {
 		if redis.HasErrorPrefix(err, "MOVED") || redis.HasErrorPrefix(err, "ASK") {
 			// The slot moved and the script did not run. The cluster client
 			// follows the redirect and learns the new slot map; this one
 			// call goes without a wait.
-			reply, err = reserveScript.Run(ctx, r.client, keys, args...).StringSlice()
+			reply, err = reserveReply(reserveScript.Run(ctx, r.client, keys, args...), n)
 			if err == nil && granted(reply) {
 				r.wait.short(ctx, 0, errors.New("the sale's slot moved: the call was redirected and not waited for"))
 			}
@@ -113,7 +114,7 @@ func (r *Redis) reserveWaiting(ctx context.Context, keys []string, args []any) (
 // pipeline sends the reservation script (EVALSHA, or EVAL when eval) and
 // WAIT in one pipeline on master, that is on one connection, and returns
 // the script's reply and error apart from WAIT's.
-func (w *replicaWait) pipeline(ctx context.Context, master *redis.Client, keys []string, args []any, eval bool) (reply []string, acked int64, waitErr, err error) {
+func (w *replicaWait) pipeline(ctx context.Context, master *redis.Client, keys []string, args []any, n int, eval bool) (reply []string, acked int64, waitErr, err error) {
 	var script *redis.Cmd
 	var wait *redis.Cmd
 	// Each command carries its own outcome; the pipeline's error is the
@@ -127,7 +128,7 @@ func (w *replicaWait) pipeline(ctx context.Context, master *redis.Client, keys [
 		wait = p.Do(ctx, "wait", w.replicas, w.timeout.Milliseconds())
 		return nil
 	})
-	reply, err = script.StringSlice()
+	reply, err = reserveReply(script, n)
 	acked, waitErr = wait.Int64()
 	return reply, acked, waitErr, err
 }

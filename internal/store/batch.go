@@ -165,7 +165,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (order.Batch
 			fit := int(max(sale.TotalStock-sale.Sold, 0))
 			keep := want[:min(len(want), fit)]
 			if len(keep) > 0 {
-				if err := raiseSold(tx, id, len(keep), t); err != nil {
+				if err := raiseSold(ctx, tx.Statement.ConnPool, id, len(keep), t); err != nil {
 					return err
 				}
 			}
@@ -193,7 +193,7 @@ func (s *Store) persistTx(ctx context.Context, batch []order.Order) (order.Batch
 				res.Tombstoned = append(res.Tombstoned, o)
 			}
 		}
-		if err := insertOrders(ctx, tx, rows, s.insertChunk); err != nil {
+		if err := insertOrders(ctx, tx.Statement.ConnPool, rows, s.insertChunk, s.inserts); err != nil {
 			return err
 		}
 		return s.recordEvents(tx, order.EventCancelled, res.Tombstoned, t)
@@ -224,16 +224,23 @@ func (s *Store) insertFirstTx(ctx context.Context, batch []order.Order) (order.B
 	for i, o := range batch {
 		rows[i] = newOrderRow(o, t)
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, id := range slices.Sorted(maps.Keys(perSale)) {
-			if err := raiseSold(tx, id, perSale[id], t); err != nil {
-				return err
-			}
-		}
-		return insertOrders(ctx, tx, rows, s.insertChunk)
-	})
+	// Straight on database/sql: two statements need none of GORM's
+	// statement building, and the worker runs this once per batch.
+	tx, err := s.sql.BeginTx(ctx, nil)
 	if err != nil {
+		return order.BatchResult{}, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+	for _, id := range slices.Sorted(maps.Keys(perSale)) {
+		if err := raiseSold(ctx, tx, id, perSale[id], t); err != nil {
+			return order.BatchResult{}, err
+		}
+	}
+	if err := insertOrders(ctx, tx, rows, s.insertChunk, s.inserts); err != nil {
 		return order.BatchResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return order.BatchResult{}, fmt.Errorf("commit: %w", err)
 	}
 	res := order.BatchResult{Inserted: make([]string, len(batch))}
 	for i, o := range batch {
@@ -349,17 +356,19 @@ func storedBuyers(tx *gorm.DB, batch []order.Order, stored map[string]bool) (map
 	return out, nil
 }
 
+// raiseSoldSQL is raiseSold's statement: the guard in its WHERE.
+const raiseSoldSQL = "UPDATE sales SET sold = sold + ?, updated_at = ? WHERE id = ? AND sold + ? <= total_stock"
+
 // raiseSold raises sales.sold by n with the guarded UPDATE (sold + n <=
-// total_stock), so MySQL never holds more orders than stock.
-func raiseSold(tx *gorm.DB, saleID int64, n int, t time.Time) error {
-	r := tx.Model(&saleRow{}).
-		Where("id = ? AND sold + ? <= total_stock", saleID, n).
-		Updates(map[string]any{"sold": gorm.Expr("sold + ?", n), "updated_at": t})
-	if r.Error != nil {
-		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, r.Error)
+// total_stock), so MySQL never holds more orders than stock. ex is the
+// transaction (a *sql.Tx, or a GORM transaction's ConnPool).
+func raiseSold(ctx context.Context, ex execer, saleID int64, n int, t time.Time) error {
+	r, err := ex.ExecContext(ctx, raiseSoldSQL, n, t, saleID, n)
+	if err != nil {
+		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, err)
 	}
-	if r.RowsAffected != 1 {
-		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, errGuardMoved)
+	if affected, err := r.RowsAffected(); err != nil || affected != 1 {
+		return fmt.Errorf("raise sold of sale %d by %d: %w", saleID, n, errors.Join(errGuardMoved, err))
 	}
 	return nil
 }

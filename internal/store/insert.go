@@ -2,11 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
-
-	"gorm.io/gorm"
 )
 
 // orderInsertCols are the columns insertOrders writes: every column of a
@@ -35,12 +36,78 @@ func orderInsertStatement(n int) string {
 	return q
 }
 
-// insertOrders writes rows with multi-row INSERTs of at most chunk rows,
-// straight on the transaction's connection: the hot path of the worker
-// pays no reflection per row. Errors are the driver's, so a unique key
-// conflict is still recognised by needsSorting.
-func insertOrders(ctx context.Context, tx *gorm.DB, rows []orderRow, chunkRows int) error {
-	for _, part := range chunk(rows, chunkRows) {
+// execer runs a statement: a *sql.Tx, or the ConnPool of a GORM
+// transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertRungs are the row counts of the prepared INSERTs, largest first:
+// a batch is written as the largest that fit, then the next, so a few
+// statements of a few shapes (kept prepared on each connection) carry any
+// batch; the last rows, fewer than the smallest rung, go as text.
+var insertRungs = []int{256, 128, 64, 32, 16, 8}
+
+// insertStatements holds the prepared multi-row INSERT of each rung,
+// prepared on first use. database/sql prepares each again on every
+// connection that runs it, once.
+type insertStatements struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[int]*sql.Stmt
+}
+
+func newInsertStatements(db *sql.DB) *insertStatements {
+	return &insertStatements{db: db, stmts: make(map[int]*sql.Stmt, len(insertRungs))}
+}
+
+// get returns the prepared INSERT of n rows.
+func (p *insertStatements) get(ctx context.Context, n int) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.stmts[n]; ok {
+		return st, nil
+	}
+	st, err := p.db.PrepareContext(ctx, orderInsertStatement(n))
+	if err != nil {
+		return nil, fmt.Errorf("prepare insert of %d orders: %w", n, err)
+	}
+	p.stmts[n] = st
+	return st, nil
+}
+
+// close closes the prepared statements.
+func (p *insertStatements) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for n, st := range p.stmts {
+		errs = append(errs, st.Close())
+		delete(p.stmts, n)
+	}
+	return errors.Join(errs...)
+}
+
+// insertOrders writes rows with multi-row INSERTs straight on the
+// transaction ex: the hot path of the worker pays no reflection per row.
+// With prepared statements (not nil) and ex a *sql.Tx, rows go in the
+// prepared rungs' shapes, sent with the binary protocol, which spares the
+// server parsing every value as text (about 15% of MariaDB's cost per
+// row); otherwise, and for the rows left below the smallest rung, as text
+// INSERTs of at most chunkRows rows. Errors are the driver's, so a unique
+// key conflict is still recognised by needsSorting.
+func insertOrders(ctx context.Context, ex execer, rows []orderRow, chunkRows int, prepared *insertStatements) error {
+	tx, _ := ex.(*sql.Tx)
+	for len(rows) > 0 {
+		n, rung := min(len(rows), chunkRows), false
+		if tx != nil && prepared != nil {
+			if i := slices.IndexFunc(insertRungs, func(r int) bool { return r <= len(rows) }); i >= 0 {
+				n, rung = insertRungs[i], true
+			}
+		}
+		part := rows[:n]
+		rows = rows[n:]
 		args := make([]any, 0, 8*len(part))
 		for _, r := range part {
 			var reason any
@@ -49,7 +116,16 @@ func insertOrders(ctx context.Context, tx *gorm.DB, rows []orderRow, chunkRows i
 			}
 			args = append(args, r.OrderNo, r.SaleID, r.UserID, r.Status, reason, r.CreatedAt, r.PersistedAt, r.UpdatedAt)
 		}
-		if _, err := tx.Statement.ConnPool.ExecContext(ctx, orderInsertStatement(len(part)), args...); err != nil {
+		var err error
+		if rung {
+			var st *sql.Stmt
+			if st, err = prepared.get(ctx, n); err == nil {
+				_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+			}
+		} else {
+			_, err = ex.ExecContext(ctx, orderInsertStatement(n), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert orders: %w", err)
 		}
 	}

@@ -22,6 +22,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,8 @@ func (d dialect) String() string {
 // Store is the GORM-backed order.Repository and order.BatchStore.
 type Store struct {
 	db      *gorm.DB
+	sql     *sql.DB           // db's pool, for the worker's hot path without GORM
+	inserts *insertStatements // prepared order INSERTs; nil on SQLite
 	dialect dialect
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -145,6 +148,8 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
+	s.sql = sqlDB
+	s.inserts = newInsertStatements(sqlDB)
 	sqlDB.SetMaxOpenConns(32)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
@@ -191,6 +196,7 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	s.sql = sqlDB
 	if memory {
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetMaxIdleConns(1)
@@ -246,6 +252,11 @@ func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("close %s: %w", s.dialect, err)
+	}
+	if s.inserts != nil {
+		if err := s.inserts.close(); err != nil {
+			s.log.Warn("close prepared statements", "err", err)
+		}
 	}
 	if err := sqlDB.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.dialect, err)

@@ -213,6 +213,54 @@ func TestPersistBatchInserts(t *testing.T) {
 	})
 }
 
+// TestPersistBatchLarge: batches of several INSERT statements (on MySQL
+// prepared ones of a few row counts, the last rows as text) store every
+// order with its own values, on the insert-first path and on the sorting
+// one, tombstones included.
+func TestPersistBatchLarge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sale := newSale(t, s, 600)
+		first := newOrders(t, sale.ID, 1, 301)
+		if res := persist(t, s, first); len(res.Inserted) != 301 {
+			t.Fatalf("new batch: %d inserted, want 301", len(res.Inserted))
+		}
+		// Half of it again behind 150 new ones: a unique key trips inside
+		// a statement, and the batch is sorted.
+		second := append(newOrders(t, sale.ID, 1001, 150), first[:150]...)
+		res := persist(t, s, second)
+		if !slices.Equal(res.Inserted, orderNos(second[:150])) || !slices.Equal(res.Duplicate, orderNos(first[:150])) {
+			t.Fatalf("mixed batch: %d inserted, %d duplicates; want 150 and 150", len(res.Inserted), len(res.Duplicate))
+		}
+		// 149 units left for 160 orders: 11 tombstones.
+		third := newOrders(t, sale.ID, 2001, 160)
+		res = persist(t, s, third)
+		if len(res.Inserted) != 149 || len(res.Tombstoned) != 11 {
+			t.Fatalf("batch over the stock: %d inserted, %d tombstoned; want 149 and 11", len(res.Inserted), len(res.Tombstoned))
+		}
+		if got := sold(t, s, sale.ID); got != 600 {
+			t.Errorf("sold = %d, want 600", got)
+		}
+		all := append(append(slices.Clone(first), second[:150]...), third...)
+		if got := saleOrders(t, s, sale.ID); len(got) != len(all) {
+			t.Fatalf("sale holds %d orders, want %d", len(got), len(all))
+		}
+		for i, o := range all {
+			got, err := s.Order(ctx, o.OrderNo)
+			if err != nil {
+				t.Fatalf("order %d: %v", i, err)
+			}
+			wantStatus := order.StatusCreated
+			if i >= len(all)-11 {
+				wantStatus = order.StatusCancelled
+			}
+			if got.UserID != o.UserID || got.SaleID != sale.ID || got.Status != wantStatus || !got.CreatedAt.Equal(o.CreatedAt) {
+				t.Fatalf("order %d = %+v, want %+v with status %s", i, got, o, wantStatus)
+			}
+		}
+	})
+}
+
 // TestPersistBatchSortsOnlyWhenNeeded: a batch of new orders that fit is
 // written insert-first; a redelivered batch, a buyer already stored and a
 // batch larger than the stock left are sorted order by order, with the

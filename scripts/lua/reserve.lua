@@ -10,14 +10,18 @@
 -- ARGV[1]  now, unix milliseconds
 -- ARGV[2k], ARGV[2k+1]  user_id and order_no of the k-th reservation, k >= 1
 --
--- Reply: a flat array with two entries per reservation, in request order:
--- a status and a detail. Statuses: OK, NOT_LOADED, NOT_STARTED, ENDED,
--- SOLD_OUT, DUP (detail: the order_no the user already holds), ORDER_USED
--- (detail: the order_no, already known to the sale).
+-- Reply: the number of reservations when every one of them is OK (the
+-- common case, kept short); otherwise a flat array with two entries per
+-- reservation, in request order: a status and a detail. Statuses: OK,
+-- NOT_LOADED, NOT_STARTED, ENDED, SOLD_OUT, DUP (detail: the order_no the
+-- user already holds), ORDER_USED (detail: the order_no, already known to
+-- the sale).
 --
--- Every check happens before the first write. Reservations are decided in
--- order; a later one sees the earlier ones of the same call, so the same user
--- twice gets DUP the second time. The accepted ones are then written at once.
+-- Every check happens before the first write: the buyers and reservations
+-- of the whole call are read with one HMGET each. Reservations are decided
+-- in order; a later one sees the earlier ones of the same call, so the same
+-- user twice gets DUP the second time. The accepted ones are then written at
+-- once.
 
 local now = tonumber(ARGV[1])
 local n = (#ARGV - 1) / 2
@@ -56,13 +60,22 @@ local resvArgs = {}
 local pendArgs = {}
 local granted = 0
 
+local users, nos = {}, {}
 for i = 1, n do
-  local user, no = ARGV[2 * i], ARGV[2 * i + 1]
+  users[i] = ARGV[2 * i]
+  nos[i] = ARGV[2 * i + 1]
+end
+-- A field HMGET does not find reads as false.
+local holders = redis.call('HMGET', KEYS[2], unpack(users))
+local known = redis.call('HMGET', KEYS[3], unpack(nos))
+
+for i = 1, n do
+  local user, no = users[i], nos[i]
   local status, detail = 'OK', ''
-  local holder = held[user] or redis.call('HGET', KEYS[2], user)
+  local holder = held[user] or holders[i]
   if holder then
     status, detail = 'DUP', holder
-  elseif used[no] or redis.call('HEXISTS', KEYS[3], no) == 1 then
+  elseif used[no] or known[i] then
     status, detail = 'ORDER_USED', no
   elseif left <= 0 then
     status = 'SOLD_OUT'
@@ -87,5 +100,8 @@ if granted > 0 then
   redis.call('HSET', KEYS[2], unpack(buyerArgs))
   redis.call('HSET', KEYS[3], unpack(resvArgs))
   redis.call('ZADD', KEYS[5], unpack(pendArgs))
+end
+if granted == n then
+  return n
 end
 return out
