@@ -127,8 +127,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Tokens: tokens,
 		// The buckets of the most recent clients only: a client hammering
 		// stays among them, and every bucket kept is heap the GC scans.
-		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
-		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<14),
+		UserLimit: httpapi.NewLimiter[int64](cfg.UserRate, cfg.UserBurst, 1<<16),
+		IPLimit:   httpapi.NewLimiter[string](cfg.IPRate, cfg.IPBurst, 1<<14),
 		BodyLimit: cfg.BodyLimit,
 		Checks:    b.checks,
 		Log:       log,
