@@ -181,8 +181,12 @@ func newService(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backends
 	pub := b.pub
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
-		// batch instead of per order. Fences go on the publisher itself.
-		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch, groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill))
+		// batch instead of per order. Under load, messages of at least a
+		// fill widen the window up to its maximum. Fences go on the
+		// publisher itself.
+		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch,
+			groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill),
+			groupcommit.WithBurst(cfg.PublishMaxInFlight, cfg.PublishFill))
 	}
 	opts := []order.Option{
 		order.WithUnconfirmedHook(func(order.Order, error) { m.Unconfirmed.Inc() }),
