@@ -98,6 +98,11 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.Allow("u"); !ok {
 		t.Fatal("bucket did not refill")
 	}
+	slow := NewLimiter[int64](1e-12, 1, 16)
+	slow.Allow(7)
+	if ok, wait := slow.Allow(7); ok || wait <= 0 || retryAfter(wait) <= 0 {
+		t.Fatalf("a bucket refilling once in ages: ok=%v wait=%v, want refused with a positive wait", ok, wait)
+	}
 	none := NewLimiter[string](0, 0, 1)
 	if ok, _ := none.Allow("u"); !ok {
 		t.Fatal("a disabled limiter refused")

@@ -73,7 +73,11 @@ func (l *Limiter[K]) Allow(key K) (bool, time.Duration) {
 		b.tokens--
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rps * float64(time.Second))
+	wait := (1 - b.tokens) / l.rps * float64(time.Second)
+	if wait >= math.MaxInt64 {
+		return false, time.Duration(math.MaxInt64)
+	}
+	return false, time.Duration(wait)
 }
 
 // retryAfter renders a wait as whole seconds for the Retry-After header.
