@@ -98,13 +98,13 @@ type API struct {
 	ConfirmTimeout  time.Duration `env:"SECKILL_CONFIRM_TIMEOUT" envDefault:"5s"`
 	ConfirmWindow   int           `env:"SECKILL_CONFIRM_WINDOW" envDefault:"1024"`
 	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
-	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"2"`
+	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"1"`
 	// PublishMaxInFlight is how far the coalesced messages awaiting a
-	// confirm may grow beyond PublishInFlight under load: a message of at
-	// least PublishFill orders leaves while fewer than this many await
+	// confirm may grow beyond PublishInFlight under load: a full message
+	// (PublishBatch orders) leaves while fewer than this many await
 	// theirs. At or below PublishInFlight, the window stays fixed.
-	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"2"`
-	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"2ms"`
+	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
+	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"0s"`
 	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"32"`
 	ReserveLinger      time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
 	ReserveFill        int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`

@@ -55,9 +55,10 @@ type Partitioned interface {
 }
 
 // NewCoalescer publishes through next with at most inFlight messages
-// awaiting a confirm and at most maxBatch orders per message. When next
-// is Partitioned, each partition has a queue, a lead and in-flight slots
-// of its own, so a message never mixes partitions.
+// awaiting a confirm (more with groupcommit.WithBurst among opts) and at
+// most maxBatch orders per message. When next is Partitioned, each
+// partition has a queue and in-flight slots of its own, so a message
+// never mixes partitions.
 func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcommit.Option) *Coalescer {
 	run := func(ctx context.Context, items []timedOrder) []error {
 		// The message speaks for every order in it: it is published to its
