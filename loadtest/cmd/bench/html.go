@@ -135,7 +135,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 <p>Setup: {{.R.Setup}} ({{.R.Setup.Redis.Shown}}).</p>
 <p>Closed loop: {{.R.Settings.Connections}} connections, each with its own keep-alive connection sending back to back;
 {{secs .R.Settings.WarmupSeconds}} warm-up + {{secs .R.Settings.DurationSeconds}} measured per phase.
-api: SECKILL_PUBLISH_BATCH={{.R.Settings.PublishBatch}}, SECKILL_PUBLISH_INFLIGHT={{.R.Settings.PublishInFlight}};
+api: SECKILL_PUBLISH_BATCH={{.R.Settings.PublishBatch}}, SECKILL_PUBLISH_INFLIGHT={{.R.Settings.PublishInFlight}},
+SECKILL_PUBLISH_MAX_INFLIGHT={{.R.Settings.PublishMaxInFlight}};
 worker: batch {{.R.Settings.WorkerBatch}}, prefetch {{.R.Settings.WorkerPrefetch}}.</p>
 
 <h2>Throughput and latency</h2>
