@@ -128,8 +128,8 @@ func NewAPI(ctx context.Context, cfg config.API, log *slog.Logger, ov Overrides)
 		Tokens:   tokens,
 		// The buckets of the most recent clients only: a client hammering
 		// stays among them, and every bucket kept is heap the GC scans.
-		UserLimit: httpapi.NewLimiter(cfg.UserRate, cfg.UserBurst, 1<<16),
-		IPLimit:   httpapi.NewLimiter(cfg.IPRate, cfg.IPBurst, 1<<14),
+		UserLimit: httpapi.NewLimiter[int64](cfg.UserRate, cfg.UserBurst, 1<<16),
+		IPLimit:   httpapi.NewLimiter[string](cfg.IPRate, cfg.IPBurst, 1<<14),
 		BodyLimit: cfg.BodyLimit,
 		Checks:    b.checks,
 		Log:       log,
@@ -182,8 +182,13 @@ func newUseCases(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backend
 	pub := b.pub
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
-		// batch instead of per order. Fences go on the publisher itself.
-		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch, groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill))
+		// batch instead of per order. A full message does not wait for a
+		// slot: under load the window widens up to its maximum, with the
+		// fewest messages a crowd can be carried in. Fences go on the
+		// publisher itself.
+		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch,
+			groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill),
+			groupcommit.WithBurst(cfg.PublishMaxInFlight, cfg.PublishBatch))
 	}
 	opts := []order.Option{
 		order.WithUnconfirmedHook(func(order.Order, error) { m.Unconfirmed.Inc() }),

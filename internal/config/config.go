@@ -98,12 +98,17 @@ type API struct {
 	ConfirmTimeout  time.Duration `env:"SECKILL_CONFIRM_TIMEOUT" envDefault:"5s"`
 	ConfirmWindow   int           `env:"SECKILL_CONFIRM_WINDOW" envDefault:"1024"`
 	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
-	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"2"`
-	PublishLinger   time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"2ms"`
-	PublishFill     int           `env:"SECKILL_PUBLISH_FILL" envDefault:"32"`
-	ReserveLinger   time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
-	ReserveFill     int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
-	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"1"`
+	// PublishMaxInFlight is how far the coalesced messages awaiting a
+	// confirm may grow beyond PublishInFlight under load: a full message
+	// (PublishBatch orders) leaves while fewer than this many await
+	// theirs. At or below PublishInFlight, the window stays fixed.
+	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
+	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"0s"`
+	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"32"`
+	ReserveLinger      time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
+	ReserveFill        int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
+	ShutdownTimeout    time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	// ExpiryInterval is how often the api sweeps unpaid orders whose
 	// payment window closed and returns their units.
 	ExpiryInterval time.Duration `env:"SECKILL_EXPIRY_INTERVAL" envDefault:"1s"`
@@ -219,8 +224,8 @@ func LoadAPI() (API, error) {
 		return API{}, errors.New("config: SECKILL_BODY_LIMIT_BYTES must be positive")
 	case c.ConfirmWindow <= 0:
 		return API{}, errors.New("config: SECKILL_CONFIRM_WINDOW must be positive")
-	case c.PublishBatch <= 0 || c.PublishInFlight <= 0:
-		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH and SECKILL_PUBLISH_INFLIGHT must be positive")
+	case c.PublishBatch <= 0 || c.PublishInFlight <= 0 || c.PublishMaxInFlight <= 0:
+		return API{}, errors.New("config: SECKILL_PUBLISH_BATCH, SECKILL_PUBLISH_INFLIGHT and SECKILL_PUBLISH_MAX_INFLIGHT must be positive")
 	case c.PublishLinger < 0 || c.PublishLinger > time.Second || c.PublishFill <= 0:
 		return API{}, errors.New("config: SECKILL_PUBLISH_LINGER must be between 0s and 1s, SECKILL_PUBLISH_FILL positive")
 	case c.ReserveLinger < 0 || c.ReserveLinger > time.Second || c.ReserveFill <= 0:

@@ -28,6 +28,7 @@ func TestLoadAPIBackends(t *testing.T) {
 		{name: "unknown backend", env: map[string]string{"SECKILL_STOCK_BACKEND": "etcd"}, wantErr: "SECKILL_STOCK_BACKEND"},
 		{name: "no expiry sweep", env: map[string]string{"SECKILL_EXPIRY_INTERVAL": "0s"}, wantErr: "SECKILL_EXPIRY_INTERVAL"},
 		{name: "no republish bound", env: map[string]string{"SECKILL_SETTLE_MAX_BACKLOG": "0"}, wantErr: "SECKILL_SETTLE_MAX_BACKLOG"},
+		{name: "no publish window", env: map[string]string{"SECKILL_PUBLISH_MAX_INFLIGHT": "0"}, wantErr: "SECKILL_PUBLISH_MAX_INFLIGHT"},
 		{name: "replica wait", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "1")},
 		{name: "replica wait with a timeout", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "2", "SECKILL_REDIS_WAIT_TIMEOUT", "1s")},
 		{name: "negative replica wait", env: withEnv(servers, "SECKILL_REDIS_WAIT_REPLICAS", "-1"), wantErr: "SECKILL_REDIS_WAIT_REPLICAS"},

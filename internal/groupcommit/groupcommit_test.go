@@ -15,6 +15,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// inFlightNow returns the number of batches running.
+func (b *Batcher[T]) inFlightNow() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.running
+}
+
 // waitFor polls cond until it holds, failing the test after a while.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
@@ -222,8 +229,8 @@ func TestManyCallersBoundedBatchesAndInFlight(t *testing.T) {
 			if calls >= n {
 				t.Fatalf("%d calls for %d items: nothing was batched", calls, n)
 			}
-			if b.Queued() != 0 || b.leading {
-				t.Fatalf("idle batcher: %d queued, leading %v", b.Queued(), b.leading)
+			if b.Queued() != 0 || b.inFlightNow() != 0 {
+				t.Fatalf("idle batcher: %d queued, %d running", b.Queued(), b.inFlightNow())
 			}
 		})
 	}
@@ -286,7 +293,7 @@ func TestQueuedItemRunsDespiteCancellation(t *testing.T) {
 	ctx0, cancel0 := context.WithCancel(context.WithValue(context.Background(), key{}, "leader"))
 	first := make(chan error, 1)
 	go func() { first <- b.Do(ctx0, 0) }()
-	waitFor(t, "the first batch", func() bool { return len(b.slots) == 1 && b.Queued() == 0 })
+	waitFor(t, "the first batch", func() bool { return b.inFlightNow() == 1 && b.Queued() == 0 })
 
 	ctx1, cancel1 := context.WithCancel(context.WithValue(context.Background(), key{}, "second"))
 	second := make(chan error, 1)
@@ -386,7 +393,7 @@ func TestPanickingRunReleasesEveryone(t *testing.T) {
 			t.Fatal("a caller of a panicked batch got no error")
 		}
 	}
-	if len(b2.slots) != 0 {
+	if b2.inFlightNow() != 0 {
 		t.Fatal("a panicked batch kept its slot")
 	}
 }
@@ -403,8 +410,8 @@ func TestRunMustAnswerEveryItem(t *testing.T) {
 
 func TestLimitsBelowOneCountAsOne(t *testing.T) {
 	b := New(0, -3, func(_ context.Context, items []int) []error { return nil })
-	if b.maxBatch != 1 || cap(b.slots) != 1 {
-		t.Fatalf("max batch %d, in flight %d, want 1 and 1", b.maxBatch, cap(b.slots))
+	if b.maxBatch != 1 || b.inFlight != 1 {
+		t.Fatalf("max batch %d, in flight %d, want 1 and 1", b.maxBatch, b.inFlight)
 	}
 }
 
@@ -484,5 +491,86 @@ func TestLingerEndsAfterItsTime(t *testing.T) {
 	}
 	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("a leader under load lingered %v, want its 50ms", d)
+	}
+}
+
+// TestBurstStartsFullBatchesBeyondTheInFlightLimit: with every slot taken,
+// a queue that reaches the burst fill leaves as one more batch, up to the
+// burst's in-flight limit; a shorter queue waits for a slot.
+func TestBurstStartsFullBatchesBeyondTheInFlightLimit(t *testing.T) {
+	gate := make(chan struct{})
+	var (
+		mu      sync.Mutex
+		batches [][]int
+	)
+	b := New(64, 1, func(_ context.Context, items []int) []error {
+		mu.Lock()
+		batches = append(batches, slices.Clone(items))
+		mu.Unlock()
+		<-gate
+		return nil
+	}, WithBurst(3, 4))
+	started := func() (n, items int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, batch := range batches {
+			items += len(batch)
+		}
+		return len(batches), items
+	}
+	var wg sync.WaitGroup
+	for i := range 13 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Do(t.Context(), i); err != nil {
+				t.Errorf("item %d: %v", i, err)
+			}
+		}()
+		waitFor(t, fmt.Sprintf("item %d queued or started", i), func() bool {
+			_, items := started()
+			return items+b.Queued() == i+1
+		})
+		// The first item runs at once, alone; every fourth one after it
+		// fills a batch that leaves beyond the in-flight limit of 1, up to
+		// the burst's 3.
+		want := 1 + min(i/4, 2)
+		if n, _ := started(); n != want {
+			t.Fatalf("after item %d: %d batches started, want %d", i, n, want)
+		}
+	}
+	if q := b.Queued(); q != 4 {
+		t.Fatalf("%d items queued behind the burst limit, want 4", q)
+	}
+	close(gate)
+	wg.Wait()
+	want := "[[0] [1 2 3 4] [5 6 7 8] [9 10 11 12]]"
+	if got := fmt.Sprint(batches); got != want {
+		t.Fatalf("batches %s, want %s", got, want)
+	}
+}
+
+// BenchmarkBatcher is the cost of a group commit per item: 64 callers
+// whose batches each take 100µs, one or two at once.
+func BenchmarkBatcher(b *testing.B) {
+	for _, inFlight := range []int{1, 2} {
+		b.Run(fmt.Sprintf("in flight %d", inFlight), func(b *testing.B) {
+			const callers = 64
+			bt := New(64, inFlight, func(_ context.Context, items []int) []error {
+				time.Sleep(100 * time.Microsecond)
+				return nil
+			})
+			b.ReportAllocs()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						_ = bt.Do(context.Background(), 1)
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }

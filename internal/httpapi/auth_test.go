@@ -79,7 +79,7 @@ func TestMintRejectsBadInput(t *testing.T) {
 }
 
 func TestLimiter(t *testing.T) {
-	l := NewLimiter(1, 2, 16)
+	l := NewLimiter[string](1, 2, 16)
 	now := time.Now()
 	l.now = func() time.Time { return now }
 	for i := range 2 {
@@ -98,7 +98,12 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.Allow("u"); !ok {
 		t.Fatal("bucket did not refill")
 	}
-	none := NewLimiter(0, 0, 1)
+	slow := NewLimiter[int64](1e-12, 1, 16)
+	slow.Allow(7)
+	if ok, wait := slow.Allow(7); ok || wait <= 0 || retryAfter(wait) <= 0 {
+		t.Fatalf("a bucket refilling once in ages: ok=%v wait=%v, want refused with a positive wait", ok, wait)
+	}
+	none := NewLimiter[string](0, 0, 1)
 	if ok, _ := none.Allow("u"); !ok {
 		t.Fatal("a disabled limiter refused")
 	}

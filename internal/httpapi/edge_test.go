@@ -48,7 +48,7 @@ type edge struct {
 func newEdge(tb testing.TB, orders Purchaser, proxies []string) *edge {
 	tb.Helper()
 	gin.SetMode(gin.TestMode)
-	ip := NewLimiter(5, 5, 1024)
+	ip := NewLimiter[string](5, 5, 1024)
 	frozen := time.Now()
 	ip.now = func() time.Time { return frozen }
 	tok := NewTokens(testSecret)

@@ -24,7 +24,7 @@ func TestOrderRoutesAreLimited(t *testing.T) {
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			ip, user := NewLimiter(5, 5, 1024), NewLimiter(3, 3, 1024)
+			ip, user := NewLimiter[string](5, 5, 1024), NewLimiter[int64](3, 3, 1024)
 			frozen := time.Now()
 			ip.now = func() time.Time { return frozen }
 			user.now = ip.now

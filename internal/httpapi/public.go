@@ -4,7 +4,7 @@
 // decode and validate, call the domain, and map its errors in one place.
 //
 // It imports the domain (order, admission), metrics, the OpenAPI document (api), the
-// log throttle, gin, JWT and rate limiting;
+// log throttle, gin, JWT and an LRU (the rate limits' buckets);
 // never an adapter (stock, store, mq, cache): the wiring hands each
 // handler set the domain's use case it drives (order.UseCases).
 package httpapi
@@ -60,8 +60,8 @@ type PublicConfig struct {
 	Payments  Payer
 	Sales     SaleReader
 	Tokens    *Tokens
-	UserLimit *Limiter // nil: no per-user limit
-	IPLimit   *Limiter // nil: no per-IP limit
+	UserLimit *Limiter[int64]  // nil: no per-user limit
+	IPLimit   *Limiter[string] // nil: no per-IP limit
 	BodyLimit int64
 	Checks    []Check
 	// ReadyTTL is how long an answer of GET /readyz is served again before
@@ -90,7 +90,7 @@ type public struct {
 	purchases children[string, prometheus.Counter] // by result
 	listing   listingMemo
 	ready     readyMemo
-	demoLimit *Limiter // demo tokens per client address
+	demoLimit *Limiter[string] // demo tokens per client address
 }
 
 // NewPublic builds the public listener's handler.
@@ -122,7 +122,7 @@ func NewPublic(cfg PublicConfig) http.Handler {
 	v1.GET("/orders/:order_no", h.order)
 	v1.POST("/orders/:order_no/pay", h.pay)
 	if cfg.DemoTokens {
-		h.demoLimit = NewLimiter(demoTokenRate, demoTokenBurst, demoTokenKeys)
+		h.demoLimit = NewLimiter[string](demoTokenRate, demoTokenBurst, demoTokenKeys)
 		v1.POST("/demo/token", h.demoToken)
 	}
 	return e
@@ -252,7 +252,7 @@ func (h *public) limitUser(c *gin.Context, userID int64) error {
 	if h.UserLimit == nil {
 		return nil
 	}
-	return limit(c, h.UserLimit, strconv.FormatInt(userID, 10))
+	return limit(c, h.UserLimit, userID)
 }
 
 // orderOwner is the user of a request on one of their orders, met with
@@ -281,7 +281,7 @@ func (h *public) openAPI(c *gin.Context) {
 
 // limit takes a token from key's bucket in l and, when there is none,
 // sets Retry-After.
-func limit(c *gin.Context, l *Limiter, key string) error {
+func limit[K comparable](c *gin.Context, l *Limiter[K], key K) error {
 	if ok, wait := l.Allow(key); !ok {
 		c.Header("Retry-After", strconv.Itoa(retryAfter(wait)))
 		return order.ErrRateLimited

@@ -5,63 +5,79 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// Limiter keeps one token bucket (golang.org/x/time/rate) per key, for the
-// most recently seen keys. A key pushed out of the LRU simply starts again
-// with a full bucket, which errs on the lenient side for idle keys only.
-type Limiter struct {
+// Limiter keeps one token bucket per key, for the most recently seen keys.
+// A key pushed out of the LRU simply starts again with a full bucket, which
+// errs on the lenient side for idle keys only.
+//
+// The buckets are those of golang.org/x/time/rate (rps tokens a second, up
+// to burst), kept as two numbers under the Limiter's one lock: a purchase
+// by a new user, the common case of a flash sale, costs a map insert and
+// no bucket allocation (an evicted key's bucket is reused).
+type Limiter[K comparable] struct {
 	now   func() time.Time
-	rps   rate.Limit
-	burst int
-	mu    sync.Mutex // serialises get-or-create so one key never gets two buckets
-	cache *lru.Cache[string, *rate.Limiter]
+	rps   float64
+	burst float64
+
+	mu    sync.Mutex
+	cache *simplelru.LRU[K, *bucket]
+	spare *bucket // the bucket of the key evicted last, for the next new key
+}
+
+// bucket is one key's tokens as of at.
+type bucket struct {
+	tokens float64
+	at     time.Time
 }
 
 // NewLimiter returns a per-key limiter, or nil (no limit) when rps <= 0.
-func NewLimiter(rps float64, burst, keys int) *Limiter {
+func NewLimiter[K comparable](rps float64, burst, keys int) *Limiter[K] {
 	if rps <= 0 {
 		return nil
 	}
-	if burst < 1 {
-		burst = 1
-	}
-	c, err := lru.New[string, *rate.Limiter](keys)
+	l := &Limiter[K]{now: time.Now, rps: rps, burst: float64(max(burst, 1))}
+	c, err := simplelru.NewLRU(keys, func(_ K, b *bucket) { l.spare = b })
 	if err != nil {
 		panic(err) // keys <= 0: a programming error
 	}
-	return &Limiter{now: time.Now, rps: rate.Limit(rps), burst: burst, cache: c}
+	l.cache = c
+	return l
 }
 
 // Allow takes a token for key. When none is left it returns false and how
-// long until one is. The time is read right before the bucket is asked, so
-// that concurrent callers hand it times in nearly the order it serves them.
-func (l *Limiter) Allow(key string) (bool, time.Duration) {
+// long until one is. The time is read under the lock, so that concurrent
+// callers hand it times in the order it serves them.
+func (l *Limiter[K]) Allow(key K) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
-	lim, ok := l.cache.Get(key)
-	if !ok {
-		l.mu.Lock()
-		if lim, ok = l.cache.Get(key); !ok {
-			lim = rate.NewLimiter(l.rps, l.burst)
-			l.cache.Add(key, lim)
-		}
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := l.now()
-	r := lim.ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Second
+	b, ok := l.cache.Get(key)
+	if !ok {
+		b, l.spare = l.spare, nil
+		if b == nil {
+			b = new(bucket)
+		}
+		*b = bucket{tokens: l.burst, at: now}
+		l.cache.Add(key, b)
 	}
-	d := r.DelayFrom(now)
-	if d == 0 {
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(l.burst, b.tokens+elapsed.Seconds()*l.rps)
+		b.at = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
 		return true, 0
 	}
-	r.CancelAt(now)
-	return false, d
+	wait := (1 - b.tokens) / l.rps * float64(time.Second)
+	if wait >= math.MaxInt64 {
+		return false, time.Duration(math.MaxInt64)
+	}
+	return false, time.Duration(wait)
 }
 
 // retryAfter renders a wait as whole seconds for the Retry-After header.

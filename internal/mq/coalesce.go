@@ -17,12 +17,12 @@ type BatchPublisher interface {
 }
 
 // Coalescer is an order.Publisher that carries orders accepted at the same
-// time in one message. A caller queues its order; the first caller in the
-// queue waits for one of the in-flight slots and then publishes the whole
-// queue (up to the batch limit) as one message, handing the lead to whoever
-// queued next. With a free slot an order leaves at once; under load the
-// queue fills while the slots are busy, so the broker sees one message and
-// one confirm per batch instead of per order. Each caller still returns
+// time in one message. Callers queue their orders; whenever one of the
+// in-flight slots is free, the whole queue (up to the batch limit) leaves
+// as one message, published by one of its callers. With a free slot an
+// order leaves at once; under load the queue fills while the slots are
+// busy, so the broker sees one message and one confirm per batch instead
+// of per order. Each caller still returns
 // only once its own order's message is confirmed, and gets that message's
 // outcome: a definite failure or an unknown outcome applies to every order
 // in it. The queue and its lead are a groupcommit.Batcher.
@@ -55,14 +55,16 @@ type Partitioned interface {
 }
 
 // NewCoalescer publishes through next with at most inFlight messages
-// awaiting a confirm and at most maxBatch orders per message. When next
-// is Partitioned, each partition has a queue, a lead and in-flight slots
-// of its own, so a message never mixes partitions.
+// awaiting a confirm (more with groupcommit.WithBurst among opts) and at
+// most maxBatch orders per message. When next is Partitioned, each
+// partition has a queue and in-flight slots of its own, so a message
+// never mixes partitions.
 func NewCoalescer(next BatchPublisher, inFlight, maxBatch int, opts ...groupcommit.Option) *Coalescer {
 	run := func(ctx context.Context, items []timedOrder) []error {
 		// The message speaks for every order in it: it is published to its
-		// end even if the leader's own request is gone (the context has no
-		// cancellation), but not past the earliest deadline of its orders.
+		// end even if the request of the caller publishing it is gone (the
+		// context has no cancellation), but not past the earliest deadline
+		// of its orders.
 		errs := make([]error, len(items))
 		orders := make([]order.Order, 0, len(items))
 		var at []int

@@ -239,7 +239,7 @@ func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
 	o := b.o
 	b.rep = report{Machine: b.rep.Machine, Setup: s, Settings: settings{
 		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
-		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight,
+		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight, PublishMaxInFlight: b.cfg.PublishMaxInFlight,
 		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch,
 		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
 	}}

@@ -153,7 +153,7 @@ func TestChildConfigsReadTheTunables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.PublishBatch != 16 || a.PublishInFlight != 2 || a.LogLevel != "warn" {
+	if a.PublishBatch != 16 || a.PublishInFlight != 1 || a.LogLevel != "warn" {
 		t.Errorf("api config %+v", a)
 	}
 	// The bench's own setting wins over the environment; prefetch follows the batch.

@@ -41,11 +41,13 @@ type settings struct {
 	Tokens          int     `json:"tokens_minted"`
 	PublishBatch    int     `json:"api_publish_batch"`
 	PublishInFlight int     `json:"api_publish_inflight"`
-	WorkerBatch     int     `json:"worker_batch"`
-	WorkerPrefetch  int     `json:"worker_prefetch"`
-	ContendedStock  int64   `json:"contended_stock"`
-	SoldOutStock    int64   `json:"soldout_stock"`
-	TicketUsers     int     `json:"ticket_users,omitempty"` // users of the sold-out-with-tickets phase, in turn
+	// PublishMaxInFlight is how far full messages widen the window.
+	PublishMaxInFlight int   `json:"api_publish_max_inflight"`
+	WorkerBatch        int   `json:"worker_batch"`
+	WorkerPrefetch     int   `json:"worker_prefetch"`
+	ContendedStock     int64 `json:"contended_stock"`
+	SoldOutStock       int64 `json:"soldout_stock"`
+	TicketUsers        int   `json:"ticket_users,omitempty"` // users of the sold-out-with-tickets phase, in turn
 }
 
 // Phase names.
