@@ -69,7 +69,7 @@ func (p *insertStatements) get(ctx context.Context, n int) (*sql.Stmt, error) {
 	if st, ok := p.stmts[n]; ok {
 		return st, nil
 	}
-	st, err := p.db.PrepareContext(ctx, orderInsertStatement(n))
+	st, err := p.db.PrepareContext(ctx, orderInsertStatement(n)) //nolint:sqlclosecheck // kept for the store's life; close closes it
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert of %d orders: %w", n, err)
 	}
@@ -120,7 +120,7 @@ func insertOrders(ctx context.Context, ex execer, rows []orderRow, chunkRows int
 		if rung {
 			var st *sql.Stmt
 			if st, err = prepared.get(ctx, n); err == nil {
-				_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+				err = execIn(ctx, tx, st, args)
 			}
 		} else {
 			_, err = ex.ExecContext(ctx, orderInsertStatement(n), args...)
@@ -130,4 +130,14 @@ func insertOrders(ctx context.Context, ex execer, rows []orderRow, chunkRows int
 		}
 	}
 	return nil
+}
+
+// execIn runs the prepared statement st inside tx. The transaction's copy
+// of st would close with the transaction; closing it here releases it as
+// soon as it has run.
+func execIn(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (err error) {
+	ts := tx.StmtContext(ctx, st)
+	defer func() { err = errors.Join(err, ts.Close()) }()
+	_, err = ts.ExecContext(ctx, args...)
+	return err
 }
