@@ -137,8 +137,9 @@ func New(src order.Source, st order.BatchStore, log *slog.Logger, opts ...Option
 }
 
 // Run consumes until ctx ends and the Source has closed its channel, then
-// returns nil. Every delivery is acked once what it carries is durable,
-// and never handed back to the broker:
+// returns nil. Every delivery is acked once what it carries is durable
+// (with WithAckDelay, up to that delay later), and never handed back to
+// the broker:
 //   - orders: persisted in a batch; inserted, duplicate and tombstoned
 //     orders are settled by the commit, and orders the store can neither
 //     persist nor tombstone (an unknown sale, an invalid order) are
