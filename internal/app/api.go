@@ -182,13 +182,12 @@ func newUseCases(cfg config.API, log *slog.Logger, m *metrics.Metrics, b backend
 	pub := b.pub
 	if bp, ok := pub.(mq.BatchPublisher); ok && cfg.PublishBatch > 1 {
 		// Orders accepted together travel in one message: one confirm per
-		// batch instead of per order. A full message does not wait for a
-		// slot: under load the window widens up to its maximum, with the
-		// fewest messages a crowd can be carried in. Fences go on the
-		// publisher itself.
+		// batch instead of per order. A message of at least a fill does
+		// not wait for a slot: under load the window widens up to its
+		// maximum. Fences go on the publisher itself.
 		pub = mq.NewCoalescer(bp, cfg.PublishInFlight, cfg.PublishBatch,
 			groupcommit.WithLinger(cfg.PublishLinger, cfg.PublishFill),
-			groupcommit.WithBurst(cfg.PublishMaxInFlight, cfg.PublishBatch))
+			groupcommit.WithBurst(cfg.PublishMaxInFlight, cfg.PublishFill))
 	}
 	opts := []order.Option{
 		order.WithUnconfirmedHook(func(order.Order, error) { m.Unconfirmed.Inc() }),

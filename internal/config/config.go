@@ -100,8 +100,8 @@ type API struct {
 	PublishBatch    int           `env:"SECKILL_PUBLISH_BATCH" envDefault:"64"`
 	PublishInFlight int           `env:"SECKILL_PUBLISH_INFLIGHT" envDefault:"1"`
 	// PublishMaxInFlight is how far the coalesced messages awaiting a
-	// confirm may grow beyond PublishInFlight under load: a full message
-	// (PublishBatch orders) leaves while fewer than this many await
+	// confirm may grow beyond PublishInFlight under load: a message of at
+	// least PublishFill orders leaves while fewer than this many await
 	// theirs. At or below PublishInFlight, the window stays fixed.
 	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
 	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"0s"`
