@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/seckill/seckill/internal/app"
 	"github.com/seckill/seckill/internal/config"
@@ -20,7 +21,16 @@ func main() {
 	}
 }
 
+// gcPercent is the worker's GOGC unless the environment sets one. Its live
+// heap is a few megabytes, so at the default of 100 it collected after
+// every few megabytes allocated: a fifth of its CPU under load. At 400 the
+// heap grows to five times the live one, tens of megabytes.
+const gcPercent = 400
+
 func run(ctx context.Context, log *slog.Logger, level *slog.LevelVar) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	cfg, err := config.LoadWorker()
 	if err != nil {
 		return err
