@@ -94,6 +94,14 @@ func realStocks() []struct {
 // hook, the in-process queue and one of the real stock backends.
 func newStrandRig(t *testing.T, open func(tb testing.TB) order.Stock) (*slog.Logger, *store.Store, *readHook, *mq.Memory, order.Stock) {
 	t.Helper()
+	log, st, q := openLocal(t)
+	return log, st, &readHook{Store: st}, q, open(t)
+}
+
+// openLocal opens the embedded mode's store (SQLite in the test's
+// directory) and queue, closed when the test ends, with a quiet log.
+func openLocal(t *testing.T) (*slog.Logger, *store.Store, *mq.Memory) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
 	if err != nil {
@@ -102,5 +110,5 @@ func newStrandRig(t *testing.T, open func(tb testing.TB) order.Stock) (*slog.Log
 	t.Cleanup(func() { _ = st.Close() })
 	q := mq.NewMemory()
 	t.Cleanup(func() { _ = q.Close() })
-	return log, st, &readHook{Store: st}, q, open(t)
+	return log, st, q
 }

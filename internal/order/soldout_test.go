@@ -3,8 +3,6 @@ package order_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,11 +10,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/internal/order"
 	"github.com/seckill/seckill/internal/redistest"
 	"github.com/seckill/seckill/internal/stock"
-	"github.com/seckill/seckill/internal/store"
 )
 
 // instance is one api's use cases with their own Redis client.
@@ -90,14 +86,7 @@ func subscribers(ctx context.Context, rdb redis.UniversalClient, channel string)
 // sharing one store, one queue and the sold-out bus.
 func newInstances(t *testing.T, n int, connect func() redis.UniversalClient, prefix string) (*commandCounter, []instance) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	repo, err := store.OpenSQLite(context.Background(), t.TempDir()+"/sk.db", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = repo.Close() })
-	q := mq.NewMemory()
-	t.Cleanup(func() { _ = q.Close() })
+	log, repo, q := openLocal(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	count := &commandCounter{}
 	out := make([]instance, n)
