@@ -49,6 +49,7 @@ type Memory struct {
 	closed  bool
 
 	consuming     bool
+	consumeCtx    context.Context // the running Consume's; ended once it is stopping
 	consumeCancel context.CancelFunc
 	consumeDone   chan struct{}
 }
@@ -174,10 +175,18 @@ func (m *Memory) enqueue(id string, body []byte) error {
 // Consume delivers messages until ctx ends. Deliveries not acked by then
 // stay unacked (their Ack still works) until the next Consume puts them
 // back at the head of the queue, flagged Redelivered. One Consume runs at
-// a time; another returns ErrConsuming.
+// a time; another returns ErrConsuming, unless the running one's context
+// has ended: it waits for that one to stop, as a consumer cancelled on a
+// broker is gone once the broker has processed the cancel.
 func (m *Memory) Consume(ctx context.Context) (<-chan order.Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for m.consuming && m.consumeCtx.Err() != nil && !m.closed {
+		done := m.consumeDone
+		m.mu.Unlock()
+		<-done
+		m.mu.Lock()
+	}
 	if m.closed {
 		return nil, fmt.Errorf("%w: queue closed", order.ErrUnavailable)
 	}
@@ -187,7 +196,7 @@ func (m *Memory) Consume(ctx context.Context) (<-chan order.Delivery, error) {
 	m.requeueUnacked()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	m.consuming, m.consumeCancel, m.consumeDone = true, cancel, done
+	m.consuming, m.consumeCtx, m.consumeCancel, m.consumeDone = true, ctx, cancel, done
 	out := make(chan order.Delivery)
 	go m.consume(ctx, out, done)
 	return out, nil
@@ -232,7 +241,7 @@ func (m *Memory) consume(ctx context.Context, out chan<- order.Delivery, done ch
 	defer func() {
 		m.mu.Lock()
 		m.consumeCancel()
-		m.consuming, m.consumeCancel, m.consumeDone = false, nil, nil
+		m.consuming, m.consumeCtx, m.consumeCancel, m.consumeDone = false, nil, nil, nil
 		m.mu.Unlock()
 		close(out)
 		close(done)

@@ -110,3 +110,21 @@ func TestMemoryClose(t *testing.T) {
 	}
 	mustNoErr(t, m.Close(), "second close")
 }
+
+// TestMemoryConsumeAfterCancel: a Consume whose context has ended is gone
+// for the next Consume, which waits for it to stop rather than refusing;
+// one still running is refused.
+func TestMemoryConsumeAfterCancel(t *testing.T) {
+	m := NewMemory()
+	t.Cleanup(func() { _ = m.Close() })
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := m.Consume(ctx); err != nil {
+			t.Fatalf("consume %d after the previous one was cancelled: %v", i, err)
+		}
+		if _, err := m.Consume(context.Background()); !errors.Is(err, ErrConsuming) {
+			t.Fatalf("consume beside a running one: got %v, want ErrConsuming", err)
+		}
+		cancel()
+	}
+}
