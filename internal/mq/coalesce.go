@@ -22,10 +22,10 @@ type BatchPublisher interface {
 // as one message, published by one of its callers. With a free slot an
 // order leaves at once; under load the queue fills while the slots are
 // busy, so the broker sees one message and one confirm per batch instead
-// of per order. Each caller still returns
-// only once its own order's message is confirmed, and gets that message's
-// outcome: a definite failure or an unknown outcome applies to every order
-// in it. The queue and its lead are a groupcommit.Batcher.
+// of per order. Each caller still returns only once its own order's
+// message is confirmed, and gets that message's outcome: a definite
+// failure or an unknown outcome applies to every order in it. The queue
+// and its slots are a groupcommit.Batcher.
 //
 // A caller's deadline (its context's) holds while its order waits: an order
 // whose deadline has passed when its batch is taken is left out, unsent,
