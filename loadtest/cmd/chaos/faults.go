@@ -296,9 +296,9 @@ func injectMySQLRefuse(ctx context.Context, s *suite, st *state) error {
 					return "", err
 				}
 				n, err := s.mysql.killWorkerConnections(ctx)
-				return fmt.Sprintf("locked MySQL account %s and killed its %d connections, for %s", workerUser, n, s.sz.mysqlDown), err
+				return fmt.Sprintf("locked MySQL account %s and killed its %d connections, for %s", s.mysql.workerUser(), n, s.sz.mysqlDown), err
 			},
-			"unlocked MySQL account "+workerUser,
+			"unlocked MySQL account "+s.mysql.workerUser(),
 			func(ctx context.Context) error { return s.mysql.lockWorkerUser(ctx, false) })
 	})
 	return nil

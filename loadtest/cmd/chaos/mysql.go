@@ -12,8 +12,13 @@ import (
 )
 
 // workerUser is the MySQL account the workers log in with, so that MySQL
-// can refuse them alone while the apis keep working as root.
-const workerUser = "seckill_chaos_worker"
+// can refuse them alone while the apis keep working as root. It is named
+// after the run's database (seckill_chaos_worker by default), so that
+// runs on other databases at the same time keep their own accounts.
+func (m *mysqlAdmin) workerUser() string { return m.dbName + "_worker" }
+
+// maxUserLen is the longest account name MySQL takes.
+const maxUserLen = 32
 
 // workerHosts are the hosts the account is created for: a TCP login from
 // 127.0.0.1 may be matched as 127.0.0.1, localhost or any host.
@@ -31,7 +36,12 @@ func openMySQL(server, dbName string) (*mysqlAdmin, error) {
 		return nil, fmt.Errorf("mysql: %w", redact.Error(err, server))
 	}
 	db.SetMaxOpenConns(4)
-	return &mysqlAdmin{db: db, dbName: dbName}, nil
+	m := &mysqlAdmin{db: db, dbName: dbName}
+	if u := m.workerUser(); len(u) > maxUserLen {
+		_ = db.Close()
+		return nil, fmt.Errorf("mysql: the workers' account %q is longer than %d characters: name a shorter database", u, maxUserLen)
+	}
+	return m, nil
 }
 
 func (m *mysqlAdmin) close() error { return m.db.Close() }
@@ -50,7 +60,7 @@ func (m *mysqlAdmin) createWorkerUser(ctx context.Context, password string) erro
 		return err
 	}
 	for _, h := range workerHosts {
-		acct := fmt.Sprintf("'%s'@'%s'", workerUser, h)
+		acct := fmt.Sprintf("'%s'@'%s'", m.workerUser(), h)
 		if err := m.exec(ctx, "CREATE USER "+acct+" IDENTIFIED BY '"+password+"'"); err != nil {
 			return err
 		}
@@ -64,7 +74,7 @@ func (m *mysqlAdmin) createWorkerUser(ctx context.Context, password string) erro
 // dropWorkerUser removes the workers' account, wherever it exists.
 func (m *mysqlAdmin) dropWorkerUser(ctx context.Context) error {
 	for _, h := range workerHosts {
-		if err := m.exec(ctx, fmt.Sprintf("DROP USER IF EXISTS '%s'@'%s'", workerUser, h)); err != nil {
+		if err := m.exec(ctx, fmt.Sprintf("DROP USER IF EXISTS '%s'@'%s'", m.workerUser(), h)); err != nil {
 			return err
 		}
 	}
@@ -79,7 +89,7 @@ func (m *mysqlAdmin) lockWorkerUser(ctx context.Context, lock bool) error {
 		verb = "LOCK"
 	}
 	for _, h := range workerHosts {
-		if err := m.exec(ctx, fmt.Sprintf("ALTER USER '%s'@'%s' ACCOUNT %s", workerUser, h, verb)); err != nil {
+		if err := m.exec(ctx, fmt.Sprintf("ALTER USER '%s'@'%s' ACCOUNT %s", m.workerUser(), h, verb)); err != nil {
 			return err
 		}
 	}
@@ -105,7 +115,7 @@ func (m *mysqlAdmin) killWorkerConnections(ctx context.Context) (int, error) {
 
 // workerConnections lists the ids of the workers' account's connections.
 func (m *mysqlAdmin) workerConnections(ctx context.Context) ([]int64, error) {
-	rows, err := m.db.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", workerUser)
+	rows, err := m.db.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", m.workerUser())
 	if err != nil {
 		return nil, fmt.Errorf("mysql processlist: %w", err)
 	}

@@ -151,7 +151,7 @@ func (s *suite) run(ctx context.Context, picked []scenario) (err error) {
 	if err := s.mysql.createWorkerUser(ctx, password); err != nil {
 		return err
 	}
-	workerDSN, err := userDSN(o.mysqlServer, workerUser, password, o.mysqlDB)
+	workerDSN, err := userDSN(o.mysqlServer, s.mysql.workerUser(), password, o.mysqlDB)
 	if err != nil {
 		return err
 	}
