@@ -4,7 +4,7 @@
 // decode and validate, call the domain, and map its errors in one place.
 //
 // It imports the domain (order, admission), metrics, the OpenAPI document (api), the
-// log throttle, gin, JWT and an LRU (the rate limits' buckets);
+// log throttle, gin, JWT, and x/time/rate with an LRU for the rate limits;
 // never an adapter (stock, store, mq, cache): the wiring hands each
 // handler set the domain's use case it drives (order.UseCases).
 package httpapi
