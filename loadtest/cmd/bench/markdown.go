@@ -61,6 +61,9 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 		p("| last 202 → last row in MySQL | %s |\n", fmtLag(e))
 		p("| **orders persisted/s** | **%s** |\n", fmtInt(e.PersistedPerSec))
 		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
+		if e.ReserveCalls > 0 {
+			p("| api reservations per stock backend call | %.1f (%s calls) |\n", e.ReservationsPerCall, fmtInt(float64(e.ReserveCalls)))
+		}
 		for _, c := range r.Ceilings {
 			mark := ""
 			if c.ComparedToAPI {

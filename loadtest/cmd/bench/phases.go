@@ -188,6 +188,14 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	if err != nil {
 		return err
 	}
+	callsBefore, err := b.apiCounter(ctx, refReserveCalls)
+	if err != nil {
+		return err
+	}
+	reservedBefore, err := b.apiCounter(ctx, refReserved)
+	if err != nil {
+		return err
+	}
 	b.logf("phase contended: sale %d of %s units, distinct users", sale.ID, fmtInt(float64(o.stock)))
 	var next atomic.Int64
 	var profiles sync.WaitGroup
@@ -232,6 +240,12 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	if confirmsAfter, err := b.apiCounter(ctx, refConfirms); err == nil {
 		e.Messages = int64(confirmsAfter - confirmsBefore)
 		e.OrdersPerMessage = ratio(float64(e.Accepted), float64(e.Messages))
+	}
+	calls, kerr := b.apiCounter(ctx, refReserveCalls)
+	reserved, rerr := b.apiCounter(ctx, refReserved)
+	if kerr == nil && rerr == nil {
+		e.ReserveCalls = int64(calls - callsBefore)
+		e.ReservationsPerCall = ratio(reserved-reservedBefore, calls-callsBefore)
 	}
 	b.rep.Phases = append(b.rep.Phases, ph)
 	b.rep.EndToEnd = e

@@ -129,12 +129,16 @@ type endToEnd struct {
 	LastAcceptedSeconds float64 `json:"last_accepted_seconds"`
 	LagSeconds          float64 `json:"last_accepted_to_last_row_seconds"`
 	// OrdersPerMessage is the api's average: 202s ÷ confirmed messages.
-	OrdersPerMessage float64     `json:"api_orders_per_message"`
-	Messages         int64       `json:"api_messages_confirmed"`
-	CeilingBatch     int         `json:"ceiling_batch"`          // orders per message of the ceiling compared with
-	CeilingPerSec    float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
-	Ratio            float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
-	Timeline         []flowPoint `json:"timeline"`
+	OrdersPerMessage float64 `json:"api_orders_per_message"`
+	Messages         int64   `json:"api_messages_confirmed"`
+	// ReservationsPerCall is the api's average over the phase: reservations
+	// decided ÷ stock backend calls (script calls on Redis).
+	ReservationsPerCall float64     `json:"api_reservations_per_call"`
+	ReserveCalls        int64       `json:"api_reserve_calls"`
+	CeilingBatch        int         `json:"ceiling_batch"`          // orders per message of the ceiling compared with
+	CeilingPerSec       float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
+	Ratio               float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
+	Timeline            []flowPoint `json:"timeline"`
 }
 
 // setLastRow records that the last row landed last after the first request,

@@ -21,21 +21,27 @@ type metricRef struct {
 	Family string
 	Labels map[string]string
 	Count  bool // a histogram's or a summary's sample count, the _count line of the text format
+	Sum    bool // a histogram's or a summary's sample sum, the _sum line
 }
 
 // The numbers the bench reads from the binaries' /metrics.
 var (
-	refGoroutines = metricRef{Family: "go_goroutines"}
-	refInserted   = metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted"}}
-	refConfirms   = metricRef{Family: "seckill_publish_confirm_duration_seconds", Count: true}
+	refGoroutines   = metricRef{Family: "go_goroutines"}
+	refInserted     = metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted"}}
+	refConfirms     = metricRef{Family: "seckill_publish_confirm_duration_seconds", Count: true}
+	refReserveCalls = metricRef{Family: "seckill_stock_reserve_batch_size", Count: true}
+	refReserved     = metricRef{Family: "seckill_stock_reserve_batch_size", Sum: true}
 )
 
 // String names the series as the text format prints it, e.g.
 // seckill_worker_orders_total{outcome="inserted"}.
 func (r metricRef) String() string {
 	name := r.Family
-	if r.Count {
+	switch {
+	case r.Count:
 		name += "_count"
+	case r.Sum:
+		name += "_sum"
 	}
 	if len(r.Labels) == 0 {
 		return name
@@ -75,7 +81,11 @@ func (ms metrics) value(ref metricRef) (float64, bool) {
 			return float64(m.GetHistogram().GetSampleCount()), true
 		case ref.Count && t == dto.MetricType_SUMMARY:
 			return float64(m.GetSummary().GetSampleCount()), true
-		case ref.Count:
+		case ref.Sum && (t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM):
+			return m.GetHistogram().GetSampleSum(), true
+		case ref.Sum && t == dto.MetricType_SUMMARY:
+			return m.GetSummary().GetSampleSum(), true
+		case ref.Count, ref.Sum:
 		case t == dto.MetricType_COUNTER:
 			return m.GetCounter().GetValue(), true
 		case t == dto.MetricType_GAUGE:
