@@ -130,7 +130,9 @@ func initWorkerSeries(m *metrics.Metrics) {
 // (remaining from the stock backend, persisted from sales.sold, in flight
 // as the difference) and a full reconciliation — which alone can see a gap
 // or an orphan — once it has been quiet for a tick, at most every
-// fullReconcileEvery.
+// fullReconcileEvery. That holds from the first tick that sees the sale
+// (a new sale, or any sale after the api starts), which may come in the
+// middle of its rush.
 type saleGauges struct {
 	catalog *order.Catalog
 	repo    order.Repository
@@ -212,8 +214,13 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 	if err != nil {
 		return err
 	}
-	quiet := known && prev.remaining == v.Remaining
-	moved := !known || prev.fullAt != [2]int64{v.Remaining, v.Sold}
+	if !known {
+		// As if reconciled one interval of fullReconcileEvery ago, at counts
+		// it never saw: the first quiet tick reconciles it in full.
+		prev = saleSeen{remaining: -1, full: time.Now().Add(-fullReconcileEvery), fullAt: [2]int64{-1, -1}}
+	}
+	quiet := prev.remaining == v.Remaining
+	moved := prev.fullAt != [2]int64{v.Remaining, v.Sold}
 	now := time.Now()
 	since := now.Sub(prev.full)
 	if v.TotalStock <= fullReconcileUnits || (quiet && moved && since >= fullReconcileEvery) || since >= fullReconcileIdle {

@@ -134,6 +134,52 @@ func TestSaleGauges(t *testing.T) {
 	}
 }
 
+// TestSaleGaugesBigSaleFirstSeen: a sale above fullReconcileUnits that the
+// gauges see for the first time (a new sale, or an api just started) is not
+// reconciled in full at once, which would read all its orders and
+// reservations mid-rush; the counts stand until a quiet tick, which does
+// reconcile it.
+func TestSaleGaugesBigSaleFirstSeen(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := NewAPI(ctx, config.API{
+		JWTSecret: "observe-test-secret-0123456789abcdef", BodyLimit: 4096, ConfirmWindow: 16,
+		ShutdownTimeout: 5 * time.Second, DemoStock: 10, WorkerBatch: 16,
+	}, log, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+
+	now := time.Now().UTC()
+	big, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{Name: "big", TotalStock: fullReconcileUnits + 1, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UseCases.Purchases.Place(ctx, big.ID, 42); err != nil {
+		t.Fatal(err)
+	}
+	g := &saleGauges{catalog: a.UseCases.Catalog, repo: a.Repo, m: a.Metrics, log: log}
+	counts := [2]int64{fullReconcileUnits, 0} // remaining, sold: the worker is not running
+
+	g.refresh(ctx)
+	if got := g.seen[big.ID].fullAt; got == counts {
+		t.Fatalf("first tick reconciled the big sale in full (at %v); want the counts only", got)
+	}
+	label := strconv.FormatInt(big.ID, 10)
+	if got := value(t, a.Metrics.ReconcileInFlight.WithLabelValues(label)); got != 1 {
+		t.Errorf("in flight after the first tick = %v, want 1", got)
+	}
+
+	g.refresh(ctx) // nothing moved: a quiet tick
+	if got := g.seen[big.ID].fullAt; got != counts {
+		t.Errorf("quiet tick: last full reconciliation at %v, want one at %v", got, counts)
+	}
+	if got := value(t, a.Metrics.ReconcileInFlight.WithLabelValues(label)); got != 1 {
+		t.Errorf("in flight after the full reconciliation = %v, want 1", got)
+	}
+}
+
 // value reads one counter or gauge.
 func value(tb testing.TB, m prometheus.Metric) float64 {
 	tb.Helper()

@@ -360,20 +360,36 @@ func (b *bench) samplingFailed(phase string, err error) {
 	}
 }
 
-// profile saves a CPU profile of the binary whose admin listener is at
-// admin, taken now, to <dir>/<name>-contended.cpu.pprof.
+// profile saves a CPU profile and a profile of the allocations of the
+// binary whose admin listener is at admin, both over the same seconds
+// from now, to <dir>/<name>-<phase>.cpu.pprof and .allocs.pprof.
 func (b *bench) profile(ctx context.Context, name, phase, admin string) {
-	secs := min(profileSeconds, max(1, int(b.o.duration/time.Second)))
-	url := admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
+	secs := strconv.Itoa(min(profileSeconds, max(1, int(b.o.duration/time.Second))))
+	var wg sync.WaitGroup
+	for kind, suffix := range map[string]string{"profile": ".cpu.pprof", "allocs": ".allocs.pprof"} {
+		wg.Go(func() {
+			path := filepath.Join(b.setupDir, name+"-"+phase+suffix)
+			if err := b.saveProfile(ctx, admin+"/debug/pprof/"+kind+"?seconds="+secs, path); err != nil {
+				b.note("%s %s profile: %v", name, kind, err)
+				return
+			}
+			b.mu.Lock()
+			b.rep.Profiles = append(b.rep.Profiles, path)
+			b.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// saveProfile writes the profile url answers to path.
+func (b *bench) saveProfile(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		b.note("%s profile: %v", name, err)
-		return
+		return err
 	}
 	res, err := b.ops.Do(req)
 	if err != nil {
-		b.note("%s profile: %v", name, err)
-		return
+		return err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
@@ -381,15 +397,7 @@ func (b *bench) profile(ctx context.Context, name, phase, admin string) {
 		err = fmt.Errorf("GET %s: %d %s", url, res.StatusCode, bytes.TrimSpace(body))
 	}
 	if err != nil {
-		b.note("%s profile: %v", name, err)
-		return
+		return err
 	}
-	path := filepath.Join(b.setupDir, name+"-"+phase+".cpu.pprof")
-	if err := os.WriteFile(path, body, 0o644); err != nil {
-		b.note("%s profile: %v", name, err)
-		return
-	}
-	b.mu.Lock()
-	b.rep.Profiles = append(b.rep.Profiles, path)
-	b.mu.Unlock()
+	return os.WriteFile(path, body, 0o644)
 }
