@@ -36,6 +36,11 @@ type Batcher[T any] struct {
 	burst     int
 	burstFill int
 
+	// waiters holds waiters whose Do has returned, for later calls to reuse
+	// with their channel: each Do receives at most one signal, so a waiter
+	// is drained when its Do returns.
+	waiters sync.Pool
+
 	mu      sync.Mutex
 	queue   []*waiter[T]
 	running int // batches started and not yet finished
@@ -122,7 +127,12 @@ func New[T any](maxBatch, maxInFlight int, run func(ctx context.Context, items [
 // run. Once queued, an item runs even if ctx ends: its caller cannot know
 // whether it has already run, so Do waits for the answer.
 func (b *Batcher[T]) Do(ctx context.Context, item T) error {
-	w := &waiter[T]{item: item, done: make(chan signal[T], 1)}
+	w, _ := b.waiters.Get().(*waiter[T])
+	if w == nil {
+		w = &waiter[T]{done: make(chan signal[T], 1)}
+	}
+	w.item = item
+	defer b.release(w)
 	b.mu.Lock()
 	b.queue = append(b.queue, w)
 	batch := b.startLocked(w)
@@ -135,6 +145,15 @@ func (b *Batcher[T]) Do(ctx context.Context, item T) error {
 		batch = s.batch
 	}
 	return b.runBatch(ctx, w, batch)
+}
+
+// release returns the waiter of a Do that is returning to the pool. No
+// one holds it any more: it has left the queue, and whoever signalled it
+// (the one signal its Do receives) does not touch it after sending.
+func (b *Batcher[T]) release(w *waiter[T]) {
+	var zero T
+	w.item = zero
+	b.waiters.Put(w)
 }
 
 // Queued returns the number of items waiting for a batch to take them.
