@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/seckill/seckill/internal/config"
+	"github.com/seckill/seckill/internal/mq"
 	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/proc"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
@@ -74,23 +75,24 @@ type bench struct {
 	secret      []byte
 	cfg         config.API    // the api's configuration as the bench starts it
 	wcfg        config.Worker // the worker's
-	workerBin   string        // the worker's command …
-	workerEnv   []string      // … and environment, the same at every start
+	workerBin   string        // the workers' command …
+	workerEnv   []string      // … and environment, but for their stock prefix and admin listeners
 	apiBin      string        // the api's command …
 	apiEnv      []string      // … and environment, but for its Redis and listeners
 
-	hello, worker *proc.Proc
-	apis          []*proc.Proc // the current setup's replicas
-	helloURL      string
-	client        *load.Client // admin calls and setup purchases, through the first api
-	publics       []string     // base URLs of the apis' public listeners
-	admin         *http.Client // the client's connections
-	ops           *http.Client // /metrics, pprof
-	apiWatch      []watched
-	wWatch        watched
-	workerAdmin   string
-	procFS        procfs.FS   // /proc: the processes' and the machine's CPU time and memory
-	servers       []procGroup // the local servers' processes, by command
+	hello        *proc.Proc
+	apis         []*proc.Proc // the current setup's replicas
+	workers      []*proc.Proc // the current setup's workers
+	helloURL     string
+	client       *load.Client // admin calls and setup purchases, through the first api
+	publics      []string     // base URLs of the apis' public listeners
+	admin        *http.Client // the client's connections
+	ops          *http.Client // /metrics, pprof
+	apiWatch     []watched
+	workerWatch  []watched
+	workerAdmins []string    // base URLs of the workers' admin listeners
+	procFS       procfs.FS   // /proc: the processes' and the machine's CPU time and memory
+	servers      []procGroup // the local servers' processes, by command
 
 	mu      sync.Mutex // guards rep's checks, notes and profiles
 	rep     report     // the current setup's
@@ -143,11 +145,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	defer b.cleanup()
 
-	addrs, err := proc.FreeAddrs(ctx, 2)
+	addrs, err := proc.FreeAddrs(ctx, 1)
 	if err != nil {
 		return err
 	}
-	helloAddr, workerAdmin := addrs[0], addrs[1]
+	helloAddr := addrs[0]
+	partitions := "SECKILL_PERSIST_PARTITIONS=" + strconv.Itoa(o.partitions)
 	b.apiBin = apiBin
 	b.apiEnv = []string{
 		"SECKILL_AMQP_URL=" + o.amqpURL,
@@ -159,13 +162,14 @@ func (b *bench) run(ctx context.Context) (err error) {
 		"SECKILL_RATE_USER_RPS=1000000",
 		"SECKILL_RATE_USER_BURST=1000000",
 		"SECKILL_LOG_LEVEL=warn",
+		partitions,
 	}
 	workerEnv := []string{
 		"SECKILL_AMQP_URL=" + o.amqpURL,
 		"SECKILL_MYSQL_DSN=" + scratch.DSN(o.mysqlServer, o.mysqlDB),
 		"SECKILL_QUEUE_PREFIX=" + b.queuePrefix,
-		"SECKILL_ADMIN_ADDR=" + workerAdmin,
 		"SECKILL_LOG_LEVEL=warn",
+		partitions,
 	}
 	// Tunables the engineer set in the environment (SECKILL_PUBLISH_BATCH,
 	// SECKILL_WORKER_BATCH, …) pass through; read them as the binaries will.
@@ -188,8 +192,6 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.admin = load.NewHTTPClient(4, requestTimeout)
 	defer b.admin.CloseIdleConnections()
 	b.helloURL = "http://" + helloAddr + "/hello"
-	b.workerAdmin = "http://" + workerAdmin
-	b.wWatch = watched{metrics: b.workerAdmin + "/metrics"}
 
 	if err := proc.WaitHTTP(ctx, b.hello, readyTimeout, proc.ExpectStatus(b.ops, http.MethodPost, b.helloURL, http.StatusAccepted)); err != nil {
 		return err
@@ -199,7 +201,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for _, s := range setups {
 		// One setup is today's whole run, the raw-publish ceiling and the
 		// worker alone included; a matrix measures the load phases of
-		// each, which are what the apis and Redis change.
+		// each, which are what the apis and Redis change, and the worker
+		// alone when the setups differ in workers.
 		if runErr = b.runSetup(ctx, s, len(setups) == 1); runErr != nil {
 			break
 		}
@@ -232,15 +235,16 @@ func (b *bench) run(ctx context.Context) (err error) {
 }
 
 // runSetup measures one setup into a report of its own: it starts the
-// setup's apis, runs the load phases (and with full the raw-publish
-// ceiling and the worker alone), stops the apis and keeps the report in
+// setup's workers and apis, runs the load phases (and with full the
+// raw-publish ceiling and the worker alone; the worker alone also when
+// the setups differ in workers), stops them and keeps the report in
 // b.reports, whatever happened.
 func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
 	o := b.o
 	b.rep = report{Machine: b.rep.Machine, Setup: s, Settings: settings{
 		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
 		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight, PublishMaxInFlight: b.cfg.PublishMaxInFlight,
-		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch,
+		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch, Partitions: o.partitions,
 		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
 	}}
 	b.setupDir, b.setupPrefix = b.dir, b.stockPrefix
@@ -257,22 +261,20 @@ func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
 		err = scratch.RecreateDB(ctx, o.mysqlServer, o.mysqlDB)
 	}
 	if err == nil {
-		err = b.startWorker("worker.log")
+		err = b.startWorkers(ctx, s.Workers, "")
 	}
 	if err == nil {
-		err = proc.WaitHTTP(ctx, b.worker, readyTimeout, proc.ExpectStatus(b.ops, http.MethodGet, b.workerAdmin+"/healthz", http.StatusOK))
+		err = b.waitWorkers(ctx)
 	}
 	if err == nil {
 		err = b.startAPIs(ctx, s)
 	}
 	if err == nil {
 		b.findServers(ctx, s.Redis)
-		err = b.measure(ctx, full)
+		err = b.measure(ctx, full, full || o.workersVary())
 	}
 	b.stopAPIs()
-	if b.worker != nil {
-		b.worker.Stop(stopGrace)
-	}
+	b.stopWorkers()
 	b.finish(err)
 	b.reports = append(b.reports, b.rep)
 	return err
@@ -282,20 +284,6 @@ func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
 type runPrefix struct {
 	redis  redisTarget
 	prefix string
-}
-
-// startWorker starts the worker with the run's command and environment
-// and the setup's stock prefix, its output going to logName in the setup's
-// directory, and watches the new process.
-func (b *bench) startWorker(logName string) error {
-	env := append(slices.Clone(b.workerEnv), "SECKILL_STOCK_PREFIX="+b.setupPrefix)
-	p, err := proc.Start("worker", b.workerBin, nil, env, filepath.Join(b.setupDir, logName))
-	if err != nil {
-		return err
-	}
-	b.worker = p
-	b.wWatch.pid = p.Pid()
-	return nil
 }
 
 // childConfigs reads the api's and the worker's configuration from the
@@ -324,10 +312,10 @@ func childConfigs(apiEnv, workerEnv []string) (config.API, config.Worker, error)
 	return a, w, nil
 }
 
-// measure runs the phases in order: the load phases, and with full the
-// raw-publish ceiling and the worker alone. The report holds whatever was
-// measured when it returns an error.
-func (b *bench) measure(ctx context.Context, full bool) error {
+// measure runs the phases in order: the load phases, with ceiling the
+// raw-publish ceiling, with alone the worker alone. The report holds
+// whatever was measured when it returns an error.
+func (b *bench) measure(ctx context.Context, ceiling, alone bool) error {
 	hello, err := b.helloPhase(ctx, phaseHello)
 	if err != nil {
 		return err
@@ -350,11 +338,13 @@ func (b *bench) measure(ctx context.Context, full bool) error {
 	if _, err := b.helloPhase(ctx, phaseHelloEnd); err != nil {
 		return err
 	}
-	if !full {
-		return nil
+	if ceiling {
+		if err := b.ceilingPhase(ctx); err != nil {
+			return err
+		}
 	}
-	if err := b.ceilingPhase(ctx); err != nil {
-		return err
+	if !alone {
+		return nil
 	}
 	return b.drainPhase(ctx)
 }
@@ -390,10 +380,9 @@ func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	b.stopAPIs()
-	for _, p := range []*proc.Proc{b.hello, b.worker} {
-		if p != nil {
-			p.Stop(stopGrace)
-		}
+	b.stopWorkers()
+	if b.hello != nil {
+		b.hello.Stop(stopGrace)
 	}
 	for _, p := range b.prefixes {
 		if n, err := scratch.DeleteRedisKeys(ctx, p.redis.URL, p.prefix); err != nil {
@@ -402,9 +391,13 @@ func (b *bench) cleanup() {
 			b.logf("cleanup: deleted %d Redis keys %s:* on %s", n, p.prefix, p.redis.Label())
 		}
 	}
-	t := scratch.Topology(b.queuePrefix)
+	t := b.topology()
 	c := newCeilingTopology(b.queuePrefix)
-	if err := scratch.DeleteAMQP(b.o.amqpURL, []string{t.Queue, t.DeadQueue, c.Queue}, []string{t.Exchange, t.DeadExchange, c.Exchange}); err != nil {
+	queues := append(t.PersistQueues(), t.DeadQueue, c.Queue)
+	// The workers' heartbeats go through <exchange>.members when they
+	// share partitions.
+	exchanges := []string{t.Exchange, t.DeadExchange, t.Exchange + ".members", c.Exchange}
+	if err := scratch.DeleteAMQP(b.o.amqpURL, queues, exchanges); err != nil {
 		b.logf("cleanup: %v", err)
 	} else {
 		b.logf("cleanup: deleted queues and exchanges %s*", b.queuePrefix)
@@ -414,4 +407,12 @@ func (b *bench) cleanup() {
 			b.logf("cleanup: %v", err)
 		}
 	}
+}
+
+// topology is the order flow's topology as the run's apis and workers
+// declare it: under the run's queue prefix, in -partitions partitions.
+func (b *bench) topology() mq.Topology {
+	t := scratch.Topology(b.queuePrefix)
+	t.Partitions = b.o.partitions
+	return t
 }

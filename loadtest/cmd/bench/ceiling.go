@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -28,17 +29,30 @@ type ceilingTopology struct {
 	// delivery limit): the publisher checks that the exchange exists and
 	// declares nothing.
 	Existing bool
+	// Flow is the order flow's topology when Existing. With several
+	// persist partitions each message names its sale's partition key in a
+	// BCC header, as the api's do, or no persist queue would take it.
+	Flow mq.Topology
 }
 
 func newCeilingTopology(prefix string) ceilingTopology {
 	return ceilingTopology{Exchange: prefix + "bench.ceiling", Queue: prefix + "bench.ceiling"}
 }
 
-// orderFlowTopology is the run's own order exchange and persist queue, the
-// ones the api publishes to and the worker consumes.
-func orderFlowTopology(prefix string) ceilingTopology {
-	t := scratch.Topology(prefix)
-	return ceilingTopology{Exchange: t.Exchange, Queue: t.Queue, Existing: true}
+// orderFlowTopology is the run's own order exchange and persist queue (the
+// first partition's), the ones the api publishes to and the worker
+// consumes.
+func orderFlowTopology(t mq.Topology) ceilingTopology {
+	return ceilingTopology{Exchange: t.Exchange, Queue: t.PartitionQueue(0), Existing: true, Flow: t}
+}
+
+// headers are the headers of a message of saleID's orders: the BCC header
+// naming its persist partition's key when the order flow has several.
+func (t ceilingTopology) headers(saleID int64) amqp.Table {
+	if !t.Existing || t.Flow.Partitions <= 1 {
+		return nil
+	}
+	return amqp.Table{"BCC": []any{t.Flow.PartitionKey(t.Flow.PartitionOf(saleID))}}
 }
 
 func (t ceilingTopology) declare(ch *amqp.Channel) error {
@@ -79,7 +93,9 @@ type ceilingLoad struct {
 	// Orders, when positive, is how many orders to publish in all, the last
 	// message carrying what is left; Warmup and Duration are then unused.
 	Orders int64
-	SaleID int64 // the sale id written into the orders
+	// SaleIDs are the sales written into the orders: all of a message's
+	// orders are of one sale, the messages taking them in turn.
+	SaleIDs []int64
 	// OnStart, when set, is called as the publishers start: Warmup later
 	// the measured window begins. It must not block.
 	OnStart func()
@@ -95,6 +111,9 @@ type ceilingRun struct {
 // run publishes for Warmup + Duration, or until Orders orders are out, and
 // returns the records.
 func (c ceilingLoad) run(ctx context.Context) (ceilingRun, error) {
+	if len(c.SaleIDs) == 0 {
+		return ceilingRun{}, errors.New("ceiling: no sale to publish orders of")
+	}
 	conn, err := amqp.DialConfig(c.URL, amqp.Config{Properties: amqp.Table{"connection_name": "seckill-bench-ceiling"}})
 	if err != nil {
 		return ceilingRun{}, fmt.Errorf("ceiling: dial: %w", redact.Error(err, c.URL))
@@ -119,7 +138,7 @@ func (c ceilingLoad) run(ctx context.Context) (ceilingRun, error) {
 		}
 	})
 
-	var user, claimed, confirmed atomic.Int64
+	var user, claimed, confirmed, sent atomic.Int64
 	recs := make([][]load.Record, max(c.InFlight, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -135,7 +154,8 @@ func (c ceilingLoad) run(ctx context.Context) (ceilingRun, error) {
 					return
 				}
 				t0 := time.Now()
-				outcome := c.publishOne(ctx, ch, orders[:n], &user)
+				sale := c.SaleIDs[int((sent.Add(1)-1)%int64(len(c.SaleIDs)))]
+				outcome := c.publishOne(ctx, ch, sale, orders[:n], &user)
 				if outcome == load.Accepted {
 					confirmed.Add(int64(n))
 				}
@@ -185,16 +205,16 @@ func claimBatch(claimed *atomic.Int64, total int64, batch int) int {
 	return int(min(end, total) - from)
 }
 
-// publishOne fills orders with fresh orders, publishes them as one message
-// and waits for the confirm.
-func (c ceilingLoad) publishOne(ctx context.Context, ch *amqp.Channel, orders []order.Order, user *atomic.Int64) load.Outcome {
+// publishOne fills orders with fresh orders of saleID, publishes them as
+// one message and waits for the confirm.
+func (c ceilingLoad) publishOne(ctx context.Context, ch *amqp.Channel, saleID int64, orders []order.Order, user *atomic.Int64) load.Outcome {
 	now := time.Now()
 	for i := range orders {
 		no, err := order.NewOrderNo()
 		if err != nil {
 			return load.TransportError
 		}
-		orders[i] = order.Order{OrderNo: no, SaleID: c.SaleID, UserID: user.Add(1), Status: order.StatusPending, CreatedAt: now}
+		orders[i] = order.Order{OrderNo: no, SaleID: saleID, UserID: user.Add(1), Status: order.StatusPending, CreatedAt: now}
 	}
 	id := orders[0].OrderNo // a message of one order carries its order_no as id, as the api's does
 	if len(orders) > 1 {
@@ -209,6 +229,7 @@ func (c ceilingLoad) publishOne(ctx context.Context, ch *amqp.Channel, orders []
 		return load.TransportError
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, c.Topology.Exchange, mq.RoutingCreated, true, false, amqp.Publishing{
+		Headers:      c.Topology.headers(saleID),
 		ContentType:  "application/json",
 		DeliveryMode: amqp.Persistent,
 		MessageId:    id,
@@ -254,15 +275,7 @@ func sampleMessage(n int) []byte {
 func (b *bench) ceilingPhase(ctx context.Context) error {
 	o := b.o
 	e := b.rep.EndToEnd
-	batch, inFlight := 1, o.connections
-	if e != nil && e.OrdersPerMessage > 0 {
-		batch = max(1, int(math.Round(e.OrdersPerMessage)))
-	}
-	if b.cfg.PublishBatch > 1 {
-		// The api's coalescer: at most PublishInFlight messages await a
-		// confirm at once.
-		inFlight = b.cfg.PublishInFlight
-	}
+	batch, inFlight := b.apiShape()
 	shapes := []struct{ batch, inFlight int }{{batch, inFlight}}
 	if batch != 1 || inFlight != o.connections {
 		shapes = append(shapes, struct{ batch, inFlight int }{1, o.connections})
@@ -272,7 +285,7 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 		b.logf("raw confirmed publish: %d order(s)/message × %d in flight, %s + %s", sh.batch, sh.inFlight, o.warmup, o.duration)
 		m := newCPUMeter(b.procFS, b.ceilingGroups())
 		cl := ceilingLoad{URL: o.amqpURL, Topology: top, Batch: sh.batch, InFlight: sh.inFlight,
-			Warmup: o.warmup, Duration: o.duration, SaleID: 1,
+			Warmup: o.warmup, Duration: o.duration, SaleIDs: []int64{1},
 			OnStart: func() { m.arm(o.warmup, o.duration) }}
 		res, err := cl.run(ctx)
 		m.end()
@@ -311,6 +324,21 @@ func (b *bench) ceilingPhase(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// apiShape is how the api published in the contended phase: its average
+// orders per message, rounded, and its messages awaiting a confirm at once.
+func (b *bench) apiShape() (batch, inFlight int) {
+	batch, inFlight = 1, b.o.connections
+	if e := b.rep.EndToEnd; e != nil && e.OrdersPerMessage > 0 {
+		batch = max(1, int(math.Round(e.OrdersPerMessage)))
+	}
+	if b.cfg.PublishBatch > 1 {
+		// The api's coalescer: at most PublishInFlight messages await a
+		// confirm at once.
+		inFlight = b.cfg.PublishInFlight
+	}
+	return batch, inFlight
 }
 
 // messageSize is the body size of a message of n orders as mq.Encode

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
 func TestClaimBatch(t *testing.T) {
@@ -76,11 +78,32 @@ func TestNextBatch(t *testing.T) {
 }
 
 func TestOrderFlowTopology(t *testing.T) {
-	top := orderFlowTopology("skbenchx.")
+	top := orderFlowTopology(scratch.Topology("skbenchx."))
 	if !top.Existing || top.Exchange != "skbenchx.seckill.orders" || top.Queue != "skbenchx.seckill.orders.persist" {
 		t.Errorf("order flow topology %+v", top)
 	}
-	if c := newCeilingTopology("skbenchx."); c.Existing || c.Queue == top.Queue {
+	if c := newCeilingTopology("skbenchx."); c.Existing || c.Queue == top.Queue || c.headers(7) != nil {
 		t.Errorf("scratch topology %+v", c)
+	}
+	if h := top.headers(7); h != nil {
+		t.Errorf("one partition: headers %v, want none", h)
+	}
+}
+
+// TestOrderFlowHeadersNamePartitions: with several persist partitions a
+// message names its sale's partition key in a BCC header, as the api's
+// do, or no persist queue takes it.
+func TestOrderFlowHeadersNamePartitions(t *testing.T) {
+	flow := scratch.Topology("skbenchx.")
+	flow.Partitions = 4
+	top := orderFlowTopology(flow)
+	if top.Queue != "skbenchx.seckill.orders.persist.0" {
+		t.Errorf("queue %s, want partition 0's", top.Queue)
+	}
+	for sale, want := range map[int64]string{4: "seckill.persist.0", 5: "seckill.persist.1", 11: "seckill.persist.3"} {
+		bcc, _ := top.headers(sale)["BCC"].([]any)
+		if len(bcc) != 1 || bcc[0] != want {
+			t.Errorf("sale %d: BCC %v, want [%s]", sale, bcc, want)
+		}
 	}
 }

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
-// drainMinStock is the least stock of the worker-alone sale.
+// drainMinStock is the least stock of a worker-alone sale.
 const drainMinStock = 1_000_000
 
-// drainStock is the stock of the worker-alone sale: comfortably above the
-// orders published for it, so the worker keeps every one.
+// drainStock is the stock of each worker-alone sale: comfortably above the
+// orders published in all, so the workers keep every one.
 func drainStock(orders int64) int64 { return max(drainMinStock, 2*orders) }
 
 // comparedCeiling is the raw publish run shaped as the api publishes, or
@@ -28,33 +29,33 @@ func (r *report) comparedCeiling() *ceilingResult {
 	return nil
 }
 
-// drainPhase measures the persistence stage alone: with the worker
-// stopped, -drain-orders orders of a fresh sale go into the order queue,
-// shaped as the compared ceiling; then the worker starts again and the
-// time until the last row lands is what it takes to persist them.
+// drainPhase measures the persistence stage alone: with the workers
+// stopped, -drain-orders orders of fresh sales, one per persist
+// partition, go into the order queues, shaped as the compared ceiling (as
+// the api published in the contended phase when the ceiling was not
+// measured); then the setup's workers start together and the time until
+// the last row lands is what it takes them to persist them.
 func (b *bench) drainPhase(ctx context.Context) error {
 	o := b.o
 	if o.drainOrders <= 0 {
 		return nil
 	}
-	c := b.rep.comparedCeiling()
-	if c == nil {
-		b.note("worker alone: no api-shaped raw publish run to compare with; not measured")
-		return nil
+	d := &drainResult{Workers: b.rep.Setup.Workers, Partitions: o.partitions}
+	if c := b.rep.comparedCeiling(); c != nil {
+		d.Batch, d.InFlight, d.CeilingPerSec = c.Batch, c.InFlight, c.OrdersPerS
+	} else {
+		d.Batch, d.InFlight = b.apiShape()
 	}
-	sale, err := b.newSale(ctx, "bench worker alone", drainStock(o.drainOrders))
+	sales, err := b.partitionSales(ctx, drainStock(o.drainOrders))
 	if err != nil {
 		return err
 	}
-	d := &drainResult{SaleID: sale.ID, Batch: c.Batch, InFlight: c.InFlight, CeilingPerSec: c.OrdersPerS}
+	d.SaleIDs = sales
 	b.rep.Drain = d
-	b.logf("worker alone: stopping the worker; %s orders of sale %d into the order queue, %d order(s)/message × %d in flight",
-		fmtInt(float64(o.drainOrders)), sale.ID, d.Batch, d.InFlight)
-	b.worker.Stop(stopGrace)
-	if _, werr := b.worker.Exited(); werr != nil {
-		b.note("worker alone: the worker stopped with %v on SIGTERM; see %s", werr, b.worker.LogPath())
-	}
-	top := scratch.Topology(b.queuePrefix)
+	b.logf("worker alone: stopping the workers; %s orders of sales %v into the order queues (%d partitions), "+
+		"%d order(s)/message × %d in flight", fmtInt(float64(o.drainOrders)), sales, o.partitions, d.Batch, d.InFlight)
+	b.stopWorkers()
+	top := b.topology()
 	deadBefore, err := b.prefill(ctx, d)
 	if err != nil {
 		return err
@@ -62,34 +63,62 @@ func (b *bench) drainPhase(ctx context.Context) error {
 	if d.Orders == 0 {
 		return errors.New("worker alone: no order was confirmed into the queue")
 	}
-	m, rows, err := b.timeWorker(ctx, d)
+	m, rows, err := b.timeWorkers(ctx, d)
 	if err != nil {
 		return err
 	}
 	d.setRows(rows)
 	d.CPU = b.cpuOf("worker alone", m, d.Persisted, "order")
 	if rows.Done {
-		b.logf("  worker start → first row %s, → last row %s; first → last row %s: %s orders persisted/s",
-			fmtSeconds(d.FirstRowSeconds), fmtSeconds(d.LastRowSeconds), fmtSeconds(d.SpanSeconds), fmtInt(d.PersistedPerSec))
+		b.logf("  %s started → first row %s, → last row %s; first → last row %s: %s orders persisted/s; inserted by worker %v",
+			plural(d.Workers, "worker"), fmtSeconds(d.FirstRowSeconds), fmtSeconds(d.LastRowSeconds), fmtSeconds(d.SpanSeconds),
+			fmtInt(d.PersistedPerSec), d.WorkerInserted)
 	}
-	b.drainChecks(ctx, d, rows, top.Queue, top.DeadQueue, deadBefore)
+	b.drainChecks(ctx, d, rows, top.PersistQueues(), top.DeadQueue, deadBefore)
 	return nil
+}
+
+// partitionSales creates a sale of stock units for each persist
+// partition: sales are created until every partition has one, so that
+// each partition, and every worker holding one, has work. Sale ids come
+// in order, so it takes about as many sales as partitions.
+func (b *bench) partitionSales(ctx context.Context, stock int64) ([]int64, error) {
+	top := b.topology()
+	n := b.o.partitions
+	byPartition := make([]int64, n)
+	var out []int64
+	for made := 0; len(out) < n; made++ {
+		if made == 4*n {
+			return nil, fmt.Errorf("worker alone: %d sales cover %d of %d persist partitions", made, len(out), n)
+		}
+		s, err := b.newSale(ctx, fmt.Sprintf("bench worker alone %d", made+1), stock)
+		if err != nil {
+			return nil, err
+		}
+		if k := top.PartitionOf(s.ID); byPartition[k] == 0 {
+			byPartition[k] = s.ID
+			out = append(out, s.ID)
+		}
+	}
+	return out, nil
 }
 
 // prefill publishes the worker-alone orders into the order flow's exchange
 // and fills d's publishing figures. It returns the dead-letter queue's
 // ready messages before, for the checks.
 func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
-	top := scratch.Topology(b.queuePrefix)
-	before, err := scratch.QueuesReady(b.o.amqpURL, top.Queue, top.DeadQueue)
+	top := b.topology()
+	queues := top.PersistQueues()
+	before, err := scratch.QueuesReady(b.o.amqpURL, append(slices.Clone(queues), top.DeadQueue)...)
 	if err != nil {
 		return 0, fmt.Errorf("worker alone: %w", err)
 	}
-	if before[0] > 0 {
-		b.note("worker alone: %d messages were already waiting in %s; the worker persisted them too", before[0], top.Queue)
+	deadBefore := before[len(queues)]
+	if waiting := sum(before[:len(queues)]); waiting > 0 {
+		b.note("worker alone: %d messages were already waiting in the persist queues; the workers persisted them too", waiting)
 	}
-	cl := ceilingLoad{URL: b.o.amqpURL, Topology: orderFlowTopology(b.queuePrefix), Batch: d.Batch, InFlight: d.InFlight,
-		Orders: b.o.drainOrders, SaleID: d.SaleID}
+	cl := ceilingLoad{URL: b.o.amqpURL, Topology: orderFlowTopology(top), Batch: d.Batch, InFlight: d.InFlight,
+		Orders: b.o.drainOrders, SaleIDs: d.SaleIDs}
 	res, err := cl.run(ctx)
 	var all load.Counters
 	for _, r := range res.Records {
@@ -101,30 +130,44 @@ func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
 		"%s of %s orders in %d confirmed messages; %d nacked, %d failed%s", fmtInt(float64(d.Orders)),
 		fmtInt(float64(b.o.drainOrders)), tot.Accepted, tot.ServerError, tot.TransportError, errSuffix(err))
 	if err != nil {
-		return before[1], fmt.Errorf("worker alone: %w", err)
+		return deadBefore, fmt.Errorf("worker alone: %w", err)
 	}
 	b.logf("  %s orders in %s messages confirmed in %s", fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)),
 		fmtSeconds(d.PublishSeconds))
-	if after, err := scratch.QueuesReady(b.o.amqpURL, top.Queue); err == nil {
-		d.QueuedAtStart = after[0]
+	if after, err := scratch.QueuesReady(b.o.amqpURL, queues...); err == nil {
+		d.QueuedAtStart = sum(after)
 	}
-	return before[1], nil
+	return deadBefore, nil
 }
 
-// timeWorker starts the worker with the run's command and environment and
-// waits for d's orders to be in MySQL, reading the CPU from the start to
-// the last row.
-func (b *bench) timeWorker(ctx context.Context, d *drainResult) (*cpuMeter, rowWait, error) {
+// timeWorkers starts the setup's workers together with the run's command
+// and environment and waits for d's orders to be in MySQL, reading the CPU
+// from the start to the last row, then how many rows each worker inserted.
+func (b *bench) timeWorkers(ctx context.Context, d *drainResult) (*cpuMeter, rowWait, error) {
 	start := time.Now()
-	if err := b.startWorker("worker-alone.log"); err != nil {
+	if err := b.startWorkers(ctx, d.Workers, "-alone"); err != nil {
 		return nil, rowWait{}, fmt.Errorf("worker alone: %w", err)
 	}
 	m := newCPUMeter(b.procFS, b.drainGroups())
 	m.begin()
-	rows, err := b.waitRows(ctx, d.SaleID, d.Orders, start)
+	rows, err := b.waitRows(ctx, d.SaleIDs, d.Orders, start)
 	m.end()
 	if err != nil {
 		return m, rows, fmt.Errorf("worker alone: %w", err)
 	}
+	// The workers started afresh: their counters count this drain alone.
+	if n, err := b.workerCounts(ctx, refInserted); err == nil {
+		d.WorkerInserted = insertedSince(make([]float64, len(n)), n)
+	} else {
+		b.note("worker alone: rows inserted by each worker not read: %v", err)
+	}
 	return m, rows, nil
+}
+
+func sum(ns []int) int {
+	t := 0
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seckill/seckill/internal/config"
 	"github.com/seckill/seckill/internal/redact"
 	"github.com/seckill/seckill/loadtest/internal/load"
 )
@@ -27,6 +28,8 @@ type options struct {
 	drainTimeout time.Duration
 	drainOrders  int64
 	apis         []int         // api replicas of each setup, in order
+	workers      []int         // workers of each setup, in order
+	partitions   int           // SECKILL_PERSIST_PARTITIONS of every api and worker of the run
 	redis        []redisTarget // Redis of each setup, in order
 	amqpURL      string
 	mysqlServer  string // go-sql-driver DSN without a database: user@tcp(host:port)/
@@ -46,7 +49,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			"persisted per second against a raw confirmed-publish ceiling measured in the same run, end to end\n"+
 			"and for the worker alone draining a queue filled while it was stopped.\n"+
 			"With several -apis or -redis it runs the load phases once per setup (each Redis × each number of\n"+
-			"api replicas) and opens the report with a scaling-out table; the ceiling and the worker alone are left out.\n"+
+			"api replicas × each number of workers) and opens the report with a scaling-out table; the ceiling is left out,\n"+
+			"and so is the worker alone unless -workers lists several counts.\n"+
 			"Exit status 0 unless the run failed (errors, 5xx, a broken invariant); 2 on a usage error.",
 		stderr, "serve-hello")
 	fs.IntVar(&o.connections, "connections", 64, "closed-loop workers, each with its own keep-alive connection, in every phase")
@@ -65,6 +69,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		"alone to time the persistence stage; 0 skips it")
 	apis := fs.String("apis", "1", "api replicas to measure, as a comma-separated `list` (e.g. 1,2): "+
 		"the load spreads its connections over their public listeners")
+	workers := fs.String("workers", "1", "workers to measure, as a comma-separated `list` (e.g. 1,2): "+
+		"they share the persist partitions; with several counts every setup also times the worker alone")
+	fs.IntVar(&o.partitions, "partitions", 0, "SECKILL_PERSIST_PARTITIONS of every api and worker of the run "+
+		"(default 1, or 4 when -workers lists more than one worker)")
 	redisList := fs.String("redis", "single", "Redis to measure on, as a comma-separated `list` of single "+
 		"("+singleRedisURL+"), cluster (the local Redis Cluster, "+clusterRedisURL+") or URLs; "+
 		"a URL with addr= parameters is a cluster")
@@ -80,8 +88,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, nil
 	}
 	var err error
-	if o.apis, err = parseAPIs(*apis); err != nil {
+	if o.apis, err = parseCounts("apis", *apis, maxAPIs); err != nil {
 		return o, &load.UsageError{Err: err}
+	}
+	if o.workers, err = parseCounts("workers", *workers, maxWorkers); err != nil {
+		return o, &load.UsageError{Err: err}
+	}
+	if o.partitions == 0 {
+		o.partitions = defaultPartitions(o.workers)
 	}
 	if o.redis, err = parseRedis(*redisList); err != nil {
 		return o, &load.UsageError{Err: err}
@@ -110,6 +124,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("-max-tokens must exceed -soldout-stock, not %d", o.maxTokens)
 	case o.drainTimeout <= 0:
 		return fmt.Errorf("-drain-timeout must be positive, not %s", o.drainTimeout)
+	case o.partitions < 1 || o.partitions > config.MaxPersistPartitions:
+		return fmt.Errorf("-partitions must be from 1 to %d, not %d", config.MaxPersistPartitions, o.partitions)
 	case o.drainOrders < 0:
 		return fmt.Errorf("-drain-orders must not be negative, not %d", o.drainOrders)
 	case o.mysqlDB == "" || strings.ContainsAny(o.mysqlDB, "`/?. "):
@@ -123,32 +139,51 @@ func (o *options) check(rest []string) error {
 	return nil
 }
 
-// setups are the combinations measured, Redis by Redis and within each
-// by api replicas, in the order of the flags.
+// setups are the combinations measured, Redis by Redis, within each by
+// api replicas and within those by workers, in the order of the flags.
 func (o *options) setups() []setup {
 	var out []setup
 	for _, r := range o.redis {
 		for _, n := range o.apis {
-			out = append(out, setup{Redis: r, APIs: n})
+			for _, w := range o.workers {
+				out = append(out, setup{Redis: r, APIs: n, Workers: w})
+			}
 		}
 	}
 	return out
 }
 
-// maxAPIs bounds -apis: each replica is a process on the machine under
-// test.
-const maxAPIs = 8
+// workersVary reports whether the setups differ in their workers: then
+// each one times the worker alone, which is what the workers change.
+func (o *options) workersVary() bool { return len(o.workers) > 1 }
 
-// parseAPIs reads -apis: distinct replica counts from 1 to maxAPIs.
-func parseAPIs(list string) ([]int, error) {
+// maxAPIs and maxWorkers bound -apis and -workers: each replica is a
+// process on the machine under test.
+const (
+	maxAPIs    = 8
+	maxWorkers = 8
+)
+
+// defaultPartitions is -partitions when it is not given: 1 while every
+// setup has one worker, else 4, so that two workers hold two partitions
+// each and three or four workers one or more.
+func defaultPartitions(workers []int) int {
+	if slices.Max(workers) > 1 {
+		return 4
+	}
+	return 1
+}
+
+// parseCounts reads -<name>: distinct replica counts from 1 to most.
+func parseCounts(name, list string, most int) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > maxAPIs {
-			return nil, fmt.Errorf("-apis: %q is not a replica count from 1 to %d", f, maxAPIs)
+		if err != nil || n < 1 || n > most {
+			return nil, fmt.Errorf("-%s: %q is not a replica count from 1 to %d", name, f, most)
 		}
 		if slices.Contains(out, n) {
-			return nil, fmt.Errorf("-apis: %d appears twice", n)
+			return nil, fmt.Errorf("-%s: %d appears twice", name, n)
 		}
 		out = append(out, n)
 	}
@@ -212,28 +247,39 @@ func parseRedis(list string) ([]redisTarget, error) {
 	return out, nil
 }
 
-// setup is one combination measured: a Redis and a number of api
-// replicas in front of it.
+// setup is one combination measured: a Redis, a number of api replicas
+// in front of it and a number of workers behind them.
 type setup struct {
-	Redis redisTarget `json:"redis"`
-	APIs  int         `json:"apis"`
+	Redis   redisTarget `json:"redis"`
+	APIs    int         `json:"apis"`
+	Workers int         `json:"workers"`
 }
 
-// String names the setup in the report: "single Redis, 1 api".
+// String names the setup in the report: "single Redis, 1 api",
+// "single Redis, 2 apis, 2 workers". One worker goes unsaid, as it is
+// the default.
 func (s setup) String() string {
-	apis := "1 api"
-	if s.APIs != 1 {
-		apis = strconv.Itoa(s.APIs) + " apis"
+	name := s.Redis.Label() + ", " + plural(s.APIs, "api")
+	if s.Workers > 1 {
+		name += ", " + plural(s.Workers, "worker")
 	}
-	return s.Redis.Label() + ", " + apis
+	return name
 }
 
 // Slug names the setup's directory of results: "single-1api",
-// "cluster-2apis".
+// "cluster-2apis", "single-1api-2workers".
 func (s setup) Slug() string {
-	slug := s.Redis.Kind() + "-" + strconv.Itoa(s.APIs) + "api"
-	if s.APIs != 1 {
-		slug += "s"
+	slug := s.Redis.Kind() + "-" + strings.ReplaceAll(plural(s.APIs, "api"), " ", "")
+	if s.Workers > 1 {
+		slug += "-" + strings.ReplaceAll(plural(s.Workers, "worker"), " ", "")
 	}
 	return slug
+}
+
+// plural is "1 api", "2 apis".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

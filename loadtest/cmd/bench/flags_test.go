@@ -73,6 +73,50 @@ func TestSetupsMatrix(t *testing.T) {
 	}
 }
 
+// TestWorkersMatrix: -workers multiplies the setups, innermost, names the
+// workers unless there is one, and gives the run 4 persist partitions
+// unless -partitions says otherwise.
+func TestWorkersMatrix(t *testing.T) {
+	o, err := parseFlags([]string{"-apis", "1,2", "-workers", "1, 2"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range o.setups() {
+		got = append(got, s.String()+" → "+s.Slug())
+	}
+	want := []string{
+		"single Redis, 1 api → single-1api",
+		"single Redis, 1 api, 2 workers → single-1api-2workers",
+		"single Redis, 2 apis → single-2apis",
+		"single Redis, 2 apis, 2 workers → single-2apis-2workers",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("setups:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if o.partitions != 4 || !o.workersVary() {
+		t.Errorf("-workers 1,2: partitions %d, workers vary %t; want 4, true", o.partitions, o.workersVary())
+	}
+	for _, c := range []struct {
+		args       []string
+		partitions int
+		vary       bool
+	}{
+		{nil, 1, false},
+		{[]string{"-workers", "2"}, 4, false},
+		{[]string{"-workers", "1,2", "-partitions", "2"}, 2, true},
+		{[]string{"-partitions", "8"}, 8, false},
+	} {
+		o, err := parseFlags(c.args, &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if o.partitions != c.partitions || o.workersVary() != c.vary {
+			t.Errorf("%q: partitions %d, workers vary %t; want %d, %t", c.args, o.partitions, o.workersVary(), c.partitions, c.vary)
+		}
+	}
+}
+
 func TestRedisFlagTakesURLs(t *testing.T) {
 	rs, err := parseRedis("redis://:secret@10.0.0.1:6379/2,redis://10.0.0.2:7000?addr=10.0.0.3:7000")
 	if err != nil {
@@ -95,6 +139,8 @@ func TestFlagErrors(t *testing.T) {
 		{"-apis", "0"}, {"-apis", "1,x"}, {"-apis", "9"}, {"-apis", "2,2"}, {"-apis", ""},
 		{"-redis", "single,single"}, {"-redis", "cluster,redis://127.0.0.1:7000?addr=127.0.0.1:7001"},
 		{"-redis", "memcached"}, {"-redis", "http://127.0.0.1:6379"}, {"-redis", ""},
+		{"-workers", "0"}, {"-workers", "1,1"}, {"-workers", "9"}, {"-workers", ""},
+		{"-partitions", "-1"}, {"-partitions", "257"},
 	} {
 		_, err := parseFlags(args, &bytes.Buffer{})
 		var ue *load.UsageError

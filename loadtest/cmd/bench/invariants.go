@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,51 +58,60 @@ func countsDetail(c load.Counts) string {
 }
 
 // drainChecks adds the worker-alone invariants: every order persisted
-// exactly once, sales.sold raised by as many, the persist queue emptied
+// exactly once, sales.sold raised by as many, the persist queues emptied
 // and nothing dead-lettered.
-func (b *bench) drainChecks(ctx context.Context, d *drainResult, rows rowWait, queue, deadQueue string, deadBefore int) {
-	sold, err := b.saleSold(ctx, d.SaleID)
+func (b *bench) drainChecks(ctx context.Context, d *drainResult, rows rowWait, queues []string, deadQueue string, deadBefore int) {
+	sold, err := b.salesSold(ctx, d.SaleIDs)
 	b.addCheck("worker alone: every published order persisted exactly once", rows.Done && rows.Count == d.Orders,
 		"%s rows of %s orders published after %s", fmtInt(float64(rows.Count)), fmtInt(float64(d.Orders)),
 		fmtSeconds(rows.Last.Seconds()))
 	b.addCheck("worker alone: sold raised by every order", err == nil && sold == d.Orders,
 		"sales.sold %d, %d orders%s", sold, d.Orders, errSuffix(err))
-	ready, dead, err := b.settledQueues(ctx, queue, deadQueue)
+	ready, dead, err := b.settledQueues(ctx, queues, deadQueue)
 	b.addCheck("worker alone: persist queue empty afterwards", err == nil && ready == 0,
-		"%d messages ready in %s%s", ready, queue, errSuffix(err))
+		"%d messages ready in %s%s", ready, strings.Join(queues, ", "), errSuffix(err))
 	b.addCheck("worker alone: nothing dead-lettered", err == nil && dead == deadBefore,
 		"%d messages in %s, %d before%s", dead, deadQueue, deadBefore, errSuffix(err))
 }
 
-// saleSold reads the sale's sales.sold.
-func (b *bench) saleSold(ctx context.Context, saleID int64) (int64, error) {
+// salesSold reads the sales' sales.sold, summed.
+func (b *bench) salesSold(ctx context.Context, saleIDs []int64) (int64, error) {
 	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
 	if err != nil {
 		return 0, err
 	}
 	defer oc.close()
-	return oc.sold(ctx, saleID)
+	var total int64
+	for _, id := range saleIDs {
+		n, err := oc.sold(ctx, id)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
-// queueSettle is how long the persist queue may take to show empty.
+// queueSettle is how long the persist queues may take to show empty.
 const queueSettle = 5 * time.Second
 
-// settledQueues reads the ready messages of the persist queue and of the
-// dead-letter queue, polling up to queueSettle for the persist queue to
-// show empty.
-func (b *bench) settledQueues(ctx context.Context, queue, deadQueue string) (ready, dead int, err error) {
+// settledQueues reads the ready messages of the persist queues, summed,
+// and of the dead-letter queue, polling up to queueSettle for the persist
+// queues to show empty.
+func (b *bench) settledQueues(ctx context.Context, queues []string, deadQueue string) (ready, dead int, err error) {
 	deadline := time.Now().Add(queueSettle)
 	for {
-		n, err := scratch.QueuesReady(b.o.amqpURL, queue, deadQueue)
+		n, err := scratch.QueuesReady(b.o.amqpURL, append(slices.Clone(queues), deadQueue)...)
 		if err != nil {
 			return 0, 0, err
 		}
-		if n[0] == 0 || time.Now().After(deadline) {
-			return n[0], n[1], nil
+		ready, dead = sum(n[:len(queues)]), n[len(queues)]
+		if ready == 0 || time.Now().After(deadline) {
+			return ready, dead, nil
 		}
 		select {
 		case <-ctx.Done():
-			return n[0], n[1], ctx.Err()
+			return ready, dead, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

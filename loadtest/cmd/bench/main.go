@@ -21,14 +21,19 @@
 // to its output directory: bench.md, the report it printed, and bench.json,
 // every figure with the per-second series of each phase.
 //
-// With -apis and -redis it measures a matrix instead: for each Redis
-// (the single server, the local Redis Cluster or a URL) and each number of
-// api replicas, the same five load phases with the replicas started on that
-// Redis and the load's connections spread evenly over their public
-// listeners; each setup gets its full report in a directory of its own,
-// and bench.md opens with a table of them side by side. A matrix leaves
-// out the raw-publish ceiling and the worker alone, which depend on
-// neither.
+// With -apis, -workers and -redis it measures a matrix instead: for each
+// Redis (the single server, the local Redis Cluster or a URL), each number
+// of api replicas and each number of workers, the same five load phases
+// with the replicas started on that Redis and the load's connections
+// spread evenly over their public listeners; each setup gets its full
+// report in a directory of its own, and bench.md opens with a table of
+// them side by side. Every api and worker of a run gets -partitions persist
+// partitions (SECKILL_PERSIST_PARTITIONS), and the workers of a setup share
+// them. A matrix leaves out the raw-publish ceiling, which depends on none
+// of these, and times the worker alone only when the setups differ in
+// workers: then each setup's workers, started together, drain a queue
+// filled over one sale per partition, and the report shows the rows each
+// one inserted.
 //
 // Exit status: 0 when the run completed without errors, 5xx or a broken
 // invariant (targets not met are reported, not failed); 1 when the run
@@ -36,9 +41,10 @@
 //
 // The files, one concern each: flags.go reads the command line; bench.go
 // runs the command (the processes, each setup, the cleanup), hello.go is
-// the baseline server and apis.go starts the api replicas; phases.go,
-// tickets.go, ceiling.go and drain.go run the phases; processes.go and cpu.go say which
-// processes are watched and read their CPU time (with prometheus/procfs),
+// the baseline server, apis.go starts the api replicas and workers.go the
+// workers; phases.go, tickets.go, ceiling.go and drain.go run the phases;
+// processes.go and cpu.go say which processes are watched and read their
+// CPU time (with prometheus/procfs),
 // resources.go and scrape.go their memory and /metrics (with
 // prometheus/common/expfmt); mysql.go watches the rows land; invariants.go
 // and targets.go hold what is checked and the goals; report.go holds the

@@ -25,7 +25,7 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 	} else {
 		p(", 1 api")
 	}
-	p(".\n\n")
+	p(", %s.\n\n", workersText(r.Setup.Workers, s.Partitions))
 	p("Closed loop: %d connections, each with its own keep-alive connection sending back to back; "+
 		"%s warm-up + %s measured per phase. api: SECKILL_PUBLISH_BATCH=%d, SECKILL_PUBLISH_INFLIGHT=%d, "+
 		"SECKILL_PUBLISH_MAX_INFLIGHT=%d; "+
@@ -63,6 +63,9 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
 		if e.ReserveCalls > 0 {
 			p("| api reservations per stock backend call | %.1f (%s calls) |\n", e.ReservationsPerCall, fmtInt(float64(e.ReserveCalls)))
+		}
+		if len(e.WorkerInserted) > 1 {
+			p("| rows inserted, by worker (the sale is one persist partition: one worker holds it) | %s |\n", byWorker(e.WorkerInserted))
 		}
 		for _, c := range r.Ceilings {
 			mark := ""
@@ -130,10 +133,32 @@ func (ph phase) usages() []namedUsage {
 	for i, u := range ph.APIs {
 		out = append(out, namedUsage{apiName(i, len(ph.APIs)), u})
 	}
-	if ph.Worker != nil {
-		out = append(out, namedUsage{"worker", *ph.Worker})
+	for i, u := range ph.Workers {
+		out = append(out, namedUsage{workerName(i, len(ph.Workers)), u})
 	}
 	return out
+}
+
+// workersText describes the workers and the persist partitions: "1
+// worker", "2 workers sharing 4 persist partitions".
+func workersText(workers, partitions int) string {
+	workers = max(workers, 1) // a report from before -workers
+	switch {
+	case partitions <= 1:
+		return plural(workers, "worker")
+	case workers == 1:
+		return fmt.Sprintf("1 worker holding all %d persist partitions", partitions)
+	}
+	return fmt.Sprintf("%d workers sharing %d persist partitions", workers, partitions)
+}
+
+// byWorker shows a count per worker: "worker1 50,112 · worker2 49,888".
+func byWorker(ns []int64) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = workerName(i, len(ns)) + " " + fmtInt(float64(n))
+	}
+	return strings.Join(parts, " · ")
 }
 
 // fmtLag shows the last 202 → last row lag: n/a when the rows did not all
@@ -148,19 +173,38 @@ func fmtLag(e *endToEnd) string {
 // writeDrain renders the worker-alone drain as a Markdown table.
 func writeDrain(w io.Writer, d *drainResult) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("| worker alone (pre-filled queue) | value |\n|---|---:|\n")
-	p("| orders queued while the worker was stopped (%d order(s)/message × %d in flight, as the compared ceiling) | %s (%s messages, confirmed in %s) |\n",
-		d.Batch, d.InFlight, fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)), fmtSeconds(d.PublishSeconds))
+	shape := "as the compared ceiling"
+	if d.CeilingPerSec <= 0 {
+		shape = "as the api published"
+	}
+	stopped, start := "the worker was stopped", "worker start"
+	if d.Workers > 1 {
+		stopped, start = "the workers were stopped", "workers' start"
+		p("| worker alone: %d workers started together (pre-filled queues) | value |\n|---|---:|\n", d.Workers)
+	} else {
+		p("| worker alone (pre-filled queue) | value |\n|---|---:|\n")
+	}
+	p("| orders queued while %s (%d order(s)/message × %d in flight, %s) | %s (%s messages, confirmed in %s) |\n",
+		stopped, d.Batch, d.InFlight, shape, fmtInt(float64(d.Orders)), fmtInt(float64(d.Messages)), fmtSeconds(d.PublishSeconds))
+	if len(d.SaleIDs) > 1 {
+		p("| orders spread over | %d sales, one per persist partition (%d) |\n", len(d.SaleIDs), d.Partitions)
+	}
 	if !d.Complete {
 		p("| rows in MySQL at the end of the wait (incomplete) | %s |\n\n", fmtInt(float64(d.Persisted)))
 		return
 	}
-	p("| worker start → first row | %s (%s rows) |\n", fmtSeconds(d.FirstRowSeconds), fmtInt(float64(d.FirstRows)))
-	p("| worker start → last row | %s (%s orders/s) |\n", fmtSeconds(d.LastRowSeconds), fmtInt(d.StartToLastPerSec))
+	p("| %s → first row | %s (%s rows) |\n", start, fmtSeconds(d.FirstRowSeconds), fmtInt(float64(d.FirstRows)))
+	p("| %s → last row | %s (%s orders/s) |\n", start, fmtSeconds(d.LastRowSeconds), fmtInt(d.StartToLastPerSec))
 	p("| first row → last row | %s |\n", fmtSeconds(d.SpanSeconds))
 	p("| **orders persisted/s (first row → last row)** | **%s** |\n", fmtInt(d.PersistedPerSec))
-	p("| raw confirmed-publish ceiling (compared) | %s orders/s |\n", fmtInt(d.CeilingPerSec))
-	p("| **worker-alone persisted/s ÷ ceiling** | **%s** |\n\n", fmtPct(d.Ratio))
+	if len(d.WorkerInserted) > 1 {
+		p("| rows inserted, by worker | %s |\n", byWorker(d.WorkerInserted))
+	}
+	if d.CeilingPerSec > 0 {
+		p("| raw confirmed-publish ceiling (compared) | %s orders/s |\n", fmtInt(d.CeilingPerSec))
+		p("| **worker-alone persisted/s ÷ ceiling** | **%s** |\n", fmtPct(d.Ratio))
+	}
+	p("\n")
 }
 
 // writeCPUGrid renders g as a Markdown table with its note.

@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/seckill/seckill/internal/redact"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
-// orderCounter counts a sale's rows in the run's orders table.
+// orderCounter counts sales' rows in the run's orders table.
 type orderCounter struct{ db *sql.DB }
 
 func openOrderCounter(server, db string) (*orderCounter, error) {
@@ -23,10 +23,16 @@ func openOrderCounter(server, db string) (*orderCounter, error) {
 	return &orderCounter{db: conn}, nil
 }
 
-func (o *orderCounter) count(ctx context.Context, saleID int64) (int64, error) {
+// count is the rows of the sales, together.
+func (o *orderCounter) count(ctx context.Context, saleIDs []int64) (int64, error) {
+	args := make([]any, len(saleIDs))
+	for i, id := range saleIDs {
+		args[i] = id
+	}
+	q := "SELECT COUNT(*) FROM orders WHERE sale_id IN (?" + strings.Repeat(",?", max(len(saleIDs)-1, 0)) + ")"
 	var n int64
-	if err := o.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE sale_id = ?", saleID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count orders of sale %d: %w", saleID, err)
+	if err := o.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count orders of sales %v: %w", saleIDs, err)
 	}
 	return n, nil
 }
@@ -65,10 +71,10 @@ func (w *rowWait) observe(at time.Duration, n, want int64) bool {
 	return w.Done
 }
 
-// waitRows polls the sale's rows in MySQL every countEvery until there are
-// want of them, -drain-timeout passes or the worker exits, and returns when
+// waitRows polls the sales' rows in MySQL every countEvery until there are
+// want of them, -drain-timeout passes or a worker exits, and returns when
 // (since start) rows were first seen and first complete.
-func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Time) (rowWait, error) {
+func (b *bench) waitRows(ctx context.Context, saleIDs []int64, want int64, start time.Time) (rowWait, error) {
 	var w rowWait
 	oc, err := openOrderCounter(b.o.mysqlServer, b.o.mysqlDB)
 	if err != nil {
@@ -77,7 +83,7 @@ func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Tim
 	defer oc.close()
 	deadline := time.Now().Add(b.o.drainTimeout)
 	for {
-		n, err := oc.count(ctx, saleID)
+		n, err := oc.count(ctx, saleIDs)
 		at := time.Since(start)
 		if err != nil {
 			return w, err
@@ -85,11 +91,8 @@ func (b *bench) waitRows(ctx context.Context, saleID, want int64, start time.Tim
 		if w.observe(at, n, want) || time.Now().After(deadline) {
 			return w, nil
 		}
-		if gone, werr := b.worker.Exited(); gone {
-			if werr == nil {
-				werr = errors.New("exit status 0")
-			}
-			return w, fmt.Errorf("the worker exited with %d of %d rows in MySQL (%w); see %s", n, want, werr, b.worker.LogPath())
+		if err := b.exitedWorker(); err != nil {
+			return w, fmt.Errorf("%d of %d rows in MySQL: %w", n, want, err)
 		}
 		select {
 		case <-ctx.Done():

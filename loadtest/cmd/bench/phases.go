@@ -27,7 +27,7 @@ func (b *bench) loop(ctx context.Context, shot load.Shot, onMeasure func()) (loa
 		Timeout: requestTimeout, Shot: endOnExhaustion(shot, m), OnMeasure: onMeasure,
 	}
 	start := time.Now()
-	s := startSampler(ctx, b.ops, b.procFS, start, sampleEvery, b.apiWatch, b.wWatch)
+	s := startSampler(ctx, b.ops, b.procFS, start, sampleEvery, b.apiWatch, b.workerWatch)
 	m.arm(b.o.warmup, b.o.duration)
 	res := cl.Run(ctx)
 	m.end()
@@ -81,7 +81,7 @@ func (b *bench) phaseOf(name, target, expect string, want load.Outcome, res load
 		Counts: st.Counts, Total: all.Snapshot(), Window: (to - from).Seconds(),
 		Timeline: timelineOf(load.PerSecond(res.Records, from, to, want)),
 		APIs:     apiUsages(samples, to, len(b.apis)),
-		Worker:   usageOf(samples, to, func(s sample) usage { return s.Worker }),
+		Workers:  workerUsages(samples, to, len(b.workers)),
 	}
 	return ph, short
 }
@@ -196,6 +196,10 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	if err != nil {
 		return err
 	}
+	insertedBefore, err := b.workerCounts(ctx, refInserted)
+	if err != nil {
+		return err
+	}
 	b.logf("phase contended: sale %d of %s units, distinct users", sale.ID, fmtInt(float64(o.stock)))
 	var next atomic.Int64
 	var profiles sync.WaitGroup
@@ -206,7 +210,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	onMeasure := func() {
 		if o.profile {
 			profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseContended, b.client.Admin) })
-			profiles.Go(func() { b.profile(ctx, "worker", phaseContended, b.workerAdmin) })
+			profiles.Go(func() { b.profile(ctx, workerName(0, len(b.workers)), phaseContended, b.workerAdmins[0]) })
 		}
 	}
 	res, s, m := b.loop(ctx, tokenShot(b.purchaseURLs(sale.ID), tokens, &next), onMeasure)
@@ -227,7 +231,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 
 	// End to end: first request → the last accepted order's row.
 	e := &endToEnd{Accepted: ph.Total.Accepted}
-	rows, cerr := b.waitRows(ctx, sale.ID, ph.Total.Accepted, res.Start)
+	rows, cerr := b.waitRows(ctx, []int64{sale.ID}, ph.Total.Accepted, res.Start)
 	drained, persisted := rows.Done, rows.Count
 	e.Persisted = persisted
 	if drained {
@@ -235,7 +239,10 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	}
 	samples, serr := s.finish()
 	ph.APIs = apiUsages(samples, loopEnd, len(b.apis))
-	ph.Worker = usageOf(samples, loopEnd, func(s sample) usage { return s.Worker })
+	ph.Workers = workerUsages(samples, loopEnd, len(b.workers))
+	if after, err := b.workerCounts(ctx, refInserted); err == nil {
+		e.WorkerInserted = insertedSince(insertedBefore, after)
+	}
 	e.Timeline = flowTimeline(res.Records, samples)
 	if confirmsAfter, err := b.apiCounter(ctx, refConfirms); err == nil {
 		e.Messages = int64(confirmsAfter - confirmsBefore)

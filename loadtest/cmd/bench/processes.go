@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/procfs"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/loadtest/internal/proc"
 	"github.com/seckill/seckill/loadtest/internal/scratch"
 )
 
@@ -95,19 +96,25 @@ func (b *bench) findServers(ctx context.Context, r redisTarget) {
 }
 
 // phaseGroups are the processes whose CPU a phase reports: the bench, its
-// children (the apis summed as one) and the local servers.
+// children (the apis summed as one, the workers as another) and the local
+// servers.
 func (b *bench) phaseGroups() []procGroup {
-	apis := procGroup{Name: "api"}
-	for _, p := range b.apis {
-		apis.Pids = append(apis.Pids, p.Pid())
-	}
 	gs := []procGroup{
 		{Name: "bench", Pids: []int{os.Getpid()}},
 		{Name: b.hello.Name, Pids: []int{b.hello.Pid()}},
-		apis,
-		{Name: b.worker.Name, Pids: []int{b.worker.Pid()}},
+		groupOf("api", b.apis),
+		groupOf("worker", b.workers),
 	}
 	return append(gs, b.servers...)
+}
+
+// groupOf is the processes ps as one group named name.
+func groupOf(name string, ps []*proc.Proc) procGroup {
+	g := procGroup{Name: name}
+	for _, p := range ps {
+		g.Pids = append(g.Pids, p.Pid())
+	}
+	return g
 }
 
 // ceilingGroups are the processes whose CPU a raw publish run reports: the
@@ -123,9 +130,9 @@ func (b *bench) ceilingGroups() []procGroup {
 }
 
 // drainGroups are the processes whose CPU the worker-alone drain reports:
-// the worker, RabbitMQ and MySQL.
+// the workers (summed), RabbitMQ and MySQL.
 func (b *bench) drainGroups() []procGroup {
-	gs := []procGroup{{Name: b.worker.Name, Pids: []int{b.worker.Pid()}}}
+	gs := []procGroup{groupOf("worker", b.workers)}
 	for _, g := range b.servers {
 		switch g.Name {
 		case "beam.smp", "mariadbd", "mysqld":

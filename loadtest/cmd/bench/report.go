@@ -43,6 +43,7 @@ type settings struct {
 	PublishInFlight int     `json:"api_publish_inflight"`
 	// PublishMaxInFlight is how far full messages widen the window.
 	PublishMaxInFlight int   `json:"api_publish_max_inflight"`
+	Partitions         int   `json:"persist_partitions"` // SECKILL_PERSIST_PARTITIONS of the apis and workers
 	WorkerBatch        int   `json:"worker_batch"`
 	WorkerPrefetch     int   `json:"worker_prefetch"`
 	ContendedStock     int64 `json:"contended_stock"`
@@ -75,10 +76,10 @@ type phase struct {
 	// Total counts every reply of the phase, warm-up and the requests
 	// finishing after the window included.
 	Total    load.Counts `json:"counts_all"`
-	Window   float64     `json:"window_seconds"` // measured seconds; shorter than the duration when tokens ran out
-	APIs     []procUsage `json:"apis,omitempty"` // one per api, in their order
-	Worker   *procUsage  `json:"worker,omitempty"`
-	CPU      *cpuUsage   `json:"cpu,omitempty"` // per reply complete inside the window
+	Window   float64     `json:"window_seconds"`    // measured seconds; shorter than the duration when tokens ran out
+	APIs     []procUsage `json:"apis,omitempty"`    // one per api, in their order
+	Workers  []procUsage `json:"workers,omitempty"` // one per worker, in their order
+	CPU      *cpuUsage   `json:"cpu,omitempty"`     // per reply complete inside the window
 	Timeline []second    `json:"timeline"`
 }
 
@@ -133,12 +134,17 @@ type endToEnd struct {
 	Messages         int64   `json:"api_messages_confirmed"`
 	// ReservationsPerCall is the api's average over the phase: reservations
 	// decided ÷ stock backend calls (script calls on Redis).
-	ReservationsPerCall float64     `json:"api_reservations_per_call"`
-	ReserveCalls        int64       `json:"api_reserve_calls"`
-	CeilingBatch        int         `json:"ceiling_batch"`          // orders per message of the ceiling compared with
-	CeilingPerSec       float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
-	Ratio               float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
-	Timeline            []flowPoint `json:"timeline"`
+	ReservationsPerCall float64 `json:"api_reservations_per_call"`
+	ReserveCalls        int64   `json:"api_reserve_calls"`
+	// WorkerInserted is each worker's rows inserted from the phase's start
+	// to the last row (seckill_worker_orders_total{outcome="inserted"}),
+	// in the workers' order; nil when it could not be read. The sale is
+	// one partition, so one worker holds it.
+	WorkerInserted []int64     `json:"worker_inserted,omitempty"`
+	CeilingBatch   int         `json:"ceiling_batch"`          // orders per message of the ceiling compared with
+	CeilingPerSec  float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
+	Ratio          float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
+	Timeline       []flowPoint `json:"timeline"`
 }
 
 // setLastRow records that the last row landed last after the first request,
@@ -167,18 +173,27 @@ func lastOutcome(recs []load.Record, want load.Outcome) (time.Duration, bool) {
 
 // drainResult is the worker alone persisting orders put in its queue while
 // it was stopped: the persistence stage (batched transactions, prefetch
-// sized to the batch) without the HTTP stage in front of it. Times run from
-// the worker's start.
+// sized to the batch) without the HTTP stage in front of it. With several
+// workers they start together and share the partitions. Times run from
+// the workers' start.
 type drainResult struct {
-	SaleID         int64   `json:"sale_id"`
+	// SaleIDs are the sales the orders are spread over, message by
+	// message: one per persist partition, so every partition has work.
+	SaleIDs        []int64 `json:"sale_ids"`
+	Workers        int     `json:"workers"`
+	Partitions     int     `json:"persist_partitions"`
 	Orders         int64   `json:"orders"`   // published and confirmed
 	Messages       int64   `json:"messages"` // confirmed
-	Batch          int     `json:"batch"`    // orders per message, as the compared ceiling
-	InFlight       int     `json:"inflight"` // messages awaiting a confirm at once, as the compared ceiling
+	Batch          int     `json:"batch"`    // orders per message, as the compared ceiling (or as the api published)
+	InFlight       int     `json:"inflight"` // messages awaiting a confirm at once, likewise
 	PublishSeconds float64 `json:"publish_seconds"`
-	QueuedAtStart  int     `json:"queue_ready_at_worker_start"` // messages ready in the persist queue
-	Persisted      int64   `json:"persisted"`                   // rows of the sale at the end of the wait
-	Complete       bool    `json:"complete"`                    // every order persisted within -drain-timeout
+	QueuedAtStart  int     `json:"queue_ready_at_worker_start"` // messages ready in the persist queues
+	Persisted      int64   `json:"persisted"`                   // rows of the sales at the end of the wait
+	// WorkerInserted is each worker's rows inserted from its start to the
+	// last row (seckill_worker_orders_total{outcome="inserted"}), in the
+	// workers' order; nil when it could not be read.
+	WorkerInserted []int64 `json:"worker_inserted,omitempty"`
+	Complete       bool    `json:"complete"` // every order persisted within -drain-timeout
 	// FirstRowSeconds is when a poll first saw a row; FirstRows is how
 	// many it saw.
 	FirstRowSeconds float64 `json:"first_row_seconds"`
@@ -189,9 +204,9 @@ type drainResult struct {
 	// committed between the two polls over the time between them.
 	PersistedPerSec   float64   `json:"persisted_per_sec"`
 	StartToLastPerSec float64   `json:"start_to_last_row_per_sec"` // Orders ÷ LastRowSeconds
-	CeilingPerSec     float64   `json:"ceiling_orders_per_sec"`    // the compared ceiling, in orders per second
+	CeilingPerSec     float64   `json:"ceiling_orders_per_sec"`    // the compared ceiling, in orders per second; 0 when not measured
 	Ratio             float64   `json:"ratio_to_ceiling"`          // PersistedPerSec ÷ CeilingPerSec
-	CPU               *cpuUsage `json:"cpu,omitempty"`             // worker start → last row, per order persisted
+	CPU               *cpuUsage `json:"cpu,omitempty"`             // workers' start → last row, per order persisted
 }
 
 // setRows fills the times and rates from the polls of the sale's rows.

@@ -60,7 +60,7 @@ func sampleReport() *report {
 		},
 		EndToEnd: &endToEnd{Accepted: 60000, LastRowSeconds: 12.5, PersistedPerSec: 4800, OrdersPerMessage: 7.9, Messages: 7595,
 			CeilingBatch: 8, CeilingPerSec: 5000, LastAcceptedSeconds: 12.25, LagSeconds: 0.25},
-		Drain: &drainResult{SaleID: 3, Orders: 20128, Messages: 2516, Batch: 8, InFlight: 8, PublishSeconds: 4.2, CeilingPerSec: 5000},
+		Drain: &drainResult{SaleIDs: []int64{3}, Workers: 1, Partitions: 1, Orders: 20128, Messages: 2516, Batch: 8, InFlight: 8, PublishSeconds: 4.2, CeilingPerSec: 5000},
 		Ceilings: []ceilingResult{
 			{Batch: 8, InFlight: 8, MessagesPerS: 625, OrdersPerS: 5000, ComparedToAPI: true, MessageBytes: 1000},
 			{Batch: 1, InFlight: 64, MessagesPerS: 3000, OrdersPerS: 3000, MessageBytes: 200},
@@ -421,5 +421,80 @@ func TestBaselineIsTheMeanOfBothHelloPhases(t *testing.T) {
 	r.writeMarkdown(&md)
 	if !strings.Contains(md.String(), "hello-world phases run before and after the purchase phases: 1,000 req/s") {
 		t.Errorf("the Markdown does not state the baseline:\n%s", md.String())
+	}
+}
+
+// TestMarkdownSeveralWorkers: with two workers the report names the
+// partitions they share and shows the rows each inserted, in the contended
+// phase and in the worker alone; bench.json keeps them per worker.
+func TestMarkdownSeveralWorkers(t *testing.T) {
+	r := sampleReport()
+	r.Setup = setup{Redis: redisTarget{Shown: singleRedisURL}, APIs: 1, Workers: 2}
+	r.Settings.Partitions = 4
+	r.EndToEnd.WorkerInserted = []int64{60000, 0}
+	r.Drain.SaleIDs, r.Drain.Workers, r.Drain.Partitions = []int64{5, 6, 7, 8}, 2, 4
+	r.Drain.WorkerInserted = []int64{10120, 10008}
+	r.Drain.CPU = &cpuUsage{Units: 20128, CPUs: 2, Processes: []cpuShare{{Process: "worker", Pids: 2, Cores: 0.8, MicrosPerUnit: 210}}}
+	var b bytes.Buffer
+	r.writeMarkdown(&b)
+	md := b.String()
+	for _, want := range []string{
+		"Setup: single Redis (" + singleRedisURL + "), 1 api, 2 workers sharing 4 persist partitions.",
+		"| rows inserted, by worker (the sale is one persist partition: one worker holds it) | worker1 60,000 · worker2 0 |",
+		"| worker alone: 2 workers started together (pre-filled queues) | value |",
+		"| orders queued while the workers were stopped (8 order(s)/message × 8 in flight, as the compared ceiling) |",
+		"| orders spread over | 4 sales, one per persist partition (4) |",
+		"| rows inserted, by worker | worker1 10,120 · worker2 10,008 |",
+		"| workers' start → first row | 0.5 s (128 rows) |",
+		"| worker, 2 processes summed | 0.80 cores · 210 µs |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Settings struct {
+			Partitions int `json:"persist_partitions"`
+		} `json:"settings"`
+		EndToEnd struct {
+			Inserted []int64 `json:"worker_inserted"`
+		} `json:"end_to_end"`
+		Drain struct {
+			Sales    []int64 `json:"sale_ids"`
+			Workers  int     `json:"workers"`
+			Inserted []int64 `json:"worker_inserted"`
+		} `json:"drain"`
+	}
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Settings.Partitions != 4 || len(back.EndToEnd.Inserted) != 2 || back.Drain.Workers != 2 ||
+		len(back.Drain.Sales) != 4 || back.Drain.Inserted[1] != 10008 {
+		t.Errorf("bench.json %s", js)
+	}
+
+	// One worker: no per-worker rows, and the drain shaped as the api
+	// published when no ceiling was measured shows no ratio to it.
+	one := sampleReport()
+	one.Drain.CeilingPerSec, one.Drain.WorkerInserted = 0, []int64{20128}
+	b.Reset()
+	one.writeMarkdown(&b)
+	md = b.String()
+	if strings.Contains(md, "rows inserted, by worker") || strings.Contains(md, "worker-alone persisted/s ÷ ceiling") ||
+		!strings.Contains(md, "in flight, as the api published)") || !strings.Contains(md, ", 1 api, 1 worker.") {
+		t.Errorf("one worker without a ceiling:\n%s", md)
+	}
+}
+
+func TestInsertedSince(t *testing.T) {
+	if got := insertedSince([]float64{10, 0}, []float64{110, 50}); len(got) != 2 || got[0] != 100 || got[1] != 50 {
+		t.Errorf("insertedSince = %v", got)
+	}
+	if got := insertedSince([]float64{1}, []float64{1, 2}); got != nil {
+		t.Errorf("mismatched readings = %v, want nil", got)
 	}
 }

@@ -62,15 +62,15 @@ func observe(ctx context.Context, c *http.Client, fs procfs.FS, w watched) (usag
 	return usage{Mem: m, Goroutines: int(g), Metrics: ms}, nil
 }
 
-// sample is the apis and the worker at one moment of a phase.
+// sample is the apis and the workers at one moment of a phase.
 type sample struct {
 	At       time.Duration // since the phase's start
 	APIs     []usage       // in the order of the apis
-	Worker   usage
-	Inserted float64 // the worker's orders inserted so far
+	Workers  []usage       // in the order of the workers
+	Inserted float64       // the workers' orders inserted so far, summed
 }
 
-// sampler observes the apis and the worker every interval until stopped.
+// sampler observes the apis and the workers every interval until stopped.
 type sampler struct {
 	fs      procfs.FS
 	stop    chan struct{}
@@ -81,15 +81,15 @@ type sampler struct {
 	err     error // the first reason
 }
 
-// startSampler observes apis and worker now and then every interval, their
-// memory read from fs, until finish is called.
-func startSampler(ctx context.Context, c *http.Client, fs procfs.FS, start time.Time, every time.Duration, apis []watched, worker watched) *sampler {
+// startSampler observes apis and workers now and then every interval,
+// their memory read from fs, until finish is called.
+func startSampler(ctx context.Context, c *http.Client, fs procfs.FS, start time.Time, every time.Duration, apis, workers []watched) *sampler {
 	s := &sampler{fs: fs, stop: make(chan struct{})}
 	s.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			s.take(ctx, c, start, apis, worker)
+			s.take(ctx, c, start, apis, workers)
 			select {
 			case <-s.stop:
 				return
@@ -102,19 +102,25 @@ func startSampler(ctx context.Context, c *http.Client, fs procfs.FS, start time.
 	return s
 }
 
-func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, apis []watched, worker watched) {
+func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, apis, workers []watched) {
 	at := time.Since(start)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	as := make([]usage, len(apis))
-	errs := make([]error, len(apis)+1)
+	ws := make([]usage, len(workers))
+	errs := make([]error, len(apis)+len(workers))
 	for i, api := range apis {
 		as[i], errs[i] = observe(ctx, c, s.fs, api)
 		// Keep only what the report needs of the pages.
 		as[i].Metrics = nil
 	}
-	w, werr := observe(ctx, c, s.fs, worker)
-	errs[len(apis)] = werr
+	var ins float64
+	for i, w := range workers {
+		ws[i], errs[len(apis)+i] = observe(ctx, c, s.fs, w)
+		n, _ := ws[i].Metrics.value(refInserted)
+		ins += n
+		ws[i].Metrics = nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := firstErr(errs...); err != nil {
@@ -124,9 +130,7 @@ func (s *sampler) take(ctx context.Context, c *http.Client, start time.Time, api
 		}
 		return
 	}
-	ins, _ := w.Metrics.value(refInserted)
-	w.Metrics = nil
-	s.samples = append(s.samples, sample{At: at, APIs: as, Worker: w, Inserted: ins})
+	s.samples = append(s.samples, sample{At: at, APIs: as, Workers: ws, Inserted: ins})
 }
 
 // finish stops the sampler and returns what it saw, and an error telling
@@ -176,11 +180,23 @@ func usageOf(samples []sample, end time.Duration, pick func(sample) usage) *proc
 // apiUsages summarises the samples of each of n apis, as usageOf; nil
 // when there were none.
 func apiUsages(samples []sample, end time.Duration, n int) []procUsage {
+	return usagesOf(samples, end, n, func(s sample) []usage { return s.APIs })
+}
+
+// workerUsages summarises the samples of each of n workers, as usageOf;
+// nil when there were none.
+func workerUsages(samples []sample, end time.Duration, n int) []procUsage {
+	return usagesOf(samples, end, n, func(s sample) []usage { return s.Workers })
+}
+
+// usagesOf summarises the samples of each of n binaries of a kind, which
+// pick chooses, as usageOf; nil when there were none.
+func usagesOf(samples []sample, end time.Duration, n int, pick func(sample) []usage) []procUsage {
 	var out []procUsage
 	for i := range n {
 		u := usageOf(samples, end, func(s sample) usage {
-			if i < len(s.APIs) {
-				return s.APIs[i]
+			if us := pick(s); i < len(us) {
+				return us[i]
 			}
 			return usage{}
 		})

@@ -167,19 +167,20 @@ func TestSamplerReadsMemoryAndMetrics(t *testing.T) {
 	}))
 	defer srv.Close()
 	me := watched{pid: os.Getpid(), metrics: srv.URL + "/metrics"}
-	s := startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me, me}, me)
+	s := startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me, me}, []watched{me, me})
 	samples, err := s.finish() // the first sample is taken at the start
 	if err != nil || len(samples) != 1 {
 		t.Fatalf("finish = %d samples, %v; want one, no error", len(samples), err)
 	}
 	got := samples[0]
-	if len(got.APIs) != 2 || got.APIs[1].Goroutines != 42 || got.Worker.Mem.RSSKB <= 0 || got.Inserted != 1234000 ||
-		got.APIs[0].Metrics != nil || got.Worker.Metrics != nil {
+	// Two workers each inserted 1,234,000: the sample sums them.
+	if len(got.APIs) != 2 || got.APIs[1].Goroutines != 42 || len(got.Workers) != 2 || got.Workers[1].Mem.RSSKB <= 0 ||
+		got.Inserted != 2*1234000 || got.APIs[0].Metrics != nil || got.Workers[0].Metrics != nil {
 		t.Errorf("sample %+v", got)
 	}
 
 	broken := watched{pid: os.Getpid(), metrics: srv.URL + "/nothing"}
-	s = startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me}, broken)
+	s = startSampler(context.Background(), srv.Client(), fs, time.Now(), time.Hour, []watched{me}, []watched{me, broken})
 	samples, err = s.finish()
 	if len(samples) != 0 || err == nil || !strings.Contains(err.Error(), "1 of 1 samples failed") {
 		t.Errorf("broken worker metrics: %d samples, %v", len(samples), err)

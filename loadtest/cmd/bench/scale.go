@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
@@ -33,6 +34,11 @@ type scaleRow struct {
 	APIMicros       *float64 `json:"api_us_per_order"`   // every replica's CPU summed
 	RedisMicros     *float64 `json:"redis_us_per_order"` // every process of the Redis under test summed
 	PersistedPerSec float64  `json:"persisted_per_sec"`
+	// AlonePerSec is the worker alone's persisted/s (first row → last
+	// row), its workers started together; AloneInserted each worker's rows
+	// of it. Zero and nil when it was not measured.
+	AlonePerSec   float64 `json:"worker_alone_persisted_per_sec,omitempty"`
+	AloneInserted []int64 `json:"worker_alone_inserted,omitempty"`
 	// OtherCores is the machine's busy time in the contended window that
 	// no listed process used, in cores: other load on the machine.
 	OtherCores *float64 `json:"unaccounted_cores"`
@@ -72,6 +78,9 @@ func scaleRowOf(r *report) scaleRow {
 	if r.EndToEnd != nil {
 		row.PersistedPerSec = r.EndToEnd.PersistedPerSec
 	}
+	if d := r.Drain; d != nil && d.Complete {
+		row.AlonePerSec, row.AloneInserted = d.PersistedPerSec, d.WorkerInserted
+	}
 	return row
 }
 
@@ -96,15 +105,24 @@ const scaleNote = "Each row is one setup of the same run, measured as `make benc
 	"are spread evenly over their public listeners. CPU per order: utime + stime over the contended phase's measured " +
 	"window ÷ the 202s complete in it; api sums every replica, Redis every redis-server process of the Redis under " +
 	"test (on the cluster its six nodes, replicas included). Persisted/s: the contended phase's orders ÷ the time " +
-	"from its first request to its last row in MySQL. Other load: the machine's busy time in the contended window " +
+	"from its first request to its last row in MySQL (the sale is one persist partition, so one worker persists it). " +
+	"Worker alone, when the setups differ in workers: orders queued while the workers were stopped, spread over one " +
+	"sale per persist partition, ÷ the time from the first row to the last once the setup's workers started together, " +
+	"and the rows each worker inserted. Other load: the machine's busy time in the contended window " +
 	"that none of the listed processes used (kernel work, anything else running), in cores of the machine's; " +
 	"a row where it is high was measured while something else ran."
 
-// writeScaleTable renders the rows as a Markdown table.
+// writeScaleTable renders the rows as a Markdown table, with the worker
+// alone's columns when any setup measured it.
 func writeScaleTable(w io.Writer, rows []scaleRow) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("| setup | contended req/s | ratio | p99 | sold-out req/s | ratio | p99 | api CPU per order | Redis CPU per order | persisted/s | other load | invariants |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	alone := slices.ContainsFunc(rows, func(r scaleRow) bool { return r.AlonePerSec > 0 })
+	head, rule := "", ""
+	if alone {
+		head, rule = " worker alone persisted/s | rows by worker |", "---:|---|"
+	}
+	p("| setup | contended req/s | ratio | p99 | sold-out req/s | ratio | p99 | api CPU per order | Redis CPU per order | persisted/s |%s other load | invariants |\n", head)
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|---|\n", rule)
 	for _, r := range rows {
 		c := [3]string{"n/a", "n/a", "n/a"}
 		if r.measured[0] {
@@ -121,6 +139,16 @@ func writeScaleTable(w io.Writer, rows []scaleRow) {
 		other := "n/a"
 		if r.OtherCores != nil {
 			other = strconv.FormatFloat(*r.OtherCores, 'f', 2, 64) + " cores"
+		}
+		if alone {
+			a, by := "n/a", "n/a"
+			if r.AlonePerSec > 0 {
+				a = fmtInt(r.AlonePerSec)
+			}
+			if len(r.AloneInserted) > 0 {
+				by = byWorker(r.AloneInserted)
+			}
+			persisted += " | " + a + " | " + by
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Setup, c[0], c[1], c[2], so[0], so[1], so[2],
 			fmtOptMicros(r.APIMicros), fmtOptMicros(r.RedisMicros), persisted, other, invariantsCell(r.Checks, r.Failed))

@@ -158,13 +158,21 @@ func TestAPIUsagesAndLabels(t *testing.T) {
 	if len(us) != 2 || us[0].PeakGoroutines != 30 || us[1].PeakGoroutines != 20 {
 		t.Errorf("apiUsages = %+v", us)
 	}
-	ph := phase{APIs: us, Worker: &procUsage{Goroutines: 7}}
+	ph := phase{APIs: us, Workers: []procUsage{{Goroutines: 7}}}
 	var names []string
 	for _, u := range ph.usages() {
 		names = append(names, u.Name)
 	}
 	if strings.Join(names, ",") != "api1,api2,worker" {
 		t.Errorf("names %v", names)
+	}
+	ph.Workers = append(ph.Workers, procUsage{Goroutines: 8})
+	names = nil
+	for _, u := range ph.usages() {
+		names = append(names, u.Name)
+	}
+	if strings.Join(names, ",") != "api1,api2,worker1,worker2" {
+		t.Errorf("names with two workers %v", names)
 	}
 	if apiName(0, 1) != "api" {
 		t.Errorf("a lone api is %q", apiName(0, 1))
@@ -176,5 +184,38 @@ func TestAPIUsagesAndLabels(t *testing.T) {
 	if !ok || g.Rows[0].Label != "api, 2 processes summed" || g.Rows[1].Label != "redis-server (Redis), 6 processes summed" ||
 		g.Rows[2].Label != "worker" {
 		t.Errorf("rows %+v", g.Rows)
+	}
+}
+
+// TestScalingOutTableWorkerAlone: when the setups differ in workers the
+// table adds the worker alone's persisted/s and each worker's rows.
+func TestScalingOutTableWorkerAlone(t *testing.T) {
+	single := redisTarget{URL: singleRedisURL, Shown: singleRedisURL}
+	one := setupReport(setup{Redis: single, APIs: 1, Workers: 1}, 5810, 92.3, 19.3, false)
+	one.Drain = &drainResult{Workers: 1, Complete: true, PersistedPerSec: 9100, WorkerInserted: []int64{100000}}
+	two := setupReport(setup{Redis: single, APIs: 1, Workers: 2}, 5700, 93, 19.5, false)
+	two.Drain = &drainResult{Workers: 2, Complete: true, PersistedPerSec: 9800, WorkerInserted: []int64{50400, 49600}}
+	failed := setupReport(setup{Redis: single, APIs: 2, Workers: 2}, 5700, 93, 19.5, false)
+	failed.Drain = &drainResult{Workers: 2, PersistedPerSec: 0}
+	s := scaleOf(machine{}, []report{one, two, failed})
+	var b bytes.Buffer
+	writeScaleTable(&b, s.Rows)
+	for _, want := range []string{
+		"| persisted/s | worker alone persisted/s | rows by worker | other load | invariants |",
+		"| single Redis, 1 api | 5,810 | 29.0% | 25.5 ms | 19,000 | 95.0% | 11.4 ms | 92.3 µs | 19.3 µs | 5,805 | 9,100 | worker 100,000 | 0.05 cores | all 2 hold |",
+		"| single Redis, 1 api, 2 workers | 5,700 | 28.5% | 25.5 ms | 19,000 | 95.0% | 11.4 ms | 93.0 µs | 19.5 µs | 5,695 | 9,800 | worker1 50,400 · worker2 49,600 | 0.05 cores | all 2 hold |",
+		"| single Redis, 2 apis, 2 workers | 5,700 | 28.5% | 25.5 ms | 19,000 | 95.0% | 11.4 ms | 93.0 µs | 19.5 µs | 5,695 | n/a | n/a | 0.05 cores | all 2 hold |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks\n%s\nin\n%s", want, b.String())
+		}
+	}
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"worker_alone_persisted_per_sec":9800,"worker_alone_inserted":[50400,49600]`) ||
+		!strings.Contains(string(js), `"workers":2`) {
+		t.Errorf("bench.json %s", js)
 	}
 }
