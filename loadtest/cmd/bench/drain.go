@@ -52,8 +52,8 @@ func (b *bench) drainPhase(ctx context.Context) error {
 	}
 	d.SaleIDs = sales
 	b.rep.Drain = d
-	b.logf("worker alone: stopping the workers; %s orders of sales %v into the order queues (%d partitions), "+
-		"%d order(s)/message × %d in flight", fmtInt(float64(o.drainOrders)), sales, o.partitions, d.Batch, d.InFlight)
+	b.logf("worker alone: stopping the workers; %s orders of sales %v into the order queues (%s), "+
+		"%d order(s)/message × %d in flight", fmtInt(float64(o.drainOrders)), sales, plural(o.partitions, "partition"), d.Batch, d.InFlight)
 	b.stopWorkers()
 	top := b.topology()
 	deadBefore, err := b.prefill(ctx, d)
