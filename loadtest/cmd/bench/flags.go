@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window, not counted")
 	fs.StringVar(&o.out, "out", "", "write bench.md (the report), bench.json (every figure and the per-second series), logs and profiles to this `dir` "+
 		"(default loadtest/results/<timestamp>/ in the module)")
-	fs.BoolVar(&o.profile, "profile", false, "save 5s CPU and allocation profiles of the api and the worker in the contended phase, and of the api in the sold-out phase")
+	fs.BoolVar(&o.profile, "profile", false, "save 5s CPU and allocation profiles of the api and every worker in the contended phase, and of the api in the sold-out phase")
 	fs.Int64Var(&o.stock, "stock", 5_000_000, "units of the contended sale; must exceed the purchases of the phase")
 	fs.Int64Var(&o.soldOutStock, "soldout-stock", 10, "units of the sale bought out before the sold-out phase")
 	fs.Float64Var(&o.tokenMargin, "token-margin", 1.5, "user tokens minted = hello-world req/s × (warmup + duration) × this `factor`")

@@ -204,13 +204,17 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	var next atomic.Int64
 	var profiles sync.WaitGroup
 	if o.profile {
-		b.note("CPU profiles of the api and the worker were taken during the contended phase's measured window, " +
+		b.note("CPU profiles of the api and the workers were taken during the contended phase's measured window, " +
 			"and of the api during the sold-out phase's; the profiler's own cost is in those phases' figures")
 	}
 	onMeasure := func() {
 		if o.profile {
 			profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseContended, b.client.Admin) })
-			profiles.Go(func() { b.profile(ctx, workerName(0, len(b.workers)), phaseContended, b.workerAdmins[0]) })
+			// Every worker: the one holding the sale's partition is not
+			// known in advance.
+			for i, admin := range b.workerAdmins {
+				profiles.Go(func() { b.profile(ctx, workerName(i, len(b.workerAdmins)), phaseContended, admin) })
+			}
 		}
 	}
 	res, s, m := b.loop(ctx, tokenShot(b.purchaseURLs(sale.ID), tokens, &next), onMeasure)
