@@ -81,7 +81,7 @@ bench: ## benchmark api+worker on the local servers against a hello-world baseli
 	$(GO) run ./loadtest/cmd/bench $(BENCHFLAGS)
 
 .PHONY: bench-scale
-bench-scale: ## the bench's load phases on 1 and 2 apis × 1 and 2 workers (4 persist partitions), on the single Redis and on the local Redis Cluster, 3s each, and each setup's workers alone draining 100,000 orders (about five minutes; BENCHFLAGS as for bench)
+bench-scale: ## the bench's load phases on 1 and 2 apis × 1 and 2 workers (4 persist partitions), on the single Redis and on the local Redis Cluster, 3s each, and each setup's workers alone draining 100,000 orders (about four minutes; BENCHFLAGS as for bench)
 	$(GO) run ./loadtest/cmd/bench -apis 1,2 -workers 1,2 -redis single,cluster -warmup 1s -duration 3s $(BENCHFLAGS)
 
 CHAOSFLAGS ?=
