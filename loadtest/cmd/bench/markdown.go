@@ -60,9 +60,9 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 		p("| first request → last row in MySQL | %s |\n", fmtSeconds(e.LastRowSeconds))
 		p("| last 202 → last row in MySQL | %s |\n", fmtLag(e))
 		p("| **orders persisted/s** | **%s** |\n", fmtInt(e.PersistedPerSec))
-		p("| api orders per confirmed message | %.1f (%s messages) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)))
+		p("| api orders per confirmed message | %.1f (%s messages, publish → confirm %.2f ms on average) |\n", e.OrdersPerMessage, fmtInt(float64(e.Messages)), e.ConfirmMillis)
 		if e.ReserveCalls > 0 {
-			p("| api reservations per stock backend call | %.1f (%s calls) |\n", e.ReservationsPerCall, fmtInt(float64(e.ReserveCalls)))
+			p("| api reservations per stock backend call | %.1f (%s calls, %.2f ms each on average) |\n", e.ReservationsPerCall, fmtInt(float64(e.ReserveCalls)), e.ReserveMillis)
 		}
 		if len(e.WorkerInserted) > 1 {
 			p("| rows inserted, by worker (the sale is one persist partition: one worker holds it) | %s |\n", byWorker(e.WorkerInserted))

@@ -184,15 +184,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	if err != nil {
 		return err
 	}
-	confirmsBefore, err := b.apiCounter(ctx, refConfirms)
-	if err != nil {
-		return err
-	}
-	callsBefore, err := b.apiCounter(ctx, refReserveCalls)
-	if err != nil {
-		return err
-	}
-	reservedBefore, err := b.apiCounter(ctx, refReserved)
+	apiBefore, err := b.apiCounters(ctx, apiFlowRefs)
 	if err != nil {
 		return err
 	}
@@ -248,15 +240,8 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 		e.WorkerInserted = insertedSince(insertedBefore, after)
 	}
 	e.Timeline = flowTimeline(res.Records, samples)
-	if confirmsAfter, err := b.apiCounter(ctx, refConfirms); err == nil {
-		e.Messages = int64(confirmsAfter - confirmsBefore)
-		e.OrdersPerMessage = ratio(float64(e.Accepted), float64(e.Messages))
-	}
-	calls, kerr := b.apiCounter(ctx, refReserveCalls)
-	reserved, rerr := b.apiCounter(ctx, refReserved)
-	if kerr == nil && rerr == nil {
-		e.ReserveCalls = int64(calls - callsBefore)
-		e.ReservationsPerCall = ratio(reserved-reservedBefore, calls-callsBefore)
+	if apiAfter, err := b.apiCounters(ctx, apiFlowRefs); err == nil {
+		e.setAPIFlow(apiBefore, apiAfter)
 	}
 	b.rep.Phases = append(b.rep.Phases, ph)
 	b.rep.EndToEnd = e

@@ -132,10 +132,15 @@ type endToEnd struct {
 	// OrdersPerMessage is the api's average: 202s ÷ confirmed messages.
 	OrdersPerMessage float64 `json:"api_orders_per_message"`
 	Messages         int64   `json:"api_messages_confirmed"`
+	// ConfirmMillis is the api's mean time from a message's publish to its
+	// confirm, over the phase.
+	ConfirmMillis float64 `json:"api_confirm_mean_ms"`
 	// ReservationsPerCall is the api's average over the phase: reservations
-	// decided ÷ stock backend calls (script calls on Redis).
+	// decided ÷ stock backend calls (script calls on Redis), each call
+	// taking ReserveMillis on average.
 	ReservationsPerCall float64 `json:"api_reservations_per_call"`
 	ReserveCalls        int64   `json:"api_reserve_calls"`
+	ReserveMillis       float64 `json:"api_reserve_call_mean_ms"`
 	// WorkerInserted is each worker's rows inserted from the phase's start
 	// to the last row (seckill_worker_orders_total{outcome="inserted"}),
 	// in the workers' order; nil when it could not be read. The sale is
@@ -145,6 +150,21 @@ type endToEnd struct {
 	CeilingPerSec  float64     `json:"ceiling_orders_per_sec"` // that ceiling, in orders per second
 	Ratio          float64     `json:"ratio_to_ceiling"`       // PersistedPerSec ÷ CeilingPerSec
 	Timeline       []flowPoint `json:"timeline"`
+}
+
+// setAPIFlow fills the publish and reservation figures from the api's
+// apiFlowRefs before and after the phase.
+func (e *endToEnd) setAPIFlow(before, after []float64) {
+	d := make([]float64, len(after))
+	for i := range after {
+		d[i] = after[i] - before[i]
+	}
+	e.Messages = int64(d[0])
+	e.OrdersPerMessage = ratio(float64(e.Accepted), d[0])
+	e.ConfirmMillis = 1000 * ratio(d[1], d[0])
+	e.ReserveCalls = int64(d[2])
+	e.ReservationsPerCall = ratio(d[3], d[2])
+	e.ReserveMillis = 1000 * ratio(d[5], d[4])
 }
 
 // setLastRow records that the last row landed last after the first request,

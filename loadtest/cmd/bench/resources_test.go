@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -86,6 +87,7 @@ func TestMetricValue(t *testing.T) {
 		{refInserted, 1234000, true},
 		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "duplicate"}}, 3, true},
 		{refConfirms, 2500, true},
+		{apiFlowRefs[1], 1.5, true},                                  // the confirm histogram's _sum
 		{metricRef{Family: "seckill_worker_orders_total"}, 0, false}, // only labelled series exist
 		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "lost"}}, 0, false},                   // no such label value
 		{metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted", "shard": "9"}}, 0, false}, // a label missing from every series
@@ -106,8 +108,26 @@ func TestMetricValue(t *testing.T) {
 	if got := refConfirms.String(); got != "seckill_publish_confirm_duration_seconds_count" {
 		t.Errorf("refConfirms names itself %s", got)
 	}
+	if got := apiFlowRefs[1].String(); got != "seckill_publish_confirm_duration_seconds_sum" {
+		t.Errorf("the confirm sum names itself %s", got)
+	}
 	if _, err := parseMetrics(strings.NewReader("go_goroutines forty-two\n")); err == nil {
 		t.Error("a page that is not the text format: parsed without error")
+	}
+}
+
+// TestSetAPIFlow: the phase's publish and reservation figures are the
+// differences of the api's counters over it.
+func TestSetAPIFlow(t *testing.T) {
+	e := &endToEnd{Accepted: 3000}
+	before := []float64{10, 0.5, 20, 100, 20, 0.2}
+	after := []float64{110, 1.5, 220, 3100, 220, 0.6}
+	e.setAPIFlow(before, after)
+	if e.Messages != 100 || e.OrdersPerMessage != 30 || e.ConfirmMillis != 10 {
+		t.Errorf("publish: %d messages, %g orders each, %g ms; want 100, 30, 10", e.Messages, e.OrdersPerMessage, e.ConfirmMillis)
+	}
+	if e.ReserveCalls != 200 || e.ReservationsPerCall != 15 || math.Abs(e.ReserveMillis-2) > 1e-9 {
+		t.Errorf("reserve: %d calls, %g each, %g ms; want 200, 15, 2", e.ReserveCalls, e.ReservationsPerCall, e.ReserveMillis)
 	}
 }
 

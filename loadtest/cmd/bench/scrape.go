@@ -26,12 +26,22 @@ type metricRef struct {
 
 // The numbers the bench reads from the binaries' /metrics.
 var (
-	refGoroutines   = metricRef{Family: "go_goroutines"}
-	refInserted     = metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted"}}
-	refConfirms     = metricRef{Family: "seckill_publish_confirm_duration_seconds", Count: true}
-	refReserveCalls = metricRef{Family: "seckill_stock_reserve_batch_size", Count: true}
-	refReserved     = metricRef{Family: "seckill_stock_reserve_batch_size", Sum: true}
+	refGoroutines = metricRef{Family: "go_goroutines"}
+	refInserted   = metricRef{Family: "seckill_worker_orders_total", Labels: map[string]string{"outcome": "inserted"}}
+	refConfirms   = metricRef{Family: "seckill_publish_confirm_duration_seconds", Count: true}
 )
+
+// apiFlowRefs are the api's figures of the contended phase's publishes and
+// reservations, read before and after it (endToEnd.setAPIFlow), in this
+// order.
+var apiFlowRefs = []metricRef{
+	refConfirms,
+	{Family: "seckill_publish_confirm_duration_seconds", Sum: true},
+	{Family: "seckill_stock_reserve_batch_size", Count: true},
+	{Family: "seckill_stock_reserve_batch_size", Sum: true},
+	{Family: "seckill_stock_reserve_duration_seconds", Labels: map[string]string{"backend": "redis"}, Count: true},
+	{Family: "seckill_stock_reserve_duration_seconds", Labels: map[string]string{"backend": "redis"}, Sum: true},
+}
 
 // String names the series as the text format prints it, e.g.
 // seckill_worker_orders_total{outcome="inserted"}.
@@ -132,19 +142,19 @@ func scrape(ctx context.Context, c *http.Client, url string) (metrics, error) {
 	return ms, nil
 }
 
-// apiCounter reads one number from every api's /metrics and sums it.
-func (b *bench) apiCounter(ctx context.Context, ref metricRef) (float64, error) {
-	var sum float64
+// apiCounters reads each of refs from every api's /metrics and sums it
+// over the apis; a ref a page does not have reads as 0.
+func (b *bench) apiCounters(ctx context.Context, refs []metricRef) ([]float64, error) {
+	sums := make([]float64, len(refs))
 	for _, w := range b.apiWatch {
 		ms, err := scrape(ctx, b.ops, w.metrics)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		v, ok := ms.value(ref)
-		if !ok {
-			return 0, fmt.Errorf("%s has no %s", w.metrics, ref)
+		for i, ref := range refs {
+			v, _ := ms.value(ref)
+			sums[i] += v
 		}
-		sum += v
 	}
-	return sum, nil
+	return sums, nil
 }
