@@ -104,8 +104,8 @@ type API struct {
 	// least PublishFill orders leaves while fewer than this many await
 	// theirs. At or below PublishInFlight, the window stays fixed.
 	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
-	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"2ms"`
-	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"32"`
+	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"3ms"`
+	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"48"`
 	ReserveLinger      time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
 	ReserveFill        int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
 	ShutdownTimeout    time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
