@@ -86,10 +86,12 @@ func TestLastBatchStore(t *testing.T) {
 // TestSaleGauges runs the refresher's step against the embedded backends:
 // an open sale gets its gauges, a sale long over does not, and the series
 // of a sale that left the window are dropped.
-func TestSaleGauges(t *testing.T) {
-	ctx := context.Background()
+// gaugeAPI is an embedded api whose background loops are not started, so
+// that a test drives the gauges itself.
+func gaugeAPI(t *testing.T) (*API, *slog.Logger) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := NewAPI(ctx, config.API{
+	a, err := NewAPI(context.Background(), config.API{
 		JWTSecret: "observe-test-secret-0123456789abcdef", BodyLimit: 4096, ConfirmWindow: 16,
 		ShutdownTimeout: 5 * time.Second, DemoStock: 10, WorkerBatch: 16,
 	}, log, Overrides{})
@@ -97,6 +99,12 @@ func TestSaleGauges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	return a, log
+}
+
+func TestSaleGauges(t *testing.T) {
+	ctx := context.Background()
+	a, log := gaugeAPI(t)
 
 	now := time.Now().UTC()
 	open, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{Name: "open", TotalStock: 7, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
@@ -141,15 +149,7 @@ func TestSaleGauges(t *testing.T) {
 // reconcile it.
 func TestSaleGaugesBigSaleFirstSeen(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := NewAPI(ctx, config.API{
-		JWTSecret: "observe-test-secret-0123456789abcdef", BodyLimit: 4096, ConfirmWindow: 16,
-		ShutdownTimeout: 5 * time.Second, DemoStock: 10, WorkerBatch: 16,
-	}, log, Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	a, log := gaugeAPI(t)
 
 	now := time.Now().UTC()
 	big, err := a.UseCases.Catalog.CreateSale(ctx, order.NewSale{Name: "big", TotalStock: fullReconcileUnits + 1, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)})
