@@ -6,13 +6,16 @@
 // Schema: versioned migrations written in code (migrate.go), each table and
 // change written once and spelled for MySQL and SQLite (ddl.go), recorded
 // in schema_migrations and applied at Open under a lock (MySQL GET_LOCK, an
-// SQLite write transaction), so several binaries may start at once. AutoMigrate is not used: it cannot express the CHECK
-// constraints, exact index names and column types the contracts rely on.
+// SQLite write transaction), so several binaries may start at once.
+// AutoMigrate is not used: it cannot express the CHECK constraints, exact
+// index names and column types the contracts rely on.
 //
-// PersistBatch is the worker's exactly-once write: one transaction that
-// locks the batch's sales rows, skips order numbers already stored, refuses
-// a second order for the same buyer, raises sales.sold with the guarded
-// UPDATE and inserts the rest; lock conflicts retry the whole transaction.
+// PersistBatch is the worker's exactly-once write, one transaction per
+// batch: first insert-first (the guarded UPDATE of sales.sold per sale,
+// then prepared multi-row INSERTs, no reads), and only when a guard or a
+// unique key refuses, again order by order, skipping order numbers
+// already stored and refusing a second live order of a buyer; lock
+// conflicts retry the whole transaction.
 //
 // Store implements the domain's ports (order.Repository, order.BatchStore
 // and the smaller ones beside them). The package imports the domain
