@@ -104,6 +104,9 @@ type API struct {
 	// least PublishFill orders leaves while fewer than this many await
 	// theirs. At or below PublishInFlight, the window stays fixed.
 	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
+	// PublishLinger is how long a message that could leave waits for
+	// PublishFill orders, once the message before it carried several: each
+	// message costs the broker about the same whatever it carries.
 	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"3ms"`
 	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"48"`
 	ReserveLinger      time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
