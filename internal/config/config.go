@@ -103,15 +103,15 @@ type API struct {
 	// confirm may grow beyond PublishInFlight under load: a message of at
 	// least PublishFill orders leaves while fewer than this many await
 	// theirs. At or below PublishInFlight, the window stays fixed.
-	PublishMaxInFlight int           `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
+	PublishMaxInFlight int `env:"SECKILL_PUBLISH_MAX_INFLIGHT" envDefault:"8"`
 	// PublishLinger is how long a message that could leave waits for
 	// PublishFill orders, once the message before it carried several: each
 	// message costs the broker about the same whatever it carries.
-	PublishLinger      time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"3ms"`
-	PublishFill        int           `env:"SECKILL_PUBLISH_FILL" envDefault:"48"`
-	ReserveLinger      time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
-	ReserveFill        int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
-	ShutdownTimeout    time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	PublishLinger   time.Duration `env:"SECKILL_PUBLISH_LINGER" envDefault:"3ms"`
+	PublishFill     int           `env:"SECKILL_PUBLISH_FILL" envDefault:"48"`
+	ReserveLinger   time.Duration `env:"SECKILL_RESERVE_LINGER" envDefault:"500us"`
+	ReserveFill     int           `env:"SECKILL_RESERVE_FILL" envDefault:"16"`
+	ShutdownTimeout time.Duration `env:"SECKILL_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	// ExpiryInterval is how often the api sweeps unpaid orders whose
 	// payment window closed and returns their units.
 	ExpiryInterval time.Duration `env:"SECKILL_EXPIRY_INTERVAL" envDefault:"1s"`
