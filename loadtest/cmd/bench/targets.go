@@ -116,8 +116,7 @@ func ratioOf(p *phase) float64 {
 
 // valueText shows the value in its unit.
 func (t target) valueText() string {
-	switch {
-	case !t.Known:
+	if !t.Known {
 		return "n/a"
 	}
 	return t.format(t.Value)
