@@ -244,6 +244,7 @@ func (b *bench) runSetup(ctx context.Context, s setup, full bool) error {
 	b.rep = report{Machine: b.rep.Machine, Setup: s, Settings: settings{
 		Connections: o.connections, WarmupSeconds: o.warmup.Seconds(), DurationSeconds: o.duration.Seconds(),
 		PublishBatch: b.cfg.PublishBatch, PublishInFlight: b.cfg.PublishInFlight, PublishMaxInFlight: b.cfg.PublishMaxInFlight,
+		PublishLingerMS: float64(b.cfg.PublishLinger) / float64(time.Millisecond), PublishFill: b.cfg.PublishFill,
 		WorkerBatch: b.wcfg.BatchSize, WorkerPrefetch: b.wcfg.Prefetch, Partitions: o.partitions,
 		ContendedStock: o.stock, SoldOutStock: o.soldOutStock,
 	}}

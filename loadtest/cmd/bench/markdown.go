@@ -28,10 +28,10 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 	p(", %s.\n\n", workersText(r.Setup.Workers, s.Partitions))
 	p("Closed loop: %d connections, each with its own keep-alive connection sending back to back; "+
 		"%s warm-up + %s measured per phase. api: SECKILL_PUBLISH_BATCH=%d, SECKILL_PUBLISH_INFLIGHT=%d, "+
-		"SECKILL_PUBLISH_MAX_INFLIGHT=%d; "+
+		"SECKILL_PUBLISH_MAX_INFLIGHT=%d, SECKILL_PUBLISH_LINGER=%gms, SECKILL_PUBLISH_FILL=%d; "+
 		"worker: batch %d, prefetch %d.\n\n",
 		s.Connections, fmtSeconds(s.WarmupSeconds), fmtSeconds(s.DurationSeconds), s.PublishBatch, s.PublishInFlight,
-		s.PublishMaxInFlight, s.WorkerBatch, s.WorkerPrefetch)
+		s.PublishMaxInFlight, s.PublishLingerMS, s.PublishFill, s.WorkerBatch, s.WorkerPrefetch)
 
 	if r.BaselineRPS > 0 {
 		p("Ratios are to the mean of the hello-world phases run before and after the purchase phases: %s req/s.\n\n",

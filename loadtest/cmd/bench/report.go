@@ -42,13 +42,17 @@ type settings struct {
 	PublishBatch    int     `json:"api_publish_batch"`
 	PublishInFlight int     `json:"api_publish_inflight"`
 	// PublishMaxInFlight is how far full messages widen the window.
-	PublishMaxInFlight int   `json:"api_publish_max_inflight"`
-	Partitions         int   `json:"persist_partitions"` // SECKILL_PERSIST_PARTITIONS of the apis and workers
-	WorkerBatch        int   `json:"worker_batch"`
-	WorkerPrefetch     int   `json:"worker_prefetch"`
-	ContendedStock     int64 `json:"contended_stock"`
-	SoldOutStock       int64 `json:"soldout_stock"`
-	TicketUsers        int   `json:"ticket_users,omitempty"` // users of the sold-out-with-tickets phase, in turn
+	PublishMaxInFlight int `json:"api_publish_max_inflight"`
+	// PublishLingerMS and PublishFill: how long a message waits for how
+	// many orders once messages carry several.
+	PublishLingerMS float64 `json:"api_publish_linger_ms"`
+	PublishFill     int     `json:"api_publish_fill"`
+	Partitions      int     `json:"persist_partitions"` // SECKILL_PERSIST_PARTITIONS of the apis and workers
+	WorkerBatch     int     `json:"worker_batch"`
+	WorkerPrefetch  int     `json:"worker_prefetch"`
+	ContendedStock  int64   `json:"contended_stock"`
+	SoldOutStock    int64   `json:"soldout_stock"`
+	TicketUsers     int     `json:"ticket_users,omitempty"` // users of the sold-out-with-tickets phase, in turn
 }
 
 // Phase names.

@@ -52,7 +52,7 @@ func TestFormats(t *testing.T) {
 func sampleReport() *report {
 	r := &report{
 		Machine:  machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", OS: "linux/amd64", Date: "2026-11-26T00:00:00Z"},
-		Settings: settings{Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, PublishBatch: 64, PublishInFlight: 8, WorkerBatch: 128, WorkerPrefetch: 256},
+		Settings: settings{Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, PublishBatch: 64, PublishInFlight: 8, PublishLingerMS: 3, PublishFill: 48, WorkerBatch: 128, WorkerPrefetch: 256},
 		Phases: []phase{
 			{Name: phaseHello, Target: "gin, POST /hello", Expect: "202", Requests: 200000, RPS: 20000, Latency: load.LatencyMS{P50: 2.5, P99: 9}},
 			{Name: phaseContended, Target: "distinct users", Expect: "202", Requests: 50000, RPS: 5000, Latency: load.LatencyMS{P50: 11, P99: 42.31}, Errors: 0,
@@ -161,6 +161,7 @@ func TestMarkdownTable(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"AMD EPYC · nproc 2 · go1.26.8",
+		"SECKILL_PUBLISH_LINGER=3ms, SECKILL_PUBLISH_FILL=48; worker: batch 128",
 		"| phase | req/s | ratio to hello-world | p50 | p99 | errors |",
 		"| hello-world (gin, POST /hello → 202) | 20,000 | 100.0% | 2.50 ms | 9.00 ms | 0 |",
 		"| contended (distinct users → 202) | 5,000 | 25.0% | 11.0 ms | 42.3 ms | 0 |",
