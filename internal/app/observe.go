@@ -132,7 +132,8 @@ func initWorkerSeries(m *metrics.Metrics) {
 // or an orphan — once it has been quiet for a tick, at most every
 // fullReconcileEvery. That holds from the first tick that sees the sale
 // (a new sale, or any sale after the api starts), which may come in the
-// middle of its rush.
+// middle of its rush: its first full reconciliation comes at a quiet tick
+// at least fullReconcileEvery later.
 type saleGauges struct {
 	catalog *order.Catalog
 	repo    order.Repository
@@ -215,9 +216,10 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 		return err
 	}
 	if !known {
-		// As if reconciled one interval of fullReconcileEvery ago, at counts
-		// it never saw: the first quiet tick reconciles it in full.
-		prev = saleSeen{remaining: -1, full: time.Now().Add(-fullReconcileEvery), fullAt: [2]int64{-1, -1}}
+		// As if reconciled now, at counts it never saw: its first full
+		// reconciliation waits for a quiet tick fullReconcileEvery from now,
+		// as every later one does.
+		prev = saleSeen{remaining: -1, full: time.Now(), fullAt: [2]int64{-1, -1}}
 	}
 	quiet := prev.remaining == v.Remaining
 	moved := prev.fullAt != [2]int64{v.Remaining, v.Sold}

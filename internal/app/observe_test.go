@@ -145,8 +145,9 @@ func TestSaleGauges(t *testing.T) {
 // TestSaleGaugesBigSaleFirstSeen: a sale above fullReconcileUnits that the
 // gauges see for the first time (a new sale, or an api just started) is not
 // reconciled in full at once, which would read all its orders and
-// reservations mid-rush; the counts stand until a quiet tick, which does
-// reconcile it.
+// reservations mid-rush, nor at the first quiet tick right after the rush:
+// the counts stand until a quiet tick fullReconcileEvery after it was
+// first seen, which reconciles it.
 func TestSaleGaugesBigSaleFirstSeen(t *testing.T) {
 	ctx := context.Background()
 	a, log := gaugeAPI(t)
@@ -161,19 +162,27 @@ func TestSaleGaugesBigSaleFirstSeen(t *testing.T) {
 	}
 	g := &saleGauges{catalog: a.UseCases.Catalog, repo: a.Repo, m: a.Metrics, log: log}
 	counts := [2]int64{fullReconcileUnits, 0} // remaining, sold: the worker is not running
+	label := strconv.FormatInt(big.ID, 10)
 
 	g.refresh(ctx)
 	if got := g.seen[big.ID].fullAt; got == counts {
 		t.Fatalf("first tick reconciled the big sale in full (at %v); want the counts only", got)
 	}
-	label := strconv.FormatInt(big.ID, 10)
 	if got := value(t, a.Metrics.ReconcileInFlight.WithLabelValues(label)); got != 1 {
 		t.Errorf("in flight after the first tick = %v, want 1", got)
 	}
 
-	g.refresh(ctx) // nothing moved: a quiet tick
+	g.refresh(ctx) // nothing moved, but it was first seen just now
+	if got := g.seen[big.ID].fullAt; got == counts {
+		t.Fatalf("a quiet tick right after the first reconciled the big sale in full; want it to wait %v", fullReconcileEvery)
+	}
+
+	seen := g.seen[big.ID]
+	seen.full = seen.full.Add(-fullReconcileEvery) // as if first seen that long ago
+	g.seen[big.ID] = seen
+	g.refresh(ctx)
 	if got := g.seen[big.ID].fullAt; got != counts {
-		t.Errorf("quiet tick: last full reconciliation at %v, want one at %v", got, counts)
+		t.Errorf("quiet tick %v after the first: last full reconciliation at %v, want one at %v", fullReconcileEvery, got, counts)
 	}
 	if got := value(t, a.Metrics.ReconcileInFlight.WithLabelValues(label)); got != 1 {
 		t.Errorf("in flight after the full reconciliation = %v, want 1", got)
