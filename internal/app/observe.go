@@ -215,15 +215,15 @@ func (g *saleGauges) refreshSale(ctx context.Context, s order.Sale) error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	if !known {
 		// As if reconciled now, at counts it never saw: its first full
 		// reconciliation waits for a quiet tick fullReconcileEvery from now,
 		// as every later one does.
-		prev = saleSeen{remaining: -1, full: time.Now(), fullAt: [2]int64{-1, -1}}
+		prev = saleSeen{remaining: -1, full: now, fullAt: [2]int64{-1, -1}}
 	}
 	quiet := prev.remaining == v.Remaining
 	moved := prev.fullAt != [2]int64{v.Remaining, v.Sold}
-	now := time.Now()
 	since := now.Sub(prev.full)
 	if v.TotalStock <= fullReconcileUnits || (quiet && moved && since >= fullReconcileEvery) || since >= fullReconcileIdle {
 		r, err := g.catalog.Reconcile(ctx, s.ID)

@@ -83,9 +83,6 @@ func TestLastBatchStore(t *testing.T) {
 	}
 }
 
-// TestSaleGauges runs the refresher's step against the embedded backends:
-// an open sale gets its gauges, a sale long over does not, and the series
-// of a sale that left the window are dropped.
 // gaugeAPI is an embedded api whose background loops are not started, so
 // that a test drives the gauges itself.
 func gaugeAPI(t *testing.T) (*API, *slog.Logger) {
@@ -102,6 +99,9 @@ func gaugeAPI(t *testing.T) (*API, *slog.Logger) {
 	return a, log
 }
 
+// TestSaleGauges runs the refresher's step against the embedded backends:
+// an open sale gets its gauges, a sale long over does not, and the series
+// of a sale that left the window are dropped.
 func TestSaleGauges(t *testing.T) {
 	ctx := context.Background()
 	a, log := gaugeAPI(t)
