@@ -79,12 +79,20 @@ func (r *report) evaluateTargets() {
 
 // helloP99 is the mean p99 of the hello-world phases; 0 when none ran.
 func (r *report) helloP99() float64 {
+	return r.helloMean(func(h *phase) (float64, bool) { return h.Latency.P99, h.Requests > 0 })
+}
+
+// helloMean is the mean of a figure over the hello-world phases that have
+// it (of reports false for a phase that has not); 0 when none has.
+func (r *report) helloMean(of func(h *phase) (float64, bool)) float64 {
 	var sum float64
 	var n int
 	for _, name := range []string{phaseHello, phaseHelloEnd} {
-		if h := r.phaseByName(name); h != nil && h.Requests > 0 {
-			sum += h.Latency.P99
-			n++
+		if h := r.phaseByName(name); h != nil {
+			if v, ok := of(h); ok {
+				sum += v
+				n++
+			}
 		}
 	}
 	return ratio(sum, float64(n))
@@ -172,28 +180,17 @@ var boundServers = []string{"redis-server", "beam.smp", "mariadbd", "mysqld", "m
 // contendedBound computes the bound from the phases' CPU; false when they
 // were not measured.
 func (r *report) contendedBound() (bound, bool) {
-	var hello float64
-	var n int
-	for _, name := range []string{phaseHello, phaseHelloEnd} {
-		if h := r.phaseByName(name); h != nil && h.CPU != nil && h.CPU.Machine.MicrosPerUnit > 0 {
-			hello += h.CPU.Machine.MicrosPerUnit
-			n++
+	hello := r.helloMean(func(h *phase) (float64, bool) {
+		if h.CPU == nil {
+			return 0, false
 		}
-	}
-	c := r.phaseByName(phaseContended)
-	if n == 0 || c == nil || c.CPU == nil {
+		return h.CPU.Machine.MicrosPerUnit, h.CPU.Machine.MicrosPerUnit > 0
+	})
+	servers, ok := r.phaseByName(phaseContended).micros(boundServers...)
+	if hello <= 0 || !ok {
 		return bound{}, false
 	}
-	var servers float64
-	for _, sh := range c.CPU.Processes {
-		if slices.Contains(boundServers, sh.Process) {
-			servers += sh.MicrosPerUnit
-		}
-	}
-	if servers <= 0 {
-		return bound{}, false
-	}
-	b := bound{HelloMachineMicros: hello / float64(n), ServersMicros: servers}
+	b := bound{HelloMachineMicros: hello, ServersMicros: servers}
 	b.Ratio = b.HelloMachineMicros / b.ServersMicros
 	return b, true
 }
