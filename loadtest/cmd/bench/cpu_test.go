@@ -290,3 +290,16 @@ func TestMarkdownCPUTables(t *testing.T) {
 		t.Error("a report without CPU figures has a CPU table")
 	}
 }
+
+// TestContendedBound: the bound is the hello-world phases' machine CPU per
+// reply over the servers' CPU per contended order; without CPU figures
+// there is none.
+func TestContendedBound(t *testing.T) {
+	b, ok := cpuReport().contendedBound()
+	if !ok || math.Abs(b.HelloMachineMicros-100) > 1e-9 || math.Abs(b.ServersMicros-60) > 1e-9 || math.Abs(b.Ratio-100.0/60) > 1e-9 {
+		t.Errorf("bound %+v, %t; want 100 µs over 60 µs", b, ok)
+	}
+	if b, ok := sampleReport().contendedBound(); ok {
+		t.Errorf("no CPU measured: bound %+v", b)
+	}
+}
