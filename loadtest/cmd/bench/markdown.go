@@ -64,6 +64,9 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 		if e.ReserveCalls > 0 {
 			p("| api reservations per stock backend call | %.1f (%s calls, %.2f ms each on average) |\n", e.ReservationsPerCall, fmtInt(float64(e.ReserveCalls)), e.ReserveMillis)
 		}
+		if e.HandlerMillis > 0 {
+			p("| purchase: mean time in the api's handler / mean latency seen by the load generator | %.2f ms / %.2f ms |\n", e.HandlerMillis, e.ClientMillis)
+		}
 		if len(e.WorkerInserted) > 1 {
 			p("| rows inserted, by worker (the sale is one persist partition: one worker holds it) | %s |\n", byWorker(e.WorkerInserted))
 		}

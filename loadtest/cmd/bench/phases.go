@@ -240,6 +240,7 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 		e.WorkerInserted = insertedSince(insertedBefore, after)
 	}
 	e.Timeline = flowTimeline(res.Records, samples)
+	e.setClientMean(res.Records)
 	if apiAfter, err := b.apiCounters(ctx, apiFlowRefs); err == nil {
 		e.setAPIFlow(apiBefore, apiAfter)
 	}

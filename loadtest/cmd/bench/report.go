@@ -145,6 +145,15 @@ type endToEnd struct {
 	ReservationsPerCall float64 `json:"api_reservations_per_call"`
 	ReserveCalls        int64   `json:"api_reserve_calls"`
 	ReserveMillis       float64 `json:"api_reserve_call_mean_ms"`
+	// HandlerMillis is the api's mean time in its handlers of the
+	// purchases over the phase (seckill_http_request_duration_seconds:
+	// from the request read to the reply buffered), ClientMillis the load
+	// generator's mean latency of the same requests (warm-up included,
+	// like the api's counters). The difference is spent outside the api's
+	// handlers: in the network stacks, in reading the request and writing
+	// the reply, waiting for a core, and in the load generator.
+	HandlerMillis float64 `json:"api_handler_mean_ms"`
+	ClientMillis  float64 `json:"client_mean_ms"`
 	// WorkerInserted is each worker's rows inserted from the phase's start
 	// to the last row (seckill_worker_orders_total{outcome="inserted"}),
 	// in the workers' order; nil when it could not be read. The sale is
@@ -169,6 +178,16 @@ func (e *endToEnd) setAPIFlow(before, after []float64) {
 	e.ReserveCalls = int64(d[2])
 	e.ReservationsPerCall = ratio(d[3], d[2])
 	e.ReserveMillis = 1000 * ratio(d[5], d[4])
+	e.HandlerMillis = 1000 * ratio(d[7], d[6])
+}
+
+// setClientMean sets ClientMillis, the mean latency of recs.
+func (e *endToEnd) setClientMean(recs []load.Record) {
+	var sum time.Duration
+	for _, r := range recs {
+		sum += r.Latency
+	}
+	e.ClientMillis = 1000 * ratio(sum.Seconds(), float64(len(recs)))
 }
 
 // setLastRow records that the last row landed last after the first request,

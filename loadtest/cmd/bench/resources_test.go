@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/seckill/seckill/loadtest/internal/load"
 )
 
 const statusFixture = `Name:	api
@@ -120,14 +122,21 @@ func TestMetricValue(t *testing.T) {
 // differences of the api's counters over it.
 func TestSetAPIFlow(t *testing.T) {
 	e := &endToEnd{Accepted: 3000}
-	before := []float64{10, 0.5, 20, 100, 20, 0.2}
-	after := []float64{110, 1.5, 220, 3100, 220, 0.6}
+	before := []float64{10, 0.5, 20, 100, 20, 0.2, 1000, 3}
+	after := []float64{110, 1.5, 220, 3100, 220, 0.6, 4000, 15}
 	e.setAPIFlow(before, after)
 	if e.Messages != 100 || e.OrdersPerMessage != 30 || e.ConfirmMillis != 10 {
 		t.Errorf("publish: %d messages, %g orders each, %g ms; want 100, 30, 10", e.Messages, e.OrdersPerMessage, e.ConfirmMillis)
 	}
 	if e.ReserveCalls != 200 || e.ReservationsPerCall != 15 || math.Abs(e.ReserveMillis-2) > 1e-9 {
 		t.Errorf("reserve: %d calls, %g each, %g ms; want 200, 15, 2", e.ReserveCalls, e.ReservationsPerCall, e.ReserveMillis)
+	}
+	if math.Abs(e.HandlerMillis-4) > 1e-9 {
+		t.Errorf("handler: %g ms, want 4", e.HandlerMillis)
+	}
+	e.setClientMean([]load.Record{{Latency: 3 * time.Millisecond}, {Latency: 5 * time.Millisecond}})
+	if math.Abs(e.ClientMillis-4) > 1e-9 {
+		t.Errorf("client: %g ms, want 4", e.ClientMillis)
 	}
 }
 

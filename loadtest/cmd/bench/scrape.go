@@ -41,7 +41,12 @@ var apiFlowRefs = []metricRef{
 	{Family: "seckill_stock_reserve_batch_size", Sum: true},
 	{Family: "seckill_stock_reserve_duration_seconds", Labels: map[string]string{"backend": "redis"}, Count: true},
 	{Family: "seckill_stock_reserve_duration_seconds", Labels: map[string]string{"backend": "redis"}, Sum: true},
+	{Family: "seckill_http_request_duration_seconds", Labels: purchaseRoute, Count: true},
+	{Family: "seckill_http_request_duration_seconds", Labels: purchaseRoute, Sum: true},
 }
+
+// purchaseRoute labels the api's series of its purchase route.
+var purchaseRoute = map[string]string{"route": "/api/v1/sales/:sale_id/orders", "method": "POST"}
 
 // String names the series as the text format prints it, e.g.
 // seckill_worker_orders_total{outcome="inserted"}.
