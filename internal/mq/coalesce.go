@@ -44,7 +44,10 @@ type timedOrder struct {
 	deadline time.Time
 }
 
-var _ order.Publisher = (*Coalescer)(nil)
+var (
+	_ order.Publisher         = (*Coalescer)(nil)
+	_ order.DeadlinePublisher = (*Coalescer)(nil)
+)
 
 // Partitioned is a BatchPublisher whose messages each go to one of
 // several persist partitions: a message must carry orders of one
@@ -116,5 +119,12 @@ func (c *Coalescer) Ready() bool { return c.next.Ready() }
 // take it.
 func (c *Coalescer) Publish(ctx context.Context, o order.Order) error {
 	deadline, _ := ctx.Deadline()
+	return c.PublishBy(ctx, o, deadline)
+}
+
+// PublishBy is Publish under deadline (zero: none) instead of ctx's: a
+// queued order's deadline is a value its batch checks, so a caller need
+// not start a context timer for it (order.DeadlinePublisher).
+func (c *Coalescer) PublishBy(ctx context.Context, o order.Order, deadline time.Time) error {
 	return c.batches[c.of(o.SaleID)].Do(ctx, timedOrder{o: o, deadline: deadline})
 }

@@ -121,12 +121,21 @@ func (p *Purchases) Place(ctx context.Context, saleID, userID int64) (Order, err
 			return Order{}, err
 		}
 	}
-	pctx, cancel := p.deadline.context(ctx, start)
-	defer cancel()
-	if err := p.pub.Publish(pctx, o); err != nil {
+	if err := p.publish(ctx, o, start); err != nil {
 		return Order{}, p.publishFailed(ctx, o, err)
 	}
 	return o, nil
+}
+
+// publish hands o to the queue under the publish deadline counted from
+// start: as a value when the queue takes one, else as ctx's deadline.
+func (p *Purchases) publish(ctx context.Context, o Order, start time.Time) error {
+	if by, ok := p.pub.(DeadlinePublisher); ok && p.deadline > 0 {
+		return by.PublishBy(ctx, o, start.Add(time.Duration(p.deadline)))
+	}
+	pctx, cancel := p.deadline.context(ctx, start)
+	defer cancel()
+	return p.pub.Publish(pctx, o)
 }
 
 // reserveUnknown answers a purchase whose reservation may hold a unit

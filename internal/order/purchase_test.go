@@ -111,3 +111,54 @@ func TestPublishHasOneDeadline(t *testing.T) {
 		t.Fatalf("remaining %d, %v; want the unit back", rem, err)
 	}
 }
+
+// byDeadlinePublisher takes a publish's deadline as a value
+// (order.DeadlinePublisher) and records it; Publish must not be called.
+type byDeadlinePublisher struct {
+	mu        sync.Mutex
+	deadlines []time.Time
+	errs      []string
+}
+
+func (p *byDeadlinePublisher) Ready() bool { return true }
+
+func (p *byDeadlinePublisher) Publish(context.Context, order.Order) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errs = append(p.errs, "Publish called")
+	return errors.New("want PublishBy")
+}
+
+func (p *byDeadlinePublisher) PublishBy(ctx context.Context, _ order.Order, deadline time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deadlines = append(p.deadlines, deadline)
+	if _, ok := ctx.Deadline(); ok {
+		p.errs = append(p.errs, "a context deadline beside the value")
+	}
+	return nil
+}
+
+// TestPublishDeadlineAsValue: a queue that takes the deadline as a value
+// gets the publish deadline counted from the reservation, and no context
+// deadline (no timer) beside it.
+func TestPublishDeadlineAsValue(t *testing.T) {
+	r := newSettleRig(t, 2)
+	pub := &byDeadlinePublisher{}
+	const within = 3 * time.Second
+	uc := order.New(r.stock, pub, r.repo, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		order.WithSettleAfter(testSettleAfter), order.WithPublishDeadline(within))
+	before := time.Now()
+	if _, err := uc.Purchases.Place(context.Background(), r.sale.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.errs) > 0 || len(pub.deadlines) != 1 {
+		t.Fatalf("publishes: %v, deadlines %v; want one PublishBy", pub.errs, pub.deadlines)
+	}
+	if d := pub.deadlines[0]; d.Before(before.Add(within)) || d.After(after.Add(within)) {
+		t.Fatalf("deadline %v; want %v after the reservation (between %v and %v)", d, within, before.Add(within), after.Add(within))
+	}
+}
