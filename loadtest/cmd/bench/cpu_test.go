@@ -299,7 +299,26 @@ func TestContendedBound(t *testing.T) {
 	if !ok || math.Abs(b.HelloMachineMicros-100) > 1e-9 || math.Abs(b.ServersMicros-60) > 1e-9 || math.Abs(b.Ratio-100.0/60) > 1e-9 {
 		t.Errorf("bound %+v, %t; want 100 µs over 60 µs", b, ok)
 	}
+	if b.FloorRatio != 0 {
+		t.Errorf("floor %g without a sold-out phase's CPU; want none", b.FloorRatio)
+	}
 	if b, ok := sampleReport().contendedBound(); ok {
 		t.Errorf("no CPU measured: bound %+v", b)
+	}
+	// With the api's sold-out reply (20 µs) and the load generator's
+	// hello-world reply (45 µs) on top of the servers' 60 µs.
+	r := cpuReport()
+	so := usageOfWindow(cpuWindow{Seconds: 10, Busy: 20, Total: 20, CPUs: 2, Procs: []procCPU{
+		{Name: "bench", Pids: 1, Seconds: 8}, {Name: "api", Pids: 1, Seconds: 4},
+	}}, 200000, "reply")
+	r.phaseByName(phaseSoldOut).CPU = &so
+	b, _ = r.contendedBound()
+	if math.Abs(b.APIMicros-20) > 1e-9 || math.Abs(b.LoadMicros-45) > 1e-9 || math.Abs(b.FloorRatio-100.0/125) > 1e-9 {
+		t.Errorf("bound %+v; want the floor 100 µs over 60 + 20 + 45 µs", b)
+	}
+	var md bytes.Buffer
+	r.writeMarkdown(&md)
+	if want := "With the api spending on a purchase only what it spends on a sold-out reply (20.0 µs) and the load generator only what a hello-world reply costs it (45.0 µs), at most 80.0%."; !strings.Contains(md.String(), want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md.String())
 	}
 }

@@ -50,8 +50,14 @@ func (r *report) writeMarkdownBody(w io.Writer) {
 	if b, ok := r.contendedBound(); ok {
 		p("**Bound on this machine.** A hello-world reply costs the whole machine %s; a contended order costs "+
 			"Redis, RabbitMQ, MariaDB and the worker alone %s. Even with the api and the load generator free, "+
-			"contended purchases could reach at most %s of hello-world here.\n\n",
+			"contended purchases could reach at most %s of hello-world here.",
 			fmtMicros(b.HelloMachineMicros, 1), fmtMicros(b.ServersMicros, 1), fmtPct(b.Ratio))
+		if b.FloorRatio > 0 {
+			p(" With the api spending on a purchase only what it spends on a sold-out reply (%s) and the load generator "+
+				"only what a hello-world reply costs it (%s), at most %s.",
+				fmtMicros(b.APIMicros, 1), fmtMicros(b.LoadMicros, 1), fmtPct(b.FloorRatio))
+		}
+		p("\n\n")
 	}
 
 	if e := r.EndToEnd; e != nil {

@@ -171,6 +171,16 @@ type bound struct {
 	HelloMachineMicros float64 `json:"hello_machine_us_per_reply"`
 	ServersMicros      float64 `json:"servers_us_per_contended_order"`
 	Ratio              float64 `json:"ratio"`
+	// APIMicros and LoadMicros are the least a purchase can cost the api
+	// and the load generator: the api's CPU per sold-out reply (the same
+	// request on the same route, answered from a flag) and the load
+	// generator's per hello-world reply. FloorRatio is the bound with
+	// those added to the servers': what contended could reach if the api
+	// did a purchase's reservation and publish for free and the load
+	// generator paid nothing for the longer wait. Zero when not measured.
+	APIMicros  float64 `json:"api_sold_out_us_per_reply,omitempty"`
+	LoadMicros float64 `json:"load_generator_hello_us_per_reply,omitempty"`
+	FloorRatio float64 `json:"floor_ratio,omitempty"`
 }
 
 // boundServers are the processes a contended order needs besides the api
@@ -192,5 +202,11 @@ func (r *report) contendedBound() (bound, bool) {
 	}
 	b := bound{HelloMachineMicros: hello, ServersMicros: servers}
 	b.Ratio = b.HelloMachineMicros / b.ServersMicros
+	api, apiOK := r.phaseByName(phaseSoldOut).micros("api")
+	load := r.helloMean(func(h *phase) (float64, bool) { return h.micros("bench") })
+	if apiOK && load > 0 {
+		b.APIMicros, b.LoadMicros = api, load
+		b.FloorRatio = b.HelloMachineMicros / (b.ServersMicros + api + load)
+	}
 	return b, true
 }
