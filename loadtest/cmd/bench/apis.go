@@ -22,7 +22,7 @@ func (b *bench) startAPIs(ctx context.Context, s setup) error {
 	b.apis, b.apiWatch, b.publics = nil, nil, nil
 	var admins []string
 	for i := range s.APIs {
-		name := apiName(i, s.APIs)
+		name := replicaName("api", i, s.APIs)
 		public, admin := addrs[2*i], addrs[2*i+1]
 		env := append(slices.Clone(b.apiEnv),
 			"SECKILL_REDIS_URL="+s.Redis.URL, "SECKILL_STOCK_PREFIX="+b.setupPrefix,
@@ -48,10 +48,15 @@ func (b *bench) startAPIs(ctx context.Context, s setup) error {
 
 // stopAPIs stops the current setup's apis, all at once.
 func (b *bench) stopAPIs() {
+	stopAll(b.apis)
+	b.apis = nil
+}
+
+// stopAll stops ps, all at once, and returns when every one has stopped.
+func stopAll(ps []*proc.Proc) {
 	var wg sync.WaitGroup
-	for _, p := range b.apis {
+	for _, p := range ps {
 		wg.Go(func() { p.Stop(stopGrace) })
 	}
 	wg.Wait()
-	b.apis = nil
 }

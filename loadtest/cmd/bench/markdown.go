@@ -140,10 +140,10 @@ type namedUsage struct {
 func (ph phase) usages() []namedUsage {
 	var out []namedUsage
 	for i, u := range ph.APIs {
-		out = append(out, namedUsage{apiName(i, len(ph.APIs)), u})
+		out = append(out, namedUsage{replicaName("api", i, len(ph.APIs)), u})
 	}
 	for i, u := range ph.Workers {
-		out = append(out, namedUsage{workerName(i, len(ph.Workers)), u})
+		out = append(out, namedUsage{replicaName("worker", i, len(ph.Workers)), u})
 	}
 	return out
 }
@@ -165,7 +165,7 @@ func workersText(workers, partitions int) string {
 func byWorker(ns []int64) string {
 	parts := make([]string, len(ns))
 	for i, n := range ns {
-		parts[i] = workerName(i, len(ns)) + " " + fmtInt(float64(n))
+		parts[i] = replicaName("worker", i, len(ns)) + " " + fmtInt(float64(n))
 	}
 	return strings.Join(parts, " · ")
 }

@@ -201,11 +201,11 @@ func (b *bench) contendedPhase(ctx context.Context, tokens []string) error {
 	}
 	onMeasure := func() {
 		if o.profile {
-			profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseContended, b.client.Admin) })
+			profiles.Go(func() { b.profile(ctx, replicaName("api", 0, len(b.apis)), phaseContended, b.client.Admin) })
 			// Every worker: the one holding the sale's partition is not
 			// known in advance.
 			for i, admin := range b.workerAdmins {
-				profiles.Go(func() { b.profile(ctx, workerName(i, len(b.workerAdmins)), phaseContended, admin) })
+				profiles.Go(func() { b.profile(ctx, replicaName("worker", i, len(b.workerAdmins)), phaseContended, admin) })
 			}
 		}
 	}
@@ -323,7 +323,9 @@ func (b *bench) soldOutPhase(ctx context.Context, tokens []string) error {
 	var profiles sync.WaitGroup
 	var onMeasure func()
 	if o.profile {
-		onMeasure = func() { profiles.Go(func() { b.profile(ctx, apiName(0, len(b.apis)), phaseSoldOut, b.client.Admin) }) }
+		onMeasure = func() {
+			profiles.Go(func() { b.profile(ctx, replicaName("api", 0, len(b.apis)), phaseSoldOut, b.client.Admin) })
+		}
 	}
 	res, s, m := b.loop(ctx, tokenShot(b.purchaseURLs(sale.ID), tokens, &next), onMeasure)
 	profiles.Wait()

@@ -113,13 +113,14 @@ type procUsage struct {
 	PeakGoroutines int     `json:"peak_goroutines"`
 }
 
-// apiName is the name of api i of n in the report: "api" when it is the
-// only one, else api1, api2, …
-func apiName(i, n int) string {
+// replicaName is the name of replica i of n of a kind ("api", "worker")
+// in the report: the kind alone when it is the only one, else api1,
+// api2, …
+func replicaName(kind string, i, n int) string {
 	if n == 1 {
-		return "api"
+		return kind
 	}
-	return "api" + strconv.Itoa(i+1)
+	return kind + strconv.Itoa(i+1)
 }
 
 // endToEnd is the contended phase seen from MySQL.
@@ -342,18 +343,10 @@ func (r *report) phaseByName(name string) *phase {
 // setRatios fills the baseline, the mean req/s of the hello-world phases
 // measured, and each phase's ratio to it.
 func (r *report) setRatios() {
-	var sum float64
-	var n int
-	for _, name := range []string{phaseHello, phaseHelloEnd} {
-		if h := r.phaseByName(name); h != nil && h.RPS > 0 {
-			sum += h.RPS
-			n++
-		}
-	}
-	if n == 0 {
+	r.BaselineRPS = r.helloMean(func(h *phase) (float64, bool) { return h.RPS, h.RPS > 0 })
+	if r.BaselineRPS <= 0 {
 		return
 	}
-	r.BaselineRPS = sum / float64(n)
 	for i := range r.Phases {
 		r.Phases[i].Ratio = ratio(r.Phases[i].RPS, r.BaselineRPS)
 	}

@@ -174,8 +174,8 @@ func TestAPIUsagesAndLabels(t *testing.T) {
 	if strings.Join(names, ",") != "api1,api2,worker1,worker2" {
 		t.Errorf("names with two workers %v", names)
 	}
-	if apiName(0, 1) != "api" {
-		t.Errorf("a lone api is %q", apiName(0, 1))
+	if replicaName("api", 0, 1) != "api" {
+		t.Errorf("a lone api is %q", replicaName("api", 0, 1))
 	}
 	g, ok := cpuGridOf("CPU per reply", "reply", []string{"contended"}, []*cpuUsage{{Units: 10, CPUs: 2, Processes: []cpuShare{
 		{Process: "api", Pids: 2, Cores: 1, MicrosPerUnit: 90}, {Process: "redis-server", Pids: 6, MicrosPerUnit: 40},

@@ -7,20 +7,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"sync"
 
 	"github.com/seckill/seckill/loadtest/internal/proc"
 )
-
-// workerName is the name of worker i of n in the report: "worker" when it
-// is the only one, else worker1, worker2, …
-func workerName(i, n int) string {
-	if n == 1 {
-		return "worker"
-	}
-	return "worker" + strconv.Itoa(i+1)
-}
 
 // startWorkers starts n workers together with the run's command and
 // environment, the setup's stock prefix and an admin listener each on a
@@ -34,7 +23,7 @@ func (b *bench) startWorkers(ctx context.Context, n int, logSuffix string) error
 	}
 	b.workers, b.workerWatch, b.workerAdmins = nil, nil, nil
 	for i, addr := range addrs {
-		name := workerName(i, n)
+		name := replicaName("worker", i, n)
 		env := append(slices.Clone(b.workerEnv), "SECKILL_STOCK_PREFIX="+b.setupPrefix, "SECKILL_ADMIN_ADDR="+addr)
 		p, err := proc.Start(name, b.workerBin, nil, env, filepath.Join(b.setupDir, name+logSuffix+".log"))
 		if err != nil {
@@ -61,11 +50,7 @@ func (b *bench) waitWorkers(ctx context.Context) error {
 // stopWorkers stops the current workers, all at once, and notes any that
 // did not stop cleanly on SIGTERM.
 func (b *bench) stopWorkers() {
-	var wg sync.WaitGroup
-	for _, p := range b.workers {
-		wg.Go(func() { p.Stop(stopGrace) })
-	}
-	wg.Wait()
+	stopAll(b.workers)
 	for _, p := range b.workers {
 		if _, err := p.Exited(); err != nil {
 			b.note("%s stopped with %v on SIGTERM; see %s", p.Name, err, p.LogPath())
