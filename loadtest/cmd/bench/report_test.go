@@ -159,7 +159,7 @@ func TestMarkdownTable(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().writeMarkdown(&b)
 	md := b.String()
-	for _, want := range []string{
+	wantIn(t, "markdown", md,
 		"AMD EPYC · nproc 2 · go1.26.8",
 		"SECKILL_PUBLISH_LINGER=3ms, SECKILL_PUBLISH_FILL=48; worker: batch 128",
 		"| phase | req/s | ratio to hello-world | p50 | p99 | errors |",
@@ -185,11 +185,7 @@ func TestMarkdownTable(t *testing.T) {
 		"| contended p99 ÷ hello-world p99 | 4.70× | ≤ 2.00× | **not met** |",
 		"| api: CPU µs per contended order ÷ per sold-out reply | n/a | ≤ 1.40× | not measured |",
 		"Invariants: all 1 hold",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	// Every table row has as many cells as its header.
 	var cols int
 	for line := range strings.Lines(md) {
@@ -213,11 +209,7 @@ func TestMarkdownListsFailures(t *testing.T) {
 	r.Notes = []string{"tokens ran out"}
 	var b bytes.Buffer
 	r.writeMarkdown(&b)
-	for _, want := range []string{"Invariants FAILED", "- contended: every accepted order persisted: persisted 9, expected 10", "Note: tokens ran out"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("markdown lacks %q", want)
-		}
-	}
+	wantIn(t, "markdown", b.String(), "Invariants FAILED", "- contended: every accepted order persisted: persisted 9, expected 10", "Note: tokens ran out")
 }
 
 // TestWriteReport: a report is bench.md and bench.json, nothing else, and
@@ -317,14 +309,10 @@ func TestMarkdownIncompleteDrain(t *testing.T) {
 	var b bytes.Buffer
 	r.writeMarkdown(&b)
 	md := b.String()
-	for _, want := range []string{
+	wantIn(t, "markdown", md,
 		"| rows in MySQL at the end of the wait (incomplete) | 1,234 |",
 		"| last 202 → last row in MySQL | n/a |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	if strings.Contains(md, "worker start → last row") {
 		t.Error("incomplete drain shows a last row")
 	}
@@ -471,8 +459,8 @@ func TestMarkdownSeveralWorkers(t *testing.T) {
 	var b bytes.Buffer
 	r.writeMarkdown(&b)
 	md := b.String()
-	for _, want := range []string{
-		"Setup: single Redis (" + singleRedisURL + "), 1 api, 2 workers sharing 4 persist partitions.",
+	wantIn(t, "markdown", md,
+		"Setup: single Redis ("+singleRedisURL+"), 1 api, 2 workers sharing 4 persist partitions.",
 		"| rows inserted, by worker (the sale is one persist partition: one worker holds it) | worker1 60,000 · worker2 0 |",
 		"| worker alone: 2 workers started together (pre-filled queues) | value |",
 		"| orders queued while the workers were stopped (8 order(s)/message × 8 in flight, as the compared ceiling) |",
@@ -480,11 +468,7 @@ func TestMarkdownSeveralWorkers(t *testing.T) {
 		"| rows inserted, by worker | worker1 10,120 · worker2 10,008 |",
 		"| workers' start → first row | 0.5 s (128 rows) |",
 		"| worker, 2 processes summed | 0.80 cores · 210 µs |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	js, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -529,5 +513,16 @@ func TestInsertedSince(t *testing.T) {
 	}
 	if got := insertedSince([]float64{1}, []float64{1, 2}); got != nil {
 		t.Errorf("mismatched readings = %v, want nil", got)
+	}
+}
+
+// wantIn fails the test for each of wants that text, the output named
+// what, lacks.
+func wantIn(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
 	}
 }
