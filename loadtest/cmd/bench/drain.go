@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/seckill/seckill/loadtest/internal/load"
@@ -109,12 +108,11 @@ func (b *bench) partitionSales(ctx context.Context, stock int64) ([]int64, error
 func (b *bench) prefill(ctx context.Context, d *drainResult) (int, error) {
 	top := b.topology()
 	queues := top.PersistQueues()
-	before, err := scratch.QueuesReady(b.o.amqpURL, append(slices.Clone(queues), top.DeadQueue)...)
+	waiting, deadBefore, err := b.queueDepths(queues, top.DeadQueue)
 	if err != nil {
 		return 0, fmt.Errorf("worker alone: %w", err)
 	}
-	deadBefore := before[len(queues)]
-	if waiting := sum(before[:len(queues)]); waiting > 0 {
+	if waiting > 0 {
 		b.note("worker alone: %d messages were already waiting in the persist queues; the workers persisted them too", waiting)
 	}
 	cl := ceilingLoad{URL: b.o.amqpURL, Topology: orderFlowTopology(top), Batch: d.Batch, InFlight: d.InFlight,

@@ -101,11 +101,10 @@ const queueSettle = 5 * time.Second
 func (b *bench) settledQueues(ctx context.Context, queues []string, deadQueue string) (ready, dead int, err error) {
 	deadline := time.Now().Add(queueSettle)
 	for {
-		n, err := scratch.QueuesReady(b.o.amqpURL, append(slices.Clone(queues), deadQueue)...)
+		ready, dead, err = b.queueDepths(queues, deadQueue)
 		if err != nil {
 			return 0, 0, err
 		}
-		ready, dead = sum(n[:len(queues)]), n[len(queues)]
 		if ready == 0 || time.Now().After(deadline) {
 			return ready, dead, nil
 		}
@@ -123,4 +122,14 @@ func errSuffix(err error) string {
 		return ""
 	}
 	return "; " + err.Error()
+}
+
+// queueDepths reads the messages ready in queues, summed, and in
+// deadQueue.
+func (b *bench) queueDepths(queues []string, deadQueue string) (ready, dead int, err error) {
+	n, err := scratch.QueuesReady(b.o.amqpURL, append(slices.Clone(queues), deadQueue)...)
+	if err != nil {
+		return 0, 0, err
+	}
+	return sum(n[:len(queues)]), n[len(queues)], nil
 }
